@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "SignalRMesh",
+    products: [
+        .executable(name: "Server", targets: ["Server"]),
+        .executable(name: "Bench", targets: ["Bench"]),
+    ],
+    targets: [
+        // Kernel APIs that Glibc's module map does not export (epoll, eventfd, accept4).
+        .target(name: "CSystem", path: "Sources/CSystem", cSettings: [.define("_GNU_SOURCE")]),
+        // Event loop, sockets, buffers, timers, logging and hashing: shared by the mesh and the server.
+        .target(name: "NetKit", dependencies: ["CSystem"], path: "Sources/NetKit", swiftSettings: swiftSettings),
+        // The backplane. Knows nothing of HTTP or SignalR: it carries opaque payloads between replicas.
+        .target(name: "Mesh", dependencies: ["NetKit"], path: "Sources/Mesh", swiftSettings: swiftSettings),
+        // HTTP/1.1, WebSocket, SignalR, hubs and the web client.
+        .target(
+            name: "SignalRServer", dependencies: ["NetKit", "Mesh"], path: "Sources/Server/SignalRServer",
+            resources: [.copy("Public")], swiftSettings: swiftSettings),
+        // `main`: command line, config, signals.
+        .executableTarget(name: "Server", dependencies: ["SignalRServer", "Mesh", "NetKit"], path: "Sources/Server/Main", swiftSettings: swiftSettings),
+        // Load client and link benchmark (not a test).
+        .executableTarget(name: "Bench", dependencies: ["SignalRServer", "Mesh", "NetKit"], path: "Sources/Bench", swiftSettings: swiftSettings),
+        .testTarget(name: "NetKitTests", dependencies: ["NetKit"], path: "Tests/NetKitTests"),
+        .testTarget(name: "MeshTests", dependencies: ["Mesh", "NetKit"], path: "Tests/MeshTests"),
+        .testTarget(name: "ServerTests", dependencies: ["SignalRServer", "Mesh", "NetKit"], path: "Tests/ServerTests"),
+    ]
+)

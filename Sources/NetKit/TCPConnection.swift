@@ -1,0 +1,378 @@
+import CSystem
+import Glibc
+
+/// Why a connection ended.
+public enum TCPCloseReason: Equatable, Sendable, CustomStringConvertible {
+    /// We closed it (after flushing what was queued, or by abort).
+    case local
+    /// The peer closed its side.
+    case peerClosed
+    /// More than ``TCPConnection/maxPendingWriteBytes`` were queued: the peer doesn't read fast enough.
+    case slowConsumer
+    /// A socket error.
+    case error(SystemError)
+
+    public var description: String {
+        switch self {
+        case .local: return "closed locally"
+        case .peerClosed: return "closed by peer"
+        case .slowConsumer: return "slow consumer (outbound cap exceeded)"
+        case .error(let e): return e.description
+        }
+    }
+}
+
+/// A non-blocking TCP socket owned by one ``EventLoop``.
+///
+/// Writes are queued as shared byte arrays (a broadcast queues the same array on every connection, no copy) and
+/// leave at the end of the loop iteration in one `writev`, so messages queued together become one syscall.
+/// The queue is capped: past ``maxPendingWriteBytes`` the connection is dropped instead of buffering forever.
+public final class TCPConnection: EventHandler {
+    public let fd: Int32
+    public let loop: EventLoop
+    public let remoteAddress: SocketAddress?
+
+    /// Bytes arrived. The buffer is only valid during the call.
+    public var onRead: ((UnsafeRawBufferPointer) -> Void)?
+    /// Called exactly once when the connection is gone.
+    public var onClose: ((TCPCloseReason) -> Void)?
+    /// Called when a non-empty write queue has fully drained (pull-style producers refill here).
+    public var onDrained: (() -> Void)?
+
+    /// Cap on queued, unsent bytes. Default 4 MiB.
+    public var maxPendingWriteBytes: Int = 4 << 20
+
+    private var chunks: [[UInt8]] = []
+    private var chunkHead = 0
+    private var headOffset = 0
+    public private(set) var pendingWriteBytes = 0
+    var inFlushList = false
+    private var registeredEvents: UInt32 = 0
+    private var readPaused = false
+
+    private enum State { case open, closingAfterFlush, lingering, closed }
+    private var state: State = .open
+    private var lingerTimer: TimerID?
+
+    public var isOpen: Bool { state == .open }
+    public var isClosed: Bool { state == .closed }
+
+    /// Total bytes read and written (for stats).
+    public private(set) var bytesRead: UInt64 = 0
+    public private(set) var bytesWritten: UInt64 = 0
+
+    init(fd: Int32, loop: EventLoop, remote: SocketAddress?) {
+        self.fd = fd
+        self.loop = loop
+        self.remoteAddress = remote
+    }
+
+    /// Takes ownership of an accepted or connected descriptor and starts reading.
+    static func adopt(fd: Int32, loop: EventLoop, remote: SocketAddress?) throws -> TCPConnection {
+        let conn = TCPConnection(fd: fd, loop: loop, remote: remote)
+        var one: Int32 = 1
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        conn.registeredEvents = IOEvent.readable | IOEvent.readHangup
+        try loop.register(fd: fd, handler: conn, events: conn.registeredEvents)
+        return conn
+    }
+
+    // MARK: Writing
+
+    /// Queues bytes; they leave at the end of this loop iteration (or earlier with ``flush()``).
+    public func write(_ bytes: [UInt8]) {
+        guard state == .open, !bytes.isEmpty else { return }
+        chunks.append(bytes)
+        pendingWriteBytes += bytes.count
+        if pendingWriteBytes > maxPendingWriteBytes {
+            abort(reason: .slowConsumer)
+            return
+        }
+        scheduleFlush()
+    }
+
+    private func scheduleFlush() {
+        if !inFlushList && registeredEvents & IOEvent.writable == 0 {
+            inFlushList = true
+            loop.flushList.append(self)
+        }
+    }
+
+    /// Tries to write the queue now.
+    public func flush() {
+        guard state == .open || state == .closingAfterFlush else { return }
+        writeQueued()
+    }
+
+    func flushFromLoop() {
+        inFlushList = false
+        guard state == .open || state == .closingAfterFlush else { return }
+        writeQueued()
+    }
+
+    private func writeQueued() {
+        while chunkHead < chunks.count {
+            let count = min(chunks.count - chunkHead, 64)
+            let written: Int = withUnsafeTemporaryAllocation(of: iovec.self, capacity: count) { iov in
+                // The arrays stay alive in `chunks` for the duration of the call.
+                var total = 0
+                for k in 0..<count {
+                    let idx = chunkHead + k
+                    let off = k == 0 ? headOffset : 0
+                    chunks[idx].withUnsafeBytes { raw in
+                        iov[k] = iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + off), iov_len: raw.count - off)
+                    }
+                    total += chunks[idx].count - off
+                }
+                _ = total
+                return writev(fd, iov.baseAddress!, Int32(count))
+            }
+            if written < 0 {
+                let e = errno
+                if e == EINTR { continue }
+                if e == EAGAIN || e == EWOULDBLOCK {
+                    enableWritable(true)
+                    return
+                }
+                abort(reason: .error(SystemError("writev", errno: e)))
+                return
+            }
+            bytesWritten &+= UInt64(written)
+            pendingWriteBytes -= written
+            var left = written
+            while left > 0 {
+                let avail = chunks[chunkHead].count - headOffset
+                if left >= avail {
+                    left -= avail
+                    chunks[chunkHead] = []
+                    chunkHead += 1
+                    headOffset = 0
+                } else {
+                    headOffset += left
+                    left = 0
+                }
+            }
+        }
+        chunks.removeAll(keepingCapacity: chunks.count <= 16)
+        chunkHead = 0
+        headOffset = 0
+        enableWritable(false)
+        if state == .closingAfterFlush {
+            beginLinger()
+            return
+        }
+        onDrained?()
+    }
+
+    private func enableWritable(_ on: Bool) {
+        guard state != .closed else { return }
+        let want = on ? registeredEvents | IOEvent.writable : registeredEvents & ~IOEvent.writable
+        if want != registeredEvents {
+            registeredEvents = want
+            loop.modify(fd: fd, events: want)
+        }
+    }
+
+    // MARK: Reading
+
+    /// Stops reading (back-pressure). The kernel buffer fills and TCP slows the peer down.
+    public func pauseReading() {
+        guard !readPaused, state == .open else { return }
+        readPaused = true
+        registeredEvents &= ~IOEvent.readable
+        loop.modify(fd: fd, events: registeredEvents)
+    }
+
+    public func resumeReading() {
+        guard readPaused, state == .open else { return }
+        readPaused = false
+        registeredEvents |= IOEvent.readable
+        loop.modify(fd: fd, events: registeredEvents)
+    }
+
+    public func handleEvents(_ events: UInt32) {
+        if events & IOEvent.writable != 0 {
+            writeQueued()
+        }
+        if events & (IOEvent.readable | IOEvent.readHangup | IOEvent.hangup | IOEvent.error) != 0 && state != .closed {
+            readAvailable()
+        }
+    }
+
+    private func readAvailable() {
+        let buf = loop.readBuffer
+        var rounds = 0
+        while state != .closed && rounds < 8 {
+            rounds += 1
+            let n = Glibc.read(fd, buf.baseAddress!, buf.count)
+            if n > 0 {
+                bytesRead &+= UInt64(n)
+                if state == .open {
+                    onRead?(UnsafeRawBufferPointer(start: buf.baseAddress!, count: n))
+                }
+                // While lingering we just discard what the peer still sends.
+                if n < buf.count { return }
+            } else if n == 0 {
+                peerClosed()
+                return
+            } else {
+                let e = errno
+                if e == EINTR { continue }
+                if e == EAGAIN || e == EWOULDBLOCK { return }
+                abort(reason: e == ECONNRESET ? .peerClosed : .error(SystemError("read", errno: e)))
+                return
+            }
+        }
+    }
+
+    private func peerClosed() {
+        switch state {
+        case .open:
+            // Answers to requests that were complete are already queued: send them, then close.
+            if pendingWriteBytes > 0 {
+                state = .closingAfterFlush
+                registeredEvents &= ~(IOEvent.readable | IOEvent.readHangup)
+                loop.modify(fd: fd, events: registeredEvents)
+                writeQueued()
+            } else {
+                finish(.peerClosed)
+            }
+        case .closingAfterFlush, .lingering:
+            finish(.local)
+        case .closed:
+            break
+        }
+    }
+
+    // MARK: Closing
+
+    /// Sends what is queued, then closes (lingering briefly so the peer reads our last bytes before any RST).
+    public func close() {
+        guard state == .open else { return }
+        state = .closingAfterFlush
+        if pendingWriteBytes == 0 {
+            beginLinger()
+        } else {
+            writeQueued()
+        }
+    }
+
+    /// Closes at once, dropping anything queued.
+    public func abort(reason: TCPCloseReason = .local) {
+        guard state != .closed else { return }
+        finish(reason)
+    }
+
+    private func beginLinger() {
+        guard state != .closed else { return }
+        state = .lingering
+        shutdown(fd, Int32(SHUT_WR))
+        registeredEvents = IOEvent.readable | IOEvent.readHangup
+        loop.modify(fd: fd, events: registeredEvents)
+        lingerTimer = loop.schedule(afterNanos: 2_000_000_000) { [weak self] in
+            self?.finish(.local)
+        }
+    }
+
+    private func finish(_ reason: TCPCloseReason) {
+        guard state != .closed else { return }
+        state = .closed
+        if let t = lingerTimer { loop.cancel(t) }
+        loop.deregister(fd: fd)
+        Glibc.close(fd)
+        chunks = []
+        pendingWriteBytes = 0
+        let cb = onClose
+        onRead = nil
+        onClose = nil
+        onDrained = nil
+        cb?(reason)
+    }
+
+    // MARK: Connecting
+
+    /// Connects without blocking; `completion` runs on the loop thread.
+    public static func connect(
+        loop: EventLoop, to address: SocketAddress, timeoutNanos: UInt64 = 2_000_000_000,
+        completion: @escaping (Result<TCPConnection, SystemError>) -> Void
+    ) {
+        let family = address.family == .v4 ? AF_INET : AF_INET6
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else {
+            completion(.failure(SystemError("socket")))
+            return
+        }
+        let rc = address.withSockAddr { Glibc.connect(fd, $0, $1) }
+        if rc == 0 {
+            do {
+                completion(.success(try adopt(fd: fd, loop: loop, remote: address)))
+            } catch {
+                Glibc.close(fd)
+                completion(.failure(error as? SystemError ?? SystemError("connect")))
+            }
+            return
+        }
+        let e = errno
+        guard e == EINPROGRESS else {
+            Glibc.close(fd)
+            completion(.failure(SystemError("connect", errno: e)))
+            return
+        }
+        let connector = Connector(fd: fd, loop: loop, address: address, completion: completion)
+        do {
+            try loop.register(fd: fd, handler: connector, events: IOEvent.writable)
+        } catch {
+            Glibc.close(fd)
+            completion(.failure(error as? SystemError ?? SystemError("epoll_ctl")))
+            return
+        }
+        connector.timer = loop.schedule(afterNanos: timeoutNanos) { [weak connector] in
+            connector?.fail(SystemError("connect", errno: ETIMEDOUT))
+        }
+    }
+}
+
+/// Waits for a non-blocking connect to finish.
+final class Connector: EventHandler {
+    let fd: Int32
+    let loop: EventLoop
+    let address: SocketAddress
+    var completion: ((Result<TCPConnection, SystemError>) -> Void)?
+    var timer: TimerID?
+
+    init(fd: Int32, loop: EventLoop, address: SocketAddress, completion: @escaping (Result<TCPConnection, SystemError>) -> Void) {
+        self.fd = fd
+        self.loop = loop
+        self.address = address
+        self.completion = completion
+    }
+
+    func handleEvents(_ events: UInt32) {
+        guard let completion else { return }
+        var err: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+        if err != 0 {
+            fail(SystemError("connect", errno: err))
+            return
+        }
+        self.completion = nil
+        if let timer { loop.cancel(timer) }
+        loop.deregister(fd: fd)
+        do {
+            completion(.success(try TCPConnection.adopt(fd: fd, loop: loop, remote: address)))
+        } catch {
+            Glibc.close(fd)
+            completion(.failure(error as? SystemError ?? SystemError("epoll_ctl")))
+        }
+    }
+
+    func fail(_ error: SystemError) {
+        guard let completion else { return }
+        self.completion = nil
+        if let timer { loop.cancel(timer) }
+        loop.deregister(fd: fd)
+        Glibc.close(fd)
+        completion(.failure(error))
+    }
+}

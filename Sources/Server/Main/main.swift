@@ -1,0 +1,1 @@
+// Server entry point (written by the lead).

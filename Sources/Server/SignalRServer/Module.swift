@@ -1,0 +1,1 @@
+// SignalRServer module.
