@@ -1,1 +1,75 @@
-// Server entry point (written by the lead).
+import Foundation
+import Mesh
+import NetKit
+import SignalRServer
+
+/// Prints one line to stderr and exits: bad flags and bad config never produce a stack trace.
+func fail(_ text: String, code: Int32 = 2) -> Never {
+    FileHandle.standardError.write(Data("error: \(text)\n".utf8))
+    exit(code)
+}
+
+ignoreSIGPIPE()
+
+let commandLine: ServerCommandLine
+do {
+    switch try ServerCommandLine.parse(Array(CommandLine.arguments.dropFirst())) {
+    case .help:
+        print(ServerCommandLine.usage)
+        exit(0)
+    case .run(let c):
+        commandLine = c
+    }
+} catch {
+    fail(error.text)
+}
+
+LoggingSystem.bootstrap(level: commandLine.logLevel)
+let logger = Logger(label: "main", metadata: ["node": commandLine.node])
+
+let config: MeshConfig
+
+do {
+    config = try MeshConfig.load(path: commandLine.peersPath, environment: ProcessInfo.processInfo.environment)
+    try config.validateForNode(commandLine.node)
+} catch {
+    fail("\(error)")
+}
+
+let replica: ReplicaServer
+let httpAddress: SocketAddress
+do {
+    guard let entry = config.replicas.first(where: { $0.id == commandLine.node }) else { fail("unknown node '\(commandLine.node)'") }
+    replica = try ReplicaServer(config: config, options: commandLine.options)
+    httpAddress = try replica.start(httpAddress: SocketAddress(host: entry.http.host, port: entry.http.port))
+} catch {
+    fail("\(error)", code: 1)
+}
+
+let meshAddress = config.replicas.first { $0.id == commandLine.node }!.mesh
+// Written unbuffered: scripts wait for this line.
+FileHandle.standardOutput.write(Data("ready node=\(commandLine.node) http=\(httpAddress) mesh=\(meshAddress) page=http://\(httpAddress)/\n".utf8))
+logger.info("replica \(commandLine.node) serving http://\(httpAddress)/ (mesh \(meshAddress), cluster \(config.cluster))")
+
+// SIGTERM/SIGINT: graceful shutdown (clients told to reconnect, peers told we leave), exit 0 within 5 s.
+// A second signal exits at once.
+nonisolated(unsafe) var stopping = false
+var signalSources: [any DispatchSourceSignal] = []
+for sig in [SIGTERM, SIGINT] {
+    signal(sig, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: sig, queue: .main)
+    source.setEventHandler {
+        if stopping { exit(0) }
+        stopping = true
+        logger.info("signal \(sig): shutting down")
+        replica.shutdown(timeout: 4) {
+            DispatchQueue.main.async {
+                logger.info("bye")
+                exit(0)
+            }
+        }
+    }
+    source.resume()
+    signalSources.append(source)
+}
+dispatchMain()

@@ -1,0 +1,276 @@
+import Foundation
+
+/// The demo secret shipped in the sample peers.json.
+///
+/// Anyone can read it, so a node whose mesh port is reachable from other machines refuses to start with it.
+public enum DemoSecret {
+    public static let value = "demo-secret-change-me-0123456789"
+}
+
+/// A `host:port` address from peers.json.
+///
+/// `host` is kept as written, minus the brackets of an IPv6 literal (`[::1]:6001` → host `::1`).
+public struct HostPort: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    /// True for `localhost`, 127.0.0.0/8 and `::1`.
+    ///
+    /// Wildcards (`0.0.0.0`, `::`) are *not* loopback: binding them exposes the port to the network.
+    public var isLoopback: Bool {
+        if host == "localhost" || host == "::1" { return true }
+        if let octets = HostPort.ipv4Octets(host) { return octets[0] == 127 }
+        return false
+    }
+
+    /// The address to give the socket layer: `localhost` becomes `127.0.0.1` (no resolver on the mesh path).
+    public var numericHost: String { host == "localhost" ? "127.0.0.1" : host }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// Why a `host:port` string was refused; the text goes into a one-line error message.
+    public enum ParseError: Error, Equatable, Sendable {
+        case missingPort
+        case badPort
+        case badHost
+
+        var reason: String {
+            switch self {
+            case .missingPort: return "expected host:port"
+            case .badPort: return "port must be 1-65535"
+            case .badHost: return "host must be an IPv4 literal, \"localhost\" or [IPv6]"
+            }
+        }
+    }
+
+    /// Parses `a.b.c.d:port`, `localhost:port` or `[v6]:port`.
+    public static func parse(_ text: String) throws(ParseError) -> HostPort {
+        let host: String
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw .badHost }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { throw .missingPort }
+            portText = rest.dropFirst()
+            guard isIPv6Literal(host) else { throw .badHost }
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { throw .missingPort }
+            host = String(text[..<colon])
+            portText = text[text.index(after: colon)...]
+            guard host == "localhost" || ipv4Octets(host) != nil else { throw .badHost }
+        }
+        guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy({ $0.isASCII && $0.isNumber }),
+            let value = Int(portText), (1...65535).contains(value)
+        else { throw .badPort }
+        return HostPort(host: host, port: UInt16(value))
+    }
+
+    /// Strict dotted-quad: four decimal parts 0–255, no leading zeros (which some parsers read as octal).
+    static func ipv4Octets(_ text: String) -> [UInt8]? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var octets = [UInt8]()
+        for part in parts {
+            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
+                !(part.count > 1 && part.hasPrefix("0")), let value = Int(part), value <= 255
+            else { return nil }
+            octets.append(UInt8(value))
+        }
+        return octets
+    }
+
+    static func isIPv6Literal(_ text: String) -> Bool {
+        guard !text.isEmpty, text.contains(":") else { return false }
+        var storage = in6_addr()
+        return inet_pton(AF_INET6, text, &storage) == 1
+    }
+
+    /// Key used to spot the same socket address written two ways (`localhost` vs `127.0.0.1`).
+    var normalized: HostPort { HostPort(host: numericHost, port: port) }
+}
+
+/// One replica: its id, the address clients use, and the address of its mesh listener.
+public struct Replica: Sendable, Equatable {
+    public var id: String
+    public var http: HostPort
+    public var mesh: HostPort
+
+    public init(id: String, http: HostPort, mesh: HostPort) {
+        self.id = id
+        self.http = http
+        self.mesh = mesh
+    }
+}
+
+/// A configuration problem, rendered as one line (the caller prints `error: <description>` and exits 2).
+public enum MeshConfigError: Error, Equatable, Sendable, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+    case badJSON(reason: String)
+    /// `field` is a path such as `cluster` or `replicas[1].mesh`.
+    case missingField(String)
+    case wrongType(field: String, expected: String)
+    case badAddress(field: String, value: String, reason: String)
+    case duplicateId(String)
+    case duplicateAddress(address: String, first: String, second: String)
+    case unknownNode(String, known: [String])
+    case missingSecret
+    case weakSecret(node: String, address: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let reason):
+            return "cannot read \(path): \(reason)"
+        case .badJSON(let reason):
+            return "peers.json: invalid JSON: \(reason)"
+        case .missingField(let field):
+            return "peers.json: missing or empty \"\(field)\""
+        case .wrongType(let field, let expected):
+            return "peers.json: \"\(field)\" must be \(expected)"
+        case .badAddress(let field, let value, let reason):
+            return "peers.json: \(field) \"\(value)\": \(reason)"
+        case .duplicateId(let id):
+            return "peers.json: duplicate replica id \"\(id)\""
+        case .duplicateAddress(let address, let first, let second):
+            return "peers.json: address \(address) is used twice (\(first) and \(second))"
+        case .unknownNode(let id, let known):
+            return "unknown --node \"\(id)\" (peers.json has: \(known.joined(separator: ", ")))"
+        case .missingSecret:
+            return "peers.json: missing \"secret\" (or set MESH_SECRET)"
+        case .weakSecret(let node, let address, let reason):
+            return "node \"\(node)\" has a non-loopback mesh address \(address): \(reason)"
+        }
+    }
+}
+
+/// The cluster description shared by every replica (peers.json).
+///
+/// ```json
+/// {"cluster":"demo","secret":"…","replicas":[{"id":"a","http":"127.0.0.1:5001","mesh":"127.0.0.1:6001"}]}
+/// ```
+/// Parsing happens once at start-up, so it uses Foundation's JSON parser rather than a hand-written one.
+public struct MeshConfig: Sendable, Equatable {
+    public var cluster: String
+    /// The shared secret (MESH_SECRET wins over the file). Never empty after `load`.
+    public var secret: String
+    public var replicas: [Replica]
+
+    /// Minimum secret length for a node reachable from other machines.
+    public static let minimumSecretBytes = 16
+
+    public init(cluster: String, secret: String, replicas: [Replica]) {
+        self.cluster = cluster
+        self.secret = secret
+        self.replicas = replicas
+    }
+
+    public func replica(_ id: String) -> Replica? { replicas.first { $0.id == id } }
+
+    /// Reads and validates peers.json. `environment` supplies `MESH_SECRET` (pass `ProcessInfo.processInfo.environment`).
+    public static func load(path: String, environment: [String: String]) throws(MeshConfigError) -> MeshConfig {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            let reason = (error as NSError).localizedFailureReason ?? "\(error.localizedDescription)"
+            throw .unreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? reason : "no such file")
+        }
+        return try parse(data, environment: environment)
+    }
+
+    /// Validates the JSON text of peers.json (see ``load(path:environment:)``).
+    public static func parse(_ data: Data, environment: [String: String]) throws(MeshConfigError) -> MeshConfig {
+        let root: Any
+        do {
+            root = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            let ns = error as NSError
+            let reason = ns.userInfo[NSDebugDescriptionErrorKey] as? String ?? ns.localizedDescription
+            throw .badJSON(reason: reason)
+        }
+        guard let object = root as? [String: Any] else { throw .wrongType(field: "(top level)", expected: "an object") }
+
+        let cluster = try requiredString(object, "cluster", path: "cluster")
+        let fileSecret = try optionalString(object, "secret", path: "secret")
+        let secret: String
+        if let env = environment["MESH_SECRET"], !env.isEmpty {
+            secret = env
+        } else if let fileSecret, !fileSecret.isEmpty {
+            secret = fileSecret
+        } else {
+            throw .missingSecret
+        }
+
+        guard let rawReplicas = object["replicas"] else { throw .missingField("replicas") }
+        guard let list = rawReplicas as? [Any] else { throw .wrongType(field: "replicas", expected: "an array") }
+        guard !list.isEmpty else { throw .missingField("replicas") }
+
+        var replicas = [Replica]()
+        var ids = Set<String>()
+        var addressOwner = [HostPort: String]()
+        for (index, item) in list.enumerated() {
+            let base = "replicas[\(index)]"
+            guard let entry = item as? [String: Any] else { throw .wrongType(field: base, expected: "an object") }
+            let id = try requiredString(entry, "id", path: "\(base).id")
+            guard id.utf8.count <= 255 else { throw .wrongType(field: "\(base).id", expected: "at most 255 bytes") }
+            let http = try address(entry, "http", path: "\(base).http")
+            let mesh = try address(entry, "mesh", path: "\(base).mesh")
+            guard ids.insert(id).inserted else { throw .duplicateId(id) }
+            for (field, hostPort) in [("\(base).http", http), ("\(base).mesh", mesh)] {
+                if let first = addressOwner[hostPort.normalized] {
+                    throw .duplicateAddress(address: hostPort.description, first: first, second: field)
+                }
+                addressOwner[hostPort.normalized] = field
+            }
+            replicas.append(Replica(id: id, http: http, mesh: mesh))
+        }
+        return MeshConfig(cluster: cluster, secret: secret, replicas: replicas)
+    }
+
+    /// Checks that `id` is one of the replicas and that its secret is strong enough for where it listens.
+    ///
+    /// A loopback-only mesh can only be reached from this machine, so any secret will do there (the demo
+    /// runs that way). Anything else must have a real secret: ≥ 16 bytes and not the published demo one.
+    public func validateForNode(_ id: String) throws(MeshConfigError) {
+        guard let me = replica(id) else { throw .unknownNode(id, known: replicas.map(\.id)) }
+        if secret.isEmpty { throw .missingSecret }
+        guard !me.mesh.isLoopback else { return }
+        if secret.utf8.count < MeshConfig.minimumSecretBytes {
+            throw .weakSecret(
+                node: id, address: me.mesh.description,
+                reason: "secret must be at least \(MeshConfig.minimumSecretBytes) bytes (set MESH_SECRET)")
+        }
+        if secret == DemoSecret.value {
+            throw .weakSecret(
+                node: id, address: me.mesh.description,
+                reason: "refusing the demo secret (set MESH_SECRET to a private value)")
+        }
+    }
+
+    // MARK: - Field helpers
+
+    private static func requiredString(_ object: [String: Any], _ key: String, path: String) throws(MeshConfigError) -> String {
+        guard let value = try optionalString(object, key, path: path), !value.isEmpty else { throw .missingField(path) }
+        return value
+    }
+
+    private static func optionalString(_ object: [String: Any], _ key: String, path: String) throws(MeshConfigError) -> String? {
+        guard let raw = object[key], !(raw is NSNull) else { return nil }
+        guard let value = raw as? String else { throw .wrongType(field: path, expected: "a string") }
+        return value
+    }
+
+    private static func address(_ object: [String: Any], _ key: String, path: String) throws(MeshConfigError) -> HostPort {
+        let text = try requiredString(object, key, path: path)
+        do {
+            return try HostPort.parse(text)
+        } catch {
+            throw .badAddress(field: path, value: text, reason: error.reason)
+        }
+    }
+}

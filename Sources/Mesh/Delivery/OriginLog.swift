@@ -1,0 +1,164 @@
+/// The retained messages of one origin's current life, in seq order: the replay buffer for links
+/// that fell behind and the source that relayed feeds read from.
+///
+/// Bounded by message count and by payload bytes; the oldest messages go first. A reader whose
+/// position has been evicted is told how many messages it skipped, so the gap is reported instead
+/// of silently lost. Seqs increase but need not be contiguous: the log of a *relayed* origin holds
+/// only what this node itself received.
+public struct OriginLog: Sendable {
+    /// One retained message.
+    public struct Entry: Sendable, Equatable {
+        public var seq: UInt64
+        public var payload: [UInt8]
+    }
+
+    /// Result of ``read(after:maxBytes:maxCount:_:)``.
+    public struct ReadResult: Sendable, Equatable {
+        /// Seq of the last entry handed out (the reader's new cursor); equals `after` if none.
+        public var cursor: UInt64
+        /// Entries handed out.
+        public var count: Int
+        /// Messages between the old cursor and what was handed out that this log no longer (or never) held.
+        public var skipped: UInt64
+    }
+
+    public static let defaultMaxCount = 100_000
+    public static let defaultMaxBytes = 64 << 20
+
+    /// Which life of the origin these messages belong to (0 = none seen yet).
+    public private(set) var epoch: UInt64
+    /// Highest seq ever appended in this epoch (0 = none). Survives eviction.
+    public private(set) var lastSeq: UInt64 = 0
+    /// Payload bytes currently retained.
+    public private(set) var byteCount = 0
+    /// Messages evicted in this epoch.
+    public private(set) var evictedCount: UInt64 = 0
+
+    public let maxCount: Int
+    public let maxBytes: Int
+
+    // A deque as an array plus a head index: eviction advances `head`, and the dead prefix is dropped
+    // once it is at least half the array, so both ends are amortised O(1).
+    private var entries: [Entry] = []
+    private var head = 0
+
+    /// - Parameters:
+    ///   - epoch: the origin's life these messages belong to.
+    ///   - maxCount: most messages retained (default 100 000).
+    ///   - maxBytes: most payload bytes retained (default 64 MiB). The newest message is always kept,
+    ///     even if it alone is bigger.
+    public init(epoch: UInt64 = 0, maxCount: Int = OriginLog.defaultMaxCount, maxBytes: Int = OriginLog.defaultMaxBytes) {
+        precondition(maxCount >= 1 && maxBytes >= 0)
+        self.epoch = epoch
+        self.maxCount = maxCount
+        self.maxBytes = maxBytes
+    }
+
+    /// Number of messages retained.
+    public var count: Int { entries.count - head }
+    public var isEmpty: Bool { count == 0 }
+    /// Seq of the oldest retained message.
+    public var firstSeq: UInt64? { isEmpty ? nil : entries[head].seq }
+
+    /// Starts a new life of the origin: everything retained belongs to the old one and is dropped.
+    public mutating func reset(epoch: UInt64) {
+        self.epoch = epoch
+        entries.removeAll(keepingCapacity: false)
+        head = 0
+        lastSeq = 0
+        byteCount = 0
+        evictedCount = 0
+    }
+
+    /// Appends the next message. `seq` must be greater than every seq appended before.
+    public mutating func append(seq: UInt64, payload: [UInt8]) {
+        precondition(seq > lastSeq, "OriginLog seqs must increase")
+        entries.append(Entry(seq: seq, payload: payload))
+        lastSeq = seq
+        byteCount += payload.count
+        while count > 1 && (count > maxCount || byteCount > maxBytes) {
+            byteCount -= entries[head].payload.count
+            entries[head].payload = []
+            head += 1
+            evictedCount += 1
+        }
+        if head >= 1024 && head >= entries.count / 2 {
+            entries.removeSubrange(0..<head)
+            head = 0
+        }
+    }
+
+    /// The retained entry with `seq`, if any.
+    public func entry(seq: UInt64) -> Entry? {
+        let index = firstIndex(after: seq &- 1)
+        guard index < entries.count, entries[index].seq == seq else { return nil }
+        return entries[index]
+    }
+
+    /// Payload bytes retained for messages with seq > `seq`.
+    public func bytes(after seq: UInt64) -> Int {
+        var total = 0
+        var index = firstIndex(after: seq)
+        while index < entries.count {
+            total += entries[index].payload.count
+            index += 1
+        }
+        return total
+    }
+
+    /// Number of retained messages with seq > `seq`.
+    public func count(after seq: UInt64) -> Int { entries.count - firstIndex(after: seq) }
+
+    /// Hands out retained messages with seq > `after`, oldest first, stopping before `maxBytes` would
+    /// be exceeded (at least one message is always handed out if any is available) or after `maxCount`
+    /// messages. Each message counts as its payload plus `perEntryOverhead` bytes (a caller filling a
+    /// write buffer passes its framing size).
+    ///
+    /// `body` receives each entry and whether messages were skipped right before it (the DATA frame's
+    /// GAP_BEFORE flag): a jump in seq means the reader can never get the missing ones from here.
+    @discardableResult
+    public func read(
+        after: UInt64, maxBytes: Int = .max, maxCount: Int = .max, perEntryOverhead: Int = 0,
+        _ body: (_ entry: Entry, _ gapBefore: Bool) -> Void
+    ) -> ReadResult {
+        var index = firstIndex(after: after)
+        var cursor = after
+        var handed = 0
+        var bytes = 0
+        var skipped: UInt64 = 0
+        while index < entries.count && handed < maxCount {
+            let entry = entries[index]
+            let size = entry.payload.count + perEntryOverhead
+            if handed > 0 && bytes > maxBytes - size { break }
+            let gap = entry.seq != cursor &+ 1
+            if gap { skipped += entry.seq - cursor - 1 }
+            body(entry, gap)
+            cursor = entry.seq
+            bytes += size
+            handed += 1
+            index += 1
+        }
+        return ReadResult(cursor: cursor, count: handed, skipped: skipped)
+    }
+
+    /// Index of the first retained entry with seq > `seq` (binary search; seqs are increasing).
+    private func firstIndex(after seq: UInt64) -> Int {
+        var low = head
+        var high = entries.count
+        // Fast path for the own-origin log, whose seqs are contiguous.
+        if low < high {
+            let first = entries[low].seq
+            if seq < first { return low }
+            let distance = seq - first
+            if distance < UInt64(high - low) {
+                let guess = low + Int(distance) + 1
+                if entries[guess - 1].seq == seq { return guess }
+            }
+        }
+        while low < high {
+            let mid = (low + high) / 2
+            if entries[mid].seq <= seq { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+}

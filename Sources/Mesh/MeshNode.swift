@@ -1,0 +1,816 @@
+import NetKit
+
+/// One replica's end of the mesh backplane: links to every other replica, carries opaque payloads
+/// between them exactly once, survives link loss (replay from bounded logs, relay through a third
+/// replica) and peer restarts (epochs).
+///
+/// Lives on one NetKit ``EventLoop``: every method except ``requestSnapshot(_:)`` must be called on
+/// that loop's thread, and ``onDeliver`` is called there.
+///
+/// ```swift
+/// let node = try MeshNode(config: config, selfId: "a", loop: loop, logger: Logger(label: "mesh"))
+/// node.onDeliver = { origin, payload in router.deliverRemote(payload) }
+/// try node.start()
+/// node.publish(bytes)
+/// ```
+public final class MeshNode: @unchecked Sendable {
+    public let config: MeshConfig
+    public let selfId: String
+    /// This boot's epoch: messages are identified by (origin, epoch, seq).
+    public let epoch: UInt64
+    public let loop: EventLoop
+    let logger: Logger
+    let options: MeshOptions
+
+    /// Called on the loop for every new remote message, exactly once per (origin, epoch, seq).
+    public var onDeliver: ((_ origin: String, _ payload: [UInt8]) -> Void)?
+
+    /// Everything about one other replica that outlives a single connection.
+    final class Peer {
+        let id: String
+        let address: HostPort
+        var state: PeerState = .connecting
+        var sinceMillis: Int64
+        /// The established link, if any.
+        var link: PeerLink?
+        /// Our outbound link while in handshake.
+        var outbound: PeerLink?
+        /// A TCP connect is in flight; `dialToken` invalidates it when we change our mind.
+        var connecting = false
+        var dialToken: UInt64 = 0
+        var nextDialAt: UInt64 = 0
+        var backoff: Backoff
+        var lastDialFailure: String?
+        var lastAcceptFailure: String?
+        /// The peer's epoch as of its last handshake (0 = never linked).
+        var epoch: UInt64 = 0
+        var blocked = false
+        var leftGracefully = false
+        var reportedLinks: [LinkReport] = []
+        /// Origins we asked it to feed us on the current link (sent as RESUME).
+        var requested: [String] = []
+        /// Our own messages up to this seq need no replay to it (acked, or it asked only for newer ones).
+        var ackedOwn: UInt64 = 0
+        var rttMicros: UInt64?
+        var dataSent: UInt64 = 0
+        var dataReceived: UInt64 = 0
+        var relayed: UInt64 = 0
+        var duplicatesDropped: UInt64 = 0
+        var outOfOrderDropped: UInt64 = 0
+        var staleDropped: UInt64 = 0
+        var gaps: UInt64 = 0
+        var sendGaps: UInt64 = 0
+        var dataWrites: UInt64 = 0
+
+        init(id: String, address: HostPort, backoff: Backoff) {
+            self.id = id
+            self.address = address
+            self.backoff = backoff
+            self.sinceMillis = wallClockMillis()
+        }
+
+        var isUp: Bool { link?.isEstablished == true }
+    }
+
+    private enum RunState { case idle, running, leaving, stopped }
+
+    private var runState: RunState = .idle
+    private let identity: HandshakeIdentity
+    private let peerIds: Set<String>
+    /// Peers sorted by id (stable iteration order for routes and snapshots).
+    private let peerList: [Peer]
+    private let peers: [String: Peer]
+    /// Inbound and outbound links still in handshake.
+    private var handshaking: [ObjectIdentifier: PeerLink] = [:]
+    /// One log per origin: our own (seq = 1, 2, 3… per epoch) and each remote one we relay.
+    private var logs: [String: OriginLog] = [:]
+    private var receive: [String: ReceiveState] = [:]
+    private var originGaps: [String: UInt64] = [:]
+    private var delivered: UInt64 = 0
+    private var lastLinksSent: [LinkReport]?
+    private var tickTimer: TimerID?
+    private var pumpScheduled = false
+    private var listener: MeshListener?
+    private var ownsListener = false
+    private var leaveCompletion: (() -> Void)?
+    private var leaveTimer: TimerID?
+
+    /// - Throws: ``MeshConfigError`` when `selfId` is not in the config or its secret is too weak.
+    public init(config: MeshConfig, selfId: String, loop: EventLoop, logger: Logger, options: MeshOptions = .init()) throws {
+        try config.validateForNode(selfId)
+        self.config = config
+        self.selfId = selfId
+        self.loop = loop
+        self.logger = logger
+        self.options = options
+        self.epoch = options.resolveEpoch()
+        self.identity = HandshakeIdentity(
+            cluster: config.cluster, nodeId: selfId, epoch: epoch, secret: Array(config.secret.utf8))
+        var list = [Peer]()
+        for replica in config.replicas where replica.id != selfId {
+            list.append(
+                Peer(
+                    id: replica.id, address: replica.mesh,
+                    backoff: Backoff(baseNanos: options.backoffBaseNanos, capNanos: options.backoffCapNanos)))
+        }
+        list.sort { $0.id < $1.id }
+        self.peerList = list
+        self.peers = Dictionary(uniqueKeysWithValues: list.map { ($0.id, $0) })
+        self.peerIds = Set(list.map(\.id))
+        logs[selfId] = OriginLog(epoch: epoch, maxCount: options.logMaxCount, maxBytes: options.logMaxBytes)
+    }
+
+    // MARK: - Public API
+
+    /// Binds the mesh port (or adopts ``MeshOptions/listener``) and starts dialing every peer. Loop thread.
+    public func start() throws {
+        precondition(loop.inEventLoop, "MeshNode.start() must run on its loop")
+        guard runState == .idle else { return }
+        // Links are written with writev, which has no MSG_NOSIGNAL: a peer vanishing mid-write must
+        // give EPIPE, not kill the process. Idempotent and process-wide.
+        ignoreSIGPIPE()
+        let listener: MeshListener
+        if let given = options.listener {
+            listener = given
+        } else {
+            guard let me = config.replica(selfId) else { throw MeshConfigError.unknownNode(selfId, known: Array(peerIds)) }
+            listener = try MeshListener(loop: loop, host: me.mesh.numericHost, port: me.mesh.port)
+            ownsListener = true
+        }
+        self.listener = listener
+        listener.onAccept = { [weak self] connection in
+            guard let self else { return connection.abort() }
+            self.acceptInbound(connection)
+        }
+        runState = .running
+        logger.info(
+            "mesh node started", ["node": selfId, "epoch": "\(epoch)", "listen": listener.localAddress?.description ?? "?"])
+        tickTimer = loop.scheduleRepeating(everyNanos: options.ackIntervalNanos) { [weak self] in self?.tick() }
+        tick()  // dial everyone now
+    }
+
+    /// Publishes one message from this node: next own seq, fanned out to every linked peer. Loop thread.
+    ///
+    /// Messages published in one loop iteration leave together, many DATA frames per write.
+    public func publish(_ payload: [UInt8]) {
+        assert(loop.inEventLoop)
+        let seq = logs[selfId]!.lastSeq + 1
+        logs[selfId]!.append(seq: seq, payload: payload)
+        schedulePump()
+    }
+
+    /// Current state for /api/mesh. Loop thread (see ``requestSnapshot(_:)`` from elsewhere).
+    public func snapshot() -> MeshSnapshot {
+        let own = logs[selfId]!
+        var peerSnapshots = [PeerSnapshot]()
+        for peer in peerList {
+            let linked = peer.epoch != 0
+            peerSnapshots.append(
+                PeerSnapshot(
+                    id: peer.id, address: peer.address.description, state: peer.state, sinceMillis: peer.sinceMillis,
+                    epoch: peer.epoch, dialedByUs: peer.link.map { $0.role == .dialer }, rttMicros: peer.rttMicros,
+                    dataSent: peer.dataSent, dataReceived: peer.dataReceived, relayed: peer.relayed,
+                    duplicatesDropped: peer.duplicatesDropped, outOfOrderDropped: peer.outOfOrderDropped,
+                    staleDropped: peer.staleDropped,
+                    replayBufferedMessages: linked ? own.count(after: peer.ackedOwn) : 0,
+                    replayBufferedBytes: linked ? own.bytes(after: peer.ackedOwn) : 0,
+                    gaps: peer.gaps, sendGaps: peer.sendGaps, dataWrites: peer.dataWrites,
+                    feeding: (peer.link?.feeds.map(\.origin) ?? []).sorted(), requested: peer.requested.sorted(),
+                    reportedLinks: peer.reportedLinks))
+        }
+        var origins = [OriginSnapshot]()
+        for peer in peerList {
+            let state = receive[peer.id] ?? ReceiveState()
+            let log = logs[peer.id]
+            origins.append(
+                OriginSnapshot(
+                    id: peer.id, epoch: state.epoch, highestDelivered: state.highest, gaps: originGaps[peer.id] ?? 0,
+                    logCount: log?.count ?? 0, logBytes: log?.byteCount ?? 0))
+        }
+        return MeshSnapshot(
+            nodeId: selfId, epoch: epoch, cluster: config.cluster, published: own.lastSeq, delivered: delivered,
+            ownLogCount: own.count, ownLogBytes: own.byteCount, peers: peerSnapshots, origins: origins)
+    }
+
+    /// Takes a snapshot on the loop and hands it to `completion` there. Safe from any thread.
+    public func requestSnapshot(_ completion: @escaping @Sendable (MeshSnapshot) -> Void) {
+        loop.execute { [self] in completion(snapshot()) }
+    }
+
+    /// Graceful shutdown: LEAVING to every peer, flush, close; `completion` runs on the loop once all
+    /// links closed or after ``MeshOptions/leaveTimeoutNanos`` (1 s). Loop thread.
+    public func leave(completion: @escaping () -> Void) {
+        guard runState == .running else {
+            if runState == .idle { runState = .stopped }
+            completion()
+            return
+        }
+        runState = .leaving
+        leaveCompletion = completion
+        logger.info("mesh node leaving", ["node": selfId])
+        stopAccepting()
+        for link in Array(handshaking.values) { retire(link, abort: true) }
+        for peer in peerList {
+            peer.connecting = false
+            peer.dialToken &+= 1
+            if let link = peer.link {
+                link.send(.leaving)
+                // Not `retire`: we wait for this close before completing.
+                link.connection.close()
+            }
+        }
+        leaveTimer = loop.schedule(afterNanos: options.leaveTimeoutNanos) { [weak self] in self?.finishLeaving() }
+        finishLeavingIfDone()
+    }
+
+    /// Abrupt stop (no LEAVING): closes every socket at once. Peers see the links drop. Loop thread.
+    public func shutdown() {
+        guard runState != .stopped else { return }
+        runState = .stopped
+        stopAccepting()
+        if let tickTimer { loop.cancel(tickTimer) }
+        if let leaveTimer { loop.cancel(leaveTimer) }
+        tickTimer = nil
+        for link in Array(handshaking.values) { retire(link, abort: true) }
+        for peer in peerList {
+            peer.connecting = false
+            peer.dialToken &+= 1
+            if let link = peer.link { retire(link, abort: true) }
+        }
+        if let completion = leaveCompletion {
+            leaveCompletion = nil
+            completion()
+        }
+    }
+
+    /// Test hook: drops the socket to `peer` as if the network failed (both sides see the link go down
+    /// and redial).
+    public func testCutLink(to peer: String) {
+        guard let link = peers[peer]?.link else { return }
+        logger.info("test: cutting link", ["peer": peer])
+        link.connection.abort()
+    }
+
+    /// Test hook: while blocked, never dial `peer` and refuse its dials (its link stays down).
+    public func testBlockPeer(_ peer: String, _ blocked: Bool) {
+        guard let record = peers[peer] else { return }
+        record.blocked = blocked
+        if blocked {
+            record.connecting = false
+            record.dialToken &+= 1
+            if let outbound = record.outbound { retire(outbound, abort: true) }
+            record.link?.connection.abort()
+        } else {
+            record.nextDialAt = 0
+            record.backoff.reset()
+        }
+    }
+
+    // MARK: - Dialing and accepting
+
+    private func tick() {
+        guard runState == .running || runState == .leaving else { return }
+        let now = monotonicNanos()
+        for link in Array(handshaking.values) where now > link.handshakeDeadline {
+            fail(link, reason: "handshake timeout")
+        }
+        for peer in peerList {
+            if let link = peer.link, var detector = link.detector {
+                let verdict = detector.poll(now: now)
+                link.detector = detector
+                if verdict.down {
+                    let silence = Double(now - detector.lastHeardNanos) / 1e9
+                    linkDown(peer, link, reason: "no frame for \(String(format: "%.2f", silence)) s")
+                    continue
+                }
+                if verdict.sendHeartbeat {
+                    link.send(.heartbeat(nanos: now))
+                    if detector.heartbeatsSent % options.linksEveryHeartbeats == 0 { link.send(.links(currentLinks())) }
+                }
+                if link.ackDirty {
+                    link.ackDirty = false
+                    link.send(.ack(peer.requested.map(cursor(for:))))
+                }
+            } else if runState == .running, !peer.blocked, peer.outbound == nil, !peer.connecting, now >= peer.nextDialAt {
+                dial(peer)
+            }
+        }
+    }
+
+    private func dial(_ peer: Peer) {
+        let address: SocketAddress
+        do {
+            address = try SocketAddress(host: peer.address.numericHost, port: peer.address.port)
+        } catch {
+            logger.error("cannot dial peer: \(error)", ["peer": peer.id])
+            peer.nextDialAt = .max
+            return
+        }
+        peer.connecting = true
+        peer.dialToken &+= 1
+        let token = peer.dialToken
+        TCPConnection.connect(loop: loop, to: address, timeoutNanos: options.connectTimeoutNanos) { [weak self] result in
+            guard let self, peer.connecting, peer.dialToken == token, self.runState == .running else {
+                if case .success(let connection) = result { connection.abort() }
+                return
+            }
+            peer.connecting = false
+            switch result {
+            case .failure(let error):
+                self.dialFailed(peer, reason: "connect: \(error)")
+            case .success(let connection):
+                let handshake = Handshake(
+                    role: .dialer, local: self.identity, nonce: Handshake.randomNonce(), expectedPeer: peer.id,
+                    knownPeers: self.peerIds)
+                let link = PeerLink(
+                    connection: connection, role: .dialer, handshake: handshake, maxFrameBytes: self.options.maxFrameBytes,
+                    deadline: monotonicNanos() + self.options.handshakeTimeoutNanos)
+                link.peerId = peer.id
+                peer.outbound = link
+                self.handshaking[ObjectIdentifier(link)] = link
+                self.wire(link)
+                self.perform(link, link.handshake.start())
+            }
+        }
+    }
+
+    private func dialFailed(_ peer: Peer, reason: String, level: LogLevel = .info) {
+        let delay = peer.backoff.nextDelay()
+        peer.nextDialAt = monotonicNanos() + delay
+        if peer.lastDialFailure != reason {
+            // Log each new reason once; a peer that stays down would otherwise log every second.
+            peer.lastDialFailure = reason
+            logger.log(level, "cannot link to peer: \(reason)", ["peer": peer.id])
+        }
+    }
+
+    private func acceptInbound(_ connection: TCPConnection) {
+        guard runState == .running else { return connection.abort() }
+        let handshake = Handshake(
+            role: .acceptor, local: identity, nonce: Handshake.randomNonce(), knownPeers: peerIds)
+        let link = PeerLink(
+            connection: connection, role: .acceptor, handshake: handshake, maxFrameBytes: options.maxFrameBytes,
+            deadline: monotonicNanos() + options.handshakeTimeoutNanos)
+        handshaking[ObjectIdentifier(link)] = link
+        wire(link)
+    }
+
+    private func wire(_ link: PeerLink) {
+        let connection = link.connection
+        // Control frames ride on top of at most `maxQueuedWriteBytes` + one batch of DATA.
+        connection.maxPendingWriteBytes = max(16 << 20, options.maxQueuedWriteBytes * 4)
+        connection.onRead = { [weak self, weak link] bytes in
+            guard let self, let link else { return }
+            self.read(link, bytes)
+        }
+        connection.onClose = { [weak self, weak link] reason in
+            guard let self, let link else { return }
+            self.closed(link, reason: reason)
+        }
+        connection.onDrained = { [weak self, weak link] in
+            guard let self, let link, link.isEstablished else { return }
+            self.pump(link)
+        }
+    }
+
+    // MARK: - Handshake
+
+    private func perform(_ link: PeerLink, _ actions: [Handshake.Action]) {
+        for action in actions {
+            guard !link.closed else { return }
+            switch action {
+            case .send(let frame):
+                link.send(frame)
+            case .authenticated(let peerId, let peerEpoch):
+                decideInbound(link, peerId: peerId, peerEpoch: peerEpoch)
+            case .established(let peerId, let peerEpoch):
+                establish(link, peerId: peerId, peerEpoch: peerEpoch)
+            case .fail(let reason):
+                fail(link, reason: reason)
+            }
+        }
+    }
+
+    /// The acceptor's tie-break, once the dialer proved itself.
+    private func decideInbound(_ link: PeerLink, peerId: String, peerEpoch: UInt64) {
+        link.peerId = peerId
+        link.peerEpoch = peerEpoch
+        guard let peer = peers[peerId] else { return perform(link, link.handshake.reject(reason: "unknown node id")) }
+        guard runState == .running else { return perform(link, link.handshake.reject(reason: "shutting down")) }
+        guard !peer.blocked else { return perform(link, link.handshake.reject(reason: "blocked (test)")) }
+
+        var existing: LinkPolicy.Candidate?
+        if let current = peer.link {
+            existing = LinkPolicy.Candidate(dialer: current.dialerId(selfId: selfId) ?? peerId, peerEpoch: current.peerEpoch)
+        } else if peer.outbound != nil || peer.connecting {
+            existing = LinkPolicy.Candidate(dialer: selfId, peerEpoch: peer.outbound?.handshake.peerEpoch)
+        }
+        let decision = LinkPolicy.decide(
+            selfId: selfId, peerId: peerId, existing: existing, new: LinkPolicy.Candidate(dialer: peerId, peerEpoch: peerEpoch))
+        switch decision {
+        case .rejectNew:
+            perform(link, link.handshake.reject(reason: "duplicate link"))
+        case .keepNew:
+            // Our own dial loses (if any); an established old link is replaced in `establish`.
+            cancelOutbound(peer)
+            perform(link, link.handshake.accept())
+        }
+    }
+
+    private func cancelOutbound(_ peer: Peer) {
+        peer.connecting = false
+        peer.dialToken &+= 1
+        if let outbound = peer.outbound { retire(outbound, abort: true) }
+    }
+
+    private func establish(_ link: PeerLink, peerId: String, peerEpoch: UInt64) {
+        handshaking[ObjectIdentifier(link)] = nil
+        guard let peer = peers[peerId] else { return retire(link, abort: true) }
+        if peer.outbound === link { peer.outbound = nil }
+        if let old = peer.link, old !== link {
+            if link.role == .dialer {
+                // Our dial completed while an inbound link exists: same rule as the acceptor applies.
+                let decision = LinkPolicy.decide(
+                    selfId: selfId, peerId: peerId,
+                    existing: LinkPolicy.Candidate(dialer: old.dialerId(selfId: selfId) ?? peerId, peerEpoch: old.peerEpoch),
+                    new: LinkPolicy.Candidate(dialer: selfId, peerEpoch: peerEpoch))
+                if decision == .rejectNew {
+                    logger.debug("dropping our dial: existing link wins", ["peer": peerId])
+                    return retire(link, abort: false)
+                }
+            }
+            retire(old, abort: true)
+        }
+        if peer.epoch != 0 && peerEpoch > peer.epoch {
+            logger.info("peer restarted", ["peer": peerId, "epoch": "\(peerEpoch)", "previous": "\(peer.epoch)"])
+            peer.ackedOwn = 0
+            peer.reportedLinks = []
+        }
+        peer.epoch = max(peer.epoch, peerEpoch)
+        receive[peerId]?.observeEpoch(peerEpoch)
+
+        link.peerEpoch = peerEpoch
+        link.detector = FailureDetector(
+            now: monotonicNanos(), heartbeatIntervalNanos: options.heartbeatIntervalNanos,
+            timeoutNanos: options.failureTimeoutNanos)
+        peer.link = link
+        peer.state = .up
+        peer.sinceMillis = wallClockMillis()
+        peer.backoff.reset()
+        peer.lastDialFailure = nil
+        peer.lastAcceptFailure = nil
+        peer.leftGracefully = false
+        peer.requested = []  // forces a RESUME on this link
+        logger.info(
+            "link up", ["peer": peerId, "epoch": "\(peerEpoch)", "dialed": link.role == .dialer ? "us" : "them"])
+        link.send(.links(currentLinks()))
+        updateRoutes()
+    }
+
+    private func fail(_ link: PeerLink, reason: String) {
+        guard !link.closed else { return }
+        let peer = link.peerId.flatMap { peers[$0] }
+        // For log de-duplication only: an acceptor failing AUTH has just the id the peer claimed.
+        let claimed = peer ?? link.handshake.peerId.flatMap { peers[$0] }
+        retire(link, abort: false)
+        let expected = reason.hasSuffix("duplicate link") || reason.hasSuffix("blocked (test)")
+        if let peer, link.role == .dialer {
+            dialFailed(peer, reason: reason, level: expected ? .debug : .warning)
+        } else if expected {
+            logger.debug("refused link: \(reason)", ["peer": link.peerId ?? "?"])
+        } else if let claimed {
+            // A misconfigured peer redials every second: log each distinct reason once.
+            if claimed.lastAcceptFailure != reason {
+                claimed.lastAcceptFailure = reason
+                logger.warning("handshake failed: \(reason)", ["peer": claimed.id])
+            }
+        } else {
+            logger.warning(
+                "handshake failed: \(reason)", ["remote": link.connection.remoteAddress?.description ?? "?"])
+        }
+    }
+
+    /// Closes a link we no longer want without treating it as a failure (tie-break loser, handshake
+    /// failure, shutdown). `abort: false` flushes what is queued first (a REJECT).
+    private func retire(_ link: PeerLink, abort: Bool) {
+        guard !link.closed else { return }
+        link.retired = true
+        link.closed = true
+        handshaking[ObjectIdentifier(link)] = nil
+        if let id = link.peerId, let peer = peers[id] {
+            if peer.outbound === link { peer.outbound = nil }
+            if peer.link === link { peer.link = nil }
+        }
+        if abort { link.connection.abort() } else { link.connection.close() }
+    }
+
+    // MARK: - Link lifecycle
+
+    private func closed(_ link: PeerLink, reason: TCPCloseReason) {
+        let wasRetired = link.retired
+        link.closed = true
+        handshaking[ObjectIdentifier(link)] = nil
+        if let id = link.peerId, let peer = peers[id] {
+            if peer.outbound === link {
+                peer.outbound = nil
+                if !wasRetired { dialFailed(peer, reason: "closed during handshake: \(reason)") }
+            }
+            if peer.link === link {
+                peer.link = nil
+                if !wasRetired { markDown(peer, reason: "\(reason)") }
+            }
+        }
+        if runState == .leaving { finishLeavingIfDone() }
+    }
+
+    /// The established link to `peer` failed: close it and go down.
+    private func linkDown(_ peer: Peer, _ link: PeerLink, reason: String) {
+        retire(link, abort: true)
+        markDown(peer, reason: reason)
+    }
+
+    private func markDown(_ peer: Peer, reason: String) {
+        peer.state = peer.leftGracefully ? .left : .down
+        peer.sinceMillis = wallClockMillis()
+        peer.requested = []
+        // Its view of the mesh is stale from now on; it sends a fresh LINKS first thing on relinking.
+        peer.reportedLinks = []
+        if runState == .running {
+            if peer.leftGracefully {
+                logger.info("peer left", ["peer": peer.id])
+            } else {
+                logger.warning("link down: \(reason)", ["peer": peer.id])
+            }
+        }
+        peer.nextDialAt = monotonicNanos() + peer.backoff.nextDelay()
+        updateRoutes()
+        if runState == .leaving { finishLeavingIfDone() }
+    }
+
+    // MARK: - Frames
+
+    private func read(_ link: PeerLink, _ bytes: UnsafeRawBufferPointer) {
+        guard !link.closed else { return }
+        link.decoder.append(bytes)
+        while !link.closed {
+            let frame: MeshFrame?
+            do {
+                frame = try link.decoder.next()
+            } catch {
+                protocolError(link, "\(error)")
+                return
+            }
+            guard let frame else { return }
+            if link.isEstablished {
+                handle(frame, on: link)
+            } else {
+                perform(link, link.handshake.receive(frame))
+            }
+        }
+    }
+
+    private func protocolError(_ link: PeerLink, _ reason: String) {
+        if !link.isEstablished {
+            return perform(link, link.handshake.reject(reason: "protocol error: \(reason)"))
+        }
+        link.send(.reject(reason: "protocol error"))
+        guard let id = link.peerId, let peer = peers[id], peer.link === link else { return retire(link, abort: false) }
+        logger.warning("protocol error: \(reason)", ["peer": id])
+        retire(link, abort: false)
+        markDown(peer, reason: "protocol error: \(reason)")
+    }
+
+    private func handle(_ frame: MeshFrame, on link: PeerLink) {
+        guard let id = link.peerId, let peer = peers[id], peer.link === link else { return }
+        link.detector?.received(now: loop.now)
+        switch frame {
+        case .data(let data):
+            handleData(data, from: peer, on: link)
+        case .resume(let cursors):
+            handleResume(cursors, from: peer, on: link)
+        case .ack(let cursors):
+            for cursor in cursors where cursor.origin == selfId && cursor.epoch == epoch {
+                peer.ackedOwn = max(peer.ackedOwn, cursor.seq)
+            }
+        case .heartbeat(let nanos):
+            link.send(.heartbeatAck(nanos: nanos))
+        case .heartbeatAck(let nanos):
+            let now = monotonicNanos()
+            if now >= nanos { peer.rttMicros = (now - nanos) / 1000 }
+        case .links(let reports):
+            if reports != peer.reportedLinks {
+                peer.reportedLinks = reports
+                updateRoutes()
+            }
+        case .leaving:
+            peer.leftGracefully = true
+            retire(link, abort: false)
+            markDown(peer, reason: "left")
+        case .reject(let reason):
+            logger.warning("peer closed the link: \(reason)", ["peer": id])
+            linkDown(peer, link, reason: "rejected: \(reason)")
+        case .hello, .auth, .accept:
+            protocolError(link, "unexpected \(frame.type) frame on an established link")
+        }
+    }
+
+    private func handleData(_ data: MeshData, from peer: Peer, on link: PeerLink) {
+        peer.dataReceived &+= 1
+        let origin = data.origin
+        guard origin != selfId, peerIds.contains(origin) else {
+            peer.staleDropped &+= 1
+            return
+        }
+        let verdict = receive[origin, default: ReceiveState()].receive(
+            epoch: data.epoch, seq: data.seq, gapBefore: data.gapBefore)
+        switch verdict {
+        case .deliver(let gap, _):
+            if gap > 0 {
+                peer.gaps &+= gap
+                originGaps[origin, default: 0] &+= gap
+                logger.warning("gap: \(gap) message(s) from \(origin) were lost", ["peer": peer.id, "origin": origin])
+            }
+            // Delivered seqs only grow within an epoch, so the log can always take this one; the
+            // lastSeq check is belt and braces against ever trapping in `append`.
+            let fits = logs[origin].map { $0.epoch == data.epoch && $0.lastSeq < data.seq } ?? false
+            if !fits {
+                logs[origin] = OriginLog(epoch: data.epoch, maxCount: options.logMaxCount, maxBytes: options.logMaxBytes)
+            }
+            logs[origin]!.append(seq: data.seq, payload: data.payload)
+            delivered &+= 1
+            link.ackDirty = true
+            if isRelayed(origin) { schedulePump() }
+            onDeliver?(origin, data.payload)
+        case .duplicate:
+            peer.duplicatesDropped &+= 1
+        case .stale:
+            peer.staleDropped &+= 1
+        case .outOfOrder:
+            peer.outOfOrderDropped &+= 1
+        }
+    }
+
+    /// The peer tells us which origins to feed it and from where.
+    private func handleResume(_ cursors: [OriginCursor], from peer: Peer, on link: PeerLink) {
+        var feeds = [PeerLink.Feed]()
+        for cursor in cursors where cursor.origin == selfId || peerIds.contains(cursor.origin) {
+            guard cursor.origin != peer.id, !feeds.contains(where: { $0.origin == cursor.origin }) else { continue }
+            if let index = link.feedIndex(cursor.origin) {
+                let current = link.feeds[index]
+                // Already feeding it: keep our cursor if the peer merely hasn't received what is in flight.
+                if cursor.epoch == 0 || (cursor.epoch == current.epoch && cursor.seq <= current.cursor) {
+                    feeds.append(current)
+                    continue
+                }
+            }
+            var feed = PeerLink.Feed(origin: cursor.origin, epoch: cursor.epoch, cursor: cursor.seq)
+            if cursor.epoch == 0 {
+                // "I know nothing of this life": only messages from now on.
+                let log = logs[cursor.origin]
+                feed.epoch = log?.epoch ?? 0
+                feed.cursor = log?.lastSeq ?? 0
+            }
+            if cursor.origin == selfId {
+                let base = feed.epoch == epoch ? feed.cursor : 0
+                peer.ackedOwn = max(peer.ackedOwn, base)
+            }
+            feeds.append(feed)
+        }
+        link.feeds = feeds
+        pump(link)
+    }
+
+    private func isRelayed(_ origin: String) -> Bool {
+        for peer in peerList where peer.id != origin {
+            if let link = peer.link, link.feedIndex(origin) != nil { return true }
+        }
+        return false
+    }
+
+    // MARK: - Routes (who feeds us what)
+
+    private func cursor(for origin: String) -> OriginCursor {
+        let state = receive[origin] ?? ReceiveState()
+        return OriginCursor(origin: origin, epoch: state.epoch, seq: state.highest)
+    }
+
+    private func currentLinks() -> [LinkReport] {
+        peerList.map { LinkReport(peerId: $0.id, peerEpoch: $0.epoch, up: $0.isUp) }
+    }
+
+    /// Recomputes which peer feeds us each origin and sends RESUME where that changed; sends LINKS when
+    /// our own view changed.
+    ///
+    /// Origin O comes from O itself when linked; otherwise from one relayer: the lowest-id linked peer
+    /// that reports an up link to O. One relayer (not all of them) keeps a broadcast from crossing the
+    /// mesh several times; if it fails, its LINKS or link loss moves O to the next one.
+    private func updateRoutes() {
+        guard runState == .running else { return }
+        var assignment: [String: [String]] = [:]
+        for origin in peerList {
+            if origin.isUp {
+                assignment[origin.id, default: []].insert(origin.id, at: 0)
+                continue
+            }
+            let relayer = peerList.first { candidate in
+                candidate.isUp && candidate.reportedLinks.contains { $0.peerId == origin.id && $0.up }
+            }
+            if let relayer { assignment[relayer.id, default: []].append(origin.id) }
+        }
+        for peer in peerList {
+            guard let link = peer.link, link.isEstablished else { continue }
+            let wanted = assignment[peer.id] ?? []
+            if wanted != peer.requested {
+                peer.requested = wanted
+                link.send(.resume(wanted.map(cursor(for:))))
+            }
+        }
+        let links = currentLinks()
+        if links != lastLinksSent {
+            lastLinksSent = links
+            for peer in peerList where peer.isUp { peer.link?.send(.links(links)) }
+        }
+    }
+
+    // MARK: - Outbound data
+
+    private func schedulePump() {
+        guard !pumpScheduled else { return }
+        pumpScheduled = true
+        // Runs later in this loop iteration (after the reads that triggered it), so everything
+        // published or relayed meanwhile leaves in the same batch.
+        loop.execute { [self] in
+            pumpScheduled = false
+            for peer in peerList {
+                if let link = peer.link { pump(link) }
+            }
+        }
+    }
+
+    /// Pulls from the logs into the socket: batches of up to `writeBatchBytes`, while less than
+    /// `maxQueuedWriteBytes` is queued. Called again when the socket drains.
+    private func pump(_ link: PeerLink) {
+        guard !link.closed, link.isEstablished, !link.feeds.isEmpty, let id = link.peerId, let peer = peers[id] else {
+            return
+        }
+        let batch = options.writeBatchBytes
+        while link.connection.isOpen && link.connection.pendingWriteBytes < options.maxQueuedWriteBytes {
+            var buffer = [UInt8]()
+            var frames: UInt64 = 0
+            for index in link.feeds.indices {
+                let budget = batch - buffer.count
+                guard budget > 0 else { break }
+                let origin = link.feeds[index].origin
+                guard let log = logs[origin] else { continue }
+                if link.feeds[index].epoch < log.epoch {
+                    // The origin restarted since the peer's cursor: its whole new life is news.
+                    link.feeds[index].epoch = log.epoch
+                    link.feeds[index].cursor = 0
+                }
+                guard link.feeds[index].epoch == log.epoch, log.lastSeq > link.feeds[index].cursor else { continue }
+                if buffer.isEmpty { buffer.reserveCapacity(batch + 4096) }
+                let overhead = MeshFrame.dataFrameCount(originCount: origin.utf8.count, payloadCount: 0)
+                let epoch = log.epoch
+                let result = log.read(after: link.feeds[index].cursor, maxBytes: budget, perEntryOverhead: overhead) {
+                    entry, gap in
+                    MeshFrame.appendData(
+                        origin: origin, epoch: epoch, seq: entry.seq, flags: gap ? MeshData.gapBeforeFlag : 0,
+                        payload: entry.payload, into: &buffer)
+                }
+                link.feeds[index].cursor = result.cursor
+                frames += UInt64(result.count)
+                if origin != selfId { peer.relayed &+= UInt64(result.count) }
+                if result.skipped > 0 {
+                    peer.sendGaps &+= result.skipped
+                    logger.warning(
+                        "gap: \(result.skipped) message(s) of \(origin) were evicted before \(id) got them",
+                        ["peer": id, "origin": origin])
+                }
+            }
+            guard frames > 0 else { return }
+            peer.dataSent &+= frames
+            peer.dataWrites &+= 1
+            link.connection.write(buffer)
+        }
+    }
+
+    // MARK: - Leaving
+
+    private func stopAccepting() {
+        if let listener {
+            listener.onAccept = nil
+            if ownsListener { listener.close() }
+        }
+        listener = nil
+    }
+
+    private func finishLeavingIfDone() {
+        guard runState == .leaving else { return }
+        if peerList.allSatisfy({ $0.link == nil }) && handshaking.isEmpty { finishLeaving() }
+    }
+
+    private func finishLeaving() {
+        guard runState == .leaving else { return }
+        shutdown()
+    }
+}

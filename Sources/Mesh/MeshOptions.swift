@@ -1,0 +1,59 @@
+import Foundation
+import NetKit
+
+/// Tunables of a ``MeshNode``. Defaults are the values in the design (MESH.md).
+public struct MeshOptions: Sendable {
+    /// This boot's epoch. nil (default): wall-clock microseconds, made greater than the one stored in
+    /// ``epochStateFile`` if that is set. Tests set it to simulate restarts deterministically.
+    public var epoch: UInt64?
+    /// Optional file remembering the last epoch, so a clock stepped backwards can't reuse an old epoch.
+    public var epochStateFile: String?
+    /// A listener bound beforehand (see ``MeshListener``). nil (default): ``MeshNode/start()`` binds the
+    /// mesh address from peers.json.
+    public var listener: MeshListener?
+
+    /// Messages retained per origin for replay and relay (default 100 000).
+    public var logMaxCount: Int = OriginLog.defaultMaxCount
+    /// Payload bytes retained per origin (default 64 MiB).
+    public var logMaxBytes: Int = OriginLog.defaultMaxBytes
+    /// Largest frame accepted from a peer (default 4 MiB). Bigger → protocol error, link closed.
+    public var maxFrameBytes: Int = MeshProtocol.defaultMaxFrameBytes
+
+    public var heartbeatIntervalNanos: UInt64 = 200_000_000
+    /// Silence after which a peer is declared down (default 1.2 s).
+    public var failureTimeoutNanos: UInt64 = 1_200_000_000
+    public var handshakeTimeoutNanos: UInt64 = 2_000_000_000
+    public var connectTimeoutNanos: UInt64 = 1_000_000_000
+    public var backoffBaseNanos: UInt64 = 50_000_000
+    public var backoffCapNanos: UInt64 = 1_000_000_000
+    /// Cumulative ACKs go out at most this often, and only when something new arrived (default 20 ms).
+    public var ackIntervalNanos: UInt64 = 20_000_000
+    /// A LINKS frame rides along with every n-th heartbeat (besides being sent on every change).
+    public var linksEveryHeartbeats: UInt64 = 10
+    /// Target size of one batched write of DATA frames (default 256 KiB).
+    public var writeBatchBytes: Int = 256 << 10
+    /// The link stops pulling from the logs while this much is queued on the socket (default 1 MiB); the
+    /// logs are the buffer, not the socket queue.
+    public var maxQueuedWriteBytes: Int = 1 << 20
+    /// How long ``MeshNode/leave(completion:)`` waits for peers to take the LEAVING and close (default 1 s).
+    public var leaveTimeoutNanos: UInt64 = 1_000_000_000
+
+    public init() {}
+}
+
+extension MeshOptions {
+    /// The epoch to use for this boot (see ``epoch`` and ``epochStateFile``).
+    func resolveEpoch() -> UInt64 {
+        if let epoch { return epoch }
+        var epoch = wallClockMicros()
+        if let path = epochStateFile {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8),
+                let previous = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)), previous >= epoch
+            {
+                epoch = previous + 1
+            }
+            try? "\(epoch)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        return epoch
+    }
+}

@@ -1,0 +1,86 @@
+/// State of the link to one peer, as shown by GET /api/mesh.
+public enum PeerState: String, Sendable, Equatable {
+    /// Never linked since this node started.
+    case connecting
+    case up
+    /// Link lost (socket closed, handshake failed or silence past the failure timeout).
+    case down
+    /// The peer said LEAVING (graceful shutdown).
+    case left
+}
+
+/// One peer in a ``MeshSnapshot``. Counters cover this node's lifetime (they survive reconnects).
+public struct PeerSnapshot: Sendable, Equatable {
+    public var id: String
+    /// Its mesh address from peers.json.
+    public var address: String
+    public var state: PeerState
+    /// When `state` last changed (wall clock, ms since 1970).
+    public var sinceMillis: Int64
+    /// The peer's current epoch (0 = never linked).
+    public var epoch: UInt64
+    /// Whether the live link was dialed by us (nil when not up).
+    public var dialedByUs: Bool?
+    /// Last heartbeat round trip (nil before the first).
+    public var rttMicros: UInt64?
+    /// DATA frames sent on this link (own and relayed).
+    public var dataSent: UInt64
+    /// DATA frames received on this link (including duplicates).
+    public var dataReceived: UInt64
+    /// DATA frames we sent on this link for origins other than ourselves.
+    public var relayed: UInt64
+    public var duplicatesDropped: UInt64
+    /// Frames that raced ahead on a second path and were dropped (they arrive again in order).
+    public var outOfOrderDropped: UInt64
+    /// Frames from an older life of their origin.
+    public var staleDropped: UInt64
+    /// Own messages this peer has not acknowledged yet (still replayable from our log).
+    public var replayBufferedMessages: Int
+    public var replayBufferedBytes: Int
+    /// Messages we know we missed in what this peer fed us (GAP_BEFORE).
+    public var gaps: UInt64
+    /// Messages this peer asked for but that were evicted from our logs before we could send them.
+    public var sendGaps: UInt64
+    /// Writes that carried DATA frames (dataSent / dataWrites = batching factor).
+    public var dataWrites: UInt64
+    /// Origins this peer asked us to feed it (RESUME), sorted.
+    public var feeding: [String]
+    /// Origins we asked this peer to feed us, sorted (itself, plus any it relays for us).
+    public var requested: [String]
+    /// The peer's own direct links, from its last LINKS frame.
+    public var reportedLinks: [LinkReport]
+}
+
+/// What this node knows of one remote origin's message stream.
+public struct OriginSnapshot: Sendable, Equatable {
+    public var id: String
+    /// Life of the origin we are receiving (0 = nothing yet).
+    public var epoch: UInt64
+    public var highestDelivered: UInt64
+    /// Messages known to be lost (GAP_BEFORE) from this origin.
+    public var gaps: UInt64
+    /// Messages retained in our log of this origin (for relaying).
+    public var logCount: Int
+    public var logBytes: Int
+}
+
+/// Point-in-time view of a ``MeshNode`` (for GET /api/mesh). A plain value: the server renders it.
+public struct MeshSnapshot: Sendable, Equatable {
+    public var nodeId: String
+    public var epoch: UInt64
+    public var cluster: String
+    /// Own messages published (= last own seq).
+    public var published: UInt64
+    /// Remote messages delivered to `onDeliver`.
+    public var delivered: UInt64
+    /// Own messages retained for replay.
+    public var ownLogCount: Int
+    public var ownLogBytes: Int
+    /// Other replicas, sorted by id.
+    public var peers: [PeerSnapshot]
+    /// Remote origins, sorted by id.
+    public var origins: [OriginSnapshot]
+
+    public func peer(_ id: String) -> PeerSnapshot? { peers.first { $0.id == id } }
+    public func origin(_ id: String) -> OriginSnapshot? { origins.first { $0.id == id } }
+}

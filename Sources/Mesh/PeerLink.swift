@@ -1,0 +1,62 @@
+import NetKit
+
+/// One TCP connection between this node and a peer, from the first byte of the handshake to close.
+///
+/// Owned by the ``MeshNode`` and confined to its loop. The link holds what belongs to *this*
+/// connection (decoder, handshake, failure detector, per-origin write cursors); what must survive a
+/// reconnect (counters, backoff, receive state) lives in the node's per-peer record.
+final class PeerLink {
+    /// Where we are in sending one origin's log to this peer.
+    struct Feed {
+        var origin: String
+        /// The origin life the cursor refers to; when our log moves to a newer life the feed restarts at 0.
+        var epoch: UInt64
+        /// Last seq handed to the socket.
+        var cursor: UInt64
+    }
+
+    let connection: TCPConnection
+    let role: Handshake.Role
+    /// Peer id: known from the start for a dialer, from HELLO for an acceptor.
+    var peerId: String?
+    var peerEpoch: UInt64?
+
+    var handshake: Handshake
+    var decoder: MeshFrameDecoder
+    let handshakeDeadline: UInt64
+
+    /// Non-nil once established.
+    var detector: FailureDetector?
+    var isEstablished: Bool { detector != nil }
+    /// Closed (or being closed) by us: the close callback must not count it as a link failure.
+    var retired = false
+    var closed = false
+
+    /// Origins the peer asked for, in RESUME order (own origin first is typical); the pump walks this.
+    var feeds: [Feed] = []
+    /// Something was delivered from this link since the last ACK.
+    var ackDirty = false
+
+    init(connection: TCPConnection, role: Handshake.Role, handshake: Handshake, maxFrameBytes: Int, deadline: UInt64) {
+        self.connection = connection
+        self.role = role
+        self.handshake = handshake
+        self.decoder = MeshFrameDecoder(maxFrameBytes: maxFrameBytes)
+        self.handshakeDeadline = deadline
+    }
+
+    /// Id of the node that dialed this connection.
+    func dialerId(selfId: String) -> String? {
+        role == .dialer ? selfId : peerId
+    }
+
+    /// Encodes and queues one control frame (leaves with this loop iteration's flush).
+    func send(_ frame: MeshFrame) {
+        guard !closed else { return }
+        var bytes = [UInt8]()
+        frame.encode(into: &bytes)
+        connection.write(bytes)
+    }
+
+    func feedIndex(_ origin: String) -> Int? { feeds.firstIndex { $0.origin == origin } }
+}

@@ -1,0 +1,420 @@
+/// Frame type codes on the mesh wire. Kept in one place so they can be renumbered safely.
+public enum MeshFrameType: UInt8, Sendable, CaseIterable {
+    case hello = 1
+    case auth = 2
+    case accept = 3
+    case reject = 4
+    case resume = 5
+    case data = 6
+    case ack = 7
+    case heartbeat = 8
+    case heartbeatAck = 9
+    case links = 10
+    case leaving = 11
+}
+
+/// Protocol version carried in HELLO; a peer speaking another version is rejected.
+public enum MeshProtocol {
+    public static let version: UInt16 = 1
+    public static let nonceCount = 32
+    public static let macCount = 32
+    /// Bytes of framing in front of every frame body: u32 length + u8 type.
+    public static let headerCount = 5
+    /// Default largest frame (type + body) a peer may send.
+    public static let defaultMaxFrameBytes = 4 << 20
+}
+
+/// "(origin, epoch, seq)": used by RESUME (where to continue) and ACK (what arrived).
+public struct OriginCursor: Sendable, Hashable {
+    public var origin: String
+    public var epoch: UInt64
+    public var seq: UInt64
+
+    public init(origin: String, epoch: UInt64, seq: UInt64) {
+        self.origin = origin
+        self.epoch = epoch
+        self.seq = seq
+    }
+}
+
+/// One entry of a LINKS frame: the sender's view of its direct link to `peerId`.
+public struct LinkReport: Sendable, Hashable {
+    public var peerId: String
+    public var peerEpoch: UInt64
+    public var up: Bool
+
+    public init(peerId: String, peerEpoch: UInt64, up: Bool) {
+        self.peerId = peerId
+        self.peerEpoch = peerEpoch
+        self.up = up
+    }
+}
+
+/// HELLO body: who is talking, for which cluster, plus a fresh nonce for the AUTH transcript.
+public struct MeshHello: Sendable, Hashable {
+    public var protocolVersion: UInt16
+    public var cluster: String
+    public var nodeId: String
+    public var epoch: UInt64
+    public var nonce: [UInt8]
+
+    public init(protocolVersion: UInt16 = MeshProtocol.version, cluster: String, nodeId: String, epoch: UInt64, nonce: [UInt8]) {
+        self.protocolVersion = protocolVersion
+        self.cluster = cluster
+        self.nodeId = nodeId
+        self.epoch = epoch
+        self.nonce = nonce
+    }
+}
+
+/// DATA body: one message of `origin`'s life `epoch`, numbered `seq`.
+public struct MeshData: Sendable, Hashable {
+    /// Bit 0: the sender knowingly skipped messages before this one (they were evicted from its log).
+    public static let gapBeforeFlag: UInt8 = 0x01
+
+    public var origin: String
+    public var epoch: UInt64
+    public var seq: UInt64
+    public var flags: UInt8
+    public var payload: [UInt8]
+
+    public init(origin: String, epoch: UInt64, seq: UInt64, flags: UInt8 = 0, payload: [UInt8]) {
+        self.origin = origin
+        self.epoch = epoch
+        self.seq = seq
+        self.flags = flags
+        self.payload = payload
+    }
+
+    public var gapBefore: Bool { flags & MeshData.gapBeforeFlag != 0 }
+}
+
+/// Every frame of the mesh protocol.
+///
+/// Wire form: `[u32 BE length of (type + body)][u8 type][body]`. Integers are big-endian, strings are
+/// `u16 length + UTF-8`, byte strings `u32 length + raw`; nonces and MACs are fixed 32 bytes.
+public enum MeshFrame: Sendable, Hashable {
+    case hello(MeshHello)
+    case auth(mac: [UInt8])
+    case accept
+    case reject(reason: String)
+    case resume([OriginCursor])
+    case data(MeshData)
+    case ack([OriginCursor])
+    case heartbeat(nanos: UInt64)
+    case heartbeatAck(nanos: UInt64)
+    case links([LinkReport])
+    case leaving
+
+    public var type: MeshFrameType {
+        switch self {
+        case .hello: return .hello
+        case .auth: return .auth
+        case .accept: return .accept
+        case .reject: return .reject
+        case .resume: return .resume
+        case .data: return .data
+        case .ack: return .ack
+        case .heartbeat: return .heartbeat
+        case .heartbeatAck: return .heartbeatAck
+        case .links: return .links
+        case .leaving: return .leaving
+        }
+    }
+}
+
+/// A malformed mesh stream. Any of these closes the link (after a REJECT during the handshake).
+public enum MeshWireError: Error, Sendable, Equatable, CustomStringConvertible {
+    case frameTooLarge(length: Int, limit: Int)
+    case emptyFrame
+    case unknownType(UInt8)
+    case truncated(MeshFrameType)
+    case trailingBytes(MeshFrameType)
+    case invalidUTF8(MeshFrameType)
+    case badFixedLength(MeshFrameType)
+    case valueTooLong(MeshFrameType)
+
+    public var description: String {
+        switch self {
+        case .frameTooLarge(let length, let limit): return "frame of \(length) bytes exceeds the \(limit)-byte limit"
+        case .emptyFrame: return "frame without a type byte"
+        case .unknownType(let code): return "unknown frame type \(code)"
+        case .truncated(let type): return "truncated \(type) frame"
+        case .trailingBytes(let type): return "trailing bytes after \(type) frame"
+        case .invalidUTF8(let type): return "invalid UTF-8 in \(type) frame"
+        case .badFixedLength(let type): return "wrong nonce/MAC length in \(type) frame"
+        case .valueTooLong(let type): return "string or list too long to encode in \(type) frame"
+        }
+    }
+}
+
+// MARK: - Encoding
+
+extension MeshFrame {
+    /// Appends the framed bytes (header included) to `buffer`.
+    ///
+    /// Strings longer than 65535 bytes and lists longer than 65535 entries can't be expressed; callers
+    /// never build them (ids are ≤ 255 bytes, lists are bounded by the replica count), so they trap.
+    public func encode(into buffer: inout [UInt8]) {
+        let start = buffer.count
+        buffer.appendUInt32(0)  // patched below
+        buffer.append(type.rawValue)
+        switch self {
+        case .hello(let hello):
+            precondition(hello.nonce.count == MeshProtocol.nonceCount, "HELLO nonce must be 32 bytes")
+            buffer.appendUInt16(hello.protocolVersion)
+            buffer.appendString(hello.cluster)
+            buffer.appendString(hello.nodeId)
+            buffer.appendUInt64(hello.epoch)
+            buffer.append(contentsOf: hello.nonce)
+        case .auth(let mac):
+            precondition(mac.count == MeshProtocol.macCount, "AUTH MAC must be 32 bytes")
+            buffer.append(contentsOf: mac)
+        case .accept, .leaving:
+            break
+        case .reject(let reason):
+            // Reasons are diagnostics; cut rather than fail on an absurdly long one.
+            buffer.appendString(String(decoding: reason.utf8.prefix(1024), as: UTF8.self))
+        case .resume(let cursors), .ack(let cursors):
+            precondition(cursors.count <= Int(UInt16.max))
+            buffer.appendUInt16(UInt16(cursors.count))
+            for cursor in cursors {
+                buffer.appendString(cursor.origin)
+                buffer.appendUInt64(cursor.epoch)
+                buffer.appendUInt64(cursor.seq)
+            }
+        case .data(let data):
+            MeshFrame.appendDataBody(
+                origin: data.origin, epoch: data.epoch, seq: data.seq, flags: data.flags, payload: data.payload,
+                into: &buffer)
+        case .heartbeat(let nanos), .heartbeatAck(let nanos):
+            buffer.appendUInt64(nanos)
+        case .links(let reports):
+            precondition(reports.count <= Int(UInt16.max))
+            buffer.appendUInt16(UInt16(reports.count))
+            for report in reports {
+                buffer.appendString(report.peerId)
+                buffer.appendUInt64(report.peerEpoch)
+                buffer.append(report.up ? 1 : 0)
+            }
+        }
+        buffer.patchUInt32(at: start, UInt32(buffer.count - start - 4))
+    }
+
+    /// The framed bytes of this frame as a new array.
+    public func encoded() -> [UInt8] {
+        var buffer = [UInt8]()
+        encode(into: &buffer)
+        return buffer
+    }
+
+    /// Appends a whole DATA frame without building a ``MeshData`` (the link's batching write path).
+    @inline(__always)
+    public static func appendData(
+        origin: String, epoch: UInt64, seq: UInt64, flags: UInt8, payload: [UInt8], into buffer: inout [UInt8]
+    ) {
+        let bodyCount = 2 + origin.utf8.count + 8 + 8 + 1 + 4 + payload.count
+        buffer.appendUInt32(UInt32(1 + bodyCount))
+        buffer.append(MeshFrameType.data.rawValue)
+        appendDataBody(origin: origin, epoch: epoch, seq: seq, flags: flags, payload: payload, into: &buffer)
+    }
+
+    /// Size on the wire of a DATA frame, header included.
+    @inline(__always)
+    public static func dataFrameCount(originCount: Int, payloadCount: Int) -> Int {
+        MeshProtocol.headerCount + 2 + originCount + 8 + 8 + 1 + 4 + payloadCount
+    }
+
+    @inline(__always)
+    private static func appendDataBody(
+        origin: String, epoch: UInt64, seq: UInt64, flags: UInt8, payload: [UInt8], into buffer: inout [UInt8]
+    ) {
+        buffer.appendString(origin)
+        buffer.appendUInt64(epoch)
+        buffer.appendUInt64(seq)
+        buffer.append(flags)
+        buffer.appendUInt32(UInt32(payload.count))
+        buffer.append(contentsOf: payload)
+    }
+}
+
+extension Array where Element == UInt8 {
+    @inline(__always) mutating func appendUInt16(_ value: UInt16) {
+        append(UInt8(truncatingIfNeeded: value >> 8))
+        append(UInt8(truncatingIfNeeded: value))
+    }
+
+    @inline(__always) mutating func appendUInt32(_ value: UInt32) {
+        append(UInt8(truncatingIfNeeded: value >> 24))
+        append(UInt8(truncatingIfNeeded: value >> 16))
+        append(UInt8(truncatingIfNeeded: value >> 8))
+        append(UInt8(truncatingIfNeeded: value))
+    }
+
+    @inline(__always) mutating func appendUInt64(_ value: UInt64) {
+        appendUInt32(UInt32(truncatingIfNeeded: value >> 32))
+        appendUInt32(UInt32(truncatingIfNeeded: value))
+    }
+
+    @inline(__always) mutating func appendString(_ value: String) {
+        let count = value.utf8.count
+        precondition(count <= Int(UInt16.max), "mesh string longer than 65535 bytes")
+        appendUInt16(UInt16(count))
+        append(contentsOf: value.utf8)
+    }
+
+    /// `u32 length + raw`, the wire form of a byte string (used in the AUTH transcript).
+    @inline(__always) mutating func appendLengthPrefixedBytes(_ value: [UInt8]) {
+        appendUInt32(UInt32(value.count))
+        append(contentsOf: value)
+    }
+
+    @inline(__always) mutating func patchUInt32(at index: Int, _ value: UInt32) {
+        self[index] = UInt8(truncatingIfNeeded: value >> 24)
+        self[index + 1] = UInt8(truncatingIfNeeded: value >> 16)
+        self[index + 2] = UInt8(truncatingIfNeeded: value >> 8)
+        self[index + 3] = UInt8(truncatingIfNeeded: value)
+    }
+}
+
+// MARK: - Decoding
+
+/// Cursor over one frame body. Bounds are checked on every read; errors name the frame type.
+struct WireReader: ~Copyable {
+    let base: UnsafeRawBufferPointer
+    var index: Int
+    let end: Int
+    let type: MeshFrameType
+
+    init(_ base: UnsafeRawBufferPointer, range: Range<Int>, type: MeshFrameType) {
+        self.base = base
+        self.index = range.lowerBound
+        self.end = range.upperBound
+        self.type = type
+    }
+
+    var remaining: Int { end - index }
+
+    mutating func u8() throws(MeshWireError) -> UInt8 {
+        guard remaining >= 1 else { throw .truncated(type) }
+        defer { index += 1 }
+        return base[index]
+    }
+
+    mutating func u16() throws(MeshWireError) -> UInt16 {
+        guard remaining >= 2 else { throw .truncated(type) }
+        defer { index += 2 }
+        return UInt16(base[index]) << 8 | UInt16(base[index + 1])
+    }
+
+    mutating func u32() throws(MeshWireError) -> UInt32 {
+        guard remaining >= 4 else { throw .truncated(type) }
+        defer { index += 4 }
+        return UInt32(base[index]) << 24 | UInt32(base[index + 1]) << 16 | UInt32(base[index + 2]) << 8
+            | UInt32(base[index + 3])
+    }
+
+    mutating func u64() throws(MeshWireError) -> UInt64 {
+        let high = try u32()
+        let low = try u32()
+        return UInt64(high) << 32 | UInt64(low)
+    }
+
+    mutating func raw(_ count: Int) throws(MeshWireError) -> [UInt8] {
+        guard count >= 0, remaining >= count else { throw .truncated(type) }
+        defer { index += count }
+        return [UInt8](UnsafeRawBufferPointer(rebasing: base[index..<(index + count)]))
+    }
+
+    mutating func string() throws(MeshWireError) -> String {
+        let count = Int(try u16())
+        guard remaining >= count else { throw .truncated(type) }
+        let slice = UnsafeRawBufferPointer(rebasing: base[index..<(index + count)])
+        index += count
+        guard let value = String(validating: slice, as: UTF8.self) else { throw .invalidUTF8(type) }
+        return value
+    }
+
+    func finish() throws(MeshWireError) {
+        guard remaining == 0 else { throw .trailingBytes(type) }
+    }
+}
+
+extension MeshFrame {
+    /// Decodes one frame from `bytes[range]`, which holds the type byte and body (no length prefix).
+    public static func decode(_ bytes: UnsafeRawBufferPointer, range: Range<Int>) throws(MeshWireError) -> MeshFrame {
+        guard !range.isEmpty else { throw .emptyFrame }
+        let code = bytes[range.lowerBound]
+        guard let type = MeshFrameType(rawValue: code) else { throw .unknownType(code) }
+        var reader = WireReader(bytes, range: (range.lowerBound + 1)..<range.upperBound, type: type)
+        let frame: MeshFrame
+        switch type {
+        case .hello:
+            let version = try reader.u16()
+            let cluster = try reader.string()
+            let nodeId = try reader.string()
+            let epoch = try reader.u64()
+            guard reader.remaining == MeshProtocol.nonceCount else { throw .badFixedLength(type) }
+            let nonce = try reader.raw(MeshProtocol.nonceCount)
+            frame = .hello(MeshHello(protocolVersion: version, cluster: cluster, nodeId: nodeId, epoch: epoch, nonce: nonce))
+        case .auth:
+            guard reader.remaining == MeshProtocol.macCount else { throw .badFixedLength(type) }
+            frame = .auth(mac: try reader.raw(MeshProtocol.macCount))
+        case .accept:
+            frame = .accept
+        case .reject:
+            frame = .reject(reason: try reader.string())
+        case .resume, .ack:
+            let count = Int(try reader.u16())
+            var cursors = [OriginCursor]()
+            // Each entry is ≥ 18 bytes; don't let a forged count reserve more than the body could hold.
+            cursors.reserveCapacity(min(count, reader.remaining / 18))
+            for _ in 0..<count {
+                let origin = try reader.string()
+                let epoch = try reader.u64()
+                let seq = try reader.u64()
+                cursors.append(OriginCursor(origin: origin, epoch: epoch, seq: seq))
+            }
+            frame = type == .resume ? .resume(cursors) : .ack(cursors)
+        case .data:
+            let origin = try reader.string()
+            let epoch = try reader.u64()
+            let seq = try reader.u64()
+            let flags = try reader.u8()
+            let count = Int(try reader.u32())
+            let payload = try reader.raw(count)
+            frame = .data(MeshData(origin: origin, epoch: epoch, seq: seq, flags: flags, payload: payload))
+        case .heartbeat:
+            frame = .heartbeat(nanos: try reader.u64())
+        case .heartbeatAck:
+            frame = .heartbeatAck(nanos: try reader.u64())
+        case .links:
+            let count = Int(try reader.u16())
+            var reports = [LinkReport]()
+            reports.reserveCapacity(min(count, reader.remaining / 11))
+            for _ in 0..<count {
+                let peerId = try reader.string()
+                let epoch = try reader.u64()
+                let up = try reader.u8()
+                reports.append(LinkReport(peerId: peerId, peerEpoch: epoch, up: up != 0))
+            }
+            frame = .links(reports)
+        case .leaving:
+            frame = .leaving
+        }
+        try reader.finish()
+        return frame
+    }
+
+    /// Decodes one frame from type byte + body (convenience for tests and cold paths).
+    public static func decode(typeAndBody: [UInt8]) throws(MeshWireError) -> MeshFrame {
+        let result: Result<MeshFrame, MeshWireError> = typeAndBody.withUnsafeBytes { raw in
+            do throws(MeshWireError) {
+                return .success(try decode(raw, range: 0..<raw.count))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+}

@@ -1,0 +1,84 @@
+/// Incremental decoder for the mesh byte stream: feed it whatever `read()` returned, then pull frames.
+///
+/// The length prefix is checked against `maxFrameBytes` as soon as its 4 bytes are in, before any of
+/// the body is buffered, so a hostile peer can't make us allocate 4 GiB. After an error the stream is
+/// unusable (the link closes), and the decoder keeps returning the same error.
+public struct MeshFrameDecoder: Sendable {
+    /// Largest accepted `type + body` length.
+    public let maxFrameBytes: Int
+
+    private var buffer: [UInt8] = []
+    private var readIndex = 0
+    private var failure: MeshWireError?
+
+    /// - Parameter maxFrameBytes: largest frame (type byte + body) accepted; default 4 MiB.
+    public init(maxFrameBytes: Int = MeshProtocol.defaultMaxFrameBytes) {
+        self.maxFrameBytes = maxFrameBytes
+    }
+
+    /// Bytes received but not yet returned as frames.
+    public var bufferedCount: Int { buffer.count - readIndex }
+
+    /// Appends received bytes.
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        compactIfUseful()
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Appends received bytes.
+    public mutating func append(_ bytes: [UInt8]) {
+        compactIfUseful()
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Appends received bytes.
+    public mutating func append(_ bytes: ArraySlice<UInt8>) {
+        compactIfUseful()
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Returns the next complete frame, or nil when more bytes are needed.
+    public mutating func next() throws(MeshWireError) -> MeshFrame? {
+        if let failure { throw failure }
+        let available = buffer.count - readIndex
+        guard available >= 4 else { return nil }
+        let length =
+            Int(buffer[readIndex]) << 24 | Int(buffer[readIndex + 1]) << 16 | Int(buffer[readIndex + 2]) << 8
+            | Int(buffer[readIndex + 3])
+        if length > maxFrameBytes { return try fail(.frameTooLarge(length: length, limit: maxFrameBytes)) }
+        if length == 0 { return try fail(.emptyFrame) }
+        guard available >= 4 + length else { return nil }
+        let start = readIndex + 4
+        let result: Result<MeshFrame, MeshWireError> = buffer.withUnsafeBytes { raw in
+            do throws(MeshWireError) {
+                return .success(try MeshFrame.decode(raw, range: start..<(start + length)))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch result {
+        case .success(let frame):
+            readIndex = start + length
+            if readIndex == buffer.count {
+                // Common case: the read ended on a frame boundary; reuse the storage.
+                buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
+                readIndex = 0
+            }
+            return frame
+        case .failure(let error):
+            return try fail(error)
+        }
+    }
+
+    private mutating func fail(_ error: MeshWireError) throws(MeshWireError) -> MeshFrame? {
+        failure = error
+        throw error
+    }
+
+    /// Drops consumed bytes once they are at least half the buffer, keeping appends amortised O(1).
+    private mutating func compactIfUseful() {
+        guard readIndex > 0, readIndex >= buffer.count - readIndex else { return }
+        buffer.removeSubrange(0..<readIndex)
+        readIndex = 0
+    }
+}

@@ -1,0 +1,127 @@
+import NetKit
+
+/// Parsed command line of `Server`.
+public struct ServerCommandLine: Equatable, Sendable {
+    public var node: String
+    public var peersPath: String = "peers.json"
+    public var logLevel: LogLevel = .info
+    public var options: ServerOptions
+
+    public static let usage = """
+        Usage: Server --node ID [options]
+
+        Runs one replica of the SignalR mesh. Its HTTP and mesh addresses come from its entry in the peers file.
+
+        Options:
+          --node ID                 this replica's id in the peers file (required)
+          --peers PATH              peers file (default: peers.json)
+          --log-level LEVEL         trace, debug, info, notice, warning, error (default: info)
+          --allowed-origins LIST    browser origins allowed by CORS and the WebSocket Origin check: comma-separated
+                                    origins (http://host:port), `loopback`, or `*` (default: loopback)
+          --keep-alive SECONDS      hub Ping after this much silence from the server (default: 15)
+          --client-timeout SECONDS  close a client silent for this long (default: 30)
+          --handshake-timeout SECONDS  hub handshake deadline (default: 15)
+          --negotiate-timeout SECONDS  drop a negotiated connection nobody connects to (default: 15)
+          --max-message-size BYTES  largest hub message a client may send (default: 32768)
+          --public-dir DIR          serve the web client from DIR instead of the bundled one
+          --ws-echo                 also serve a raw WebSocket echo endpoint at /ws-echo (conformance tests)
+          -h, --help                show this help
+
+        Environment: MESH_SECRET overrides the peers file's secret.
+        """
+
+    public enum Parsed: Equatable, Sendable {
+        case help
+        case run(ServerCommandLine)
+    }
+
+    /// Parses arguments (without the program name). Errors are one line, fit for `error: <text>`.
+    public static func parse(_ args: [String]) throws(UsageError) -> Parsed {
+        var node: String?
+        var result = ServerCommandLine(node: "", options: ServerOptions(nodeId: ""))
+        var i = 0
+        func value(_ flag: String, _ inline: String?) throws(UsageError) -> String {
+            if let inline { return inline }
+            i += 1
+            guard i < args.count else { throw UsageError("\(flag) needs a value") }
+            return args[i]
+        }
+        func seconds(_ flag: String, _ inline: String?) throws(UsageError) -> Double {
+            let text = try value(flag, inline)
+            guard let v = Double(text), v.isFinite, v > 0, v <= 86_400 else {
+                throw UsageError("\(flag) takes a number of seconds between 0 and 86400, not '\(text)'")
+            }
+            return v
+        }
+        while i < args.count {
+            var flag = args[i]
+            var inline: String?
+            if flag.hasPrefix("--"), let eq = flag.firstIndex(of: "=") {
+                inline = String(flag[flag.index(after: eq)...])
+                flag = String(flag[..<eq])
+            }
+            switch flag {
+            case "-h", "--help":
+                return .help
+            case "--node":
+                node = try value(flag, inline)
+            case "--peers":
+                result.peersPath = try value(flag, inline)
+            case "--log-level":
+                let text = try value(flag, inline)
+                guard let level = LogLevel(name: text) else { throw UsageError("--log-level must be one of trace, debug, info, notice, warning, error; got '\(text)'") }
+                result.logLevel = level
+            case "--allowed-origins":
+                do {
+                    result.options.allowedOrigins = try OriginPolicy.parse(try value(flag, inline))
+                } catch let e as OriginPolicyError {
+                    throw UsageError("--allowed-origins: \(e.text)")
+                } catch let e as UsageError {
+                    throw e
+                } catch {
+                    throw UsageError("--allowed-origins: \(error)")
+                }
+            case "--keep-alive":
+                result.options.keepAliveInterval = try seconds(flag, inline)
+            case "--client-timeout":
+                result.options.clientTimeout = try seconds(flag, inline)
+            case "--handshake-timeout":
+                result.options.handshakeTimeout = try seconds(flag, inline)
+            case "--negotiate-timeout":
+                result.options.negotiateTimeout = try seconds(flag, inline)
+            case "--max-message-size":
+                let text = try value(flag, inline)
+                guard let v = Int(text), v >= 1024, v <= 16 << 20 else {
+                    throw UsageError("--max-message-size takes bytes between 1024 and 16777216, not '\(text)'")
+                }
+                result.options.maxMessageSize = v
+            case "--public-dir":
+                result.options.publicDir = try value(flag, inline)
+            case "--ws-echo":
+                result.options.wsEcho = true
+            default:
+                throw UsageError(flag.hasPrefix("-") ? "unknown option '\(flag)' (see --help)" : "unexpected argument '\(flag)' (see --help)")
+            }
+            i += 1
+        }
+        guard let node, !node.isEmpty else { throw UsageError("--node ID is required (see --help)") }
+        result.node = node
+        result.options.nodeId = node
+        return .run(result)
+    }
+}
+
+extension ServerOptions: Equatable {
+    public static func == (a: ServerOptions, b: ServerOptions) -> Bool {
+        a.nodeId == b.nodeId && a.keepAliveInterval == b.keepAliveInterval && a.clientTimeout == b.clientTimeout
+            && a.handshakeTimeout == b.handshakeTimeout && a.maxMessageSize == b.maxMessageSize
+            && a.negotiateTimeout == b.negotiateTimeout && a.allowedOrigins == b.allowedOrigins && a.wsEcho == b.wsEcho
+            && a.publicDir == b.publicDir
+    }
+}
+
+public struct UsageError: Error, Equatable, CustomStringConvertible {
+    public var text: String
+    public init(_ text: String) { self.text = text }
+    public var description: String { text }
+}

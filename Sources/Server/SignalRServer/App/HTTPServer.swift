@@ -1,0 +1,315 @@
+import Foundation
+import NetKit
+
+/// The replica's HTTP side on one event loop: keep-alive HTTP/1.1 with pipelining, the hub endpoints, the raw
+/// WebSocket echo endpoint, `/api/mesh`, and the static web client.
+public final class HTTPServer {
+    let loop: EventLoop
+    let options: ServerOptions
+    let logger = Logger(label: "http")
+    private(set) var endpoints: [HubEndpoint] = []
+    private var listener: TCPListener?
+    private var httpConnections: [ObjectIdentifier: HTTPConnection] = [:]
+    private var echoSessions: [ObjectIdentifier: WebSocketSession] = [:]
+    private let staticFiles: StaticFiles?
+    private var staticCache: [String: (body: [UInt8], type: String)] = [:]
+    private var tickTimer: TimerID?
+    /// Renders `GET /api/mesh` (set by whoever owns the mesh).
+    public var meshStatus: (() -> [UInt8])?
+    public private(set) var isShuttingDown = false
+
+    public init(loop: EventLoop, options: ServerOptions) {
+        self.loop = loop
+        self.options = options
+        let root = options.publicDir ?? Bundle.module.resourceURL?.appendingPathComponent("Public").path
+        staticFiles = root.map { StaticFiles(root: $0) }
+    }
+
+    /// Adds the seed's ChatHub at /chatHub, routed through `backplane` (nil = this replica only).
+    func addHub(_ hub: HubDefinition, backplane: MeshBackplane?) {
+        let local = LocalHubLifetimeManager(nodeId: options.nodeId, hubName: hub.name)
+        let manager: any HubLifetimeManager = backplane.map { MeshHubLifetimeManager(local: local, backplane: $0) } ?? local
+        endpoints.append(HubEndpoint(hub: hub, options: options, manager: manager))
+    }
+
+    /// Binds and starts serving. Loop thread only.
+    public func start(address: SocketAddress) throws -> SocketAddress {
+        let listener = try TCPListener(loop: loop, address: address) { [unowned self] conn in self.accepted(conn) }
+        self.listener = listener
+        let timeouts = [options.keepAliveInterval, options.clientTimeout, options.handshakeTimeout, options.negotiateTimeout]
+        let interval = max(0.05, min(1.0, (timeouts.min() ?? 1) / 4))
+        tickTimer = loop.scheduleRepeating(everyNanos: UInt64(interval * 1e9)) { [unowned self] in self.tick() }
+        return listener.localAddress
+    }
+
+    private func accepted(_ conn: TCPConnection) {
+        guard !isShuttingDown else {
+            conn.abort()
+            return
+        }
+        let http = HTTPConnection(server: self, conn: conn)
+        httpConnections[ObjectIdentifier(http)] = http
+        http.start()
+    }
+
+    func forget(_ http: HTTPConnection) {
+        httpConnections[ObjectIdentifier(http)] = nil
+    }
+
+    private func tick() {
+        let now = loop.now
+        for e in endpoints { e.tick(now: now) }
+        for h in Array(httpConnections.values) { h.tick(now: now) }
+    }
+
+    /// Counts for logs and tests.
+    public var stats: (http: Int, hub: Int, echo: Int) {
+        (httpConnections.count, endpoints.reduce(0) { $0 + $1.connectionCount }, echoSessions.count)
+    }
+
+    /// Stops accepting, tells every hub client to reconnect (Close with allowReconnect), closes the rest.
+    public func shutdown() {
+        guard !isShuttingDown else { return }
+        isShuttingDown = true
+        listener?.close()
+        if let t = tickTimer { loop.cancel(t) }
+        for e in endpoints { e.closeAll(allowReconnect: true) }
+        for s in echoSessions.values { s.close(code: 1001, reason: "server shutting down") }
+        for h in Array(httpConnections.values) { h.conn.close() }
+    }
+
+    // MARK: Routing
+
+    enum Outcome {
+        case response(HTTPResponse)
+        case upgraded
+    }
+
+    func route(_ request: HTTPRequest, http: HTTPConnection) -> Outcome {
+        let now = loop.now
+        let path = request.path
+        let lower = path.lowercased()
+        if let endpoint = endpoints.first(where: { lower == $0.hub.path.lowercased() || lower == $0.hub.path.lowercased() + "/" }) {
+            return hubRequest(request, endpoint: endpoint, http: http, now: now)
+        }
+        if let endpoint = endpoints.first(where: { lower == $0.hub.path.lowercased() + "/negotiate" }) {
+            if CORS.isPreflight(request) { return .response(CORS.preflightResponse(for: request, policy: options.allowedOrigins)) }
+            guard request.method == "POST" else {
+                var r = HTTPResponse.text(405, "Method Not Allowed")
+                r.headers.add("Allow", "POST")
+                return .response(withCORS(r, request))
+            }
+            return .response(withCORS(endpoint.negotiate(request, now: now), request))
+        }
+        if options.wsEcho && lower == "/ws-echo" {
+            return echoRequest(request, http: http)
+        }
+        if lower == "/api/mesh" {
+            if CORS.isPreflight(request) { return .response(CORS.preflightResponse(for: request, policy: options.allowedOrigins)) }
+            guard request.method == "GET" || request.method == "HEAD" else { return .response(.text(405, "Method Not Allowed")) }
+            guard let render = meshStatus else { return .response(.text(404, "Not Found")) }
+            var r = HTTPResponse.json(200, render())
+            r.headers.add("Cache-Control", "no-store")
+            return .response(withCORS(r, request))
+        }
+        if lower == "/healthz" {
+            return .response(.text(200, "ok"))
+        }
+        return .response(staticFile(request))
+    }
+
+    private func withCORS(_ response: HTTPResponse, _ request: HTTPRequest) -> HTTPResponse {
+        var r = response
+        for (k, v) in CORS.responseHeaders(for: request, policy: options.allowedOrigins) { r.headers.add(k, v) }
+        return r
+    }
+
+    private func hubRequest(_ request: HTTPRequest, endpoint: HubEndpoint, http: HTTPConnection, now: UInt64) -> Outcome {
+        if CORS.isPreflight(request) { return .response(CORS.preflightResponse(for: request, policy: options.allowedOrigins)) }
+        guard request.isWebSocketUpgrade else {
+            return .response(withCORS(endpoint.nonWebSocket(request), request))
+        }
+        // CORS doesn't cover WebSockets: check the Origin here. Non-browser clients send none and are let in.
+        if let origin = request.headers["Origin"], !options.allowedOrigins.allows(origin, requestHost: request.headers["Host"]) {
+            logger.info("refused WebSocket from origin \(origin)")
+            return .response(.text(403, "Origin not allowed"))
+        }
+        let key: String
+        switch validateUpgrade(request) {
+        case .success(let k): key = k
+        case .failure(let r): return .response(r)
+        }
+        let record: ConnectionManager.Record
+        switch endpoint.claimForWebSocket(request, now: now) {
+        case .success(let r): record = r
+        case .failure(let response): return .response(response)
+        }
+        let ws = upgrade(http: http, key: key, limits: WebSocketLimits(
+            maxFrameSize: max(options.maxMessageSize, 64 * 1024) + 64, maxMessageSize: max(options.maxMessageSize, 64 * 1024) + 64))
+        ws.conn.maxPendingWriteBytes = options.maxPendingBytesPerConnection
+        endpoint.accept(record: record, ws: ws, leftover: http.parser.takeBufferedBytes(), now: now)
+        return .upgraded
+    }
+
+    private func echoRequest(_ request: HTTPRequest, http: HTTPConnection) -> Outcome {
+        guard request.isWebSocketUpgrade else { return .response(.text(400, "WebSocket upgrade required")) }
+        let key: String
+        switch validateUpgrade(request) {
+        case .success(let k): key = k
+        case .failure(let r): return .response(r)
+        }
+        let ws = upgrade(http: http, key: key, limits: WebSocketLimits(maxFrameSize: options.echoMaxMessageSize, maxMessageSize: options.echoMaxMessageSize))
+        ws.conn.maxPendingWriteBytes = 4 * options.echoMaxMessageSize
+        let id = ObjectIdentifier(ws)
+        echoSessions[id] = ws
+        ws.onText = { [unowned ws] payload in ws.sendFrame(.text, payload) }
+        ws.onBinary = { [unowned ws] payload in ws.sendFrame(.binary, payload) }
+        ws.onClosed = { [unowned self] _ in self.echoSessions[id] = nil }
+        ws.start(leftover: http.parser.takeBufferedBytes())
+        return .upgraded
+    }
+
+    private func validateUpgrade(_ request: HTTPRequest) -> Result<String, HTTPResponse> {
+        let result = WebSocketHandshake.validateRequest(
+            method: request.method, versionIsHTTP11: request.version == HTTPVersion(major: 1, minor: 1),
+            header: { request.headers[$0] },
+            tokens: { name in
+                request.headers.values(name).flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            })
+        switch result {
+        case .success(let key): return .success(key)
+        case .failure(let e):
+            var r = HTTPResponse.text(e.status, e.message)
+            if e.status == 426 { r.headers.add("Sec-WebSocket-Version", "13") }
+            return .failure(r)
+        }
+    }
+
+    /// Writes the 101 and hands the socket from HTTP to a WebSocket session.
+    private func upgrade(http: HTTPConnection, key: String, limits: WebSocketLimits) -> WebSocketSession {
+        var headers = HTTPHeaders()
+        headers.add("Upgrade", "websocket")
+        headers.add("Connection", "Upgrade")
+        headers.add("Sec-WebSocket-Accept", WebSocketHandshake.acceptValue(forKey: key))
+        http.conn.write(HTTPResponse(status: 101, headers: headers).serialize(keepAlive: true))
+        http.detach()
+        return WebSocketSession(conn: http.conn, limits: limits, closeTimeout: options.webSocketCloseTimeout, logger: logger)
+    }
+
+    private func staticFile(_ request: HTTPRequest) -> HTTPResponse {
+        guard request.method == "GET" || request.method == "HEAD" else {
+            var r = HTTPResponse.text(405, "Method Not Allowed")
+            r.headers.add("Allow", "GET, HEAD")
+            return r
+        }
+        guard let files = staticFiles, let found = files.resolve(urlPath: request.path) else {
+            return .text(404, "Not Found")
+        }
+        let body: [UInt8]
+        if let cached = staticCache[found.path] {
+            body = cached.body
+        } else {
+            guard let data = FileManager.default.contents(atPath: found.path) else { return .text(404, "Not Found") }
+            body = [UInt8](data)
+            if body.count <= 1 << 20 && staticCache.count < 256 { staticCache[found.path] = (body, found.contentType) }
+        }
+        var r = HTTPResponse(status: 200, body: body)
+        r.headers.add("Content-Type", found.contentType)
+        r.headers.add("Cache-Control", "no-cache")
+        r.headers.add("X-Content-Type-Options", "nosniff")
+        return r
+    }
+}
+
+/// An HTTP/1.1 connection until (and unless) it upgrades: parses requests in order, answers each, enforces the
+/// header-read and idle timeouts, and turns parse errors into the right status followed by a close.
+final class HTTPConnection {
+    unowned let server: HTTPServer
+    let conn: TCPConnection
+    var parser: HTTPRequestParser
+    private var lastActivity: UInt64
+    private var requestStartedAt: UInt64?
+    private var detached = false
+    private var servedAny = false
+
+    init(server: HTTPServer, conn: TCPConnection) {
+        self.server = server
+        self.conn = conn
+        self.parser = HTTPRequestParser(limits: server.options.httpLimits)
+        self.lastActivity = conn.loop.now
+    }
+
+    func start() {
+        conn.maxPendingWriteBytes = 8 << 20
+        conn.onRead = { [unowned self] bytes in self.received(bytes) }
+        conn.onClose = { [unowned self] _ in self.server.forget(self) }
+    }
+
+    /// The socket now belongs to a WebSocket session.
+    func detach() {
+        detached = true
+        server.forget(self)
+    }
+
+    private func received(_ bytes: UnsafeRawBufferPointer) {
+        let now = conn.loop.now
+        lastActivity = now
+        parser.append(bytes)
+        while !detached && conn.isOpen {
+            let request: HTTPRequest?
+            do {
+                request = try parser.nextRequest()
+            } catch let error as HTTPParseError {
+                fail(status: error.status, message: error.message)
+                return
+            } catch {
+                fail(status: 400, message: "Bad Request")
+                return
+            }
+            guard let request else {
+                if parser.takeExpectContinue() {
+                    conn.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+                }
+                if parser.hasPartialRequest {
+                    if requestStartedAt == nil { requestStartedAt = now }
+                } else {
+                    requestStartedAt = nil
+                }
+                return
+            }
+            requestStartedAt = nil
+            servedAny = true
+            handle(request)
+        }
+    }
+
+    private func handle(_ request: HTTPRequest) {
+        switch server.route(request, http: self) {
+        case .upgraded:
+            return
+        case .response(let response):
+            let keepAlive = request.keepAlive && !server.isShuttingDown
+            conn.write(response.serialize(keepAlive: keepAlive, headOnly: request.method == "HEAD", requestVersion: request.version))
+            if !keepAlive { conn.close() }
+        }
+    }
+
+    private func fail(status: Int, message: String) {
+        server.logger.debug("bad request from \(conn.remoteAddress?.description ?? "?"): \(status) \(message)")
+        conn.write(HTTPResponse.text(status, message).serialize(keepAlive: false))
+        conn.close()
+    }
+
+    func tick(now: UInt64) {
+        guard !detached, conn.isOpen else { return }
+        if let started = requestStartedAt, now &- started >= UInt64(server.options.requestHeadersTimeout * 1e9) {
+            fail(status: 408, message: "Request Timeout")
+            return
+        }
+        // Before the first request the header timeout applies: a socket that connects and says nothing is a slowloris.
+        let idleLimit = servedAny ? server.options.httpIdleTimeout : server.options.requestHeadersTimeout
+        if requestStartedAt == nil && now &- lastActivity >= UInt64(idleLimit * 1e9) {
+            conn.close()
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Synchronization
+import Mesh
+import NetKit
+
+/// One replica: the HTTP/SignalR server and its mesh node on one event loop, with the ChatHub routed through the mesh.
+public final class ReplicaServer: @unchecked Sendable {
+    public let loop: EventLoop
+    public let config: MeshConfig
+    public let options: ServerOptions
+    public private(set) var http: HTTPServer!
+    public private(set) var mesh: MeshNode!
+    private let logger: Logger
+
+    /// Creates the replica on a new loop thread. Nothing is bound yet.
+    public init(config: MeshConfig, options: ServerOptions, meshOptions: MeshOptions = MeshOptions()) throws {
+        self.config = config
+        self.options = options
+        self.logger = Logger(label: "replica", metadata: ["node": options.nodeId])
+        loop = try EventLoop.spawn(name: "loop-\(options.nodeId)")
+        var failure: (any Error)?
+        runOnLoop {
+            do {
+                self.mesh = try MeshNode(config: config, selfId: options.nodeId, loop: self.loop, logger: Logger(label: "mesh"), options: meshOptions)
+                self.http = HTTPServer(loop: self.loop, options: options)
+                self.http.addHub(ChatHub.make(), backplane: MeshBackplane(mesh: self.mesh))
+                self.http.meshStatus = { [unowned self] in MeshStatusJSON.render(self.mesh.snapshot(), config: config) }
+            } catch {
+                failure = error
+            }
+        }
+        if let failure {
+            loop.stop()
+            throw failure
+        }
+    }
+
+    /// Binds the mesh and HTTP ports from this replica's peers entry (or the overrides) and starts serving.
+    public func start(httpAddress: SocketAddress) throws -> SocketAddress {
+        var result: Result<SocketAddress, any Error> = .failure(UsageError("not started"))
+        runOnLoop {
+            do {
+                try self.mesh.start()
+                do {
+                    result = .success(try self.http.start(address: httpAddress))
+                } catch let e as SystemError {
+                    throw ListenError(what: "http", address: httpAddress.description, error: e)
+                }
+            } catch {
+                result = .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Graceful stop: clients get Close with allowReconnect, peers hear we're leaving. Calls `completion` off-loop
+    /// when done, within `timeout` seconds whatever happens.
+    public func shutdown(timeout: Double = 4, completion: @escaping @Sendable () -> Void) {
+        let done = Mutex(false)
+        let finish: @Sendable () -> Void = {
+            let first = done.withLock { d -> Bool in
+                defer { d = true }
+                return !d
+            }
+            if first { completion() }
+        }
+        loop.execute {
+            self.http.shutdown()
+            self.mesh.leave { finish() }
+            self.loop.schedule(afterNanos: UInt64(timeout * 1e9)) { finish() }
+        }
+    }
+
+    /// Runs `body` on the loop and waits for it.
+    public func runOnLoop(_ body: @escaping () -> Void) {
+        if loop.inEventLoop {
+            body()
+            return
+        }
+        let sem = DispatchSemaphore(value: 0)
+        let task = UnsafeTask(body)
+        loop.execute {
+            task.body()
+            sem.signal()
+        }
+        sem.wait()
+    }
+
+    public func stopLoop() { loop.stop() }
+}
+
+/// Carries a loop-confined closure to the loop thread (the caller waits, so nothing runs concurrently).
+struct UnsafeTask: @unchecked Sendable {
+    let body: () -> Void
+    init(_ body: @escaping () -> Void) { self.body = body }
+}
+
+/// A port we couldn't bind, in words for a one-line error.
+public struct ListenError: Error, CustomStringConvertible {
+    public var what: String
+    public var address: String
+    public var error: SystemError
+    public var description: String {
+        if error.errno == EADDRINUSE { return "cannot listen on \(address) (\(what)): address already in use" }
+        return "cannot listen on \(address) (\(what)): \(error)"
+    }
+}

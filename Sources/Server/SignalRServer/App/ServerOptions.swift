@@ -1,0 +1,133 @@
+import Foundation
+import NetKit
+
+/// Everything a replica's HTTP/SignalR side can be told. Defaults follow ASP.NET Core SignalR.
+public struct ServerOptions: Sendable {
+    /// This replica's id (shown by the web client, put in message headers).
+    public var nodeId: String
+    /// Send a hub Ping when nothing was sent for this long (`KeepAliveInterval`).
+    public var keepAliveInterval: Double = 15
+    /// Close a connection that sent nothing for this long (`ClientTimeoutInterval`).
+    public var clientTimeout: Double = 30
+    /// The hub handshake must arrive within this (`HandshakeTimeout`).
+    public var handshakeTimeout: Double = 15
+    /// Largest hub message a client may send, in bytes (`MaximumReceiveMessageSize`); 0 = unlimited.
+    public var maxMessageSize: Int = 32 * 1024
+    /// A negotiated connection that no transport claims is dropped after this (`DisconnectTimeout`).
+    public var negotiateTimeout: Double = 15
+    /// Who may call us from a browser (CORS and the WebSocket Origin check).
+    public var allowedOrigins: OriginPolicy = .loopback
+    /// Serve the raw RFC 6455 echo endpoint `/ws-echo` (for Autobahn).
+    public var wsEcho: Bool = false
+    /// Directory of the web client; nil = the bundled one.
+    public var publicDir: String?
+    /// The whole request head must arrive within this once it started (slowloris guard).
+    public var requestHeadersTimeout: Double = 10
+    /// An idle keep-alive HTTP connection is closed after this.
+    public var httpIdleTimeout: Double = 120
+    /// Wait this long for the peer's Close frame after ours.
+    public var webSocketCloseTimeout: Double = 5
+    /// Unsent bytes a hub connection may hold before it's dropped as a slow consumer.
+    public var maxPendingBytesPerConnection: Int = 1 << 20
+    /// Message size limit of the raw echo endpoint (Autobahn sends 16 MiB).
+    public var echoMaxMessageSize: Int = 16 * 1024 * 1024 + 1024
+    var httpLimits = HTTPParserLimits()
+
+    public init(nodeId: String) {
+        self.nodeId = nodeId
+    }
+
+    public var maxHeaderBytes: Int {
+        get { httpLimits.maxHeaderBytes }
+        set { httpLimits.maxHeaderBytes = newValue }
+    }
+    public var maxRequestBodyBytes: Int {
+        get { httpLimits.maxBodyBytes }
+        set { httpLimits.maxBodyBytes = newValue }
+    }
+}
+
+/// Which browser origins may use the server.
+public struct OriginPolicy: Sendable, Equatable {
+    public var allowLoopback: Bool
+    public var allowAny: Bool
+    public var exact: Set<String>
+
+    public static let loopback = OriginPolicy(allowLoopback: true, allowAny: false, exact: [])
+
+    /// Parses a comma-separated list: exact origins (`https://app.example.com`), `loopback`, or `*`.
+    public static func parse(_ text: String) throws(OriginPolicyError) -> OriginPolicy {
+        var policy = OriginPolicy(allowLoopback: false, allowAny: false, exact: [])
+        for raw in text.split(separator: ",") {
+            let item = raw.trimmingCharacters(in: .whitespaces)
+            if item.isEmpty { continue }
+            if item == "*" {
+                policy.allowAny = true
+            } else if item.lowercased() == "loopback" {
+                policy.allowLoopback = true
+            } else {
+                guard let origin = Origin(item) else { throw OriginPolicyError(text: "'\(item)' is not an origin like http://host:port") }
+                policy.exact.insert(origin.serialized)
+            }
+        }
+        return policy
+    }
+
+    /// Decides for an `Origin` header value. `requestHost` is the request's Host header (same origin is always allowed).
+    func allows(_ originHeader: String, requestHost: String?) -> Bool {
+        guard let origin = Origin(originHeader) else { return false }
+        if allowAny { return true }
+        if exact.contains(origin.serialized) { return true }
+        if allowLoopback && origin.isLoopback { return true }
+        if let host = requestHost, origin.hostPort == host.lowercased() || origin.hostPortWithDefault == host.lowercased() { return true }
+        return false
+    }
+}
+
+public struct OriginPolicyError: Error, CustomStringConvertible {
+    public var text: String
+    public var description: String { text }
+}
+
+/// A parsed `scheme://host[:port]` origin.
+struct Origin {
+    var scheme: String
+    var host: String
+    var port: Int?
+
+    init?(_ text: String) {
+        let lower = text.lowercased()
+        guard let range = lower.range(of: "://") else { return nil }
+        scheme = String(lower[..<range.lowerBound])
+        guard scheme == "http" || scheme == "https" else { return nil }
+        var rest = String(lower[range.upperBound...])
+        if rest.hasSuffix("/") { rest.removeLast() }
+        guard !rest.isEmpty, !rest.contains("/") else { return nil }
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { return nil }
+            host = String(rest[...close])
+            let after = rest[rest.index(after: close)...]
+            if after.isEmpty {
+                port = nil
+            } else {
+                guard after.hasPrefix(":"), let p = Int(after.dropFirst()), (1...65535).contains(p) else { return nil }
+                port = p
+            }
+        } else if let colon = rest.lastIndex(of: ":") {
+            host = String(rest[..<colon])
+            guard let p = Int(rest[rest.index(after: colon)...]), (1...65535).contains(p) else { return nil }
+            port = p
+        } else {
+            host = rest
+            port = nil
+        }
+        if host.isEmpty { return nil }
+        let defaultPort = scheme == "https" ? 443 : 80
+        if port == defaultPort { port = nil }
+    }
+
+    var serialized: String { port.map { "\(scheme)://\(host):\($0)" } ?? "\(scheme)://\(host)" }
+    var hostPort: String { port.map { "\(host):\($0)" } ?? host }
+    var hostPortWithDefault: String { "\(host):\(port ?? (scheme == "https" ? 443 : 80))" }
+    var isLoopback: Bool { host == "localhost" || host.hasPrefix("127.") || host == "[::1]" }
+}

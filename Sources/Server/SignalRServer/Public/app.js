@@ -1,0 +1,807 @@
+/*
+ * Mesh Chat: the page each replica serves at "/".
+ *
+ * Chat over the replica's own hub (/chatHub, via signalr-lite.js) and a live view of the mesh
+ * (GET /api/mesh, polled every second). All user- and server-provided text goes into the DOM
+ * through textContent / setAttribute, never through innerHTML.
+ */
+(function () {
+  "use strict";
+
+  const MAX_ITEMS = 500; // messages + system lines kept in the list
+  const MESH_POLL_MS = 1000;
+  const MESH_TIMEOUT_MS = 2500;
+  const GROUP_WINDOW_MS = 3 * 60 * 1000; // same sender + replica within this → compact follow-up line
+  const NAME_KEY = "meshchat.name";
+  const SVG_NS = "http://www.w3.org/2000/svg";
+
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    replicaLabel: $("replica-label"),
+    clusterLabel: $("cluster-label"),
+    badge: $("status-badge"),
+    badgeText: $("status-text"),
+    banner: $("conn-banner"),
+    bannerText: $("conn-banner-text"),
+    bannerAlt: $("conn-banner-alt"),
+    reconnectBtn: $("reconnect-btn"),
+    list: $("messages"),
+    empty: $("empty-state"),
+    jump: $("jump-btn"),
+    composer: $("composer"),
+    nameInput: $("name-input"),
+    messageInput: $("message-input"),
+    sendBtn: $("send-btn"),
+    composerError: $("composer-error"),
+    meshMeta: $("mesh-meta"),
+    meshUnavailable: $("mesh-unavailable"),
+    meshBody: $("mesh-body"),
+    meshGraph: $("mesh-graph"),
+    meshNodes: $("mesh-nodes"),
+  };
+
+  /** Id of the replica serving this page, once /api/mesh has answered. */
+  let selfId = null;
+  /** Peers that were up at the last good /api/mesh answer: offered as a way out when this replica is gone. */
+  let fallbackPeers = [];
+
+  // ---- small helpers ----------------------------------------------------------------------------
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  function svg(tag, attrs) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const k in attrs) node.setAttribute(k, String(attrs[k]));
+    return node;
+  }
+
+  /** Anything a server sends us, as display text. */
+  function asText(value) {
+    if (value === undefined || value === null) return "";
+    if (typeof value === "string") return value;
+    try {
+      return JSON.stringify(value);
+    } catch (_) {
+      return String(value);
+    }
+  }
+
+  function hashHue(text) {
+    let h = 2166136261;
+    for (let i = 0; i < text.length; i++) {
+      h ^= text.charCodeAt(i);
+      h = Math.imul(h, 16777619);
+    }
+    return (h >>> 0) % 360;
+  }
+
+  // Distinct, readable hues for replica badges; a replica keeps its colour on every page.
+  const REPLICA_HUES = [222, 158, 28, 280, 340, 190, 48, 100];
+  function replicaHue(id) {
+    return REPLICA_HUES[hashHue(String(id)) % REPLICA_HUES.length];
+  }
+
+  // toLocale*String builds a formatter per call (slow under a flood of messages); these are built once.
+  const clockFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+  function formatClock(date) {
+    return clockFormat.format(date);
+  }
+
+  function formatDuration(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return `${s}s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m}m ${String(s % 60).padStart(2, "0")}s`;
+    const h = Math.floor(m / 60);
+    if (h < 24) return `${h}h ${String(m % 60).padStart(2, "0")}m`;
+    return `${Math.floor(h / 24)}d ${h % 24}h`;
+  }
+
+  function formatRtt(micros) {
+    if (typeof micros !== "number" || !isFinite(micros) || micros <= 0) return "—";
+    if (micros < 1000) return `${Math.round(micros)} µs`;
+    if (micros < 1e6) return `${(micros / 1000).toFixed(micros < 10000 ? 2 : 1)} ms`;
+    return `${(micros / 1e6).toFixed(2)} s`;
+  }
+
+  function formatBytes(n) {
+    if (typeof n !== "number" || !isFinite(n)) return "0 B";
+    if (n < 1024) return `${n} B`;
+    if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+    return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  }
+
+  function formatCount(n) {
+    return typeof n === "number" && isFinite(n) ? n.toLocaleString() : "0";
+  }
+
+  /** http://<host:port>/ for a peer, with a wildcard listen address replaced by this page's host. */
+  function peerHref(addr) {
+    if (typeof addr !== "string" || addr.length === 0 || addr.length > 300) return null;
+    let hostPort = addr;
+    const wildcard = /^(0\.0\.0\.0|\[::\]|\*):(\d+)$/.exec(addr);
+    if (wildcard) hostPort = `${location.hostname}:${wildcard[2]}`;
+    const scheme = location.protocol === "https:" ? "https:" : "http:";
+    try {
+      const url = new URL(`${scheme}//${hostPort}/`);
+      if (url.protocol !== scheme || url.pathname !== "/" || url.username || url.password) return null;
+      return url.href;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  const storage = {
+    get(key) {
+      try {
+        return window.localStorage.getItem(key);
+      } catch (_) {
+        return null;
+      }
+    },
+    set(key, value) {
+      try {
+        window.localStorage.setItem(key, value);
+      } catch (_) {
+        /* private mode or storage full: the name just isn't remembered */
+      }
+    },
+  };
+
+  // ---- name ---------------------------------------------------------------------------------------
+
+  (function initName() {
+    let name = storage.get(NAME_KEY);
+    if (!name) {
+      name = `guest-${Math.floor(1000 + Math.random() * 9000)}`;
+      storage.set(NAME_KEY, name);
+    }
+    ui.nameInput.value = name;
+    ui.nameInput.addEventListener("input", () => {
+      const v = ui.nameInput.value.trim();
+      if (v) storage.set(NAME_KEY, v);
+      hideComposerError();
+    });
+    ui.nameInput.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") {
+        e.preventDefault();
+        ui.messageInput.focus();
+      }
+    });
+  })();
+
+  /** An error's text as a sentence fragment: no trailing full stop, so it can be embedded. */
+  function reasonOf(err, fallback) {
+    const text = err && err.message ? String(err.message) : fallback;
+    return text.replace(/[.\s]+$/, "");
+  }
+
+  function currentName() {
+    return ui.nameInput.value.trim();
+  }
+
+  // ---- message list -------------------------------------------------------------------------------
+
+  let unseen = 0;
+  // Whether the view follows new messages: true at the bottom, false while the user reads history.
+  let pinned = true;
+
+  function isNearBottom() {
+    const l = ui.list;
+    return l.scrollHeight - l.scrollTop - l.clientHeight < 80;
+  }
+
+  function scrollToBottom() {
+    ui.list.scrollTop = ui.list.scrollHeight;
+    pinned = true;
+    unseen = 0;
+    ui.jump.hidden = true;
+  }
+
+  // Items wait here until the next frame and are built then, all at once: a flood of messages (a benchmark
+  // hitting the same hub, say) costs one layout per frame, and what the cap would drop is never built.
+  const queue = []; // {build: () => HTMLLIElement, force: boolean, isMsg: boolean}
+  let flushScheduled = false;
+  let lastBatch = 0;
+
+  function enqueue(build, opts) {
+    queue.push({ build, force: !!(opts && opts.forceScroll), isMsg: !!(opts && opts.isMsg) });
+    // Only the newest MAX_ITEMS can ever be shown; trim in bulk, not one shift per message.
+    if (queue.length >= 2 * MAX_ITEMS) queue.splice(0, queue.length - MAX_ITEMS);
+    if (flushScheduled) return;
+    flushScheduled = true;
+    // Background tabs get no animation frames; under a flood, four renders a second are plenty.
+    if (document.hidden || lastBatch >= 100) setTimeout(flush, 250);
+    else requestAnimationFrame(flush);
+  }
+
+  function flush() {
+    flushScheduled = false;
+    if (queue.length === 0) return;
+    const batch = queue.splice(0);
+    lastBatch = batch.length;
+    const stick = pinned || batch.some((b) => b.force) || isNearBottom();
+    let newMessages = 0;
+    const first = Math.max(0, batch.length - MAX_ITEMS);
+    for (let i = 0; i < batch.length; i++) {
+      if (batch[i].isMsg) newMessages++;
+      if (i >= first) ui.list.appendChild(batch[i].build());
+    }
+    const excess = ui.list.children.length - MAX_ITEMS;
+    for (let i = 0; i < excess; i++) ui.list.removeChild(ui.list.firstElementChild);
+    // A follow-up line that lost its group head shows its own header again.
+    if (excess > 0 && ui.list.firstElementChild) ui.list.firstElementChild.classList.remove("cont");
+    ui.empty.hidden = true;
+    if (stick) {
+      scrollToBottom();
+    } else if (newMessages > 0) {
+      unseen += newMessages;
+      ui.jump.textContent = unseen === 1 ? "1 new message ↓" : `${unseen} new messages ↓`;
+      ui.jump.hidden = false;
+    }
+  }
+
+  ui.list.addEventListener("scroll", () => {
+    pinned = isNearBottom();
+    if (pinned && !ui.jump.hidden) {
+      unseen = 0;
+      ui.jump.hidden = true;
+    }
+  });
+  ui.jump.addEventListener("click", scrollToBottom);
+  // The banner coming and going (or a window resize) changes the list's height: stay at the bottom.
+  if (typeof ResizeObserver === "function") {
+    new ResizeObserver(() => {
+      if (pinned) ui.list.scrollTop = ui.list.scrollHeight;
+    }).observe(ui.list);
+  }
+
+  function replicaBadge(replica) {
+    const badge = el("span", "replica-badge");
+    badge.style.setProperty("--hue", String(replicaHue(replica)));
+    badge.appendChild(el("span", "replica-dot"));
+    badge.appendChild(el("span", "replica-via", "via"));
+    badge.appendChild(el("span", "replica-id", replica));
+    badge.title = replica === selfId ? `Sent through replica ${replica} (this one)` : `Sent through replica ${replica}`;
+    return badge;
+  }
+
+  function buildMessage(user, text, replica, when) {
+    const li = el("li", "msg");
+    const avatar = el("span", "avatar", (user.trim()[0] || "?").toUpperCase());
+    avatar.style.setProperty("--hue", String(hashHue(user)));
+    avatar.setAttribute("aria-hidden", "true");
+
+    const body = el("div", "msg-body");
+    const head = el("div", "msg-head");
+    head.appendChild(el("span", "msg-user", user || "(no name)"));
+    if (replica) head.appendChild(replicaBadge(replica));
+    const time = el("time", "msg-time", formatClock(when));
+    time.dateTime = when.toISOString();
+    time.title = fullFormat.format(when);
+    head.appendChild(time);
+
+    body.appendChild(head);
+    body.appendChild(el("div", "msg-text", text));
+    li.appendChild(avatar);
+    li.appendChild(body);
+    return li;
+  }
+
+  function addMessage(user, text, replica) {
+    const now = new Date();
+    const mine = user === currentName();
+    enqueue(
+      () => {
+        const li = buildMessage(user, text, replica, now);
+        li.dataset.user = user;
+        li.dataset.replica = replica || "";
+        li.dataset.at = String(now.getTime());
+        if (mine) li.classList.add("mine");
+        const prev = ui.list.lastElementChild;
+        if (
+          prev &&
+          prev.classList.contains("msg") &&
+          !prev.classList.contains("failed") &&
+          prev.dataset.user === user &&
+          prev.dataset.replica === (replica || "") &&
+          now.getTime() - Number(prev.dataset.at) < GROUP_WINDOW_MS
+        ) {
+          li.classList.add("cont");
+        }
+        return li;
+      },
+      { forceScroll: mine, isMsg: true }
+    );
+  }
+
+  function addSystem(text, kind) {
+    const now = new Date();
+    enqueue(() => {
+      const li = el("li", `sys${kind ? ` sys-${kind}` : ""}`);
+      li.appendChild(el("span", "sys-text", text));
+      li.appendChild(el("time", "sys-time", formatClock(now)));
+      return li;
+    });
+  }
+
+  /** A message the hub refused (or that never reached it): shown inline with the reason and a retry. */
+  function addFailed(user, text, reason) {
+    const now = new Date();
+    enqueue(
+      () => {
+        const li = buildMessage(user, text, null, now);
+        li.classList.add("failed");
+        li.dataset.user = user;
+        const err = el("div", "msg-error");
+        err.appendChild(el("span", "msg-error-text", `Not sent: ${reason}`));
+        const retry = el("button", "link-btn", "Retry");
+        retry.type = "button";
+        retry.addEventListener("click", () => {
+          if (conn.state !== "connected") {
+            showComposerError("Not connected: wait for the connection to come back, then retry.");
+            return;
+          }
+          li.remove();
+          sendMessage(user, text);
+        });
+        err.appendChild(retry);
+        li.querySelector(".msg-body").appendChild(err);
+        return li;
+      },
+      { forceScroll: true }
+    );
+  }
+
+  // ---- connection ---------------------------------------------------------------------------------
+
+  const conn = new SignalRLite.HubConnection("/chatHub", {
+    retryStart: true,
+    logger: (level, text) => {
+      if (level === "error" || level === "warn") console.warn(`[signalr] ${text}`);
+    },
+  });
+
+  conn.on("ReceiveMessage", (args, message) => {
+    const replica = message.headers && typeof message.headers.replica === "string" && message.headers.replica ? message.headers.replica : null;
+    addMessage(asText(args[0]), asText(args[1]), replica);
+  });
+
+  let everConnected = false;
+
+  // System lines in the list follow the state changes; the banner and badge show the details.
+  conn.onstatechange = (state, prev) => {
+    if (state !== prev) {
+      if (state === "connected") {
+        const where = selfId ? ` to replica ${selfId}` : "";
+        addSystem(everConnected ? `Reconnected${where}.` : `Connected${where}.`, "ok");
+        everConnected = true;
+      } else if (state === "reconnecting" && prev === "connected") {
+        addSystem(`Connection lost: ${reasonOf(conn.lastError, "unknown reason")}. Reconnecting…`, "warn");
+      } else if (state === "disconnected" && prev === "connected") {
+        addSystem(`Disconnected: ${reasonOf(conn.lastError, "closed")}.`, "error");
+      }
+    }
+    renderConnection();
+  };
+
+  function startConnection() {
+    conn.start().catch(() => {
+      /* the badge, the banner and its Reconnect button already tell the story */
+    });
+  }
+
+  ui.reconnectBtn.addEventListener("click", () => {
+    if (conn.state === "reconnecting") conn.retryNow();
+    else if (conn.state === "disconnected") startConnection();
+  });
+
+  function renderConnection() {
+    const state = conn.state;
+    ui.badge.dataset.state = state;
+    let badgeText;
+    let bannerText = null;
+    let button = null;
+    switch (state) {
+      case "connected":
+        badgeText = "Connected";
+        break;
+      case "connecting":
+        badgeText = "Connecting";
+        break;
+      case "reconnecting": {
+        badgeText = "Reconnecting";
+        const reason = reasonOf(conn.lastError, "Connection lost");
+        const waitMs = conn.nextRetryAt ? conn.nextRetryAt - Date.now() : 0;
+        bannerText = waitMs > 500 ? `${reason}. Retrying in ${Math.ceil(waitMs / 1000)} s…` : `${reason}. Reconnecting…`;
+        if (waitMs > 500) button = "Retry now";
+        break;
+      }
+      default:
+        badgeText = "Disconnected";
+        bannerText = `${reasonOf(conn.lastError, "Disconnected from the server")}.`;
+        button = "Reconnect";
+    }
+    ui.badgeText.textContent = badgeText;
+
+    if (bannerText) {
+      ui.banner.hidden = false;
+      ui.banner.dataset.state = state;
+      ui.bannerText.textContent = bannerText;
+      ui.reconnectBtn.hidden = !button;
+      if (button) ui.reconnectBtn.textContent = button;
+    } else {
+      ui.banner.hidden = true;
+    }
+    renderFallbackLinks(state === "disconnected" || (state === "reconnecting" && conn.reconnectAttempts >= 2));
+
+    const connected = state === "connected";
+    ui.sendBtn.disabled = !connected;
+    // The message box stays usable while reconnecting so a draft isn't lost; only sending waits.
+    ui.messageInput.disabled = false;
+    ui.messageInput.placeholder = connected ? "Write a message…" : state === "disconnected" ? "Disconnected: press Reconnect to send" : "Waiting for the connection…";
+    renderReplicaLabel();
+  }
+
+  /** "Or open replica b · c": other replicas' pages, once this one looks unreachable. */
+  function renderFallbackLinks(show) {
+    const peers = show ? fallbackPeers.slice(0, 4) : [];
+    const key = JSON.stringify(peers);
+    if (ui.bannerAlt.dataset.key === key) return;
+    ui.bannerAlt.dataset.key = key;
+    ui.bannerAlt.replaceChildren();
+    ui.bannerAlt.hidden = peers.length === 0;
+    if (peers.length === 0) return;
+    ui.bannerAlt.append("Or open ");
+    peers.forEach((p, i) => {
+      if (i > 0) ui.bannerAlt.append(" · ");
+      const a = el("a", null, `replica ${p.id}`);
+      a.href = p.href;
+      ui.bannerAlt.append(a);
+    });
+  }
+
+  function renderReplicaLabel() {
+    const id = selfId;
+    let text;
+    switch (conn.state) {
+      case "connected":
+        text = id ? `Connected to replica ${id}` : "Connected";
+        break;
+      case "disconnected":
+        text = id ? `Disconnected from replica ${id}` : "Disconnected";
+        break;
+      case "reconnecting":
+        text = id ? `Reconnecting to replica ${id}…` : "Reconnecting…";
+        break;
+      default:
+        text = id ? `Connecting to replica ${id}…` : "Connecting…";
+    }
+    ui.replicaLabel.textContent = text;
+  }
+
+  // The countdown in the banner.
+  setInterval(() => {
+    if (conn.state === "reconnecting") renderConnection();
+  }, 500);
+
+  // Close cleanly when leaving; a page restored from the back/forward cache connects again.
+  window.addEventListener("pagehide", () => {
+    conn.stop();
+  });
+  window.addEventListener("pageshow", (e) => {
+    if (e.persisted && conn.state === "disconnected") startConnection();
+  });
+
+  // ---- composer -----------------------------------------------------------------------------------
+
+  function showComposerError(text) {
+    ui.composerError.textContent = text;
+    ui.composerError.hidden = false;
+  }
+
+  function hideComposerError() {
+    ui.composerError.hidden = true;
+  }
+
+  function sendMessage(user, text) {
+    conn.invoke("SendMessage", user, text).then(
+      () => {},
+      (err) => addFailed(user, text, (err && err.message) || String(err))
+    );
+  }
+
+  ui.composer.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const text = ui.messageInput.value.trim();
+    if (!text) return;
+    const user = currentName();
+    if (!user) {
+      showComposerError("Enter a name first.");
+      ui.nameInput.focus();
+      return;
+    }
+    if (conn.state !== "connected") return;
+    hideComposerError();
+    ui.messageInput.value = "";
+    ui.messageInput.focus();
+    sendMessage(user, text);
+  });
+
+  ui.messageInput.addEventListener("input", hideComposerError);
+
+  // ---- mesh panel ---------------------------------------------------------------------------------
+
+  const STATE_ORDER = ["up", "connecting", "down", "left"];
+  const nodeItems = new Map(); // id → {li, refs}
+  let lastGraphKey = "";
+  let meshLoadedOnce = false;
+
+  function peerList(data) {
+    return Array.isArray(data.peers) ? data.peers.filter((p) => p && typeof p.id === "string" && p.id) : [];
+  }
+
+  function normState(s) {
+    return STATE_ORDER.includes(s) ? s : "unknown";
+  }
+
+  /** State of the link x–y, combining self's view with each live peer's own `links`. */
+  function edgeState(x, y, byId) {
+    const views = [];
+    const view = (a, b) => {
+      if (a.self) {
+        views.push(normState(byId.get(b.id).state));
+      } else if (a.state === "up" && a.links && typeof a.links === "object" && Object.prototype.hasOwnProperty.call(a.links, b.id)) {
+        // A peer that is not up has a stale view of its own links: ignore it.
+        views.push(normState(a.links[b.id]));
+      }
+    };
+    view(x, y);
+    view(y, x);
+    if (views.length === 0) return "unknown";
+    if (views.every((v) => v === "up")) return "up";
+    for (const s of ["down", "connecting", "left"]) if (views.includes(s)) return s;
+    return "unknown";
+  }
+
+  function renderGraph(nodes, byId) {
+    const n = nodes.length;
+    const W = 240;
+    const H = 200;
+    const cx = W / 2;
+    const cy = H / 2;
+    const R = n <= 1 ? 0 : n === 2 ? 62 : 72;
+    const r = n > 8 ? 12 : 16;
+    const pos = nodes.map((_, i) => {
+      const a = -Math.PI / 2 + (2 * Math.PI * i) / n;
+      return { x: cx + R * Math.cos(a), y: cy + R * Math.sin(a) };
+    });
+
+    const edges = [];
+    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) edges.push({ i, j, state: edgeState(nodes[i], nodes[j], byId) });
+
+    const key = JSON.stringify([nodes.map((d) => [d.id, d.state]), edges.map((e) => e.state)]);
+    if (key === lastGraphKey) return;
+    lastGraphKey = key;
+
+    const g = ui.meshGraph;
+    while (g.firstChild) g.removeChild(g.firstChild);
+
+    const edgeLayer = svg("g", { class: "edges" });
+    for (const e of edges) {
+      const a = pos[e.i];
+      const b = pos[e.j];
+      const dx = b.x - a.x;
+      const dy = b.y - a.y;
+      const len = Math.hypot(dx, dy) || 1;
+      const ux = dx / len;
+      const uy = dy / len;
+      const line = svg("line", {
+        x1: (a.x + ux * (r + 3)).toFixed(1),
+        y1: (a.y + uy * (r + 3)).toFixed(1),
+        x2: (b.x - ux * (r + 3)).toFixed(1),
+        y2: (b.y - uy * (r + 3)).toFixed(1),
+        class: `edge edge-${e.state}`,
+      });
+      const title = svg("title", {});
+      title.textContent = `${nodes[e.i].id} ↔ ${nodes[e.j].id}: ${e.state}`;
+      line.appendChild(title);
+      edgeLayer.appendChild(line);
+    }
+    g.appendChild(edgeLayer);
+
+    const nodeLayer = svg("g", { class: "gnodes" });
+    nodes.forEach((d, i) => {
+      const p = pos[i];
+      const group = svg("g", { class: `gnode gnode-${normState(d.state)}${d.self ? " gnode-self" : ""}`, transform: `translate(${p.x.toFixed(1)} ${p.y.toFixed(1)})` });
+      if (d.self) group.appendChild(svg("circle", { r: r + 5, class: "gnode-halo" }));
+      group.appendChild(svg("circle", { r, class: "gnode-circle" }));
+      const label = svg("text", { class: "gnode-label", "text-anchor": "middle", dy: "0.35em" });
+      label.textContent = d.id.length <= 3 ? d.id : `${d.id.slice(0, 2)}…`;
+      group.appendChild(label);
+      const title = svg("title", {});
+      title.textContent = `${d.id}${d.self ? " (this replica)" : ""}: ${d.state}`;
+      group.appendChild(title);
+      nodeLayer.appendChild(group);
+    });
+    g.appendChild(nodeLayer);
+  }
+
+  function nodeItem(id) {
+    let item = nodeItems.get(id);
+    if (item) return item;
+    const li = el("li", "node");
+    const dot = el("span", "node-dot");
+    dot.setAttribute("aria-hidden", "true");
+    const main = el("div", "node-main");
+    const line1 = el("div", "node-line");
+    const name = el("span", "node-id", id);
+    const tag = el("span", "node-tag", "this replica");
+    const state = el("span", "node-state");
+    const rtt = el("span", "node-rtt");
+    line1.append(name, tag, state, rtt);
+    const line2 = el("div", "node-line node-line2");
+    const link = el("a", "node-link");
+    const since = el("span", "node-since");
+    line2.append(link, since);
+    const stats = el("div", "node-stats");
+    main.append(line1, line2, stats);
+    li.append(dot, main);
+    item = { li, refs: { tag, state, since, link, rtt, stats } };
+    nodeItems.set(id, item);
+    return item;
+  }
+
+  function stat(label, value, title, warn) {
+    const s = el("span", `stat${warn ? " stat-warn" : ""}`);
+    s.title = title;
+    s.appendChild(el("span", "stat-label", label));
+    s.appendChild(el("span", "stat-value", value));
+    return s;
+  }
+
+  function renderNodes(nodes, now) {
+    const seen = new Set();
+    nodes.forEach((d, index) => {
+      seen.add(d.id);
+      const { li, refs } = nodeItem(d.id);
+      const state = normState(d.state);
+      li.dataset.state = state;
+      li.classList.toggle("node-self", !!d.self);
+      refs.tag.hidden = !d.self;
+      refs.state.textContent = d.state ? String(d.state) : "unknown";
+      refs.since.textContent = typeof d.since === "number" && d.since > 0 ? `${d.self ? "up" : String(d.state)} for ${formatDuration(now - d.since)}` : "";
+      refs.since.title = typeof d.since === "number" && d.since > 0 ? `since ${new Date(d.since).toLocaleString()}` : "";
+
+      if (d.self) {
+        refs.link.textContent = "serving this page";
+        refs.link.removeAttribute("href");
+        refs.link.removeAttribute("title");
+        refs.rtt.textContent = "";
+      } else {
+        const href = peerHref(d.http);
+        if (href) {
+          refs.link.href = href;
+          refs.link.textContent = `${new URL(href).host} ↗`;
+          refs.link.title = `Open replica ${d.id}'s page`;
+        } else {
+          refs.link.removeAttribute("href");
+          refs.link.removeAttribute("title");
+          refs.link.textContent = d.http ? String(d.http) : "no address";
+        }
+        refs.rtt.textContent = state === "up" ? `RTT ${formatRtt(d.rttMicros)}` : "";
+        refs.rtt.title = "Round-trip time of the mesh heartbeat";
+      }
+
+      // Counters are rebuilt only when they change, so nothing flickers under the pointer.
+      const statsKey = d.self ? "" : JSON.stringify([d.dataSent, d.dataReceived, d.relayed, d.duplicatesDropped, d.gaps, d.replayBufferedMessages, d.replayBufferedBytes]);
+      if (refs.stats.dataset.key !== statsKey) {
+        refs.stats.dataset.key = statsKey;
+        refs.stats.replaceChildren();
+        if (!d.self) {
+          refs.stats.append(
+            stat("sent", formatCount(d.dataSent), "Messages sent to this peer"),
+            stat("recv", formatCount(d.dataReceived), "Messages received from this peer"),
+            stat("relayed", formatCount(d.relayed), "Messages relayed on behalf of other replicas"),
+            stat("dups", formatCount(d.duplicatesDropped), "Duplicate messages dropped")
+          );
+          // Trouble indicators only take space when there is trouble.
+          if (d.gaps > 0) refs.stats.append(stat("gaps", formatCount(d.gaps), "Messages known to be lost (evicted before delivery)", true));
+          if (d.replayBufferedMessages > 0) {
+            refs.stats.append(stat("buffered", `${formatCount(d.replayBufferedMessages)} · ${formatBytes(d.replayBufferedBytes)}`, "Messages kept for replay until this peer catches up", true));
+          }
+        }
+        refs.stats.hidden = !!d.self;
+      }
+
+      if (ui.meshNodes.children[index] !== li) ui.meshNodes.insertBefore(li, ui.meshNodes.children[index] || null);
+    });
+    for (const [id, item] of nodeItems) {
+      if (!seen.has(id)) {
+        item.li.remove();
+        nodeItems.delete(id);
+      }
+    }
+  }
+
+  function renderMesh(data) {
+    const now = Date.now();
+    if (typeof data.node === "string" && data.node && data.node !== selfId) {
+      selfId = data.node;
+      document.title = `Mesh Chat · replica ${selfId}`;
+      renderReplicaLabel();
+    }
+    if (typeof data.cluster === "string" && data.cluster) {
+      ui.clusterLabel.textContent = `cluster ${data.cluster}`;
+      ui.clusterLabel.hidden = false;
+    }
+
+    const peers = peerList(data).slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const self = {
+      id: selfId || "?",
+      self: true,
+      state: "up",
+      // epoch is microseconds at boot.
+      since: typeof data.epoch === "number" && data.epoch > 0 ? Math.floor(data.epoch / 1000) : null,
+    };
+    const nodes = [self, ...peers.filter((p) => p.id !== self.id)];
+    const byId = new Map(nodes.map((d) => [d.id, d]));
+
+    fallbackPeers = peers
+      .filter((p) => p.state === "up" && p.id !== self.id)
+      .map((p) => ({ id: p.id, href: peerHref(p.http) }))
+      .filter((p) => p.href);
+
+    const up = peers.filter((p) => p.state === "up").length;
+    ui.meshMeta.textContent = peers.length === 0 ? "no peers configured" : `${up} of ${peers.length} peer${peers.length === 1 ? "" : "s"} up`;
+    ui.meshMeta.dataset.health = peers.length === 0 || up === peers.length ? "ok" : up === 0 ? "bad" : "partial";
+
+    renderGraph(nodes, byId);
+    renderNodes(nodes, now);
+  }
+
+  function setMeshAvailable(ok) {
+    ui.meshUnavailable.hidden = ok;
+    ui.meshBody.classList.toggle("stale", !ok);
+    ui.meshBody.hidden = !ok && !meshLoadedOnce;
+    if (!ok) {
+      ui.meshMeta.textContent = "";
+    }
+  }
+
+  async function pollMesh() {
+    const started = Date.now();
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), MESH_TIMEOUT_MS);
+    try {
+      const response = await fetch("/api/mesh", { cache: "no-store", signal: ctrl.signal });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const data = await response.json();
+      if (!data || typeof data !== "object") throw new Error("bad JSON");
+      meshLoadedOnce = true;
+      setMeshAvailable(true);
+      renderMesh(data);
+    } catch (_) {
+      setMeshAvailable(false);
+    } finally {
+      clearTimeout(timer);
+      setTimeout(pollMesh, Math.max(100, MESH_POLL_MS - (Date.now() - started)));
+    }
+  }
+
+  // ---- go -----------------------------------------------------------------------------------------
+
+  // For the console and for browser tests.
+  window.meshChat = Object.freeze({ connection: conn });
+
+  renderConnection();
+  pollMesh();
+  startConnection();
+})();

@@ -1,0 +1,119 @@
+import NetKit
+
+/// One hub mapped at a path: negotiate, the WebSocket transport, the status codes of ASP.NET Core's
+/// `HttpConnectionDispatcher`, and the connections' heartbeat.
+final class HubEndpoint {
+    let hub: HubDefinition
+    let options: ServerOptions
+    let manager: any HubLifetimeManager
+    let connections = ConnectionManager()
+    private(set) var active: [String: SignalRConnection] = [:]
+    private var pending: [ObjectIdentifier: SignalRConnection] = [:]
+    private let logger = Logger(label: "endpoint")
+
+    init(hub: HubDefinition, options: ServerOptions, manager: any HubLifetimeManager) {
+        self.hub = hub
+        self.options = options
+        self.manager = manager
+    }
+
+    /// Only WebSockets is offered: SSE and long polling aren't implemented yet, so they aren't advertised.
+    static let transports = [TransportDescription(name: "WebSockets", formats: ["Text", "Binary"])]
+
+    func clients(caller: String?) -> HubClients {
+        HubClients(hubName: hub.name, callerId: caller, manager: manager)
+    }
+
+    // MARK: HTTP
+
+    /// `POST {hub}/negotiate`. Errors in the version come back as HTTP 200 with `{"error":…}`, as ASP.NET does.
+    func negotiate(_ request: HTTPRequest, now: UInt64) -> HTTPResponse {
+        let version: Int
+        switch NegotiateVersion.resolve(request.queryValue("negotiateVersion")) {
+        case .success(let v): version = v
+        case .failure(let e): return .json(200, NegotiateResponse.error(e.message))
+        }
+        guard let record = connections.negotiate(version: version, now: now) else {
+            return .text(503, "Too many negotiated connections waiting for a transport")
+        }
+        let body = NegotiateResponse.body(
+            version: version, connectionId: record.connectionId, connectionToken: record.token, transports: Self.transports)
+        return .json(200, body)
+    }
+
+    /// A non-upgrade request on the hub path (long polling / SSE / send / DELETE), answered as ASP.NET would with
+    /// only WebSockets enabled.
+    func nonWebSocket(_ request: HTTPRequest) -> HTTPResponse {
+        let id = request.queryValue("id")
+        switch request.method {
+        case "GET":
+            guard let id, !id.isEmpty else { return .text(400, "Connection ID required") }
+            guard connections.lookup(token: id) != nil else { return .text(404, "No Connection with that ID") }
+            let accept = request.headers["Accept"] ?? ""
+            let transport = accept.contains("text/event-stream") ? "ServerSentEvents" : "LongPolling"
+            return .text(404, "\(transport) transport not supported by this end point type")
+        case "POST":
+            guard let id, !id.isEmpty else { return .text(400, "Connection ID required") }
+            guard let record = connections.lookup(token: id) else { return .text(404, "No Connection with that ID") }
+            if record.claimed { return .text(405, "POST requests are not allowed for WebSocket connections.") }
+            return .text(404, "LongPolling transport not supported by this end point type")
+        case "DELETE":
+            guard let id, !id.isEmpty else { return .text(400, "Connection ID required") }
+            guard connections.lookup(token: id) != nil else { return .text(404, "No Connection with that ID") }
+            return .text(400, "Cannot terminate this connection using the DELETE endpoint.")
+        default:
+            var r = HTTPResponse.text(405, "Method Not Allowed")
+            r.headers.add("Allow", "GET, POST, DELETE")
+            return r
+        }
+    }
+
+    /// Decides on a WebSocket upgrade: the connection record to use, or the error response.
+    func claimForWebSocket(_ request: HTTPRequest, now: UInt64) -> Result<ConnectionManager.Record, HTTPResponse> {
+        guard let id = request.queryValue("id"), !id.isEmpty else {
+            return .success(connections.createClaimed(now: now))  // skipNegotiation
+        }
+        guard let record = connections.lookup(token: id) else { return .failure(.text(404, "No Connection with that ID")) }
+        if record.claimed { return .failure(.text(409, "Connection already has an active WebSocket")) }
+        connections.claim(record)
+        return .success(record)
+    }
+
+    func accept(record: ConnectionManager.Record, ws: WebSocketSession, leftover: [UInt8], now: UInt64) {
+        let connection = SignalRConnection(connectionId: record.connectionId, token: record.token, endpoint: self, ws: ws, now: now)
+        pending[ObjectIdentifier(connection)] = connection
+        connection.start(leftover: leftover)
+    }
+
+    // MARK: Lifecycle (called by SignalRConnection)
+
+    func connected(_ connection: SignalRConnection) {
+        pending[ObjectIdentifier(connection)] = nil
+        active[connection.connectionId] = connection
+        manager.add(connection)
+        hub.onConnected?(HubCallerContext(connection: connection, clients: clients(caller: connection.connectionId)))
+    }
+
+    func disconnected(_ connection: SignalRConnection, wasActive: Bool) {
+        pending[ObjectIdentifier(connection)] = nil
+        connections.remove(token: connection.token)
+        guard wasActive, active[connection.connectionId] === connection else { return }
+        active[connection.connectionId] = nil
+        manager.remove(connection)
+        hub.onDisconnected?(HubCallerContext(connection: connection, clients: clients(caller: connection.connectionId)))
+    }
+
+    var connectionCount: Int { active.count + pending.count }
+
+    func tick(now: UInt64) {
+        connections.sweep(now: now, timeoutNanos: UInt64(options.negotiateTimeout * 1e9))
+        for c in Array(pending.values) { c.tick(now: now) }
+        for c in Array(active.values) { c.tick(now: now) }
+    }
+
+    /// Graceful shutdown: every client is told to reconnect (to another replica, or to this one once it's back).
+    func closeAll(allowReconnect: Bool) {
+        for c in Array(active.values) { c.close(error: nil, allowReconnect: allowReconnect) }
+        for c in Array(pending.values) { c.ws.close(code: 1001, reason: "server shutting down") }
+    }
+}

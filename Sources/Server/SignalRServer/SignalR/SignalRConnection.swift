@@ -1,0 +1,233 @@
+import NetKit
+
+/// One SignalR connection over a WebSocket: the hub handshake, then hub messages, keep-alive pings and the client
+/// timeout. Confined to its loop.
+final class SignalRConnection {
+    let connectionId: String
+    let token: String
+    let endpoint: HubEndpoint
+    let ws: WebSocketSession
+    var items: [String: String] = [:]
+
+    enum Phase { case handshake, active, closed }
+    private(set) var phase: Phase = .handshake
+    private var framer: RecordSeparatorFramer
+    let startedAt: UInt64
+    private(set) var lastReceived: UInt64
+    private(set) var lastSent: UInt64
+    private let logger: Logger
+
+    var hubName: String { endpoint.hub.name }
+
+    init(connectionId: String, token: String, endpoint: HubEndpoint, ws: WebSocketSession, now: UInt64) {
+        self.connectionId = connectionId
+        self.token = token
+        self.endpoint = endpoint
+        self.ws = ws
+        self.framer = RecordSeparatorFramer(maxMessageSize: endpoint.options.maxMessageSize)
+        self.startedAt = now
+        self.lastReceived = now
+        self.lastSent = now
+        self.logger = Logger(label: "hub", metadata: ["conn": connectionId])
+    }
+
+    func start(leftover: [UInt8]) {
+        ws.onText = { [unowned self] bytes in self.received(bytes) }
+        ws.onBinary = { [unowned self] bytes in self.received(bytes) }
+        ws.onClosed = { [unowned self] _ in self.transportClosed() }
+        ws.start(leftover: leftover)
+    }
+
+    // MARK: Receiving
+
+    private func received(_ bytes: [UInt8]) {
+        guard phase != .closed else { return }
+        lastReceived = ws.conn.loop.now
+        framer.append(bytes)
+        while phase != .closed {
+            let message: [UInt8]?
+            do {
+                message = try framer.next()
+            } catch {
+                if phase == .handshake {
+                    failHandshake(Handshake.canceledError, log: "handshake larger than \(endpoint.options.maxMessageSize) bytes")
+                } else {
+                    logger.warning("closing: the maximum message size of \(endpoint.options.maxMessageSize)B was exceeded")
+                    close(error: HubErrors.closedWithError, allowReconnect: true)
+                }
+                return
+            }
+            guard let message else { return }
+            if phase == .handshake {
+                handshake(message)
+            } else {
+                dispatch(message)
+            }
+        }
+    }
+
+    private func handshake(_ message: [UInt8]) {
+        let request: HandshakeRequest
+        do {
+            request = try Handshake.parseRequest(message)
+        } catch {
+            failHandshake(Handshake.unexpectedError, log: "malformed handshake: \(error)")
+            return
+        }
+        if let error = Handshake.validate(request) {
+            failHandshake(error, log: "handshake refused: \(error)")
+            return
+        }
+        phase = .active
+        sendRaw(Handshake.successResponse)
+        endpoint.connected(self)
+    }
+
+    private func failHandshake(_ text: String, log: String) {
+        logger.debug(log)
+        sendRaw(Handshake.errorResponse(text))
+        phase = .closed
+        ws.close(code: 1000, reason: "")
+        endpoint.disconnected(self, wasActive: false)
+    }
+
+    private func dispatch(_ bytes: [UInt8]) {
+        let message: HubMessage
+        do {
+            message = try JSONHubProtocol.parse(bytes)
+        } catch {
+            logger.warning("closing: invalid hub message: \(error)")
+            close(error: HubErrors.closedWithError, allowReconnect: true)
+            return
+        }
+        switch message {
+        case .invocation(let inv):
+            invoke(inv, streaming: false)
+        case .streamInvocation(let inv):
+            invoke(inv, streaming: true)
+        case .ping, .cancelInvocation, .ack, .sequence:
+            break
+        case .completion, .streamItem:
+            // Client results and upload streams aren't offered by any hub method yet: nothing is waiting for these.
+            logger.debug("ignored a \(message) the hub did not ask for")
+        case .close:
+            phase = .closed
+            ws.close(code: 1000, reason: "")
+            endpoint.disconnected(self, wasActive: true)
+        }
+    }
+
+    private func invoke(_ inv: InvocationMessage, streaming: Bool) {
+        let name = inv.target
+        guard let method = endpoint.hub.methods[name] else {
+            logger.debug("unknown hub method '\(name)'")
+            complete(inv.invocationId, error: HubErrors.unknownMethod(name))
+            return
+        }
+        if streaming {
+            complete(inv.invocationId, error: HubErrors.nonStreamingMethodCalledWithStream(name))
+            return
+        }
+        if let streams = inv.streamIds, !streams.isEmpty {
+            logger.debug("'\(name)' takes no streams but \(streams.count) were sent")
+            complete(inv.invocationId, error: HubErrors.invocationFailed(name))
+            return
+        }
+        guard inv.arguments.count == method.parameterCount else {
+            logger.debug("Invocation provides \(inv.arguments.count) argument(s) but target expects \(method.parameterCount).")
+            complete(inv.invocationId, error: HubErrors.invocationFailed(name))
+            return
+        }
+        let context = HubCallerContext(connection: self, clients: endpoint.clients(caller: connectionId))
+        do {
+            let result = try method.invoke(context, inv.arguments)
+            if let id = inv.invocationId, !id.isEmpty {
+                sendHubMessage(.completion(invocationId: id, result: result, error: nil))
+            }
+        } catch let e as HubException {
+            complete(inv.invocationId, error: HubErrors.hubException(name, e.message))
+        } catch is ArgumentTypeMismatch {
+            logger.debug("'\(name)' called with arguments of the wrong type")
+            complete(inv.invocationId, error: HubErrors.invocationFailed(name))
+        } catch {
+            logger.warning("hub method '\(name)' failed: \(error)")
+            complete(inv.invocationId, error: HubErrors.unexpected(name))
+        }
+    }
+
+    /// Sends an error Completion when the caller waits for one; a non-blocking invocation gets no answer.
+    private func complete(_ invocationId: String?, error: String) {
+        // An empty id counts as none, as in ASP.NET Core: the caller isn't waiting.
+        guard let id = invocationId, !id.isEmpty else { return }
+        sendHubMessage(.completion(invocationId: id, result: nil, error: error))
+    }
+
+    // MARK: Sending
+
+    func sendHubMessage(_ message: HubMessage) {
+        var out: [UInt8] = []
+        JSONHubProtocol.encode(message, into: &out)
+        sendRaw(out)
+    }
+
+    private func sendRaw(_ json: [UInt8]) {
+        var frame: [UInt8] = []
+        frame.reserveCapacity(json.count + 10)
+        WebSocketFrameEncoder.encode(.text, payload: json, into: &frame)
+        ws.sendEncoded(frame)
+        lastSent = ws.conn.loop.now
+    }
+
+    /// Queues a broadcast message (shared bytes, no copy).
+    func sendMessage(_ message: OutgoingMessage) {
+        guard phase == .active else { return }
+        ws.sendEncoded(message.webSocketTextFrame)
+        lastSent = ws.conn.loop.now
+    }
+
+    static let pingFrame: [UInt8] = {
+        var out: [UInt8] = []
+        WebSocketFrameEncoder.encode(.text, payload: JSONHubProtocol.pingMessage, into: &out)
+        return out
+    }()
+
+    /// Sends the hub's Close message, then closes the WebSocket.
+    func close(error: String?, allowReconnect: Bool) {
+        guard phase != .closed else { return }
+        let wasActive = phase == .active
+        sendHubMessage(.close(error: error, allowReconnect: allowReconnect))
+        phase = .closed
+        ws.close(code: 1000, reason: "")
+        endpoint.disconnected(self, wasActive: wasActive)
+    }
+
+    private func transportClosed() {
+        guard phase != .closed else { return }
+        let wasActive = phase == .active
+        phase = .closed
+        endpoint.disconnected(self, wasActive: wasActive)
+    }
+
+    /// The 1 s heartbeat: handshake timeout, keep-alive Ping, client timeout.
+    func tick(now: UInt64) {
+        let o = endpoint.options
+        switch phase {
+        case .handshake:
+            if now &- startedAt >= UInt64(o.handshakeTimeout * 1e9) {
+                failHandshake(Handshake.canceledError, log: "handshake timed out")
+            }
+        case .active:
+            if now &- lastReceived >= UInt64(o.clientTimeout * 1e9) {
+                logger.debug("client timeout: nothing received for \(o.clientTimeout) s")
+                close(error: nil, allowReconnect: true)
+                return
+            }
+            if now &- lastSent >= UInt64(o.keepAliveInterval * 1e9) {
+                ws.sendEncoded(Self.pingFrame)
+                lastSent = now
+            }
+        case .closed:
+            break
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import NetKit
+
+/// A server-side WebSocket on a TCP connection: parses frames, runs the close handshake, and hands whole messages
+/// to its owner. Confined to the connection's loop.
+final class WebSocketSession {
+    let conn: TCPConnection
+    private var parser: WebSocketFrameParser
+    private var machine = WebSocketStateMachine()
+    private let closeTimeoutNanos: UInt64
+    private var closeTimer: TimerID?
+    private let logger: Logger
+
+    var onText: (([UInt8]) -> Void)?
+    var onBinary: (([UInt8]) -> Void)?
+    /// Called once when the TCP connection is gone (after a close handshake or not).
+    var onClosed: ((TCPCloseReason) -> Void)?
+
+    init(conn: TCPConnection, limits: WebSocketLimits, closeTimeout: Double, logger: Logger) {
+        self.conn = conn
+        self.parser = WebSocketFrameParser(role: .server, limits: limits)
+        self.closeTimeoutNanos = UInt64(closeTimeout * 1e9)
+        self.logger = logger
+    }
+
+    /// Takes over the connection's reads; `leftover` are bytes that arrived with the upgrade request.
+    func start(leftover: [UInt8]) {
+        conn.onRead = { [unowned self] bytes in self.received(bytes) }
+        conn.onClose = { [unowned self] reason in self.transportClosed(reason) }
+        if !leftover.isEmpty {
+            leftover.withUnsafeBytes { received($0) }
+        }
+    }
+
+    var isOpen: Bool { machine.state == .open && conn.isOpen }
+
+    private func received(_ bytes: UnsafeRawBufferPointer) {
+        parser.append(bytes)
+        while conn.isOpen {
+            let event: WebSocketEvent?
+            do {
+                event = try parser.next()
+            } catch let error as WebSocketProtocolError {
+                logger.debug("websocket protocol error \(error.code): \(error.reason)")
+                perform(machine.failed(error))
+                return
+            } catch {
+                perform(machine.failed(WebSocketProtocolError(code: 1011, reason: "internal error")))
+                return
+            }
+            guard let event else { return }
+            perform(machine.received(event))
+        }
+    }
+
+    private func perform(_ actions: [WebSocketStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .deliverText(let payload): onText?(payload)
+            case .deliverBinary(let payload): onBinary?(payload)
+            case .sendPong(let payload): sendFrame(.pong, payload)
+            case .sendClose(let code, let reason):
+                sendFrame(.close, WebSocketFrameEncoder.closePayload(code: code, reason: reason))
+                armCloseTimer()
+            case .closeTransport:
+                conn.close()
+            case .none:
+                break
+            }
+        }
+    }
+
+    private func armCloseTimer() {
+        guard closeTimer == nil else { return }
+        closeTimer = conn.loop.schedule(afterNanos: closeTimeoutNanos) { [weak self] in
+            self?.conn.abort()
+        }
+    }
+
+    private func transportClosed(_ reason: TCPCloseReason) {
+        if let t = closeTimer { conn.loop.cancel(t) }
+        let cb = onClosed
+        onClosed = nil
+        onText = nil
+        onBinary = nil
+        cb?(reason)
+    }
+
+    func sendFrame(_ opcode: WebSocketOpcode, _ payload: [UInt8]) {
+        var out: [UInt8] = []
+        out.reserveCapacity(payload.count + 10)
+        WebSocketFrameEncoder.encode(opcode, payload: payload, into: &out)
+        conn.write(out)
+    }
+
+    /// Queues an already-encoded frame (a broadcast encodes once and shares the bytes).
+    func sendEncoded(_ frame: [UInt8]) {
+        guard machine.state == .open else { return }
+        conn.write(frame)
+    }
+
+    /// Starts the close handshake.
+    func close(code: UInt16, reason: String) {
+        perform(machine.close(code: code, reason: reason))
+    }
+}

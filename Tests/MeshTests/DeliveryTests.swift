@@ -1,0 +1,178 @@
+import Testing
+
+@testable import Mesh
+
+private func collect(_ log: OriginLog, after: UInt64, maxBytes: Int = .max, maxCount: Int = .max)
+    -> (seqs: [UInt64], gaps: [UInt64], result: OriginLog.ReadResult)
+{
+    var seqs = [UInt64]()
+    var gaps = [UInt64]()
+    let result = log.read(after: after, maxBytes: maxBytes, maxCount: maxCount) { entry, gap in
+        seqs.append(entry.seq)
+        if gap { gaps.append(entry.seq) }
+    }
+    return (seqs, gaps, result)
+}
+
+@Suite struct OriginLogTests {
+    @Test func appendAndReadInOrder() {
+        var log = OriginLog(epoch: 7)
+        for seq in 1...5 { log.append(seq: UInt64(seq), payload: [UInt8(seq)]) }
+        #expect(log.count == 5 && log.firstSeq == 1 && log.lastSeq == 5 && log.byteCount == 5)
+        let all = collect(log, after: 0)
+        #expect(all.seqs == [1, 2, 3, 4, 5] && all.gaps.isEmpty)
+        #expect(all.result == OriginLog.ReadResult(cursor: 5, count: 5, skipped: 0))
+        let tail = collect(log, after: 3)
+        #expect(tail.seqs == [4, 5] && tail.result.cursor == 5)
+        let none = collect(log, after: 5)
+        #expect(none.seqs.isEmpty && none.result == OriginLog.ReadResult(cursor: 5, count: 0, skipped: 0))
+        // A reader ahead of the log (relay lagging behind what the receiver has) gets nothing yet.
+        #expect(collect(log, after: 9).seqs.isEmpty)
+        #expect(log.entry(seq: 3)?.payload == [3])
+        #expect(log.entry(seq: 6) == nil)
+    }
+
+    @Test func countBoundEvictsFromFrontAndReportsGap() {
+        var log = OriginLog(epoch: 1, maxCount: 3)
+        for seq in 1...10 { log.append(seq: UInt64(seq), payload: [0]) }
+        #expect(log.count == 3 && log.firstSeq == 8 && log.lastSeq == 10 && log.evictedCount == 7)
+        let read = collect(log, after: 2)
+        #expect(read.seqs == [8, 9, 10])
+        #expect(read.gaps == [8])
+        #expect(read.result.skipped == 5)
+        // A reader whose cursor is still retained sees no gap.
+        #expect(collect(log, after: 7).gaps.isEmpty)
+        #expect(collect(log, after: 0).result.skipped == 7)
+    }
+
+    @Test func byteBoundEvictsButKeepsNewest() {
+        var log = OriginLog(epoch: 1, maxCount: 100, maxBytes: 10)
+        log.append(seq: 1, payload: [UInt8](repeating: 0, count: 4))
+        log.append(seq: 2, payload: [UInt8](repeating: 0, count: 4))
+        #expect(log.count == 2 && log.byteCount == 8)
+        log.append(seq: 3, payload: [UInt8](repeating: 0, count: 4))
+        #expect(log.count == 2 && log.firstSeq == 2 && log.byteCount == 8)
+        // One message bigger than the whole bound is still kept (alone).
+        log.append(seq: 4, payload: [UInt8](repeating: 0, count: 50))
+        #expect(log.count == 1 && log.firstSeq == 4 && log.byteCount == 50)
+    }
+
+    @Test func readRespectsByteAndCountLimits() {
+        var log = OriginLog(epoch: 1)
+        for seq in 1...10 { log.append(seq: UInt64(seq), payload: [UInt8](repeating: 1, count: 10)) }
+        #expect(collect(log, after: 0, maxBytes: 35).seqs == [1, 2, 3])
+        #expect(collect(log, after: 0, maxBytes: 1).seqs == [1])  // always at least one
+        #expect(collect(log, after: 4, maxCount: 2).seqs == [5, 6])
+        #expect(log.bytes(after: 7) == 30 && log.count(after: 7) == 3)
+    }
+
+    @Test func relayedLogWithHolesFlagsEachJump() {
+        var log = OriginLog(epoch: 1)
+        for seq: UInt64 in [3, 4, 8, 9] { log.append(seq: seq, payload: []) }
+        let read = collect(log, after: 2)
+        #expect(read.seqs == [3, 4, 8, 9] && read.gaps == [8] && read.result.skipped == 3)
+        #expect(collect(log, after: 5).seqs == [8, 9])
+        #expect(collect(log, after: 5).gaps == [8])
+        #expect(log.entry(seq: 8) != nil && log.entry(seq: 5) == nil)
+    }
+
+    @Test func resetStartsNewLife() {
+        var log = OriginLog(epoch: 1)
+        log.append(seq: 1, payload: [1])
+        log.reset(epoch: 2)
+        #expect(log.epoch == 2 && log.isEmpty && log.lastSeq == 0 && log.byteCount == 0)
+        log.append(seq: 1, payload: [2])
+        #expect(collect(log, after: 0).seqs == [1])
+    }
+
+    @Test func longRunStaysBoundedAndCompacts() {
+        var log = OriginLog(epoch: 1, maxCount: 1000)
+        for seq in 1...50_000 { log.append(seq: UInt64(seq), payload: [UInt8(truncatingIfNeeded: seq)]) }
+        #expect(log.count == 1000 && log.firstSeq == 49_001)
+        #expect(collect(log, after: 49_500).seqs.count == 500)
+        #expect(log.entry(seq: 49_999)?.payload == [UInt8(truncatingIfNeeded: 49_999)])
+    }
+}
+
+@Suite struct ReceiveStateTests {
+    @Test func inOrderDeliveryAndDuplicates() {
+        var state = ReceiveState()
+        #expect(state.receive(epoch: 5, seq: 1, gapBefore: false) == .deliver(gap: 0, newLife: false))
+        #expect(state.receive(epoch: 5, seq: 2, gapBefore: false) == .deliver(gap: 0, newLife: false))
+        #expect(state.receive(epoch: 5, seq: 2, gapBefore: false) == .duplicate)
+        #expect(state.receive(epoch: 5, seq: 1, gapBefore: true) == .duplicate)
+        #expect(state.epoch == 5 && state.highest == 2)
+    }
+
+    @Test func firstContactMidLifeIsNotAGap() {
+        var state = ReceiveState()
+        #expect(state.receive(epoch: 5, seq: 40, gapBefore: false) == .deliver(gap: 0, newLife: false))
+        #expect(state.highest == 40)
+        var flagged = ReceiveState()
+        #expect(flagged.receive(epoch: 5, seq: 40, gapBefore: true) == .deliver(gap: 39, newLife: false))
+    }
+
+    @Test func olderEpochIsStaleNewerResets() {
+        var state = ReceiveState(epoch: 10, highest: 100)
+        #expect(state.receive(epoch: 9, seq: 101, gapBefore: false) == .stale)
+        #expect(state.highest == 100)
+        #expect(state.receive(epoch: 11, seq: 1, gapBefore: false) == .deliver(gap: 0, newLife: true))
+        #expect(state.epoch == 11 && state.highest == 1)
+        #expect(state.receive(epoch: 10, seq: 200, gapBefore: false) == .stale)
+    }
+
+    @Test func outOfOrderWithoutFlagIsDroppedWithFlagIsGap() {
+        var state = ReceiveState(epoch: 1, highest: 5)
+        #expect(state.receive(epoch: 1, seq: 8, gapBefore: false) == .outOfOrder)
+        #expect(state.highest == 5)
+        #expect(state.receive(epoch: 1, seq: 6, gapBefore: false) == .deliver(gap: 0, newLife: false))
+        #expect(state.receive(epoch: 1, seq: 10, gapBefore: true) == .deliver(gap: 3, newLife: false))
+        #expect(state.highest == 10)
+        // After the gap, the skipped ones arriving late are duplicates (never delivered twice or out of order).
+        #expect(state.receive(epoch: 1, seq: 8, gapBefore: false) == .duplicate)
+    }
+
+    @Test func observeEpochOnlyForKnownOrigins() {
+        var fresh = ReceiveState()
+        fresh.observeEpoch(7)
+        #expect(fresh.epoch == 0)  // still "new messages only"
+        var known = ReceiveState(epoch: 3, highest: 9)
+        known.observeEpoch(7)
+        #expect(known.epoch == 7 && known.highest == 0)
+        #expect(known.receive(epoch: 3, seq: 10, gapBefore: false) == .stale)
+        #expect(known.receive(epoch: 7, seq: 1, gapBefore: false) == .deliver(gap: 0, newLife: false))
+        known.observeEpoch(5)
+        #expect(known.epoch == 7 && known.highest == 1)
+    }
+
+    /// Two paths (direct + relay), each FIFO from a resume point, interleaved arbitrarily: every seq
+    /// is delivered exactly once, in order.
+    @Test func twoRacingFifoPathsDeliverExactlyOnce() {
+        var rng = SplitMix(seed: 42)
+        for _ in 0..<200 {
+            var state = ReceiveState(epoch: 1, highest: 10)
+            var pathA = Array(UInt64(8)...60)  // resumed from before highest
+            var pathB = Array(UInt64(11)...60)
+            var delivered = [UInt64]()
+            while !pathA.isEmpty || !pathB.isEmpty {
+                let useA = pathB.isEmpty || (!pathA.isEmpty && rng.next() & 1 == 0)
+                let seq = useA ? pathA.removeFirst() : pathB.removeFirst()
+                if case .deliver = state.receive(epoch: 1, seq: seq, gapBefore: false) { delivered.append(seq) }
+            }
+            #expect(delivered == Array(11...60))
+        }
+    }
+}
+
+/// Small deterministic generator for tests.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}

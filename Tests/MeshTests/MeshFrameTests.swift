@@ -1,0 +1,159 @@
+import Testing
+
+@testable import Mesh
+
+private let nonce = (0..<32).map { UInt8($0) }
+
+/// One of every frame type, with edge values.
+let sampleFrames: [MeshFrame] = [
+    .hello(MeshHello(cluster: "demo", nodeId: "a", epoch: 1_700_000_000_000_000, nonce: nonce)),
+    .hello(MeshHello(protocolVersion: 7, cluster: "", nodeId: "ünï", epoch: .max, nonce: nonce.reversed())),
+    .auth(mac: [UInt8](repeating: 0xab, count: 32)),
+    .accept,
+    .reject(reason: "cluster mismatch"),
+    .reject(reason: ""),
+    .resume([]),
+    .resume([
+        OriginCursor(origin: "a", epoch: 5, seq: 9), OriginCursor(origin: "bb", epoch: 0, seq: 0),
+        OriginCursor(origin: "c", epoch: .max, seq: .max),
+    ]),
+    .data(MeshData(origin: "a", epoch: 3, seq: 1, payload: [])),
+    .data(MeshData(origin: "node-7", epoch: 3, seq: 42, flags: MeshData.gapBeforeFlag, payload: Array("hello".utf8))),
+    .data(MeshData(origin: "x", epoch: 1, seq: 2, payload: [UInt8](repeating: 7, count: 70_000))),
+    .ack([OriginCursor(origin: "a", epoch: 1, seq: 2)]),
+    .heartbeat(nanos: 123_456_789),
+    .heartbeatAck(nanos: .max),
+    .links([]),
+    .links([LinkReport(peerId: "a", peerEpoch: 1, up: true), LinkReport(peerId: "b", peerEpoch: 2, up: false)]),
+    .leaving,
+]
+
+private func decodeAll(_ chunks: [ArraySlice<UInt8>], maxFrameBytes: Int = MeshProtocol.defaultMaxFrameBytes) throws -> [MeshFrame] {
+    var decoder = MeshFrameDecoder(maxFrameBytes: maxFrameBytes)
+    var frames = [MeshFrame]()
+    for chunk in chunks {
+        decoder.append(chunk)
+        while let frame = try decoder.next() { frames.append(frame) }
+    }
+    #expect(decoder.bufferedCount == 0)
+    return frames
+}
+
+@Suite struct MeshFrameTests {
+    @Test func everyTypeIsCovered() {
+        #expect(Set(sampleFrames.map(\.type)) == Set(MeshFrameType.allCases))
+    }
+
+    @Test(arguments: sampleFrames)
+    func roundTrip(_ frame: MeshFrame) throws {
+        let bytes = frame.encoded()
+        let length = Int(bytes[0]) << 24 | Int(bytes[1]) << 16 | Int(bytes[2]) << 8 | Int(bytes[3])
+        #expect(length == bytes.count - 4)
+        #expect(bytes[4] == frame.type.rawValue)
+        #expect(try MeshFrame.decode(typeAndBody: Array(bytes[4...])) == frame)
+        #expect(try decodeAll([bytes[...]]) == [frame])
+    }
+
+    @Test func exactWireLayout() {
+        #expect(MeshFrame.accept.encoded() == [0, 0, 0, 1, 3])
+        #expect(MeshFrame.heartbeat(nanos: 0x0102_0304_0506_0708).encoded() == [0, 0, 0, 9, 8, 1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(
+            MeshFrame.data(MeshData(origin: "a", epoch: 2, seq: 3, flags: 1, payload: [9])).encoded()
+                == [0, 0, 0, 26, 6, 0, 1, 97, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 1, 0, 0, 0, 1, 9])
+    }
+
+    @Test func appendDataMatchesEncode() {
+        let data = MeshData(origin: "origin", epoch: 77, seq: 88, flags: 1, payload: [1, 2, 3])
+        var buffer = [UInt8]()
+        MeshFrame.appendData(origin: "origin", epoch: 77, seq: 88, flags: 1, payload: [1, 2, 3], into: &buffer)
+        #expect(buffer == MeshFrame.data(data).encoded())
+        #expect(buffer.count == MeshFrame.dataFrameCount(originCount: 6, payloadCount: 3))
+    }
+
+    /// The whole sample stream split into two chunks at every byte position, and one byte at a time.
+    @Test func decoderSplitAtEveryPosition() throws {
+        // Drop the 70 KB frame to keep this quadratic test fast; it's covered by roundTrip.
+        let frames = sampleFrames.filter { if case .data(let d) = $0 { return d.payload.count < 1000 }; return true }
+        var stream = [UInt8]()
+        for frame in frames { frame.encode(into: &stream) }
+
+        #expect(try decodeAll([stream[...]]) == frames)
+        for split in 0...stream.count {
+            #expect(try decodeAll([stream[..<split], stream[split...]]) == frames, "split at \(split)")
+        }
+        #expect(try decodeAll(stream.indices.map { stream[$0...$0] }) == frames)
+    }
+
+    @Test func rejectsOversizedLengthBeforeBuffering() throws {
+        var decoder = MeshFrameDecoder(maxFrameBytes: 100)
+        decoder.append([0, 0, 0, 101])
+        #expect(throws: MeshWireError.frameTooLarge(length: 101, limit: 100)) { try decoder.next() }
+        // Stays failed.
+        #expect(throws: MeshWireError.frameTooLarge(length: 101, limit: 100)) { try decoder.next() }
+
+        var exact = MeshFrameDecoder(maxFrameBytes: 9)
+        exact.append(MeshFrame.heartbeat(nanos: 1).encoded())
+        #expect(try exact.next() == .heartbeat(nanos: 1))
+
+        var huge = MeshFrameDecoder()
+        huge.append([0xff, 0xff, 0xff, 0xff])
+        #expect(throws: MeshWireError.frameTooLarge(length: 0xffff_ffff, limit: 4 << 20)) { try huge.next() }
+    }
+
+    @Test func malformedBodies() {
+        func decode(_ bytes: [UInt8]) throws(MeshWireError) -> MeshFrame? {
+            var decoder = MeshFrameDecoder()
+            decoder.append(bytes)
+            return try decoder.next()
+        }
+        #expect(throws: MeshWireError.emptyFrame) { try decode([0, 0, 0, 0]) }
+        #expect(throws: MeshWireError.unknownType(99)) { try decode([0, 0, 0, 1, 99]) }
+        #expect(throws: MeshWireError.unknownType(0)) { try decode([0, 0, 0, 1, 0]) }
+        #expect(throws: MeshWireError.trailingBytes(.accept)) { try decode([0, 0, 0, 2, 3, 0]) }
+        #expect(throws: MeshWireError.truncated(.heartbeat)) { try decode([0, 0, 0, 3, 8, 0, 0]) }
+        #expect(throws: MeshWireError.badFixedLength(.auth)) { try decode([0, 0, 0, 3, 2, 1, 2]) }
+        // A string whose length runs past the body.
+        #expect(throws: MeshWireError.truncated(.reject)) { try decode([0, 0, 0, 4, 4, 0, 5, 65]) }
+        #expect(throws: MeshWireError.invalidUTF8(.reject)) { try decode([0, 0, 0, 5, 4, 0, 2, 0xc3, 0x28]) }
+        // RESUME claiming 65535 entries with an empty body must fail, not allocate.
+        #expect(throws: MeshWireError.truncated(.resume)) { try decode([0, 0, 0, 3, 5, 0xff, 0xff]) }
+        // DATA payload length larger than the body.
+        var data = MeshFrame.data(MeshData(origin: "a", epoch: 1, seq: 1, payload: [1, 2])).encoded()
+        data[data.count - 3] = 9
+        #expect(throws: MeshWireError.truncated(.data)) { try decode(data) }
+    }
+
+    @Test func partialFrameWaitsForMore() throws {
+        var decoder = MeshFrameDecoder()
+        let bytes = MeshFrame.reject(reason: "bye").encoded()
+        decoder.append(bytes[..<3])
+        #expect(try decoder.next() == nil)
+        decoder.append(bytes[3..<8])
+        #expect(try decoder.next() == nil)
+        #expect(decoder.bufferedCount == 8)
+        decoder.append(bytes[8...])
+        #expect(try decoder.next() == .reject(reason: "bye"))
+        #expect(try decoder.next() == nil)
+    }
+
+    @Test func manyFramesThroughOneDecoderCompact() throws {
+        var decoder = MeshFrameDecoder()
+        var expected = [MeshFrame]()
+        var got = [MeshFrame]()
+        for round in 0..<200 {
+            var chunk = [UInt8]()
+            for i in 0..<10 {
+                let frame = MeshFrame.data(MeshData(origin: "o", epoch: 1, seq: UInt64(round * 10 + i), payload: [UInt8(i)]))
+                expected.append(frame)
+                frame.encode(into: &chunk)
+            }
+            // Leave a partial frame behind every time so the compaction path runs.
+            let cut = chunk.count - 7
+            decoder.append(chunk[..<cut])
+            while let f = try decoder.next() { got.append(f) }
+            decoder.append(chunk[cut...])
+            while let f = try decoder.next() { got.append(f) }
+        }
+        #expect(got == expected)
+    }
+}

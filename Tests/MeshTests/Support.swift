@@ -1,0 +1,256 @@
+import Foundation
+import Glibc
+import NetKit
+import Synchronization
+import Testing
+
+@testable import Mesh
+
+/// A value shared between the test thread and event loops.
+final class Shared<T: Sendable>: Sendable {
+    private let storage: Mutex<T>
+    init(_ value: T) { storage = Mutex(value) }
+    var value: T { storage.withLock { $0 } }
+    func update<R>(_ body: (inout sending T) -> sending R) -> R { storage.withLock { body(&$0) } }
+}
+
+/// Moves a non-Sendable value across the loop boundary in tests (the loop is the only user meanwhile).
+struct Unchecked<T>: @unchecked Sendable {
+    var value: T
+}
+
+/// Runs `body` on `loop` and waits for its result.
+func onLoop<T>(_ loop: EventLoop, _ body: @escaping () throws -> T) throws -> T {
+    let done = DispatchSemaphore(value: 0)
+    let result = Shared<Unchecked<Result<T, any Error>>?>(nil)
+    let task = Unchecked(value: body)
+    loop.execute {
+        let outcome = Result { try task.value() }
+        result.update { $0 = Unchecked(value: outcome) }
+        done.signal()
+    }
+    done.wait()
+    return try result.value!.value.get()
+}
+
+/// Polls `condition` every 5 ms until it holds or `timeout` seconds pass; returns whether it held.
+/// Tests wait on events this way, never on bare sleeps.
+@discardableResult
+func waitUntil(timeout: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(5000)
+    }
+    return try condition()
+}
+
+/// Messages delivered by one node, in order.
+final class DeliveryLog: Sendable {
+    private let storage = Mutex<[(origin: String, payload: [UInt8])]>([])
+
+    func record(_ origin: String, _ payload: [UInt8]) { storage.withLock { $0.append((origin, payload)) } }
+    var count: Int { storage.withLock { $0.count } }
+    func count(from origin: String) -> Int { storage.withLock { $0.filter { $0.origin == origin }.count } }
+    /// Payloads from `origin`, as strings.
+    func messages(from origin: String) -> [String] {
+        storage.withLock { $0.filter { $0.origin == origin }.map { String(decoding: $0.payload, as: UTF8.self) } }
+    }
+}
+
+/// N mesh nodes in this process, each on its own event loop, on 127.0.0.1 with ports picked by the kernel.
+///
+/// Listeners are bound first (port 0) so the config can carry the real ports; each node then adopts
+/// its listener through ``MeshOptions/listener``.
+final class TestMesh: @unchecked Sendable {
+    let ids: [String]
+    let loops: [EventLoop]
+    let listeners: [MeshListener]
+    let config: MeshConfig
+    private(set) var nodes: [MeshNode?]
+    private(set) var deliveries: [DeliveryLog]
+    let baseOptions: MeshOptions
+
+    init(ids: [String], secret: String = "test-secret-0123456789", options: MeshOptions = .init(), start: Bool = true) throws {
+        ignoreSIGPIPE()  // raw test sockets and nodes write to peers that may just have closed
+        self.ids = ids
+        self.baseOptions = options
+        var loops = [EventLoop]()
+        var listeners = [MeshListener]()
+        for id in ids {
+            let loop = try EventLoop.spawn(name: "mesh-\(id)")
+            loops.append(loop)
+            listeners.append(try onLoop(loop) { try MeshListener(loop: loop, host: "127.0.0.1", port: 0) })
+        }
+        self.loops = loops
+        self.listeners = listeners
+        var replicas = [Replica]()
+        for (index, id) in ids.enumerated() {
+            replicas.append(
+                Replica(
+                    id: id, http: HostPort(host: "127.0.0.1", port: UInt16(40000 + index)),
+                    mesh: HostPort(host: "127.0.0.1", port: listeners[index].port)))
+        }
+        self.config = MeshConfig(cluster: "test", secret: secret, replicas: replicas)
+        self.nodes = Array(repeating: nil, count: ids.count)
+        self.deliveries = ids.map { _ in DeliveryLog() }
+        if start {
+            for index in ids.indices { try startNode(index) }
+        }
+    }
+
+    func index(_ id: String) -> Int { ids.firstIndex(of: id)! }
+
+    /// Starts (or restarts, with a fresh delivery log) node `index` on its listener.
+    func startNode(_ index: Int, options: MeshOptions? = nil, config: MeshConfig? = nil) throws {
+        var opts = options ?? baseOptions
+        opts.listener = listeners[index]
+        let log = DeliveryLog()
+        deliveries[index] = log
+        let loop = loops[index]
+        let id = ids[index]
+        let cfg = config ?? self.config
+        let node = try onLoop(loop) { () -> Unchecked<MeshNode> in
+            let node = try MeshNode(config: cfg, selfId: id, loop: loop, logger: Logger(label: "mesh-\(id)"), options: opts)
+            node.onDeliver = { origin, payload in log.record(origin, payload) }
+            try node.start()
+            return Unchecked(value: node)
+        }
+        nodes[index] = node.value
+    }
+
+    /// Abrupt stop of node `index` (sockets closed, no LEAVING).
+    func stopNode(_ index: Int) throws {
+        guard let node = nodes[index] else { return }
+        let boxed = Unchecked(value: node)
+        try onLoop(loops[index]) { boxed.value.shutdown() }
+        nodes[index] = nil
+    }
+
+    func node(_ id: String) -> MeshNode { nodes[index(id)]! }
+    func delivered(_ id: String) -> DeliveryLog { deliveries[index(id)] }
+
+    /// Runs `body` with node `id` on its loop.
+    func with<T>(_ id: String, _ body: @escaping (MeshNode) throws -> T) throws -> T {
+        let boxed = Unchecked(value: node(id))
+        return try onLoop(loops[index(id)]) { try body(boxed.value) }
+    }
+
+    func snapshot(_ id: String) throws -> MeshSnapshot { try with(id) { $0.snapshot() } }
+
+    /// Publishes `"<id>:<n>"` for n in `range`, `chunk` messages per loop task.
+    func publish(from id: String, _ range: Range<Int>, chunk: Int = 100, tag: String? = nil) throws {
+        let prefix = tag ?? id
+        var start = range.lowerBound
+        while start < range.upperBound {
+            let end = min(start + chunk, range.upperBound)
+            let slice = start..<end
+            try with(id) { node in
+                for n in slice { node.publish(Array("\(prefix):\(n)".utf8)) }
+            }
+            start = end
+        }
+    }
+
+    /// Every running node has every other running node up, and routes are direct (no relaying).
+    func isSettled() throws -> Bool {
+        let running = ids.indices.filter { nodes[$0] != nil }.map { ids[$0] }
+        for id in running {
+            let snap = try snapshot(id)
+            for other in running where other != id {
+                guard let peer = snap.peer(other), peer.state == .up, peer.requested == [other], peer.feeding == [id]
+                else { return false }
+            }
+        }
+        return true
+    }
+
+    func waitSettled(timeout: Double = 10) throws {
+        let ok = try waitUntil(timeout: timeout) { try isSettled() }
+        #expect(ok, "mesh did not settle")
+    }
+
+    func shutdownAll() {
+        for index in ids.indices {
+            let node = nodes[index].map { Unchecked(value: $0) }
+            let listener = Unchecked(value: listeners[index])
+            try? onLoop(loops[index]) {
+                node?.value.shutdown()
+                listener.value.close()
+            }
+            loops[index].stop()
+        }
+    }
+}
+
+/// `["<origin>:0", …, "<origin>:<n-1>"]`
+func expectedMessages(_ origin: String, _ range: Range<Int>) -> [String] { range.map { "\(origin):\($0)" } }
+
+// MARK: - A raw peer on a blocking socket (plays a replica by hand)
+
+/// A blocking TCP client speaking the mesh protocol frame by frame, for tests that need a peer that
+/// misbehaves (goes silent, sends only heartbeats).
+final class RawPeer {
+    let fd: Int32
+    private var decoder = MeshFrameDecoder()
+
+    init(port: UInt16) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { throw SystemError("connect") }
+        var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    func send(_ frame: MeshFrame) {
+        let bytes = frame.encoded()
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                if n <= 0 { return }
+                offset += n
+            }
+        }
+    }
+
+    /// Next frame, or nil if none arrives within `timeout` seconds.
+    func receive(timeout: Double = 2) throws -> MeshFrame? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            if let frame = try decoder.next() { return frame }
+            if Date() > deadline { return nil }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n > 0 { decoder.append(buffer[..<n]) } else if n == 0 { return nil }
+        }
+    }
+
+    /// Runs the dialer side of the handshake; returns true once ACCEPT arrived.
+    func handshake(as id: String, epoch: UInt64, config: MeshConfig, expecting peer: String) throws -> Bool {
+        var machine = Handshake(
+            role: .dialer, local: HandshakeIdentity(cluster: config.cluster, nodeId: id, epoch: epoch, secret: Array(config.secret.utf8)),
+            nonce: Handshake.randomNonce(), expectedPeer: peer, knownPeers: Set(config.replicas.map(\.id)).subtracting([id]))
+        var actions = machine.start()
+        while true {
+            for action in actions {
+                switch action {
+                case .send(let frame): send(frame)
+                case .established: return true
+                case .fail: return false
+                case .authenticated: break
+                }
+            }
+            guard let frame = try receive() else { return false }
+            actions = machine.receive(frame)
+        }
+    }
+}

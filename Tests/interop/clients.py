@@ -1,0 +1,291 @@
+"""Thin, thread-safe wrappers around the two stock Python SignalR clients (signalrcore 1.0.2, pysignalr 1.3.3).
+
+Both expose the same small interface used by the tests:
+  - `wait_open(timeout)`; `open_time` / `close_time` (time.monotonic(), first close only)
+  - `send_message(user, text, wait=...)`: invokes ChatHub.SendMessage with an invocationId and records when
+    the server's Completion arrived (`sent[text]`)
+  - `received`: list of (arguments, monotonic time) of every ReceiveMessage; `counts[text]` how often a message
+    text arrived; `wait_for(texts, timeout)`
+  - `stop()`
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from harness import wait_until
+
+logging.getLogger("SignalRCoreClient").setLevel(logging.CRITICAL)
+logging.getLogger("signalrcore").setLevel(logging.CRITICAL)
+logging.getLogger("pysignalr").setLevel(logging.CRITICAL)
+logging.getLogger("websockets").setLevel(logging.CRITICAL)
+
+
+@dataclass
+class Sent:
+    text: str
+    t_start: float
+    t_done: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class ClientBase:
+    name: str
+    replica: str
+    url: str
+    open_time: float | None = None
+    close_time: float | None = None
+    received: list = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    sent: dict = field(default_factory=dict)
+    errors: list = field(default_factory=list)
+    bad_shapes: list = field(default_factory=list)
+    completed: int = 0
+    eligible_time: float | None = None  # chaos test: from when this client must receive everything
+
+    def __post_init__(self):
+        self._lock = threading.Lock()
+        self._opened = threading.Event()
+
+    # -- callbacks
+
+    def _on_open(self):
+        if self.open_time is None:
+            self.open_time = time.monotonic()
+        self._opened.set()
+
+    def _on_close(self):
+        if self.close_time is None and self.open_time is not None:
+            self.close_time = time.monotonic()
+
+    def _on_receive(self, args):
+        now = time.monotonic()
+        with self._lock:
+            self.received.append((list(args), now))
+            if len(args) != 2:
+                self.bad_shapes.append(list(args))
+            if len(args) >= 2:
+                self.counts[args[1]] += 1
+
+    def _on_completion(self, text: str, error: str | None):
+        with self._lock:
+            s = self.sent.get(text)
+            if s is not None and s.t_done is None:
+                s.t_done = time.monotonic()
+                s.error = error
+                self.completed += 1
+
+    # -- queries
+
+    def wait_open(self, timeout: float = 10.0):
+        if not self._opened.wait(timeout):
+            raise AssertionError(f"client {self.name} on {self.replica} did not open within {timeout}s")
+        return self
+
+    @property
+    def connected(self) -> bool:
+        return self.open_time is not None and self.close_time is None
+
+    def has(self, text: str) -> bool:
+        return self.counts.get(text, 0) > 0
+
+    def missing(self, texts) -> list[str]:
+        return [t for t in texts if self.counts.get(t, 0) == 0]
+
+    def wait_for(self, texts, timeout: float = 5.0):
+        texts = list(texts)
+        try:
+            wait_until(lambda: not self.missing(texts), timeout, what=f"{self.name} to receive {len(texts)} msgs")
+        except AssertionError as exc:
+            miss = self.missing(texts)
+            raise AssertionError(f"{self.name}@{self.replica} missing {len(miss)}/{len(texts)}: {miss[:5]}") from exc
+
+    def duplicates(self) -> dict[str, int]:
+        with self._lock:
+            return {t: n for t, n in self.counts.items() if n > 1}
+
+    def wait_sent(self, text: str, timeout: float = 5.0) -> Sent:
+        wait_until(lambda: self.sent[text].t_done is not None, timeout, what=f"completion of {text}")
+        return self.sent[text]
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.sent) - self.completed
+
+    def _record_send(self, text: str) -> Sent:
+        s = Sent(text, time.monotonic())
+        with self._lock:
+            self.sent[text] = s
+        return s
+
+
+# ------------------------------------------------------------------------------------------ signalrcore
+
+
+class SignalRCoreClient(ClientBase):
+    """signalrcore 1.0.2 (own RFC 6455 code, negotiate v0, handshake version 0, threads)."""
+
+    kind = "signalrcore"
+
+    def __init__(self, name: str, replica: str, url: str, skip_negotiation: bool = False):
+        super().__init__(name, replica, url)
+        from signalrcore.hub_connection_builder import HubConnectionBuilder
+
+        options = {"skip_negotiation": True} if skip_negotiation else {}
+        self.conn = HubConnectionBuilder().with_url(url, options=options).build()
+        self.conn.on_open(self._on_open)
+        self.conn.on_close(self._on_close)
+        self.conn.on_error(self._on_error)
+        self.conn.on("ReceiveMessage", self._on_receive)
+        self._send_lock = threading.Lock()
+
+    def start(self):
+        self.conn.start()
+        return self
+
+    def _on_error(self, message):
+        err = getattr(message, "error", message)
+        self.errors.append(err)
+        inv = getattr(message, "invocation_id", None)
+        with self._lock:
+            for s in self.sent.values():
+                if getattr(s, "_inv", None) == inv and s.t_done is None:
+                    s.t_done = time.monotonic()
+                    s.error = str(err)
+                    self.completed += 1
+
+    def send_message(self, user: str, text: str, wait: bool = True, timeout: float = 5.0) -> Sent:
+        import uuid
+
+        s = self._record_send(text)
+        inv = str(uuid.uuid4())
+        s._inv = inv  # type: ignore[attr-defined]
+        with self._send_lock:
+            self.conn.send("SendMessage", [user, text], on_invocation=lambda m: self._on_completion(text, None),
+                           invocation_id=inv)
+        if wait:
+            self.wait_sent(text, timeout)
+        return s
+
+    def invoke_raw(self, method: str, args: list):
+        with self._send_lock:
+            return self.conn.send(method, args)
+
+    def stop(self):
+        try:
+            self.conn.stop()
+        except Exception:  # noqa: BLE001
+            pass
+        self._on_close()
+
+
+# ------------------------------------------------------------------------------------------- pysignalr
+
+
+class _Loop:
+    """One asyncio loop in a daemon thread shared by every pysignalr client."""
+
+    _instance: "_Loop | None" = None
+    _lock = threading.Lock()
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True, name="pysignalr-loop").start()
+
+    @classmethod
+    def get(cls) -> asyncio.AbstractEventLoop:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = _Loop()
+            return cls._instance.loop
+
+
+class PySignalRClient(ClientBase):
+    """pysignalr 1.3.3 (websockets + aiohttp, negotiate v0, handshake version 1, WS pings, permessage-deflate)."""
+
+    kind = "pysignalr"
+
+    def __init__(self, name: str, replica: str, url: str):
+        super().__init__(name, replica, url)
+        from pysignalr.client import SignalRClient
+
+        self.loop = _Loop.get()
+        self.task = None
+        self.run_error: BaseException | None = None
+
+        async def make():
+            c = SignalRClient(url, retry_count=1)
+
+            async def on_open():
+                self._on_open()
+
+            async def on_close():
+                self._on_close()
+
+            async def on_recv(args):
+                self._on_receive(args)
+
+            async def on_error(message):
+                self.errors.append(getattr(message, "error", message))
+
+            c.on_open(on_open)
+            c.on_close(on_close)
+            c.on_error(on_error)
+            c.on("ReceiveMessage", on_recv)
+            return c
+
+        self.client = asyncio.run_coroutine_threadsafe(make(), self.loop).result(5)
+
+    def start(self):
+        async def run():
+            try:
+                await self.client.run()
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - recorded for diagnostics
+                self.run_error = exc
+                self._on_close()
+
+        self.task = asyncio.run_coroutine_threadsafe(run(), self.loop)
+        return self
+
+    def send_message(self, user: str, text: str, wait: bool = True, timeout: float = 5.0) -> Sent:
+        s = self._record_send(text)
+
+        async def on_done(message):
+            self._on_completion(text, getattr(message, "error", None))
+
+        fut = asyncio.run_coroutine_threadsafe(
+            self.client.send("SendMessage", [user, text], on_invocation=on_done), self.loop)
+        if wait:
+            fut.result(timeout)
+            self.wait_sent(text, timeout)
+        return s
+
+    def stop(self):
+        self._on_close()
+        if self.task is not None:
+            self.task.cancel()
+
+        async def close_ws():
+            ws = getattr(self.client._transport, "_ws", None)
+            if ws is not None:
+                try:
+                    await asyncio.wait_for(ws.close(), 2)
+                except BaseException:  # noqa: BLE001
+                    pass
+
+        try:
+            asyncio.run_coroutine_threadsafe(close_ws(), self.loop).result(3)
+        except BaseException:  # noqa: BLE001
+            pass
+
+
+def make_client(kind: str, name: str, replica: str, url: str, **kw) -> ClientBase:
+    cls = {"signalrcore": SignalRCoreClient, "pysignalr": PySignalRClient}[kind]
+    return cls(name, replica, url, **kw).start()
