@@ -63,6 +63,8 @@ public final class EventLoop: @unchecked Sendable {
     public private(set) var now: UInt64 = monotonicNanos()
 
     public init(name: String = "loop") throws {
+        // writev can't take MSG_NOSIGNAL: without this a write to a peer that just closed kills the process.
+        _ = EventLoop.sigpipeIgnored
         self.name = name
         epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epfd >= 0 else { throw SystemError("epoll_create1") }
@@ -73,6 +75,11 @@ public final class EventLoop: @unchecked Sendable {
             throw SystemError("epoll_ctl")
         }
     }
+
+    private static let sigpipeIgnored: Bool = {
+        ignoreSIGPIPE()
+        return true
+    }()
 
     deinit {
         close(epfd)

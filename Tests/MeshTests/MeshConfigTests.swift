@@ -99,8 +99,6 @@ private func replicas(_ list: String) -> String {
         #expect(addressError("127.0.0.1:http") == "peers.json: replicas[0].mesh \"127.0.0.1:http\": port must be 1-65535")
         #expect(addressError("127.0.0.1:") == "peers.json: replicas[0].mesh \"127.0.0.1:\": port must be 1-65535")
         #expect(addressError("127.0.0.1:-1") == "peers.json: replicas[0].mesh \"127.0.0.1:-1\": port must be 1-65535")
-        let hostReason = "host must be an IPv4 literal, \\\"localhost\\\" or [IPv6]"
-        _ = hostReason
         #expect(
             addressError("example.com:1")
                 == "peers.json: replicas[0].mesh \"example.com:1\": host must be an IPv4 literal, \"localhost\" or [IPv6]")

@@ -9,13 +9,11 @@ final class SignalRConnection {
     let ws: WebSocketSession
     var items: [String: String] = [:]
 
-    enum Phase { case handshake, active, closed }
-    private(set) var phase: Phase = .handshake
+    private var timing: HubConnectionStateMachine
     private var framer: RecordSeparatorFramer
-    let startedAt: UInt64
-    private(set) var lastReceived: UInt64
-    private(set) var lastSent: UInt64
     private let logger: Logger
+
+    var phase: HubConnectionStateMachine.Phase { timing.phase }
 
     var hubName: String { endpoint.hub.name }
 
@@ -25,9 +23,9 @@ final class SignalRConnection {
         self.endpoint = endpoint
         self.ws = ws
         self.framer = RecordSeparatorFramer(maxMessageSize: endpoint.options.maxMessageSize)
-        self.startedAt = now
-        self.lastReceived = now
-        self.lastSent = now
+        let o = endpoint.options
+        self.timing = HubConnectionStateMachine(
+            timeouts: .init(handshake: o.handshakeTimeout, keepAlive: o.keepAliveInterval, client: o.clientTimeout), now: now)
         self.logger = Logger(label: "hub", metadata: ["conn": connectionId])
     }
 
@@ -42,7 +40,7 @@ final class SignalRConnection {
 
     private func received(_ bytes: [UInt8]) {
         guard phase != .closed else { return }
-        lastReceived = ws.conn.loop.now
+        timing.received(now: ws.conn.loop.now)
         framer.append(bytes)
         while phase != .closed {
             let message: [UInt8]?
@@ -78,7 +76,10 @@ final class SignalRConnection {
             failHandshake(error, log: "handshake refused: \(error)")
             return
         }
-        phase = .active
+        guard timing.handshakeCompleted(now: ws.conn.loop.now) else {
+            failHandshake(Handshake.canceledError, log: "handshake completed after the deadline")
+            return
+        }
         sendRaw(Handshake.successResponse)
         endpoint.connected(self)
     }
@@ -86,7 +87,7 @@ final class SignalRConnection {
     private func failHandshake(_ text: String, log: String) {
         logger.debug(log)
         sendRaw(Handshake.errorResponse(text))
-        phase = .closed
+        timing.closed()
         ws.close(code: 1000, reason: "")
         endpoint.disconnected(self, wasActive: false)
     }
@@ -111,7 +112,7 @@ final class SignalRConnection {
             // Client results and upload streams aren't offered by any hub method yet: nothing is waiting for these.
             logger.debug("ignored a \(message) the hub did not ask for")
         case .close:
-            phase = .closed
+            timing.closed()
             ws.close(code: 1000, reason: "")
             endpoint.disconnected(self, wasActive: true)
         }
@@ -175,14 +176,14 @@ final class SignalRConnection {
         frame.reserveCapacity(json.count + 10)
         WebSocketFrameEncoder.encode(.text, payload: json, into: &frame)
         ws.sendEncoded(frame)
-        lastSent = ws.conn.loop.now
+        timing.sent(now: ws.conn.loop.now)
     }
 
     /// Queues a broadcast message (shared bytes, no copy).
     func sendMessage(_ message: OutgoingMessage) {
         guard phase == .active else { return }
         ws.sendEncoded(message.webSocketTextFrame)
-        lastSent = ws.conn.loop.now
+        timing.sent(now: ws.conn.loop.now)
     }
 
     static let pingFrame: [UInt8] = {
@@ -196,7 +197,7 @@ final class SignalRConnection {
         guard phase != .closed else { return }
         let wasActive = phase == .active
         sendHubMessage(.close(error: error, allowReconnect: allowReconnect))
-        phase = .closed
+        timing.closed()
         ws.close(code: 1000, reason: "")
         endpoint.disconnected(self, wasActive: wasActive)
     }
@@ -204,30 +205,28 @@ final class SignalRConnection {
     private func transportClosed() {
         guard phase != .closed else { return }
         let wasActive = phase == .active
-        phase = .closed
+        timing.closed()
         endpoint.disconnected(self, wasActive: wasActive)
     }
 
     /// The 1 s heartbeat: handshake timeout, keep-alive Ping, client timeout.
     func tick(now: UInt64) {
-        let o = endpoint.options
-        switch phase {
-        case .handshake:
-            if now &- startedAt >= UInt64(o.handshakeTimeout * 1e9) {
-                failHandshake(Handshake.canceledError, log: "handshake timed out")
-            }
-        case .active:
-            if now &- lastReceived >= UInt64(o.clientTimeout * 1e9) {
-                logger.debug("client timeout: nothing received for \(o.clientTimeout) s")
-                close(error: nil, allowReconnect: true)
-                return
-            }
-            if now &- lastSent >= UInt64(o.keepAliveInterval * 1e9) {
-                ws.sendEncoded(Self.pingFrame)
-                lastSent = now
-            }
-        case .closed:
+        switch timing.tick(now: now) {
+        case .none:
             break
+        case .sendPing:
+            ws.sendEncoded(Self.pingFrame)
+        case .handshakeTimedOut:
+            // failHandshake checks nothing of the phase: the machine already moved to closed.
+            logger.debug("handshake timed out")
+            sendRaw(Handshake.errorResponse(Handshake.canceledError))
+            ws.close(code: 1000, reason: "")
+            endpoint.disconnected(self, wasActive: false)
+        case .clientTimedOut:
+            logger.debug("client timeout: nothing received for \(endpoint.options.clientTimeout) s")
+            sendHubMessage(.close(error: nil, allowReconnect: true))
+            ws.close(code: 1000, reason: "")
+            endpoint.disconnected(self, wasActive: true)
         }
     }
 }
