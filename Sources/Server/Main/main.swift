@@ -46,11 +46,6 @@ do {
     fail("\(error)", code: 1)
 }
 
-let meshAddress = config.replicas.first { $0.id == commandLine.node }!.mesh
-// Written unbuffered: scripts wait for this line.
-FileHandle.standardOutput.write(Data("ready node=\(commandLine.node) http=\(httpAddress) mesh=\(meshAddress) page=http://\(httpAddress)/\n".utf8))
-logger.info("replica \(commandLine.node) serving http://\(httpAddress)/ (mesh \(meshAddress), cluster \(config.cluster))")
-
 // SIGTERM/SIGINT: graceful shutdown (clients told to reconnect, peers told we leave), exit 0 within 5 s.
 // A second signal exits at once.
 nonisolated(unsafe) var stopping = false
@@ -72,4 +67,11 @@ for sig in [SIGTERM, SIGINT] {
     source.resume()
     signalSources.append(source)
 }
+
+let meshAddress = config.replicas.first { $0.id == commandLine.node }!.mesh
+// Written unbuffered: scripts wait for this line.
+FileHandle.standardOutput.write(Data("ready node=\(commandLine.node) http=\(httpAddress) mesh=\(meshAddress) page=http://\(httpAddress)/\n".utf8))
+logger.info("replica \(commandLine.node) serving http://\(httpAddress)/ (mesh \(meshAddress), cluster \(config.cluster))")
+
+
 dispatchMain()

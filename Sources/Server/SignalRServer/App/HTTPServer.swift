@@ -11,6 +11,8 @@ public final class HTTPServer {
     private var listener: TCPListener?
     private var httpConnections: [ObjectIdentifier: HTTPConnection] = [:]
     private var echoSessions: [ObjectIdentifier: WebSocketSession] = [:]
+    /// Upgraded sockets still open, so shutdown can wait until the close handshakes are done.
+    public private(set) var openWebSockets = 0
     private let staticFiles: StaticFiles?
     private var staticCache: [String: (body: [UInt8], type: String)] = [:]
     private var tickTimer: TimerID?
@@ -193,7 +195,10 @@ public final class HTTPServer {
         headers.add("Sec-WebSocket-Accept", WebSocketHandshake.acceptValue(forKey: key))
         http.conn.write(HTTPResponse(status: 101, headers: headers).serialize(keepAlive: true))
         http.detach()
-        return WebSocketSession(conn: http.conn, limits: limits, closeTimeout: options.webSocketCloseTimeout, logger: logger)
+        openWebSockets += 1
+        let session = WebSocketSession(conn: http.conn, limits: limits, closeTimeout: options.webSocketCloseTimeout, logger: logger)
+        session.onTransportGone = { [unowned self] in self.openWebSockets -= 1 }
+        return session
     }
 
     private func staticFile(_ request: HTTPRequest) -> HTTPResponse {

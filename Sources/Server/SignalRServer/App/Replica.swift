@@ -66,8 +66,15 @@ public final class ReplicaServer: @unchecked Sendable {
         }
         loop.execute {
             self.http.shutdown()
-            self.mesh.leave { finish() }
             self.loop.schedule(afterNanos: UInt64(timeout * 1e9)) { finish() }
+            let started = self.loop.now
+            self.mesh.leave {
+                // Exit once the clients' Close messages are out and their sockets closed (the loop flushes writes
+                // at the end of each turn). A client that doesn't answer our close frame gets 1.5 s, not the full 5.
+                self.loop.scheduleRepeating(everyNanos: 10_000_000) {
+                    if self.http.openWebSockets == 0 || self.loop.now &- started > 1_500_000_000 { finish() }
+                }
+            }
         }
     }
 

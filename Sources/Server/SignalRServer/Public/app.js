@@ -574,15 +574,19 @@
   function renderGraph(nodes, byId) {
     const n = nodes.length;
     const W = 240;
-    const H = 200;
-    const cx = W / 2;
-    const cy = H / 2;
     const R = n <= 1 ? 0 : n === 2 ? 62 : 72;
     const r = n > 8 ? 12 : 16;
-    const pos = nodes.map((_, i) => {
+    const raw = nodes.map((_, i) => {
       const a = -Math.PI / 2 + (2 * Math.PI * i) / n;
-      return { x: cx + R * Math.cos(a), y: cy + R * Math.sin(a) };
+      return { x: W / 2 + R * Math.cos(a), y: R * Math.sin(a) };
     });
+    // The viewBox is as tall as the drawing (a triangle needs less height than a square).
+    const pad = r + 8;
+    const minY = Math.min(...raw.map((p) => p.y));
+    const maxY = Math.max(...raw.map((p) => p.y));
+    const H = Math.round(maxY - minY + 2 * pad);
+    const pos = raw.map((p) => ({ x: p.x, y: p.y - minY + pad }));
+    ui.meshGraph.setAttribute("viewBox", `0 0 ${W} ${H}`);
 
     const edges = [];
     for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) edges.push({ i, j, state: edgeState(nodes[i], nodes[j], byId) });

@@ -262,7 +262,8 @@
           signal: ctrl ? ctrl.signal : undefined,
         });
       } catch (e) {
-        throw new Error(ctrl && ctrl.signal.aborted ? "Negotiate timed out." : `Negotiate failed: ${e.message || e}`);
+        // fetch() rejects only for network trouble (refused, reset, offline), never for an HTTP status.
+        throw new Error(ctrl && ctrl.signal.aborted ? "Negotiate timed out." : "Cannot reach the server.");
       } finally {
         if (timer) clearTimeout(timer);
       }

@@ -14,6 +14,8 @@ final class WebSocketSession {
     var onBinary: (([UInt8]) -> Void)?
     /// Called once when the TCP connection is gone (after a close handshake or not).
     var onClosed: ((TCPCloseReason) -> Void)?
+    /// For the server's bookkeeping, independent of the owner's `onClosed`.
+    var onTransportGone: (() -> Void)?
 
     init(conn: TCPConnection, limits: WebSocketLimits, closeTimeout: Double, logger: Logger) {
         self.conn = conn
@@ -78,6 +80,8 @@ final class WebSocketSession {
 
     private func transportClosed(_ reason: TCPCloseReason) {
         if let t = closeTimer { conn.loop.cancel(t) }
+        onTransportGone?()
+        onTransportGone = nil
         let cb = onClosed
         onClosed = nil
         onText = nil
