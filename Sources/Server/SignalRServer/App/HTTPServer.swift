@@ -164,8 +164,8 @@ public final class HTTPServer {
         ws.conn.maxPendingWriteBytes = 4 * options.echoMaxMessageSize
         let id = ObjectIdentifier(ws)
         echoSessions[id] = ws
-        ws.onText = { [unowned ws] payload in ws.sendFrame(.text, payload) }
-        ws.onBinary = { [unowned ws] payload in ws.sendFrame(.binary, payload) }
+        ws.onText = { [weak ws] payload in ws?.sendFrame(.text, payload) }
+        ws.onBinary = { [weak ws] payload in ws?.sendFrame(.binary, payload) }
         ws.onClosed = { [unowned self] _ in self.echoSessions[id] = nil }
         ws.start(leftover: http.parser.takeBufferedBytes())
         return .upgraded
@@ -202,13 +202,13 @@ public final class HTTPServer {
     }
 
     private func staticFile(_ request: HTTPRequest) -> HTTPResponse {
+        guard let files = staticFiles, let found = files.resolve(urlPath: request.path) else {
+            return .text(404, "Not Found")
+        }
         guard request.method == "GET" || request.method == "HEAD" else {
             var r = HTTPResponse.text(405, "Method Not Allowed")
             r.headers.add("Allow", "GET, HEAD")
             return r
-        }
-        guard let files = staticFiles, let found = files.resolve(urlPath: request.path) else {
-            return .text(404, "Not Found")
         }
         let body: [UInt8]
         if let cached = staticCache[found.path] {
@@ -246,8 +246,9 @@ final class HTTPConnection {
 
     func start() {
         conn.maxPendingWriteBytes = 8 << 20
-        conn.onRead = { [unowned self] bytes in self.received(bytes) }
-        conn.onClose = { [unowned self] _ in self.server.forget(self) }
+        // The socket owns its handler until it finishes (it drops its callbacks then) or a WebSocket takes over.
+        conn.onRead = { bytes in self.received(bytes) }
+        conn.onClose = { _ in self.server.forget(self) }
     }
 
     /// The socket now belongs to a WebSocket session.

@@ -30,9 +30,10 @@ final class SignalRConnection {
     }
 
     func start(leftover: [UInt8]) {
-        ws.onText = { [unowned self] bytes in self.received(bytes) }
-        ws.onBinary = { [unowned self] bytes in self.received(bytes) }
-        ws.onClosed = { [unowned self] _ in self.transportClosed() }
+        // Weak: the hub may drop this connection while its socket finishes the close handshake.
+        ws.onText = { [weak self] bytes in self?.received(bytes) }
+        ws.onBinary = { [weak self] bytes in self?.received(bytes) }
+        ws.onClosed = { [weak self] _ in self?.transportClosed() }
         ws.start(leftover: leftover)
     }
 

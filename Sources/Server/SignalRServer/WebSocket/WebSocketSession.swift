@@ -25,9 +25,12 @@ final class WebSocketSession {
     }
 
     /// Takes over the connection's reads; `leftover` are bytes that arrived with the upgrade request.
+    ///
+    /// The socket owns the session (strong captures): the session must outlive whoever created it until the close
+    /// handshake is over. TCPConnection drops its callbacks when it finishes, which breaks the cycle.
     func start(leftover: [UInt8]) {
-        conn.onRead = { [unowned self] bytes in self.received(bytes) }
-        conn.onClose = { [unowned self] reason in self.transportClosed(reason) }
+        conn.onRead = { bytes in self.received(bytes) }
+        conn.onClose = { reason in self.transportClosed(reason) }
         if !leftover.isEmpty {
             leftover.withUnsafeBytes { received($0) }
         }
