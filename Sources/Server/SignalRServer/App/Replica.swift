@@ -40,7 +40,12 @@ public final class ReplicaServer: @unchecked Sendable {
         var result: Result<SocketAddress, any Error> = .failure(UsageError("not started"))
         runOnLoop {
             do {
-                try self.mesh.start()
+                do {
+                    try self.mesh.start()
+                } catch let e as SystemError {
+                    let mesh = self.config.replica(self.options.nodeId).map { "\($0.mesh)" } ?? "?"
+                    throw ListenError(what: "mesh", address: mesh, error: e)
+                }
                 do {
                     result = .success(try self.http.start(address: httpAddress))
                 } catch let e as SystemError {
