@@ -11,6 +11,15 @@ func fail(_ text: String, code: Int32 = 2) -> Never {
 
 ignoreSIGPIPE()
 
+// Block SIGTERM/SIGINT before any thread exists (threads inherit the mask), and take them with sigwait below: a signal
+// that arrives early stays pending instead of being lost (a DispatchSource registers asynchronously, and until it does
+// an ignored signal is simply discarded).
+var shutdownSignals = sigset_t()
+sigemptyset(&shutdownSignals)
+sigaddset(&shutdownSignals, SIGTERM)
+sigaddset(&shutdownSignals, SIGINT)
+pthread_sigmask(SIG_BLOCK, &shutdownSignals, nil)
+
 let commandLine: ServerCommandLine
 do {
     switch try ServerCommandLine.parse(Array(CommandLine.arguments.dropFirst())) {
@@ -46,32 +55,19 @@ do {
     fail("\(error)", code: 1)
 }
 
-// SIGTERM/SIGINT: graceful shutdown (clients told to reconnect, peers told we leave), exit 0 within 5 s.
-// A second signal exits at once.
-nonisolated(unsafe) var stopping = false
-var signalSources: [any DispatchSourceSignal] = []
-for sig in [SIGTERM, SIGINT] {
-    signal(sig, SIG_IGN)
-    let source = DispatchSource.makeSignalSource(signal: sig, queue: .main)
-    source.setEventHandler {
-        if stopping { exit(0) }
-        stopping = true
-        logger.info("signal \(sig): shutting down")
-        replica.shutdown(timeout: 4) {
-            DispatchQueue.main.async {
-                logger.info("bye")
-                exit(0)
-            }
-        }
-    }
-    source.resume()
-    signalSources.append(source)
-}
-
 let meshAddress = config.replicas.first { $0.id == commandLine.node }!.mesh
 // Written unbuffered: scripts wait for this line.
 FileHandle.standardOutput.write(Data("ready node=\(commandLine.node) http=\(httpAddress) mesh=\(meshAddress) page=http://\(httpAddress)/\n".utf8))
 logger.info("replica \(commandLine.node) serving http://\(httpAddress)/ (mesh \(meshAddress), cluster \(config.cluster))")
 
-
-dispatchMain()
+// SIGTERM/SIGINT: graceful shutdown (clients told to reconnect, peers told we leave), exit 0 within 5 s.
+// A second signal exits at once.
+var received: Int32 = 0
+sigwait(&shutdownSignals, &received)
+logger.info("signal \(received): shutting down")
+replica.shutdown(timeout: 4) {
+    logger.info("bye")
+    exit(0)
+}
+sigwait(&shutdownSignals, &received)
+exit(0)

@@ -146,8 +146,10 @@ public final class HTTPServer {
         case .success(let r): record = r
         case .failure(let response): return .response(response)
         }
-        let ws = upgrade(http: http, key: key, limits: WebSocketLimits(
-            maxFrameSize: max(options.maxMessageSize, 64 * 1024) + 64, maxMessageSize: max(options.maxMessageSize, 64 * 1024) + 64))
+        // The hub enforces maxMessageSize itself and answers with its Close message, as ASP.NET Core does; the
+        // WebSocket layer only stops absurd messages (1 MiB, or 2× the hub limit) before they are buffered.
+        let wsLimit = max(1 << 20, 2 * options.maxMessageSize)
+        let ws = upgrade(http: http, key: key, limits: WebSocketLimits(maxFrameSize: wsLimit, maxMessageSize: wsLimit))
         ws.conn.maxPendingWriteBytes = options.maxPendingBytesPerConnection
         endpoint.accept(record: record, ws: ws, leftover: http.parser.takeBufferedBytes(), now: now)
         return .upgraded
