@@ -47,20 +47,11 @@ private func run(_ text: String, limits: HTTPParserLimits = .init()) -> ParseRun
 private func verifySplits(
     _ input: [UInt8], limits: HTTPParserLimits = .init(), sourceLocation: SourceLocation = #_sourceLocation
 ) -> ParseRun {
-    var whole = run([input], limits: limits)
-    whole.continues = 0
-    for cut in 0...input.count {
-        var split = run([Array(input[..<cut]), Array(input[cut...])], limits: limits)
-        split.continues = 0
-        if split != whole {
-            Issue.record("split at \(cut) differs: \(split) vs \(whole)", sourceLocation: sourceLocation)
-            break
-        }
+    expectSameForEverySplit(input, sourceLocation: sourceLocation) { chunks in
+        var result = run(chunks, limits: limits)
+        result.continues = 0
+        return result
     }
-    var single = run(input.map { [$0] }, limits: limits)
-    single.continues = 0
-    #expect(single == whole, "byte-at-a-time differs", sourceLocation: sourceLocation)
-    return whole
 }
 
 private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }

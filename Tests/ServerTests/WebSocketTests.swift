@@ -80,19 +80,7 @@ private func verifySplits(
     _ input: [UInt8], role: WebSocketFrameParser.Role = .server, limits: WebSocketLimits = .init(), stride step: Int = 1,
     sourceLocation: SourceLocation = #_sourceLocation
 ) -> ParseResult {
-    let whole = parse([input], role: role, limits: limits)
-    for i in Swift.stride(from: 0, through: input.count, by: step) {
-        let split = parse([Array(input[..<i]), Array(input[i...])], role: role, limits: limits)
-        if split != whole {
-            Issue.record("split at \(i) of \(input.count) differs: \(split) vs \(whole)", sourceLocation: sourceLocation)
-            break
-        }
-    }
-    if input.count <= 200_000 {
-        let single = parse(input.map { [$0] }, role: role, limits: limits)
-        #expect(single == whole, "one byte at a time differs", sourceLocation: sourceLocation)
-    }
-    return whole
+    expectSameForEverySplit(input, stride: step, sourceLocation: sourceLocation) { parse($0, role: role, limits: limits) }
 }
 
 private func expectError(
