@@ -11,7 +11,8 @@ final class SignalRConnection {
 
     private var timing: HubConnectionStateMachine
     private var framer: RecordSeparatorFramer
-    private let logger: Logger
+    /// Built on use: logging is rare, and a stored logger (with its metadata dictionary) costs every connection.
+    private var logger: Logger { Logger(label: "hub", metadata: ["conn": connectionId]) }
 
     var phase: HubConnectionStateMachine.Phase { timing.phase }
 
@@ -26,7 +27,6 @@ final class SignalRConnection {
         let o = endpoint.options
         self.timing = HubConnectionStateMachine(
             timeouts: .init(handshake: o.handshakeTimeout, keepAlive: o.keepAliveInterval, client: o.clientTimeout), now: now)
-        self.logger = Logger(label: "hub", metadata: ["conn": connectionId])
     }
 
     func start(leftover: [UInt8]) {
