@@ -77,15 +77,28 @@ public final class MeshNode: @unchecked Sendable {
     private var runState: RunState = .idle
     private let identity: HandshakeIdentity
     private let peerIds: Set<String>
+    /// Every node id, so decoders reuse these strings instead of allocating one per DATA frame.
+    private let internedIds: InternTable
     /// Peers sorted by id (stable iteration order for routes and snapshots).
     private let peerList: [Peer]
     private let peers: [String: Peer]
     /// Inbound and outbound links still in handshake.
     private var handshaking: [ObjectIdentifier: PeerLink] = [:]
-    /// One log per origin: our own (seq = 1, 2, 3… per epoch) and each remote one we relay.
-    private var logs: [String: OriginLog] = [:]
-    private var receive: [String: ReceiveState] = [:]
-    private var originGaps: [String: UInt64] = [:]
+    /// Everything kept per origin, so that a DATA frame costs one dictionary lookup instead of five.
+    final class OriginState {
+        /// Our own messages (seq = 1, 2, 3… per epoch), or the remote ones we relay.
+        var log: OriginLog
+        /// What we delivered of it (unused for our own origin).
+        var receive = ReceiveState()
+        /// Messages known lost (GAP_BEFORE).
+        var gaps: UInt64 = 0
+
+        init(log: OriginLog) { self.log = log }
+    }
+
+    /// Self and every peer, fixed at init (the replica set comes from peers.json).
+    private let origins: [String: OriginState]
+    private let own: OriginState
     private var delivered: UInt64 = 0
     private var lastLinksSent: [LinkReport]?
     private var tickTimer: TimerID?
@@ -117,7 +130,13 @@ public final class MeshNode: @unchecked Sendable {
         self.peerList = list
         self.peers = Dictionary(uniqueKeysWithValues: list.map { ($0.id, $0) })
         self.peerIds = Set(list.map(\.id))
-        logs[selfId] = OriginLog(epoch: epoch, maxCount: options.logMaxCount, maxBytes: options.logMaxBytes)
+        self.internedIds = InternTable([selfId] + list.map(\.id))
+        own = OriginState(log: OriginLog(epoch: epoch, maxCount: options.logMaxCount, maxBytes: options.logMaxBytes))
+        var origins = [selfId: own]
+        for peer in list {
+            origins[peer.id] = OriginState(log: OriginLog(maxCount: options.logMaxCount, maxBytes: options.logMaxBytes))
+        }
+        self.origins = origins
     }
 
     // MARK: - Public API
@@ -154,14 +173,13 @@ public final class MeshNode: @unchecked Sendable {
     /// Messages published in one loop iteration leave together, many DATA frames per write.
     public func publish(_ payload: [UInt8]) {
         assert(loop.inEventLoop)
-        let seq = logs[selfId]!.lastSeq + 1
-        logs[selfId]!.append(seq: seq, payload: payload)
+        own.log.append(seq: own.log.lastSeq + 1, payload: payload)
         schedulePump()
     }
 
     /// Current state for /api/mesh. Loop thread (see ``requestSnapshot(_:)`` from elsewhere).
     public func snapshot() -> MeshSnapshot {
-        let own = logs[selfId]!
+        let own = self.own.log
         var peerSnapshots = [PeerSnapshot]()
         for peer in peerList {
             let linked = peer.epoch != 0
@@ -180,11 +198,12 @@ public final class MeshNode: @unchecked Sendable {
         }
         var origins = [OriginSnapshot]()
         for peer in peerList {
-            let state = receive[peer.id] ?? ReceiveState()
-            let log = logs[peer.id]
+            let origin = self.origins[peer.id]!
+            let state = origin.receive
+            let log: OriginLog? = origin.log
             origins.append(
                 OriginSnapshot(
-                    id: peer.id, epoch: state.epoch, highestDelivered: state.highest, gaps: originGaps[peer.id] ?? 0,
+                    id: peer.id, epoch: state.epoch, highestDelivered: state.highest, gaps: origin.gaps,
                     logCount: log?.count ?? 0, logBytes: log?.byteCount ?? 0))
         }
         return MeshSnapshot(
@@ -324,7 +343,7 @@ public final class MeshNode: @unchecked Sendable {
                     knownPeers: self.peerIds)
                 let link = PeerLink(
                     connection: connection, role: .dialer, handshake: handshake, maxFrameBytes: self.options.maxFrameBytes,
-                    deadline: monotonicNanos() + self.options.handshakeTimeoutNanos)
+                    deadline: monotonicNanos() + self.options.handshakeTimeoutNanos, intern: self.internedIds)
                 link.peerId = peer.id
                 peer.outbound = link
                 self.handshaking[ObjectIdentifier(link)] = link
@@ -350,7 +369,7 @@ public final class MeshNode: @unchecked Sendable {
             role: .acceptor, local: identity, nonce: Handshake.randomNonce(), knownPeers: peerIds)
         let link = PeerLink(
             connection: connection, role: .acceptor, handshake: handshake, maxFrameBytes: options.maxFrameBytes,
-            deadline: monotonicNanos() + options.handshakeTimeoutNanos)
+            deadline: monotonicNanos() + options.handshakeTimeoutNanos, intern: internedIds)
         handshaking[ObjectIdentifier(link)] = link
         wire(link)
     }
@@ -447,7 +466,7 @@ public final class MeshNode: @unchecked Sendable {
             peer.reportedLinks = []
         }
         peer.epoch = max(peer.epoch, peerEpoch)
-        receive[peerId]?.observeEpoch(peerEpoch)
+        origins[peerId]?.receive.observeEpoch(peerEpoch)
 
         link.peerEpoch = peerEpoch
         link.detector = FailureDetector(
@@ -552,6 +571,8 @@ public final class MeshNode: @unchecked Sendable {
     private func read(_ link: PeerLink, _ bytes: UnsafeRawBufferPointer) {
         guard !link.closed else { return }
         link.decoder.append(bytes)
+        // Looked up once per read, not once per frame (a read carries thousands of DATA frames).
+        var established: Peer?
         while !link.closed {
             let frame: MeshFrame?
             do {
@@ -562,7 +583,11 @@ public final class MeshNode: @unchecked Sendable {
             }
             guard let frame else { return }
             if link.isEstablished {
-                handle(frame, on: link)
+                if established == nil {
+                    guard let id = link.peerId, let peer = peers[id] else { return }
+                    established = peer
+                }
+                handle(frame, on: link, peer: established!)
             } else {
                 perform(link, link.handshake.receive(frame))
             }
@@ -580,8 +605,9 @@ public final class MeshNode: @unchecked Sendable {
         markDown(peer, reason: "protocol error: \(reason)")
     }
 
-    private func handle(_ frame: MeshFrame, on link: PeerLink) {
-        guard let id = link.peerId, let peer = peers[id], peer.link === link else { return }
+    private func handle(_ frame: MeshFrame, on link: PeerLink, peer: Peer) {
+        guard peer.link === link else { return }
+        let id = peer.id
         link.detector?.received(now: loop.now)
         switch frame {
         case .data(let data):
@@ -617,26 +643,24 @@ public final class MeshNode: @unchecked Sendable {
     private func handleData(_ data: MeshData, from peer: Peer, on link: PeerLink) {
         peer.dataReceived &+= 1
         let origin = data.origin
-        guard origin != selfId, peerIds.contains(origin) else {
+        guard origin != selfId, let state = origins[origin] else {
             peer.staleDropped &+= 1
             return
         }
-        let verdict = receive[origin, default: ReceiveState()].receive(
-            epoch: data.epoch, seq: data.seq, gapBefore: data.gapBefore)
+        let verdict = state.receive.receive(epoch: data.epoch, seq: data.seq, gapBefore: data.gapBefore)
         switch verdict {
         case .deliver(let gap, _):
             if gap > 0 {
                 peer.gaps &+= gap
-                originGaps[origin, default: 0] &+= gap
+                state.gaps &+= gap
                 logger.warning("gap: \(gap) message(s) from \(origin) were lost", ["peer": peer.id, "origin": origin])
             }
             // Delivered seqs only grow within an epoch, so the log can always take this one; the
             // lastSeq check is belt and braces against ever trapping in `append`.
-            let fits = logs[origin].map { $0.epoch == data.epoch && $0.lastSeq < data.seq } ?? false
-            if !fits {
-                logs[origin] = OriginLog(epoch: data.epoch, maxCount: options.logMaxCount, maxBytes: options.logMaxBytes)
+            if state.log.epoch != data.epoch || state.log.lastSeq >= data.seq {
+                state.log = OriginLog(epoch: data.epoch, maxCount: options.logMaxCount, maxBytes: options.logMaxBytes)
             }
-            logs[origin]!.append(seq: data.seq, payload: data.payload)
+            state.log.append(seq: data.seq, payload: data.payload)
             delivered &+= 1
             link.ackDirty = true
             if isRelayed(origin) { schedulePump() }
@@ -666,7 +690,7 @@ public final class MeshNode: @unchecked Sendable {
             var feed = PeerLink.Feed(origin: cursor.origin, epoch: cursor.epoch, cursor: cursor.seq)
             if cursor.epoch == 0 {
                 // "I know nothing of this life": only messages from now on.
-                let log = logs[cursor.origin]
+                let log = origins[cursor.origin]?.log
                 feed.epoch = log?.epoch ?? 0
                 feed.cursor = log?.lastSeq ?? 0
             }
@@ -690,7 +714,7 @@ public final class MeshNode: @unchecked Sendable {
     // MARK: - Routes (who feeds us what)
 
     private func cursor(for origin: String) -> OriginCursor {
-        let state = receive[origin] ?? ReceiveState()
+        let state = origins[origin]?.receive ?? ReceiveState()
         return OriginCursor(origin: origin, epoch: state.epoch, seq: state.highest)
     }
 
@@ -761,7 +785,7 @@ public final class MeshNode: @unchecked Sendable {
                 let budget = batch - buffer.count
                 guard budget > 0 else { break }
                 let origin = link.feeds[index].origin
-                guard let log = logs[origin] else { continue }
+                guard let log = origins[origin]?.log else { continue }
                 if link.feeds[index].epoch < log.epoch {
                     // The origin restarted since the peer's cursor: its whole new life is news.
                     link.feeds[index].epoch = log.epoch

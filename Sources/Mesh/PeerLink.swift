@@ -37,11 +37,14 @@ final class PeerLink {
     /// Something was delivered from this link since the last ACK.
     var ackDirty = false
 
-    init(connection: TCPConnection, role: Handshake.Role, handshake: Handshake, maxFrameBytes: Int, deadline: UInt64) {
+    init(
+        connection: TCPConnection, role: Handshake.Role, handshake: Handshake, maxFrameBytes: Int, deadline: UInt64,
+        intern: InternTable? = nil
+    ) {
         self.connection = connection
         self.role = role
         self.handshake = handshake
-        self.decoder = MeshFrameDecoder(maxFrameBytes: maxFrameBytes)
+        self.decoder = MeshFrameDecoder(maxFrameBytes: maxFrameBytes, intern: intern)
         self.handshakeDeadline = deadline
     }
 

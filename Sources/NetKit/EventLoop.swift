@@ -106,7 +106,10 @@ public final class EventLoop: @unchecked Sendable {
     /// Runs `task` on the loop thread soon. Safe from any thread.
     public func execute(_ task: @escaping @Sendable () -> Void) {
         pending.withLock { $0.append(task) }
-        wake()
+        // On the loop thread the loop looks at `pending` before it sleeps again: writing the eventfd would
+        // only cost a write, an extra epoll_wait and a read per call (the mesh schedules its pump this way
+        // for every published message).
+        if !inEventLoop { wake() }
     }
 
     private func wake() {

@@ -279,18 +279,42 @@ extension Array where Element == UInt8 {
 
 // MARK: - Decoding
 
+/// Strings the decoder can hand out without allocating or validating UTF-8 again: the node ids, which
+/// every DATA, ACK and RESUME frame repeats. Small (one entry per replica), so a linear scan wins.
+/// A class, so that handing it to the decoder per frame costs one retain rather than one per array.
+public final class InternTable: Sendable {
+    private let strings: [String]
+    private let utf8: [[UInt8]]
+
+    public init(_ strings: [String] = []) {
+        self.strings = strings
+        self.utf8 = strings.map { Array($0.utf8) }
+    }
+
+    /// The known string with exactly these bytes, if any.
+    @inline(__always)
+    func lookup(_ raw: UnsafeRawBufferPointer) -> String? {
+        for i in utf8.indices where utf8[i].count == raw.count {
+            if utf8[i].withUnsafeBytes({ $0.elementsEqual(raw) }) { return strings[i] }
+        }
+        return nil
+    }
+}
+
 /// Cursor over one frame body. Bounds are checked on every read; errors name the frame type.
 struct WireReader: ~Copyable {
     let base: UnsafeRawBufferPointer
     var index: Int
     let end: Int
     let type: MeshFrameType
+    let intern: InternTable?
 
-    init(_ base: UnsafeRawBufferPointer, range: Range<Int>, type: MeshFrameType) {
+    init(_ base: UnsafeRawBufferPointer, range: Range<Int>, type: MeshFrameType, intern: InternTable? = nil) {
         self.base = base
         self.index = range.lowerBound
         self.end = range.upperBound
         self.type = type
+        self.intern = intern
     }
 
     var remaining: Int { end - index }
@@ -331,6 +355,7 @@ struct WireReader: ~Copyable {
         guard remaining >= count else { throw .truncated(type) }
         let slice = UnsafeRawBufferPointer(rebasing: base[index..<(index + count)])
         index += count
+        if let intern, let known = intern.lookup(slice) { return known }
         guard let value = String(validating: slice, as: UTF8.self) else { throw .invalidUTF8(type) }
         return value
     }
@@ -342,11 +367,14 @@ struct WireReader: ~Copyable {
 
 extension MeshFrame {
     /// Decodes one frame from `bytes[range]`, which holds the type byte and body (no length prefix).
-    public static func decode(_ bytes: UnsafeRawBufferPointer, range: Range<Int>) throws(MeshWireError) -> MeshFrame {
+    /// - Parameter intern: strings to reuse instead of allocating (the node ids).
+    public static func decode(
+        _ bytes: UnsafeRawBufferPointer, range: Range<Int>, intern: InternTable? = nil
+    ) throws(MeshWireError) -> MeshFrame {
         guard !range.isEmpty else { throw .emptyFrame }
         let code = bytes[range.lowerBound]
         guard let type = MeshFrameType(rawValue: code) else { throw .unknownType(code) }
-        var reader = WireReader(bytes, range: (range.lowerBound + 1)..<range.upperBound, type: type)
+        var reader = WireReader(bytes, range: (range.lowerBound + 1)..<range.upperBound, type: type, intern: intern)
         let frame: MeshFrame
         switch type {
         case .hello:

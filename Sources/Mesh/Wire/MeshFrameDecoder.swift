@@ -6,14 +6,17 @@
 public struct MeshFrameDecoder: Sendable {
     /// Largest accepted `type + body` length.
     public let maxFrameBytes: Int
+    /// Strings handed out without allocating (the node ids).
+    public let intern: InternTable?
 
     private var buffer: [UInt8] = []
     private var readIndex = 0
     private var failure: MeshWireError?
 
     /// - Parameter maxFrameBytes: largest frame (type byte + body) accepted; default 4 MiB.
-    public init(maxFrameBytes: Int = MeshProtocol.defaultMaxFrameBytes) {
+    public init(maxFrameBytes: Int = MeshProtocol.defaultMaxFrameBytes, intern: InternTable? = nil) {
         self.maxFrameBytes = maxFrameBytes
+        self.intern = intern
     }
 
     /// Bytes received but not yet returned as frames.
@@ -49,9 +52,10 @@ public struct MeshFrameDecoder: Sendable {
         if length == 0 { return try fail(.emptyFrame) }
         guard available >= 4 + length else { return nil }
         let start = readIndex + 4
+        let intern = self.intern
         let result: Result<MeshFrame, MeshWireError> = buffer.withUnsafeBytes { raw in
             do throws(MeshWireError) {
-                return .success(try MeshFrame.decode(raw, range: start..<(start + length)))
+                return .success(try MeshFrame.decode(raw, range: start..<(start + length), intern: intern))
             } catch {
                 return .failure(error)
             }
