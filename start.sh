@@ -164,20 +164,21 @@ fi
 echo "running: $(running_ids) — Ctrl-C stops them"
 
 # Foreground: report replicas that exit on their own (a kill -9 in the demo, a crash) and keep the others.
+# Polled rather than `wait -n`: bash's `wait -n` never returns for a child that died before it was called
+# (e.g. between its ready line and this loop), which would hide that replica's exit.
 while [ ${#PID_OF[@]} -gt 0 ]; do
-  done_pid=""
-  set +e
-  wait -n -p done_pid "${PID_OF[@]}" 2>/dev/null
-  rc=$?
-  set -e
-  [ -n "$done_pid" ] || continue
-  for id in "${!PID_OF[@]}"; do
-    if [ "${PID_OF[$id]}" = "$done_pid" ]; then
-      if [ $rc -gt 128 ]; then how="killed by signal $((rc - 128))"; else how="exit $rc"; fi
-      echo "replica $id stopped ($how): $(last_line "$id")"
-      unset "PID_OF[$id]"
-    fi
+  for id in "${IDS[@]}"; do
+    [ -n "${PID_OF[$id]+x}" ] || continue
+    pid="${PID_OF[$id]}"
+    kill -0 "$pid" 2>/dev/null && continue
+    wait "$pid" 2>/dev/null && rc=0 || rc=$?
+    if [ $rc -gt 128 ]; then how="killed by signal $((rc - 128))"; else how="exit $rc"; fi
+    echo "replica $id stopped ($how): $(last_line "$id")"
+    unset "PID_OF[$id]"
   done
+  # A short sleep we `wait` for, so Ctrl-C/SIGTERM run the trap at once rather than after the sleep.
+  sleep 0.2 &
+  wait $! 2>/dev/null || true
 done
 echo "all replicas have stopped"
 exit 1

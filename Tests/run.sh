@@ -7,8 +7,8 @@
 # and ends with the line "N passed, N failed" (exit status non-zero when anything failed).
 #
 # Env: SKIP_STEPS="swift-test pytest autobahn" (any subset) to leave steps out while developing;
-#      PYTEST_ARGS extra pytest arguments (e.g. "-k mesh -x"); SERVER_BIN another server binary;
-#      CHAOS_SEED to replay a chaos run.
+#      PYTEST_ARGS extra pytest arguments (e.g. "-k mesh -x"); CHAOS_SEED to replay a chaos run;
+#      SWIFT_SCRATCH another build folder (swift --scratch-path; default .build), SERVER_BIN another binary.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,7 +16,9 @@ cd "$ROOT"
 
 LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/signalr-tests.XXXXXX")"
 export INTEROP_LOG_DIR="$LOG_DIR/interop"
-export SERVER_BIN="${SERVER_BIN:-$ROOT/.build/release/Server}"
+SCRATCH="${SWIFT_SCRATCH:-$ROOT/.build}"
+SWIFT_FLAGS=(--scratch-path "$SCRATCH")
+export SERVER_BIN="${SERVER_BIN:-$SCRATCH/release/Server}"
 SKIP_STEPS="${SKIP_STEPS:-}"
 VENV="$ROOT/.venv"
 AUTOBAHN_PREFIX="$ROOT/.tools/autobahn"
@@ -95,21 +97,34 @@ AUTOBAHN_PINS=(txaio==2.1.0 incremental==16.10.1 pyOpenSSL==19.1.0 cryptography=
   service_identity==18.1.0 unittest2==1.1.0 six==1.16.0 'autobahn[twisted,accelerate]==0.10.9'
   autobahntestsuite==25.10.1)
 
+# Autobahn|Testsuite is Python 2 code: it runs under pyenv's 2.7.18 (Debian 12 has no Python 2).
+find_python2() {
+  local cand
+  for cand in "$(PYENV_VERSION=2.7.18 command -v python2.7 2>/dev/null || true)" \
+              "${PYENV_ROOT:-$HOME/.pyenv}/versions/2.7.18/bin/python2.7" "$(command -v python2.7 || true)"; do
+    if [ -n "$cand" ] && PYENV_VERSION=2.7.18 "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (2, 7))' >/dev/null 2>&1; then
+      echo "$cand"; return 0
+    fi
+  done
+  return 1
+}
+
 setup_autobahn() {
   local site="$AUTOBAHN_PREFIX/lib/python2.7/site-packages"
-  if ! PYENV_VERSION=2.7.18 python2.7 -c 'pass' >/dev/null 2>&1; then
+  if ! PYTHON2="$(find_python2)"; then
     echo "Python 2.7 (pyenv 2.7.18) is not available: Autobahn|Testsuite cannot run"
     return 1
   fi
+  export PYTHON2
   if [ "$(cat "$AUTOBAHN_PREFIX/.stamp" 2>/dev/null)" = "${AUTOBAHN_PINS[*]}" ] &&
-     PYENV_VERSION=2.7.18 python2.7 -c "import site; site.addsitedir('$site'); import autobahntestsuite.wstest, autobahn, twisted, zope.interface" >/dev/null 2>&1; then
+     PYENV_VERSION=2.7.18 "$PYTHON2" -c "import site; site.addsitedir('$site'); import autobahntestsuite.wstest, autobahn, twisted, zope.interface" >/dev/null 2>&1; then
     return 0
   fi
   echo "installing Autobahn|Testsuite into $AUTOBAHN_PREFIX"
   rm -rf "$AUTOBAHN_PREFIX"
   mkdir -p "$AUTOBAHN_PREFIX"
   # The prefix must be absolute: sdists are built in a temporary folder.
-  PYENV_VERSION=2.7.18 python2.7 -m pip install -q --disable-pip-version-check --no-warn-script-location \
+  PYENV_VERSION=2.7.18 "$PYTHON2" -m pip install -q --disable-pip-version-check --no-warn-script-location \
     --prefix "$AUTOBAHN_PREFIX" "${AUTOBAHN_PINS[@]}" >"$LOG_DIR/autobahn-install.log" 2>&1 ||
     { show_tail "$LOG_DIR/autobahn-install.log" 20; return 1; }
   echo "${AUTOBAHN_PINS[*]}" > "$AUTOBAHN_PREFIX/.stamp"
@@ -128,7 +143,7 @@ echo "python venv: $VENV; logs: $LOG_DIR"
 say "swift build -c release"
 T=$(date +%s)
 BUILD_OK=1
-if timeout 2400 swift build -c release >"$LOG_DIR/build-release.log" 2>&1; then
+if timeout 2400 swift build "${SWIFT_FLAGS[@]}" -c release >"$LOG_DIR/build-release.log" 2>&1; then
   grep -E "^(Build complete|Compiling|warning: )" "$LOG_DIR/build-release.log" | tail -n 3 || true
   echo "built in $(elapsed "$T")"
   record build 1 0
@@ -168,11 +183,11 @@ else
   T=$(date +%s)
   rm -f "$LOG_DIR"/swift-tests*.xml
   set +e
-  timeout 2400 swift test --xunit-output "$LOG_DIR/swift-tests.xml" >"$LOG_DIR/swift-test.log" 2>&1
+  timeout 2400 swift test "${SWIFT_FLAGS[@]}" --xunit-output "$LOG_DIR/swift-tests.xml" >"$LOG_DIR/swift-test.log" 2>&1
   RC=$?
   set -e
   read -r P F S < <(count_xunit "$LOG_DIR"/swift-tests*.xml)
-  grep -E "Executed [0-9]+ tests?|Test run with|✘ Test .*failed|error: " "$LOG_DIR/swift-test.log" | tail -n 30 || true
+  grep -E "Executed [0-9]+ tests?, with [1-9]|^. Test run with|^✘ Test .*failed|(^|: )error: " "$LOG_DIR/swift-test.log" | tail -n 30 || true
   echo "swift test: exit $RC, $P passed, $F failed, $S skipped, $(elapsed "$T")"
   if [ "$RC" -ne 0 ] && [ "$F" -eq 0 ]; then
     F=1  # build error, crash or timeout: no per-test result says so

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Autobahn|Testsuite fuzzingclient, cases 1.*–10.*, against `Server --node a --ws-echo` on free ports.
 # Needs the Autobahn install in .tools/autobahn (Tests/run.sh makes it) and the release Server binary.
-# Env: SERVER_BIN (default .build/release/Server), AUTOBAHN_CASES (JSON list, default 1.*–10.*),
+# Env: SERVER_BIN (default .build/release/Server), PYTHON2 (a Python 2.7; default pyenv's 2.7.18), AUTOBAHN_CASES (JSON list, default 1.*–10.*),
 #      AUTOBAHN_OUT (report folder, default reports/autobahn), LOG_DIR (server log folder, default a temp dir).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -14,6 +14,7 @@ LOG_DIR="${LOG_DIR:-$(mktemp -d /tmp/autobahn.XXXXXX)}"
 mkdir -p "$LOG_DIR"
 
 [ -x "$SERVER_BIN" ] || { echo "autobahn: no server binary at $SERVER_BIN"; exit 1; }
+PYTHON2="${PYTHON2:-$(PYENV_VERSION=2.7.18 command -v python2.7 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}/versions/2.7.18/bin/python2.7")}"
 SITE="$(ls -d "$PREFIX"/lib/python2.7/site-packages 2>/dev/null || true)"
 [ -n "$SITE" ] || { echo "autobahn: not installed in $PREFIX (run Tests/run.sh)"; exit 1; }
 
@@ -63,7 +64,7 @@ JSON
 
 echo "autobahn: running cases $CASES against ws://127.0.0.1:$HTTP_PORT/ws-echo (log $SERVER_LOG)"
 # zope's .pth files need site.addsitedir (a plain PYTHONPATH is not enough).
-(cd "$LOG_DIR" && PYENV_VERSION=2.7.18 timeout 900 python2.7 -c '
+(cd "$LOG_DIR" && PYENV_VERSION=2.7.18 timeout 900 "$PYTHON2" -c '
 import site, sys
 site.addsitedir(sys.argv[1])
 sys.argv = ["wstest", "-m", "fuzzingclient", "-s", sys.argv[2]]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 import time
 from collections import Counter
@@ -132,12 +133,19 @@ class SignalRCoreClient(ClientBase):
 
     kind = "signalrcore"
 
-    def __init__(self, name: str, replica: str, url: str, skip_negotiation: bool = False):
+    def __init__(self, name: str, replica: str, url: str, skip_negotiation: bool = False,
+                 reconnect_interval: float | None = None):
         super().__init__(name, replica, url)
         from signalrcore.hub_connection_builder import HubConnectionBuilder
 
         options = {"skip_negotiation": True} if skip_negotiation else {}
-        self.conn = HubConnectionBuilder().with_url(url, options=options).build()
+        builder = HubConnectionBuilder().with_url(url, options=options)
+        if reconnect_interval is not None:
+            # signalrcore's automatic reconnect (off by default): re-negotiates with ?id=<old id>.
+            builder = builder.with_automatic_reconnect(
+                {"type": "raw", "keep_alive_interval": 10, "reconnect_interval": reconnect_interval,
+                 "max_attempts": 50})
+        self.conn = builder.build()
         self.conn.on_open(self._on_open)
         self.conn.on_close(self._on_close)
         self.conn.on_error(self._on_error)
@@ -177,6 +185,14 @@ class SignalRCoreClient(ClientBase):
             return self.conn.send(method, args)
 
     def stop(self):
+        # signalrcore's stop() closes its socket and then joins its receive thread, which stays blocked in recv()
+        # until the server next sends something (a keep-alive Ping: up to 15 s). shutdown() first wakes it; the
+        # server sees the same thing either way (a TCP close without a WebSocket Close frame).
+        try:
+            sock = self.conn.transport._client.sock
+            sock.shutdown(socket.SHUT_RDWR)
+        except Exception:  # noqa: BLE001 - never connected, or already closed
+            pass
         try:
             self.conn.stop()
         except Exception:  # noqa: BLE001
@@ -210,16 +226,19 @@ class PySignalRClient(ClientBase):
 
     kind = "pysignalr"
 
-    def __init__(self, name: str, replica: str, url: str):
+    def __init__(self, name: str, replica: str, url: str, **options):
         super().__init__(name, replica, url)
         from pysignalr.client import SignalRClient
+
+        # Stock options unless a test asks otherwise (e.g. retry_count=1 for a client that must not come back).
+        self.options = options
 
         self.loop = _Loop.get()
         self.task = None
         self.run_error: BaseException | None = None
 
         async def make():
-            c = SignalRClient(url, retry_count=1)
+            c = SignalRClient(url, **self.options)
 
             async def on_open():
                 self._on_open()

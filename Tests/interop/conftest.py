@@ -8,14 +8,13 @@ Environment:
 from __future__ import annotations
 
 import os
-import time
 import uuid
 
 import pytest
 import requests
 
 import harness
-from harness import Cluster, wait_until
+from harness import Cluster, is_receive, new_text
 from wsraw import HubSocket
 
 _active: list[Cluster] = []
@@ -36,7 +35,7 @@ def pytest_runtest_makereport(item, call):
         for c in _active:
             for r in c.replicas.values():
                 state = "running" if r.alive() else f"exited {r.proc.returncode if r.proc else '-'}"
-                parts.append(f"--- {r.node} ({state}) {r.log_path}\n{harness.tail(r.log_path, 25)}")
+                parts.append(f"--- {r.node} ({state}) {r.log_path}\n{harness.log_excerpt(r.log_path, 25)}")
         rep.sections.append(("replica logs (tail)", "\n".join(parts)))
 
 
@@ -93,14 +92,21 @@ def server(request):
         _active.remove(c)
 
 
-def new_text(prefix: str = "m") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def is_receive(m: dict, text: str) -> bool:
-    """m is the ReceiveMessage invocation carrying message text `text`."""
-    args = m.get("arguments") or []
-    return m.get("type") == 1 and m.get("target") == "ReceiveMessage" and len(args) >= 2 and args[1] == text
+@pytest.fixture(autouse=True)
+def _shared_server_guard(request):
+    """Pin a crash of the shared replica on the test that caused it, and restart it for the next test
+    (otherwise every later test of the module fails with 'connection refused')."""
+    if "server" not in request.fixturenames:
+        yield
+        return
+    srv = request.getfixturevalue("server")
+    if not srv["a"].alive():
+        srv["a"].start()
+    yield
+    if not srv["a"].alive():
+        code = srv["a"].proc.returncode
+        pytest.fail(f"the shared server died during this test (exit {code}); log {srv['a'].log_path}:\n"
+                    + harness.log_excerpt(srv["a"].log_path, 15))
 
 
 class HealthyPair:
@@ -160,6 +166,3 @@ def mesh_available():
         if os.environ.get("REQUIRE_MESH") == "1":
             pytest.fail(msg)
         pytest.skip(msg)
-
-
-__all__ = ["wait_until", "new_text", "HealthyPair", "time"]

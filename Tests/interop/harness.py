@@ -6,6 +6,7 @@ at once. Nothing sleeps to synchronise: `wait_until` polls a condition with a de
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ import struct
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -46,6 +48,19 @@ def wait_until(cond: Callable[[], object], timeout: float, interval: float = 0.0
             detail = f" (last error: {last_exc!r})" if last_exc else ""
             raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {what}{detail}")
         time.sleep(interval)
+
+
+# -------------------------------------------------------------------------------------------- messages
+
+
+def new_text(prefix: str = "m") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def is_receive(m: dict, text: str) -> bool:
+    """m is the ReceiveMessage invocation carrying message text `text`."""
+    args = m.get("arguments") or []
+    return m.get("type") == 1 and m.get("target") == "ReceiveMessage" and len(args) >= 2 and args[1] == text
 
 
 # ---------------------------------------------------------------------------------------------- ports
@@ -84,6 +99,20 @@ def tail(path: Path, lines: int = 30) -> str:
     return "\n".join(data[-lines:])
 
 
+def log_excerpt(path: Path, lines: int = 25) -> str:
+    """The interesting part of a replica log: around the first crash report if there is one, else the tail."""
+    try:
+        data = Path(path).read_text(errors="replace").splitlines()
+    except OSError as exc:
+        return f"<cannot read {path}: {exc}>"
+    for i, line in enumerate(data):
+        if "Fatal error" in line or "Program crashed" in line or "Crash" in line[:10]:
+            noise = re.compile(r"^\s*((r[0-9a-z]+|cs|fs|gs) 0x|0x)")
+            keep = [x for x in data[max(0, i - 3): i + 40] if x.strip() and not noise.match(x)]
+            return "\n".join(keep[:lines])
+    return "\n".join(data[-lines:])
+
+
 # ------------------------------------------------------------------------------------------- replicas
 
 
@@ -101,6 +130,7 @@ class Replica:
         self.stdout_lines: list[str] = []
         self._ready = threading.Event()
         self.stopped = False  # SIGSTOPped
+        self.env: dict[str, str] = {}  # extra environment for the next start()
 
     @property
     def cmd(self) -> list[str]:
@@ -116,7 +146,7 @@ class Replica:
         log.flush()
         self.proc = subprocess.Popen(
             self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, cwd=str(REPO),
-            start_new_session=True)
+            start_new_session=True, env={**os.environ, **self.env})
         log.close()
         proc = self.proc
         threading.Thread(target=self._read_stdout, args=(proc,), daemon=True).start()

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 import pytest
 
 from clients import make_client
-from conftest import new_text
-from harness import wait_until
+from harness import new_text, wait_until
 
 pytestmark = pytest.mark.usefixtures("mesh_available")
 

@@ -10,7 +10,7 @@ import time
 
 import harness
 from harness import free_port, log_dir
-from wsraw import HubSocket
+from wsraw import HubSocket, http_request
 
 
 def run_server(args: list[str], timeout: float = 10.0) -> subprocess.CompletedProcess:
@@ -158,6 +158,7 @@ def test_sigterm_closes_clients_with_allow_reconnect_and_exits_0(cluster_factory
 
 def test_sigterm_with_idle_http_connection(cluster_factory):
     c = cluster_factory(["a"])
+    assert http_request(c.port("a"), "GET", "/").status == 200  # serving (so this is not the race below)
     s = socket.create_connection(("127.0.0.1", c.port("a")))
     s.sendall(b"GET / HTT")  # half a request: must not keep the server from exiting
     try:
@@ -166,3 +167,20 @@ def test_sigterm_with_idle_http_connection(cluster_factory):
         assert c["a"].proc.returncode == 0
     finally:
         s.close()
+
+
+def test_sigterm_right_after_ready_is_not_lost(cluster_factory):
+    """start.sh (Ctrl-C) and supervisors may stop a replica the moment it says ready: the signal must count."""
+    c = cluster_factory(["a"], start=False)
+    lost = 0
+    for _ in range(10):
+        c["a"].start()
+        c["a"].signal(signal.SIGTERM)
+        try:
+            c["a"].proc.wait(5.0)
+        except subprocess.TimeoutExpired:
+            lost += 1
+            c["a"].kill()
+            continue
+        assert c["a"].proc.returncode == 0, c["a"].proc.returncode
+    assert lost == 0, f"{lost} of 10 SIGTERMs sent right after the ready line were ignored"

@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 
 from clients import PySignalRClient, SignalRCoreClient, make_client
-from conftest import new_text
-from harness import wait_until
+from harness import new_text, wait_until
 
 KINDS = ["signalrcore", "pysignalr"]
 
@@ -69,6 +68,7 @@ def test_signalrcore_hub_error_reaches_on_error(server):
         wait_until(lambda: a.errors, 5.0, what="signalrcore on_error")
         assert "Method does not exist." in str(a.errors[0]), a.errors
         # The connection survives a hub error.
+        a.errors.clear()
         chat([a], per_client=1)
     finally:
         a.stop()
@@ -86,3 +86,37 @@ def test_stop_is_seen_by_server_and_others_continue(server):
     finally:
         for x in (a, b, c):
             x.stop()
+
+
+def test_websocket_client_library(server):
+    """A third, independent WebSocket implementation (websocket-client) speaking raw SignalR JSON."""
+    import json
+
+    import requests
+    import websocket
+
+    base = server.url("a")
+    neg = requests.post(f"{base}/chatHub/negotiate?negotiateVersion=1", timeout=5).json()
+    ws = websocket.create_connection(f"ws://{server.http['a']}/chatHub?id={neg['connectionToken']}", timeout=5)
+    try:
+        ws.send('{"protocol":"json","version":1}\x1e')
+        assert ws.recv() == "{}\x1e"
+        text = new_text("wsc")
+        ws.send(json.dumps({"type": 1, "invocationId": "1", "target": "SendMessage", "arguments": ["w", text]}) + "\x1e")
+        seen = set()
+        while seen != {1, 3}:
+            for rec in ws.recv().split("\x1e")[:-1]:
+                m = json.loads(rec)
+                if m["type"] == 1:
+                    assert m["target"] == "ReceiveMessage" and m["arguments"] == ["w", text], m
+                elif m["type"] == 3:
+                    assert m == {"type": 3, "invocationId": "1"}, m
+                seen.add(m["type"])
+    finally:
+        ws.close()
+    try:
+        websocket.create_connection(f"ws://{server.http['a']}/chatHub?id=nope", timeout=5)
+    except websocket.WebSocketBadStatusException as exc:
+        assert exc.status_code == 404
+    else:
+        raise AssertionError("unknown id accepted")

@@ -20,11 +20,12 @@ START = harness.REPO / "start.sh"
 
 
 class StartSh:
-    def __init__(self, args: list[str], logs):
-        env = dict(os.environ, SERVER_BIN=str(harness.SERVER_BIN), START_LOG_DIR=str(logs))
+    def __init__(self, args: list[str], logs, server_bin=None):
+        env = dict(os.environ, SERVER_BIN=str(server_bin or harness.SERVER_BIN), START_LOG_DIR=str(logs))
         self.proc = subprocess.Popen([str(START), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         self.lines: list[str] = []
+        self.logs = logs
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
@@ -32,8 +33,13 @@ class StartSh:
             self.lines.append(raw.decode(errors="replace").rstrip("\n"))
 
     def wait_line(self, pred, timeout=20.0) -> str:
-        return wait_until(lambda: next((line for line in self.lines if pred(line)), None), timeout,
-                          what=f"start.sh output line; got {self.lines}")
+        try:
+            return wait_until(lambda: next((line for line in self.lines if pred(line)), None), timeout,
+                              what="a start.sh output line")
+        except AssertionError as exc:
+            state = "running" if self.proc.poll() is None else f"exited {self.proc.returncode}"
+            logs = "".join(f"\n--- {p}\n{harness.tail(p, 8)}" for p in sorted(self.logs.glob("*.log")))
+            raise AssertionError(f"{exc}; start.sh {state}, its output: {self.lines}{logs}") from None
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0) -> int:
         if self.proc.poll() is None:
@@ -148,5 +154,22 @@ def test_reports_a_replica_that_dies(three):
         assert listening(c.http["a"]), "a must keep running"
         time.sleep(0.1)
         assert s.proc.poll() is None, "start.sh must stay in the foreground while a runs"
+    finally:
+        assert s.stop() == 0
+
+
+def test_reports_a_replica_that_dies_while_others_still_start(three, tmp_path):
+    """b dies while start.sh still waits for a's ready line: its exit must still be reported (bash's `wait -n`
+    alone would miss it)."""
+    c, peers, logs = three
+    slow = tmp_path / "slow-a.sh"
+    slow.write_text(f'#!/bin/sh\ncase " $* " in *" --node a "*) sleep 1.5;; esac\nexec "{harness.SERVER_BIN}" "$@"\n')
+    slow.chmod(0o755)
+    s = StartSh(["--peers", str(peers), "a", "b"], logs, server_bin=slow)
+    try:
+        line = s.wait_line(lambda ln: ln.startswith("replica b ready"))
+        os.kill(int(line.split("(pid ")[1].split(",")[0]), signal.SIGKILL)
+        s.wait_line(lambda ln: ln.startswith("replica a ready"))
+        s.wait_line(lambda ln: ln.startswith("replica b stopped"), 5.0)
     finally:
         assert s.stop() == 0
