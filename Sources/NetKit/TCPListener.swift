@@ -79,7 +79,13 @@ public final class TCPListener: EventHandler {
                 let conn = try TCPConnection.adopt(fd: cfd, loop: loop, remote: SocketAddress.from(storage: storage))
                 onAccept(conn)
             } catch {
+                // epoll refused the descriptor (ENOMEM/ENOSPC): drop this client, keep serving the others.
                 Glibc.close(cfd)
+                let now = monotonicNanos()
+                if now &- lastLimitWarning > 5_000_000_000 {
+                    lastLimitWarning = now
+                    logger.warning("dropped an accepted connection: \(error)")
+                }
             }
         }
     }
