@@ -1,0 +1,114 @@
+import Testing
+
+@testable import SignalRServer
+
+@Suite struct BackplaneMessageTests {
+    static let samples: [BackplaneMessage] = [
+        BackplaneMessage(hub: "ChatHub", target: .all, json: Array("{\"type\":1}\u{1E}".utf8)),
+        BackplaneMessage(hub: "ChatHub", target: .allExcept(["abc", "défg"]), json: [1, 2, 3]),
+        BackplaneMessage(hub: "H", target: .connections(["x"]), json: []),
+    ]
+
+    @Test(arguments: samples) func roundTrip(_ m: BackplaneMessage) {
+        #expect(BackplaneMessage.decode(m.encode()) == m)
+    }
+
+    /// Bytes from the network: every truncation is refused (nil), never a crash or a wrong message.
+    @Test(arguments: samples) func everyTruncationIsRefused(_ m: BackplaneMessage) {
+        let bytes = m.encode()
+        for n in 0..<bytes.count {
+            #expect(BackplaneMessage.decode(Array(bytes.prefix(n))) == nil, "prefix \(n) of \(bytes.count)")
+        }
+    }
+
+    @Test func unknownVersionOrKindIsRefused() {
+        var bytes = Self.samples[0].encode()
+        bytes[0] = 2
+        #expect(BackplaneMessage.decode(bytes) == nil)
+        var kind = Self.samples[0].encode()
+        kind[1 + 2 + "ChatHub".utf8.count] = 9
+        #expect(BackplaneMessage.decode(kind) == nil)
+    }
+
+    @Test func unknownProtocolEntriesAreSkipped() {
+        // A newer sender may add MessagePack bytes next to the JSON ones.
+        var out: [UInt8] = [1, 0, 1, 0x48, 1, 0, 0, 2]
+        func entry(_ name: String, _ body: [UInt8]) {
+            out += [0, UInt8(name.utf8.count)] + Array(name.utf8)
+            out += [0, 0, 0, UInt8(body.count)] + body
+        }
+        entry("messagepack", [9, 9])
+        entry("json", [7])
+        #expect(BackplaneMessage.decode(out) == BackplaneMessage(hub: "H", target: .all, json: [7]))
+    }
+}
+
+@Suite struct OriginPolicyTests {
+    @Test func loopbackByDefault() {
+        let p = OriginPolicy.loopback
+        #expect(p.allows("http://localhost:4200", requestHost: "127.0.0.1:5001"))
+        #expect(p.allows("http://127.0.0.1:8080", requestHost: nil))
+        #expect(p.allows("https://[::1]:3000", requestHost: nil))
+        #expect(!p.allows("http://evil.example", requestHost: "127.0.0.1:5001"))
+        #expect(!p.allows("null", requestHost: nil))
+        #expect(!p.allows("http://localhost.evil.example", requestHost: nil))
+    }
+
+    @Test func sameOriginIsAlwaysAllowed() throws {
+        let p = try OriginPolicy.parse("https://app.example.com")
+        #expect(p.allows("http://10.0.0.5:5001", requestHost: "10.0.0.5:5001"))
+        #expect(p.allows("http://chat.example.com", requestHost: "chat.example.com"))
+        #expect(!p.allows("http://10.0.0.6:5001", requestHost: "10.0.0.5:5001"))
+    }
+
+    @Test func exactListAnyAndDefaultPorts() throws {
+        let p = try OriginPolicy.parse("https://app.example.com, http://x.test:8080")
+        #expect(p.allows("https://app.example.com", requestHost: nil))
+        #expect(p.allows("https://APP.example.com:443", requestHost: nil))
+        #expect(p.allows("http://x.test:8080", requestHost: nil))
+        #expect(!p.allows("http://app.example.com", requestHost: nil))
+        #expect(!p.allows("http://localhost:4200", requestHost: nil))  // loopback only when listed
+        #expect(try OriginPolicy.parse("loopback,https://a.test").allows("http://localhost:1", requestHost: nil))
+        #expect(try OriginPolicy.parse("*").allows("https://anything.example", requestHost: nil))
+        #expect(throws: OriginPolicyError.self) { try OriginPolicy.parse("not-an-origin") }
+        #expect(throws: OriginPolicyError.self) { try OriginPolicy.parse("ftp://x.test") }
+    }
+}
+
+@Suite struct CommandLineTests {
+    func run(_ args: [String]) throws -> ServerCommandLine {
+        guard case .run(let c) = try ServerCommandLine.parse(args) else { throw UsageError("help") }
+        return c
+    }
+
+    @Test func defaultsAndFlags() throws {
+        let c = try run(["--node", "b", "--peers=/tmp/p.json", "--keep-alive", "1.5", "--client-timeout", "3",
+                         "--max-message-size", "65536", "--ws-echo", "--log-level", "debug"])
+        #expect(c.node == "b" && c.options.nodeId == "b")
+        #expect(c.peersPath == "/tmp/p.json")
+        #expect(c.options.keepAliveInterval == 1.5 && c.options.clientTimeout == 3)
+        #expect(c.options.maxMessageSize == 65536 && c.options.wsEcho)
+        #expect(c.logLevel == .debug)
+        let d = try run(["--node", "a"])
+        #expect(d.peersPath == "peers.json" && d.options.keepAliveInterval == 15 && d.options.clientTimeout == 30)
+        #expect(d.options.handshakeTimeout == 15 && d.options.maxMessageSize == 32 * 1024 && d.options.negotiateTimeout == 15)
+    }
+
+    @Test func helpAndErrors() {
+        #expect((try? ServerCommandLine.parse(["--help"])) == .help)
+        #expect((try? ServerCommandLine.parse(["--node", "a", "-h"])) == .help)
+        let bad: [([String], String)] = [
+            ([], "--node ID is required (see --help)"),
+            (["--node"], "--node needs a value"),
+            (["--node", "a", "--bogus"], "unknown option '--bogus' (see --help)"),
+            (["--node", "a", "stray"], "unexpected argument 'stray' (see --help)"),
+            (["--node", "a", "--keep-alive", "0"], "--keep-alive takes a number of seconds between 0 and 86400, not '0'"),
+            (["--node", "a", "--max-message-size", "12"], "--max-message-size takes bytes between 1024 and 16777216, not '12'"),
+            (["--node", "a", "--log-level", "loud"], "--log-level must be one of trace, debug, info, notice, warning, error; got 'loud'"),
+            (["--node", "a", "--allowed-origins", "nope"], "--allowed-origins: 'nope' is not an origin like http://host:port"),
+        ]
+        for (args, text) in bad {
+            #expect(throws: UsageError(text), "\(args)") { try ServerCommandLine.parse(args) }
+        }
+    }
+}
