@@ -353,6 +353,11 @@ class TcpProxy:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         except OSError:
             pass
+        TcpProxy._close_quietly(s)
+
+    @staticmethod
+    def _close_quietly(s: socket.socket):
+        """Shut down and close, ignoring a socket that is already gone."""
         try:
             s.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -406,14 +411,7 @@ class TcpProxy:
             if pair:
                 self._pairs.remove(pair)
         for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            try:
-                s.close()
-            except OSError:
-                pass
+            TcpProxy._close_quietly(s)
 
     def cut(self):
         with self._lock:
