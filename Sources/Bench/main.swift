@@ -9,6 +9,8 @@ enum BenchMain {
         Commands:
         \(LatencyBench.usage)
 
+        \(FloorBench.usage)
+
         \(LinkBench.usage)
 
         \(ConnectionsBench.usage)
@@ -18,7 +20,7 @@ enum BenchMain {
           Bench selftest
             Checks the load client's own WebSocket/HTTP parsers (every split of the input gives the same output).
 
-        Internal (spawned by the commands above): link-node, conn-worker.
+        Internal (spawned by the commands above): floor-relay, link-node, conn-worker.
         Results go to stdout, progress to stderr. Bad options: one `error:` line, exit status 2.
         """
 
@@ -35,6 +37,8 @@ enum BenchMain {
             switch command {
             case "-h", "--help", "help": print(usage)
             case "latency": try LatencyBench.run(rest)
+            case "floor": try FloorBench.run(rest)
+            case "floor-relay": try FloorBench.relay(rest)
             case "link": try LinkBench.run(rest)
             case "link-node": try LinkBench.node(rest)
             case "connections": try ConnectionsBench.run(rest)

@@ -1,0 +1,258 @@
+import Foundation
+import Glibc
+import NetKit
+import Synchronization
+
+/// `Bench floor`: what this machine charges for the *shape* of a cross-replica delivery, with no software in it.
+///
+/// Three relay processes stand in for replicas a, b and c and do nothing but move bytes: a takes a record from
+/// the sender and writes it to b, to c and back to the sender (the broadcast and the echo), b writes it to the
+/// receiver, c drops it. Same processes, sockets, wake-ups and fan-out as `Bench latency`, at the same rate and
+/// size, with blocking reads and writes instead of any parsing. Run it next to `Bench latency`: the difference
+/// is what our code adds; the floor itself moves with the load on the host.
+enum FloorBench {
+    static let usage = """
+        Bench floor [--rate 1000] [--seconds 10] [--size 64] [--warmup 1]
+            The same path as `latency` (sender → a → b → receiver, a also writing to c and echoing to the sender)
+            through three relay processes that only copy bytes: the machine's floor for that path right now.
+        """
+
+    static func run(_ args: [String]) throws(UsageError) {
+        let flags = try Flags(command: "floor", args, valued: ["rate", "seconds", "size", "warmup"])
+        let rate = try flags.int("rate", default: 1000, min: 1, max: 1_000_000)
+        let seconds = try flags.double("seconds", default: 10, min: 0.1)
+        let size = try flags.int("size", default: 64, min: 16, max: 16_000)
+        let warmup = try flags.double("warmup", default: 1, min: 0)
+        guard seconds <= 3600, warmup <= 60 else { throw UsageError("floor: --seconds ≤ 3600 and --warmup ≤ 60") }
+
+        Out.progress("load average: \(SystemInfo.loadAverage())")
+        let deadline = monotonicNanos() + 10_000_000_000
+        func spawn(_ role: String, _ extra: [String] = []) -> (ChildProcess, UInt16) {
+            let child: ChildProcess
+            do {
+                child = try ChildProcess(name: role, arguments: ["floor-relay", "--role", role] + extra)
+            } catch {
+                Out.fail("cannot spawn relay \(role): \(error)")
+            }
+            guard let line = child.line(startingWith: "port ", deadline: deadline),
+                let port = UInt16(line.dropFirst(5))
+            else { Out.fail("relay \(role) did not report its port") }
+            return (child, port)
+        }
+        // b first, and the receiver on it before a exists: b's first accepted connection is the receiver.
+        let (b, bPort) = spawn("b")
+        let receiverFd = connectLoopback(port: bPort)
+        let (c, cPort) = spawn("c")
+        let (a, aPort) = spawn("a", ["--to", "\(bPort),\(cPort)"])
+        let senderFd = connectLoopback(port: aPort)
+        guard receiverFd >= 0, senderFd >= 0 else { Out.fail("cannot connect to the relays") }
+        Out.progress("relays up: a :\(aPort), b :\(bPort), c :\(cPort); \(rate) msg/s for \(warmup) s warm-up + \(seconds) s")
+
+        let start = monotonicNanos() + 20_000_000
+        let measureFrom = start + UInt64(warmup * 1e9)
+        let end = measureFrom + UInt64(seconds * 1e9)
+        let received = Mutex<[UInt64]>([])
+        let receiverDone = DispatchSemaphore(value: 0)
+        let receiver = Thread {
+            let samples = receiveRecords(fd: receiverFd, size: size, measureFrom: measureFrom)
+            received.withLock { $0 = samples }
+            receiverDone.signal()
+        }
+        receiver.name = "floor-receiver"
+        receiver.start()
+
+        let (sent, measured) = sendPaced(
+            fd: senderFd, rate: rate, size: size, start: start, end: end, measureFrom: measureFrom)
+        // Closing the sender's socket ends a, which closes b and c, which ends the receiver.
+        shutdown(senderFd, Int32(SHUT_WR))
+        if receiverDone.wait(timeout: .now() + 5) == .timedOut { shutdown(receiverFd, Int32(SHUT_RDWR)) }
+        _ = receiverDone.wait(timeout: .now() + 2)
+        close(senderFd)
+        close(receiverFd)
+        for child in [a, b, c] { child.waitForExit(deadline: monotonicNanos() + 2_000_000_000) }
+
+        let samples = received.withLock { $0 }
+        let result = LatencyResult(
+            samples: samples, lost: max(0, measured - samples.count), duplicates: 0, malformed: 0)
+        Out.line(
+            "floor: \(rate) msg/s, \(size)-byte records, \(seconds) s measured (+\(warmup) s warm-up), \(sent) sent in all; "
+                + "load average \(SystemInfo.loadAverage())")
+        Out.line("  sender → a → b → receiver (relays only): \(result)")
+    }
+
+    /// Writes one `size`-byte record (seq, send time, padding) per due slot, reading the echoes in between.
+    /// Returns how many were sent in all and after `measureFrom`.
+    static func sendPaced(
+        fd: Int32, rate: Int, size: Int, start: UInt64, end: UInt64, measureFrom: UInt64
+    ) -> (sent: Int, measured: Int) {
+        var measured = 0
+        var record = [UInt8](repeating: 0x78, count: size)
+        var sink = [UInt8](repeating: 0, count: 64 * 1024)
+        var sent = 0
+        while true {
+            let now = monotonicNanos()
+            if now >= end { break }
+            if now >= start {
+                let due = Int(Double(now - start) * Double(rate) / 1e9) + 1 - sent
+                for _ in 0..<max(0, min(due, 10_000)) {
+                    sent += 1
+                    let t = monotonicNanos()
+                    if t >= measureFrom { measured += 1 }
+                    store(UInt64(sent), at: 0, in: &record)
+                    store(t, at: 8, in: &record)
+                    guard writeAll(fd, record) else { return (sent, measured) }
+                }
+            }
+            // Like the latency client's 1 ms pacing timer: sleep in poll, taking echoes as they come.
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&pfd, 1, 1) > 0 {
+                let n = read(fd, &sink, sink.count)
+                if n <= 0 { return (sent, measured) }
+            }
+        }
+        return (sent, measured)
+    }
+
+    /// Reads fixed-size records until the stream ends; latencies of those sent after `measureFrom`.
+    static func receiveRecords(fd: Int32, size: Int, measureFrom: UInt64) -> [UInt64] {
+        var samples: [UInt64] = []
+        samples.reserveCapacity(1 << 16)
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var pending: [UInt8] = []
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            let now = monotonicNanos()
+            if n <= 0 { break }
+            pending.append(contentsOf: buffer[0..<n])
+            var offset = 0
+            while pending.count - offset >= size {
+                let sentAt = load(at: offset + 8, in: pending)
+                if sentAt >= measureFrom { samples.append(now >= sentAt ? now - sentAt : 0) }
+                offset += size
+            }
+            pending.removeFirst(offset)
+        }
+        return samples
+    }
+
+    // MARK: Relay processes
+
+    /// `Bench floor-relay --role a|b|c [--to BPORT,CPORT]`: prints `port N`, then copies bytes until its upstream
+    /// closes. a: sender → b, c and back to the sender. b: a → the first client that connected. c: drops.
+    static func relay(_ args: [String]) throws(UsageError) {
+        let flags = try Flags(command: "floor-relay", args, valued: ["role", "to"])
+        let role = flags.string("role", default: "")
+        guard ["a", "b", "c"].contains(role) else { throw UsageError("floor-relay: --role a|b|c") }
+        let listenFd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard listenFd >= 0, bindLoopback(listenFd), listen(listenFd, 8) == 0, let port = localPort(listenFd) else {
+            Out.fail("floor-relay \(role): cannot listen")
+        }
+        Out.line("port \(port)")
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        switch role {
+        case "a":
+            let ports = flags.string("to", default: "").split(separator: ",").compactMap { UInt16($0) }
+            guard ports.count == 2 else { throw UsageError("floor-relay a: --to BPORT,CPORT") }
+            let downstream = ports.map { connectLoopback(port: $0) }
+            let upstream = acceptOne(listenFd)
+            guard upstream >= 0, downstream.allSatisfy({ $0 >= 0 }) else { Out.fail("floor-relay a: cannot connect") }
+            while true {
+                let n = read(upstream, &buffer, buffer.count)
+                if n <= 0 { break }
+                let chunk = Array(buffer[0..<n])
+                for fd in downstream + [upstream] { _ = writeAll(fd, chunk) }
+            }
+            for fd in downstream { close(fd) }
+            close(upstream)
+        case "b":
+            let client = acceptOne(listenFd)
+            let upstream = acceptOne(listenFd)
+            guard client >= 0, upstream >= 0 else { Out.fail("floor-relay b: accept failed") }
+            while true {
+                let n = read(upstream, &buffer, buffer.count)
+                if n <= 0 { break }
+                guard writeAll(client, Array(buffer[0..<n])) else { break }
+            }
+            close(client)
+            close(upstream)
+        default:
+            let upstream = acceptOne(listenFd)
+            while upstream >= 0 && read(upstream, &buffer, buffer.count) > 0 {}
+            close(upstream)
+        }
+        close(listenFd)
+    }
+
+    // MARK: Plain sockets
+
+    static func store(_ value: UInt64, at offset: Int, in bytes: inout [UInt8]) {
+        for k in 0..<8 { bytes[offset + k] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(k))) }
+    }
+
+    static func load(at offset: Int, in bytes: [UInt8]) -> UInt64 {
+        var v: UInt64 = 0
+        for k in 0..<8 { v |= UInt64(bytes[offset + k]) << (8 * UInt64(k)) }
+        return v
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            done += n
+        }
+        return true
+    }
+
+    static func loopback(port: UInt16) -> sockaddr_in {
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_port = port.bigEndian
+        sa.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        return sa
+    }
+
+    static func bindLoopback(_ fd: Int32) -> Bool {
+        var sa = loopback(port: 0)
+        return withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+
+    static func localPort(_ fd: Int32) -> UInt16? {
+        var sa = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        } == 0
+        return ok ? UInt16(bigEndian: sa.sin_port) : nil
+    }
+
+    static func noDelay(_ fd: Int32) {
+        var one: Int32 = 1
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    static func connectLoopback(port: UInt16) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        var sa = loopback(port: port)
+        let rc = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else {
+            close(fd)
+            return -1
+        }
+        noDelay(fd)
+        return fd
+    }
+
+    static func acceptOne(_ listenFd: Int32) -> Int32 {
+        let fd = accept(listenFd, nil, nil)
+        if fd >= 0 { noDelay(fd) }
+        return fd
+    }
+}
