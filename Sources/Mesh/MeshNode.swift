@@ -792,8 +792,14 @@ public final class MeshNode: @unchecked Sendable {
                     link.feeds[index].cursor = 0
                 }
                 guard link.feeds[index].epoch == log.epoch, log.lastSeq > link.feeds[index].cursor else { continue }
-                if buffer.isEmpty { buffer.reserveCapacity(batch + 4096) }
                 let overhead = MeshFrame.dataFrameCount(originCount: origin.utf8.count, payloadCount: 0)
+                if buffer.isEmpty {
+                    // Room for what is waiting, by the log's average size: a whole batch for a backlog, a few
+                    // hundred bytes for one chat message (not 260 KB allocated and freed per message).
+                    let waiting = log.count(after: link.feeds[index].cursor)
+                    let average = log.byteCount / max(1, log.count)
+                    buffer.reserveCapacity(min(batch + 4096, waiting * (average + overhead) + 256))
+                }
                 let epoch = log.epoch
                 let result = log.read(after: link.feeds[index].cursor, maxBytes: budget, perEntryOverhead: overhead) {
                     entry, gap in
