@@ -31,7 +31,7 @@ let package = Package(
         // `main`: command line, config, signals.
         .executableTarget(name: "Server", dependencies: ["SignalRServer", "Mesh", "NetKit"], path: "Sources/Server/Main", swiftSettings: swiftSettings),
         // Load client and link benchmark (not a test).
-        .executableTarget(name: "Bench", dependencies: ["SignalRServer", "Mesh", "NetKit"], path: "Sources/Bench", swiftSettings: swiftSettings),
+        .executableTarget(name: "Bench", dependencies: ["SignalRServer", "Mesh", "NetKit", "CSystem"], path: "Sources/Bench", swiftSettings: swiftSettings),
         .testTarget(name: "NetKitTests", dependencies: ["NetKit"], path: "Tests/NetKitTests"),
         .testTarget(name: "MeshTests", dependencies: ["Mesh", "NetKit"], path: "Tests/MeshTests"),
         .testTarget(name: "ServerTests", dependencies: ["SignalRServer", "Mesh", "NetKit"], path: "Tests/ServerTests"),

@@ -1,3 +1,4 @@
+import CSystem
 import Foundation
 import Glibc
 import NetKit
@@ -8,17 +9,21 @@ import Synchronization
 /// Three relay processes stand in for replicas a, b and c and do nothing but move bytes: a takes a record from
 /// the sender and writes it to b, to c and back to the sender (the broadcast and the echo), b writes it to the
 /// receiver, c drops it. Same processes, sockets, wake-ups and fan-out as `Bench latency`, at the same rate and
-/// size, with blocking reads and writes instead of any parsing. Run it next to `Bench latency`: the difference
-/// is what our code adds; the floor itself moves with the load on the host.
+/// size, with no parsing. By default every reader sleeps in `epoll_wait` before its `read`, as an event-loop server
+/// does; `--wait read` sleeps in `read` itself (the bare minimum). Run it next to `Bench latency`: the difference is
+/// what our code adds; the floor itself moves with the load on the host.
 enum FloorBench {
     static let usage = """
-        Bench floor [--rate 1000] [--seconds 10] [--size 64] [--warmup 1]
+        Bench floor [--rate 1000] [--seconds 10] [--size 64] [--warmup 1] [--wait epoll|read]
             The same path as `latency` (sender → a → b → receiver, a also writing to c and echoing to the sender)
             through three relay processes that only copy bytes: the machine's floor for that path right now.
+            Readers wait in epoll_wait like an event loop (default) or in a blocking read (--wait read).
         """
 
     static func run(_ args: [String]) throws(UsageError) {
-        let flags = try Flags(command: "floor", args, valued: ["rate", "seconds", "size", "warmup"])
+        let flags = try Flags(command: "floor", args, valued: ["rate", "seconds", "size", "warmup", "wait"])
+        let wait = flags.string("wait", default: "epoll")
+        guard wait == "epoll" || wait == "read" else { throw UsageError("floor: --wait epoll|read") }
         let rate = try flags.int("rate", default: 1000, min: 1, max: 1_000_000)
         let seconds = try flags.double("seconds", default: 10, min: 0.1)
         let size = try flags.int("size", default: 64, min: 16, max: 16_000)
@@ -30,7 +35,7 @@ enum FloorBench {
         func spawn(_ role: String, _ extra: [String] = []) -> (ChildProcess, UInt16) {
             let child: ChildProcess
             do {
-                child = try ChildProcess(name: role, arguments: ["floor-relay", "--role", role] + extra)
+                child = try ChildProcess(name: role, arguments: ["floor-relay", "--role", role, "--wait", wait] + extra)
             } catch {
                 Out.fail("cannot spawn relay \(role): \(error)")
             }
@@ -54,7 +59,8 @@ enum FloorBench {
         let received = Mutex<[UInt64]>([])
         let receiverDone = DispatchSemaphore(value: 0)
         let receiver = Thread {
-            let samples = receiveRecords(fd: receiverFd, size: size, measureFrom: measureFrom)
+            let samples = receiveRecords(
+                fd: receiverFd, size: size, measureFrom: measureFrom, reader: Reader(fd: receiverFd, epoll: wait == "epoll"))
             received.withLock { $0 = samples }
             receiverDone.signal()
         }
@@ -75,7 +81,7 @@ enum FloorBench {
         let result = LatencyResult(
             samples: samples, lost: max(0, measured - samples.count), duplicates: 0, malformed: 0)
         Out.line(
-            "floor: \(rate) msg/s, \(size)-byte records, \(seconds) s measured (+\(warmup) s warm-up), \(sent) sent in all; "
+            "floor (\(wait == "epoll" ? "epoll_wait + read" : "blocking read")): \(rate) msg/s, \(size)-byte records, \(seconds) s measured (+\(warmup) s warm-up), \(sent) sent in all; "
                 + "load average \(SystemInfo.loadAverage())")
         Out.line("  sender → a → b → receiver (relays only): \(result)")
     }
@@ -114,13 +120,13 @@ enum FloorBench {
     }
 
     /// Reads fixed-size records until the stream ends; latencies of those sent after `measureFrom`.
-    static func receiveRecords(fd: Int32, size: Int, measureFrom: UInt64) -> [UInt64] {
+    static func receiveRecords(fd: Int32, size: Int, measureFrom: UInt64, reader: Reader) -> [UInt64] {
         var samples: [UInt64] = []
         samples.reserveCapacity(1 << 16)
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var pending: [UInt8] = []
         while true {
-            let n = read(fd, &buffer, buffer.count)
+            let n = reader.read(into: &buffer)
             let now = monotonicNanos()
             if n <= 0 { break }
             pending.append(contentsOf: buffer[0..<n])
@@ -140,8 +146,9 @@ enum FloorBench {
     /// `Bench floor-relay --role a|b|c [--to BPORT,CPORT]`: prints `port N`, then copies bytes until its upstream
     /// closes. a: sender → b, c and back to the sender. b: a → the first client that connected. c: drops.
     static func relay(_ args: [String]) throws(UsageError) {
-        let flags = try Flags(command: "floor-relay", args, valued: ["role", "to"])
+        let flags = try Flags(command: "floor-relay", args, valued: ["role", "to", "wait"])
         let role = flags.string("role", default: "")
+        let epoll = flags.string("wait", default: "epoll") == "epoll"
         guard ["a", "b", "c"].contains(role) else { throw UsageError("floor-relay: --role a|b|c") }
         let listenFd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard listenFd >= 0, bindLoopback(listenFd), listen(listenFd, 8) == 0, let port = localPort(listenFd) else {
@@ -156,8 +163,9 @@ enum FloorBench {
             let downstream = ports.map { connectLoopback(port: $0) }
             let upstream = acceptOne(listenFd)
             guard upstream >= 0, downstream.allSatisfy({ $0 >= 0 }) else { Out.fail("floor-relay a: cannot connect") }
+            let reader = Reader(fd: upstream, epoll: epoll)
             while true {
-                let n = read(upstream, &buffer, buffer.count)
+                let n = reader.read(into: &buffer)
                 if n <= 0 { break }
                 let chunk = Array(buffer[0..<n])
                 for fd in downstream + [upstream] { _ = writeAll(fd, chunk) }
@@ -168,8 +176,9 @@ enum FloorBench {
             let client = acceptOne(listenFd)
             let upstream = acceptOne(listenFd)
             guard client >= 0, upstream >= 0 else { Out.fail("floor-relay b: accept failed") }
+            let reader = Reader(fd: upstream, epoll: epoll)
             while true {
-                let n = read(upstream, &buffer, buffer.count)
+                let n = reader.read(into: &buffer)
                 if n <= 0 { break }
                 guard writeAll(client, Array(buffer[0..<n])) else { break }
             }
@@ -177,10 +186,46 @@ enum FloorBench {
             close(upstream)
         default:
             let upstream = acceptOne(listenFd)
-            while upstream >= 0 && read(upstream, &buffer, buffer.count) > 0 {}
+            guard upstream >= 0 else { Out.fail("floor-relay c: accept failed") }
+            let reader = Reader(fd: upstream, epoll: epoll)
+            while reader.read(into: &buffer) > 0 {}
             close(upstream)
         }
         close(listenFd)
+    }
+
+    /// Reads one socket, sleeping either in `epoll_wait` (then a non-blocking `read`, as an event loop does) or
+    /// in a blocking `read`.
+    struct Reader {
+        let fd: Int32
+        let epfd: Int32
+
+        init(fd: Int32, epoll: Bool) {
+            self.fd = fd
+            guard epoll else {
+                epfd = -1
+                return
+            }
+            epfd = epoll_create1(0)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = csystem_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, 0x001, 0)
+        }
+
+        /// Bytes read, 0 at end of stream, -1 on error.
+        func read(into buffer: inout [UInt8]) -> Int {
+            while true {
+                if epfd >= 0 {
+                    var events: UInt32 = 0
+                    var data: UInt64 = 0
+                    let n = csystem_epoll_wait(epfd, &events, &data, 1, -1)
+                    if n < 0 && errno != EINTR { return -1 }
+                    if n <= 0 { continue }
+                }
+                let n = Glibc.read(fd, &buffer, buffer.count)
+                if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+                return n
+            }
+        }
     }
 
     // MARK: Plain sockets
