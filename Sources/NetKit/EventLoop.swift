@@ -54,10 +54,6 @@ public final class EventLoop: @unchecked Sendable {
     private var nextTimerID: UInt64 = 1
 
     var flushList: [TCPConnection] = []
-    /// Connections with ``TCPConnection/flushesFirst``: written before `flushList`.
-    var priorityFlushList: [TCPConnection] = []
-    /// Tests watch the flush order here.
-    var flushObserver: ((TCPConnection) -> Void)?
 
     /// Scratch buffer shared by every read on this loop: connections keep only their unparsed leftovers.
     let readBuffer: UnsafeMutableRawBufferPointer
@@ -257,7 +253,7 @@ public final class EventLoop: @unchecked Sendable {
         }
         while !stopRequested.load(ordering: .acquiring) {
             let hasPending = pending.withLock { !$0.isEmpty }
-            let timeout = hasPending || !flushList.isEmpty || !priorityFlushList.isEmpty ? 0 : nextTimeoutMillis()
+            let timeout = hasPending || !flushList.isEmpty ? 0 : nextTimeoutMillis()
             let n = csystem_epoll_wait(epfd, evs, datas, Int32(maxEvents), timeout)
             now = monotonicNanos()
             if n < 0 && errno != EINTR {
@@ -295,24 +291,14 @@ public final class EventLoop: @unchecked Sendable {
         for task in tasks { task() }
     }
 
-    /// Writes everything queued during this iteration: one `writev` per connection, priority links first.
+    /// Writes everything queued during this iteration: one `writev` per connection.
     func flushAll() {
         var rounds = 0
-        while (!flushList.isEmpty || !priorityFlushList.isEmpty) && rounds < 4 {
-            if !priorityFlushList.isEmpty {
-                let list = priorityFlushList
-                priorityFlushList.removeAll(keepingCapacity: true)
-                for conn in list { flush(conn) }
-            }
+        while !flushList.isEmpty && rounds < 4 {
             let list = flushList
             flushList.removeAll(keepingCapacity: true)
-            for conn in list { flush(conn) }
+            for conn in list { conn.flushFromLoop() }
             rounds += 1
         }
-    }
-
-    private func flush(_ conn: TCPConnection) {
-        flushObserver?(conn)
-        conn.flushFromLoop()
     }
 }

@@ -39,11 +39,6 @@ public final class TCPConnection: EventHandler {
     /// Called when a non-empty write queue has fully drained (pull-style producers refill here).
     public var onDrained: (() -> Void)?
 
-    /// Written before ordinary connections at the end of a loop iteration. Set on links whose reader passes
-    /// the bytes on (mesh peers): every loop turn they get a CPU earlier is latency taken off every message
-    /// they carry, while the local client writes of the same turn wait a few microseconds.
-    public var flushesFirst = false
-
     /// Cap on queued, unsent bytes. Default 4 MiB.
     public var maxPendingWriteBytes: Int = 4 << 20
 
@@ -99,7 +94,7 @@ public final class TCPConnection: EventHandler {
     private func scheduleFlush() {
         if !inFlushList && registeredEvents & IOEvent.writable == 0 {
             inFlushList = true
-            if flushesFirst { loop.priorityFlushList.append(self) } else { loop.flushList.append(self) }
+            loop.flushList.append(self)
         }
     }
 

@@ -72,39 +72,6 @@ final class Box<T: Sendable>: @unchecked Sendable {
         close(clientFD.get())
     }
 
-    /// Writes queued in one iteration leave priority links first (mesh peers before local clients), each
-    /// connection once, whatever order they were queued in.
-    @Test func priorityConnectionsFlushFirst() throws {
-        let loop = try EventLoop.spawn(name: "test-priority")
-        defer { loop.stop() }
-        let received = Box<Int>(0)
-        let order = Box<[String]>([])
-        loop.execute {
-            let listener = try! TCPListener(loop: loop, address: try! SocketAddress(host: "127.0.0.1", port: 0)) { conn in
-                conn.onRead = { bytes in received.update { $0 += bytes.count } }
-            }
-            var conns: [TCPConnection] = []
-            func allConnected() {
-                let names = [ObjectIdentifier(conns[0]): "plain1", ObjectIdentifier(conns[1]): "priority", ObjectIdentifier(conns[2]): "plain2"]
-                conns[1].flushesFirst = true
-                loop.flushObserver = { c in order.update { $0.append(names[ObjectIdentifier(c)] ?? "?") } }
-                conns[0].write(Array("a".utf8))
-                conns[2].write(Array("c".utf8))
-                conns[1].write(Array("b".utf8))
-                conns[0].write(Array("a".utf8))
-            }
-            for _ in 0..<3 {
-                TCPConnection.connect(loop: loop, to: listener.localAddress) { result in
-                    guard case .success(let c) = result else { return }
-                    conns.append(c)
-                    if conns.count == 3 { allConnected() }
-                }
-            }
-        }
-        #expect(waitUntil { received.get() == 4 })
-        #expect(order.get() == ["priority", "plain1", "plain2"])
-    }
-
     @Test func timersFireInOrderAndCancel() throws {
         let loop = try EventLoop.spawn(name: "test-timers")
         defer { loop.stop() }
