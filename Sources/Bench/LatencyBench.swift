@@ -94,6 +94,25 @@ enum LatencyBench {
                 + "\(sentTotal) sent in all; load average \(SystemInfo.loadAverage())")
         Out.line("  cross-replica  \(sendURL.hostHeader) → \(recvURL.hostHeader): \(remoteResult)")
         Out.line("  same replica   \(sendURL.hostHeader) → \(sendURL.hostHeader): \(localResult)")
+        // The replicas' own share: wake-up → first write per loop turn (since they started), from /api/mesh.
+        for url in sendURL == recvURL ? [sendURL] : [sendURL, recvURL] {
+            Out.line("  server code    \(url.hostHeader) \(serverTurns(url))")
+        }
+    }
+
+    /// The `loop` figures of the replica's `/api/mesh`, as one line (or why not).
+    static func serverTurns(_ url: HubURL) -> String {
+        guard let body = SystemInfo.httpGet(host: url.host, port: url.port, path: "/api/mesh", timeoutSeconds: 2) else {
+            return "(no /api/mesh answer)"
+        }
+        guard let loop = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+            let figures = loop["loop"] as? [String: Any], let turns = figures["turns"] as? Int,
+            let micros = figures["wakeToFirstWriteMicros"] as? [String: Any]
+        else { return "(no loop figures in /api/mesh)" }
+        let text = ["p50", "p90", "p99", "p999", "max"].map { key in
+            "\(key == "p999" ? "p99.9" : key) \((micros[key] as? NSNumber)?.stringValue ?? "?")"
+        }
+        return "wake-up → first write, \(turns) turns since start: " + text.joined(separator: "  ") + " µs"
     }
 
     /// Starts `client` on its loop and waits (10 s at most); the failure text, or nil once handshaken.

@@ -55,6 +55,20 @@ public final class EventLoop: @unchecked Sendable {
 
     var flushList: [TCPConnection] = []
 
+    /// For each loop turn woken by I/O that wrote anything: time from the wake-up to its first `writev`, i.e.
+    /// what this process spends reading, parsing and deciding before the first byte moves on. Everything else
+    /// on a message's path is the kernel's.
+    public private(set) var wakeToFirstWrite = TurnHistogram()
+    private var awaitingFirstWrite = false
+
+    /// Called by connections right before a `writev`.
+    @inline(__always)
+    func willWrite() {
+        guard awaitingFirstWrite else { return }
+        awaitingFirstWrite = false
+        wakeToFirstWrite.record(monotonicNanos() &- now)
+    }
+
     /// Scratch buffer shared by every read on this loop: connections keep only their unparsed leftovers.
     let readBuffer: UnsafeMutableRawBufferPointer
     public static let readBufferSize = 64 * 1024
@@ -256,6 +270,7 @@ public final class EventLoop: @unchecked Sendable {
             let timeout = hasPending || !flushList.isEmpty ? 0 : nextTimeoutMillis()
             let n = csystem_epoll_wait(epfd, evs, datas, Int32(maxEvents), timeout)
             now = monotonicNanos()
+            awaitingFirstWrite = n > 0
             if n < 0 && errno != EINTR {
                 Logger(label: "netkit").error("epoll_wait failed: \(SystemError("epoll_wait"))")
             }

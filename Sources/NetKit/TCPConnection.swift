@@ -125,6 +125,7 @@ public final class TCPConnection: EventHandler {
                     total += chunks[idx].count - off
                 }
                 _ = total
+                loop.willWrite()
                 return writev(fd, iov.baseAddress!, Int32(count))
             }
             if written < 0 {

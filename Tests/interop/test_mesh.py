@@ -311,6 +311,24 @@ def test_api_mesh_is_json_on_every_replica(mesh3):
         assert resp.headers.get("content-type", "").startswith("application/json")
 
 
+def test_api_mesh_reports_loop_turn_times(mesh3):
+    """/api/mesh carries the loop's wake-up → first write figures, and traffic moves them."""
+    before = requests.get(mesh3.url("a", "/api/mesh"), timeout=2).json()["loop"]
+    sender, receiver = HubSocket.open(mesh3.port("a")), HubSocket.open(mesh3.port("b"))
+    try:
+        for i in range(5):
+            text = new_text(f"turns{i}")
+            sender.invoke("SendMessage", ["u", text], str(i + 1))
+            receiver.recv_until(lambda m: is_receive(m, text))
+    finally:
+        sender.close()
+        receiver.close()
+    loop = requests.get(mesh3.url("a", "/api/mesh"), timeout=2).json()["loop"]
+    assert loop["turns"] >= before["turns"] + 5, (before, loop)
+    times = loop["wakeToFirstWriteMicros"]
+    assert 0 < times["p50"] <= times["p90"] <= times["p99"] <= times["p999"] <= times["max"], times
+
+
 def test_wrong_secret_never_links_and_mesh_secret_env_wins(cluster_factory):
     import json
 

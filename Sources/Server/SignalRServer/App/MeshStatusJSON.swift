@@ -1,8 +1,9 @@
 import Mesh
+import NetKit
 
 /// Renders a ``MeshSnapshot`` as the JSON of `GET /api/mesh` (read by the web client and by operators).
 enum MeshStatusJSON {
-    static func render(_ s: MeshSnapshot, config: MeshConfig) -> [UInt8] {
+    static func render(_ s: MeshSnapshot, config: MeshConfig, loop: TurnHistogram = TurnHistogram()) -> [UInt8] {
         var fields: [(String, JSONValue)] = [
             ("node", .string(s.nodeId)),
             ("epoch", .integer(Int(s.epoch))),
@@ -56,6 +57,25 @@ enum MeshStatusJSON {
             ]))
         }
         fields.append(("origins", .array(origins)))
+        // Since start: per loop turn woken by I/O that wrote, wake-up → first write (this process's own share
+        // of a message's trip; the rest is the kernel's). 250 ns resolution under 128 µs.
+        func micros(_ nanos: UInt64) -> JSONValue {
+            let hundredths = (nanos + 5) / 10
+            let cents = hundredths % 100
+            return .number("\(hundredths / 100).\(cents < 10 ? "0" : "")\(cents)")
+        }
+        fields.append((
+            "loop",
+            .object([
+                ("turns", .integer(Int(loop.count))),
+                ("wakeToFirstWriteMicros", .object([
+                    ("p50", micros(loop.percentileNanos(0.5))),
+                    ("p90", micros(loop.percentileNanos(0.9))),
+                    ("p99", micros(loop.percentileNanos(0.99))),
+                    ("p999", micros(loop.percentileNanos(0.999))),
+                    ("max", micros(loop.maxNanos)),
+                ])),
+            ])))
         var out: [UInt8] = []
         JSONWriter.write(.object(fields), into: &out)
         return out

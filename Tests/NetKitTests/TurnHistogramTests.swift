@@ -1,0 +1,54 @@
+import Testing
+
+@testable import NetKit
+
+@Suite struct TurnHistogramTests {
+    @Test func emptyHasNoPercentiles() {
+        let h = TurnHistogram()
+        #expect(h.count == 0)
+        #expect(h.percentileNanos(0.5) == 0)
+        #expect(h.maxNanos == 0)
+    }
+
+    @Test func fineBucketsAre250Nanoseconds() {
+        #expect(TurnHistogram.bucket(0) == 0)
+        #expect(TurnHistogram.bucket(249) == 0)
+        #expect(TurnHistogram.bucket(250) == 1)
+        #expect(TurnHistogram.bucket(127_999) == 511)
+        #expect(TurnHistogram.upperBound(0) == 250)
+        #expect(TurnHistogram.upperBound(511) == 128_000)
+    }
+
+    @Test func coarseBucketsDoubleAbove128Microseconds() {
+        #expect(TurnHistogram.bucket(128_000) == 512)
+        #expect(TurnHistogram.bucket(255_999) == 512)
+        #expect(TurnHistogram.bucket(256_000) == 513)
+        #expect(TurnHistogram.upperBound(512) == 256_000)
+        #expect(TurnHistogram.upperBound(513) == 512_000)
+        // Everything past the last doubling lands in the last bucket instead of out of range.
+        #expect(TurnHistogram.bucket(.max) == 512 + 16)
+        var h = TurnHistogram()
+        h.record(.max)
+        #expect(h.percentileNanos(1) == .max)
+    }
+
+    @Test func percentilesFollowTheSamples() {
+        var h = TurnHistogram()
+        // 1 µs … 100 µs, one sample each.
+        for micros in 1...100 { h.record(UInt64(micros) * 1000) }
+        #expect(h.count == 100)
+        #expect(h.percentileNanos(0.5) == 50_250)  // the 50th sample, 50 µs, sits in [50, 50.25) µs
+        #expect(h.percentileNanos(0.99) == 99_250)
+        #expect(h.percentileNanos(1) == 100_000)  // capped by the largest sample, not the bucket bound
+        #expect(h.maxNanos == 100_000)
+    }
+
+    @Test func slowOutliersMoveOnlyTheTail() {
+        var h = TurnHistogram()
+        for _ in 0..<990 { h.record(3_000) }
+        for _ in 0..<10 { h.record(900_000) }
+        #expect(h.percentileNanos(0.5) == 3_250)
+        #expect(h.percentileNanos(0.99) == 3_250)
+        #expect(h.percentileNanos(0.995) == 900_000)
+    }
+}
