@@ -7,7 +7,7 @@ import Synchronization
 /// `Bench floor`: what this machine charges for the *shape* of a cross-replica delivery, with no software in it.
 ///
 /// Three relay processes stand in for replicas a, b and c and do nothing but move bytes: a takes a record from
-/// the sender and writes it to b, to c and back to the sender (the broadcast and the echo), b writes it to the
+/// the sender and writes it back to the sender, to b and to c (the echo and the broadcast), b writes it to the
 /// receiver, c drops it. Same processes, sockets, wake-ups and fan-out as `Bench latency`, at the same rate and
 /// size, with no parsing. By default every reader sleeps in `epoll_wait` before its `read`, as an event-loop server
 /// does; `--wait read` sleeps in `read` itself (the bare minimum). Run it next to `Bench latency`: the difference is
@@ -15,7 +15,7 @@ import Synchronization
 enum FloorBench {
     static let usage = """
         Bench floor [--rate 1000] [--seconds 10] [--size 64] [--warmup 1] [--wait epoll|read]
-            The same path as `latency` (sender → a → b → receiver, a also writing to c and echoing to the sender)
+            The same path as `latency` (sender → a → b → receiver, a also echoing to the sender and writing to c)
             through three relay processes that only copy bytes: the machine's floor for that path right now.
             Readers wait in epoll_wait like an event loop (default) or in a blocking read (--wait read).
         """
@@ -168,7 +168,8 @@ enum FloorBench {
                 let n = reader.read(into: &buffer)
                 if n <= 0 { break }
                 let chunk = Array(buffer[0..<n])
-                for fd in downstream + [upstream] { _ = writeAll(fd, chunk) }
+                // The order a replica writes in: its own clients (the echo) first, then the peers.
+                for fd in [upstream] + downstream { _ = writeAll(fd, chunk) }
             }
             for fd in downstream { close(fd) }
             close(upstream)
