@@ -10,20 +10,22 @@ import Synchronization
 /// the sender and writes it back to the sender, to b and to c (the echo and the broadcast), b writes it to the
 /// receiver, c drops it. Same processes, sockets, wake-ups and fan-out as `Bench latency`, at the same rate and
 /// size, with no parsing. By default every reader sleeps in `epoll_wait` before its `read`, as an event-loop server
-/// does; `--wait read` sleeps in `read` itself (the bare minimum). Run it next to `Bench latency`: the difference is
+/// does; `--wait read` sleeps in `read` itself (the bare minimum); `--wait netkit` runs the relays on NetKit's
+/// EventLoop and TCPConnection (our loop with nothing on top). Run it next to `Bench latency`: the difference is
 /// what our code adds; the floor itself moves with the load on the host.
 enum FloorBench {
     static let usage = """
-        Bench floor [--rate 1000] [--seconds 10] [--size 64] [--warmup 1] [--wait epoll|read]
+        Bench floor [--rate 1000] [--seconds 10] [--size 64] [--warmup 1] [--wait epoll|read|netkit]
             The same path as `latency` (sender → a → b → receiver, a also echoing to the sender and writing to c)
             through three relay processes that only copy bytes: the machine's floor for that path right now.
-            Readers wait in epoll_wait like an event loop (default) or in a blocking read (--wait read).
+            Relays wait in epoll_wait like an event loop (default), in a blocking read (--wait read), or run on
+            NetKit's own event loop and connections (--wait netkit: what our loop adds by itself).
         """
 
     static func run(_ args: [String]) throws(UsageError) {
         let flags = try Flags(command: "floor", args, valued: ["rate", "seconds", "size", "warmup", "wait"])
         let wait = flags.string("wait", default: "epoll")
-        guard wait == "epoll" || wait == "read" else { throw UsageError("floor: --wait epoll|read") }
+        guard ["epoll", "read", "netkit"].contains(wait) else { throw UsageError("floor: --wait epoll|read|netkit") }
         let rate = try flags.int("rate", default: 1000, min: 1, max: 1_000_000)
         let seconds = try flags.double("seconds", default: 10, min: 0.1)
         let size = try flags.int("size", default: 64, min: 16, max: 16_000)
@@ -60,7 +62,7 @@ enum FloorBench {
         let receiverDone = DispatchSemaphore(value: 0)
         let receiver = Thread {
             let samples = receiveRecords(
-                fd: receiverFd, size: size, measureFrom: measureFrom, reader: Reader(fd: receiverFd, epoll: wait == "epoll"))
+                fd: receiverFd, size: size, measureFrom: measureFrom, reader: Reader(fd: receiverFd, epoll: wait != "read"))
             received.withLock { $0 = samples }
             receiverDone.signal()
         }
@@ -81,7 +83,7 @@ enum FloorBench {
         let result = LatencyResult(
             samples: samples, lost: max(0, measured - samples.count), duplicates: 0, malformed: 0)
         Out.line(
-            "floor (\(wait == "epoll" ? "epoll_wait + read" : "blocking read")): \(rate) msg/s, \(size)-byte records, \(seconds) s measured (+\(warmup) s warm-up), \(sent) sent in all; "
+            "floor (\(["epoll": "epoll_wait + read", "read": "blocking read", "netkit": "NetKit relays"][wait]!)): \(rate) msg/s, \(size)-byte records, \(seconds) s measured (+\(warmup) s warm-up), \(sent) sent in all; "
                 + "load average \(SystemInfo.loadAverage())")
         Out.line("  sender → a → b → receiver (relays only): \(result)")
     }
@@ -148,8 +150,10 @@ enum FloorBench {
     static func relay(_ args: [String]) throws(UsageError) {
         let flags = try Flags(command: "floor-relay", args, valued: ["role", "to", "wait"])
         let role = flags.string("role", default: "")
-        let epoll = flags.string("wait", default: "epoll") == "epoll"
+        let wait = flags.string("wait", default: "epoll")
+        let epoll = wait == "epoll"
         guard ["a", "b", "c"].contains(role) else { throw UsageError("floor-relay: --role a|b|c") }
+        if wait == "netkit" { netKitRelay(role: role, to: flags.string("to", default: "")) }
         let listenFd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard listenFd >= 0, bindLoopback(listenFd), listen(listenFd, 8) == 0, let port = localPort(listenFd) else {
             Out.fail("floor-relay \(role): cannot listen")
@@ -193,6 +197,74 @@ enum FloorBench {
             close(upstream)
         }
         close(listenFd)
+    }
+
+    /// The same relay on NetKit (our event loop, connections and write batching): the loop's own cost.
+    static func netKitRelay(role: String, to: String) -> Never {
+        let loop: EventLoop
+        do { loop = try EventLoop(name: "relay-\(role)") } catch { Out.fail("floor-relay \(role): \(error)") }
+        let relay = NetKitRelay(loop: loop, role: role)
+        let ports = to.split(separator: ",").compactMap { UInt16($0) }
+        loop.execute { relay.start(downstreamPorts: ports) }
+        loop.run()
+        exit(0)
+    }
+
+    /// State of a NetKit relay, confined to its loop.
+    final class NetKitRelay: @unchecked Sendable {
+        let loop: EventLoop
+        let role: String
+        var downstream: [TCPConnection] = []
+        var accepted: [TCPConnection] = []
+        var listener: TCPListener?
+
+        init(loop: EventLoop, role: String) {
+            self.loop = loop
+            self.role = role
+        }
+
+        func start(downstreamPorts ports: [UInt16]) {
+            guard role == "a" else { return listen() }
+            for port in ports {
+                TCPConnection.connect(loop: loop, to: try! SocketAddress(host: "127.0.0.1", port: port)) { [self] result in
+                    guard case .success(let conn) = result else { Out.fail("floor-relay a: cannot connect") }
+                    downstream.append(conn)
+                    if downstream.count == ports.count { listen() }
+                }
+            }
+        }
+
+        func listen() {
+            do {
+                listener = try TCPListener(loop: loop, address: try SocketAddress(host: "127.0.0.1", port: 0)) {
+                    [self] conn in accepted(conn)
+                }
+            } catch {
+                Out.fail("floor-relay \(role): cannot listen: \(error)")
+            }
+            Out.line("port \(listener!.localAddress.port)")
+        }
+
+        func accepted(_ conn: TCPConnection) {
+            accepted.append(conn)
+            conn.onClose = { _ in exit(0) }
+            switch role {
+            case "a":
+                conn.onRead = { [self] bytes in
+                    let chunk = Array(bytes)
+                    conn.write(chunk)
+                    for d in downstream { d.write(chunk) }
+                }
+            case "b":
+                // The first connection is the receiver, the second is a.
+                if accepted.count == 2 {
+                    let client = accepted[0]
+                    conn.onRead = { bytes in client.write(Array(bytes)) }
+                }
+            default:
+                conn.onRead = { _ in }
+            }
+        }
     }
 
     /// Reads one socket, sleeping either in `epoll_wait` (then a non-blocking `read`, as an event loop does) or
