@@ -219,7 +219,7 @@ final class ConnectionPool {
                     let fd = try BlockingHubSocket.connect(url: url, source: source)
                     let key = Base64.encode((0..<16).map { _ in UInt8.random(in: 0...255) })
                     let request = ClientRequests.upgradeAndHandshake(url, token: nil, key: key, mask: &mask)
-                    guard BlockingHubSocket.writeAll(fd, request) else {
+                    guard PlainSocket.writeAll(fd, request) else {
                         close(fd)
                         failed += 1
                         lastError = "write: \(SystemError("write"))"
@@ -332,7 +332,7 @@ struct BlockingHubSocket {
         let fd = try connect(url: url, source: source)
         var mask = MaskSource()
         let key = Base64.encode((0..<16).map { _ in UInt8.random(in: 0...255) })
-        guard writeAll(fd, ClientRequests.upgradeAndHandshake(url, token: nil, key: key, mask: &mask)) else {
+        guard PlainSocket.writeAll(fd, ClientRequests.upgradeAndHandshake(url, token: nil, key: key, mask: &mask)) else {
             Glibc.close(fd)
             throw WireError("write: \(SystemError("write"))")
         }
@@ -349,7 +349,7 @@ struct BlockingHubSocket {
         var mask = MaskSource()
         var frame = [UInt8]()
         ClientFrame.appendText(record, mask: mask.next(), into: &frame)
-        _ = Self.writeAll(fd, frame)
+        _ = PlainSocket.writeAll(fd, frame)
     }
 
     func close() { Glibc.close(fd) }
@@ -357,31 +357,19 @@ struct BlockingHubSocket {
     /// A blocking TCP connection to the hub's host, bound to `source` (port chosen at connect time, so every
     /// source address gets the whole ephemeral range per destination).
     static func connect(url: HubURL, source: [UInt8]?) throws(WireError) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = PlainSocket.tcp(timeoutSeconds: 10)
         guard fd >= 0 else { throw WireError("socket: \(SystemError("socket"))") }
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         if let source {
             // IP_BIND_ADDRESS_NO_PORT (24): defer the port choice to connect().
+            var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_IP), 24, &one, socklen_t(MemoryLayout<Int32>.size))
-            var local = sockaddrIn(source, port: 0)
-            let rc = withUnsafePointer(to: &local) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard rc == 0 else {
+            guard PlainSocket.bind(fd, source, port: 0) else {
                 let e = SystemError("bind")
                 Glibc.close(fd)
                 throw WireError("\(e)")
             }
         }
-        var remote = sockaddrIn(IPv4.parse(url.host)!, port: url.port)
-        let rc = withUnsafePointer(to: &remote) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else {
+        guard PlainSocket.connect(fd, IPv4.parse(url.host)!, port: url.port) else {
             let e = SystemError("connect")
             Glibc.close(fd)
             throw WireError("\(e)")
@@ -389,26 +377,6 @@ struct BlockingHubSocket {
         return fd
     }
 
-    static func sockaddrIn(_ octets: [UInt8], port: UInt16) -> sockaddr_in {
-        var sa = sockaddr_in()
-        sa.sin_family = sa_family_t(AF_INET)
-        sa.sin_port = port.bigEndian
-        sa.sin_addr.s_addr = UInt32(octets[0]) | UInt32(octets[1]) << 8 | UInt32(octets[2]) << 16 | UInt32(octets[3]) << 24
-        return sa
-    }
-
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return false
-            }
-            off += n
-        }
-        return true
-    }
 
     /// Reads the 101 response and the hub's `{}` answer (blocking, 10 s receive timeout).
     static func awaitHandshake(_ fd: Int32) throws(WireError) {

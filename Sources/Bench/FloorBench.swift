@@ -48,10 +48,10 @@ enum FloorBench {
         }
         // b first, and the receiver on it before a exists: b's first accepted connection is the receiver.
         let (b, bPort) = spawn("b")
-        let receiverFd = connectLoopback(port: bPort)
+        let receiverFd = PlainSocket.connect(to: PlainSocket.loopback, port: bPort)
         let (c, cPort) = spawn("c")
         let (a, aPort) = spawn("a", ["--to", "\(bPort),\(cPort)"])
-        let senderFd = connectLoopback(port: aPort)
+        let senderFd = PlainSocket.connect(to: PlainSocket.loopback, port: aPort, timeoutSeconds: 10)
         guard receiverFd >= 0, senderFd >= 0 else { Out.fail("cannot connect to the relays") }
         Out.progress("relays up: a :\(aPort), b :\(bPort), c :\(cPort); \(rate) msg/s for \(warmup) s warm-up + \(seconds) s")
 
@@ -108,7 +108,7 @@ enum FloorBench {
                     if t >= measureFrom { measured += 1 }
                     store(UInt64(sent), at: 0, in: &record)
                     store(t, at: 8, in: &record)
-                    guard writeAll(fd, record) else { return (sent, measured) }
+                    guard PlainSocket.writeAll(fd, record) else { return (sent, measured) }
                 }
             }
             // Like the latency client's 1 ms pacing timer: sleep in poll, taking echoes as they come.
@@ -154,8 +154,10 @@ enum FloorBench {
         let epoll = wait == "epoll"
         guard ["a", "b", "c"].contains(role) else { throw UsageError("floor-relay: --role a|b|c") }
         if wait == "netkit" { netKitRelay(role: role, to: flags.string("to", default: "")) }
-        let listenFd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard listenFd >= 0, bindLoopback(listenFd), listen(listenFd, 8) == 0, let port = localPort(listenFd) else {
+        let listenFd = PlainSocket.tcp()
+        guard listenFd >= 0, PlainSocket.bind(listenFd, PlainSocket.loopback, port: 0), listen(listenFd, 8) == 0,
+            let port = PlainSocket.localPort(listenFd)
+        else {
             Out.fail("floor-relay \(role): cannot listen")
         }
         Out.line("port \(port)")
@@ -164,8 +166,8 @@ enum FloorBench {
         case "a":
             let ports = flags.string("to", default: "").split(separator: ",").compactMap { UInt16($0) }
             guard ports.count == 2 else { throw UsageError("floor-relay a: --to BPORT,CPORT") }
-            let downstream = ports.map { connectLoopback(port: $0) }
-            let upstream = acceptOne(listenFd)
+            let downstream = ports.map { PlainSocket.connect(to: PlainSocket.loopback, port: $0) }
+            let upstream = PlainSocket.accept(listenFd)
             guard upstream >= 0, downstream.allSatisfy({ $0 >= 0 }) else { Out.fail("floor-relay a: cannot connect") }
             let reader = Reader(fd: upstream, epoll: epoll)
             while true {
@@ -173,24 +175,24 @@ enum FloorBench {
                 if n <= 0 { break }
                 let chunk = Array(buffer[0..<n])
                 // The order a replica writes in: its own clients (the echo) first, then the peers.
-                for fd in [upstream] + downstream { _ = writeAll(fd, chunk) }
+                for fd in [upstream] + downstream { _ = PlainSocket.writeAll(fd, chunk) }
             }
             for fd in downstream { close(fd) }
             close(upstream)
         case "b":
-            let client = acceptOne(listenFd)
-            let upstream = acceptOne(listenFd)
+            let client = PlainSocket.accept(listenFd)
+            let upstream = PlainSocket.accept(listenFd)
             guard client >= 0, upstream >= 0 else { Out.fail("floor-relay b: accept failed") }
             let reader = Reader(fd: upstream, epoll: epoll)
             while true {
                 let n = reader.read(into: &buffer)
                 if n <= 0 { break }
-                guard writeAll(client, Array(buffer[0..<n])) else { break }
+                guard PlainSocket.writeAll(client, Array(buffer[0..<n])) else { break }
             }
             close(client)
             close(upstream)
         default:
-            let upstream = acceptOne(listenFd)
+            let upstream = PlainSocket.accept(listenFd)
             guard upstream >= 0 else { Out.fail("floor-relay c: accept failed") }
             let reader = Reader(fd: upstream, epoll: epoll)
             while reader.read(into: &buffer) > 0 {}
@@ -301,7 +303,7 @@ enum FloorBench {
         }
     }
 
-    // MARK: Plain sockets
+    // MARK: Records
 
     static func store(_ value: UInt64, at offset: Int, in bytes: inout [UInt8]) {
         for k in 0..<8 { bytes[offset + k] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(k))) }
@@ -311,66 +313,5 @@ enum FloorBench {
         var v: UInt64 = 0
         for k in 0..<8 { v |= UInt64(bytes[offset + k]) << (8 * UInt64(k)) }
         return v
-    }
-
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return false }
-            done += n
-        }
-        return true
-    }
-
-    static func loopback(port: UInt16) -> sockaddr_in {
-        var sa = sockaddr_in()
-        sa.sin_family = sa_family_t(AF_INET)
-        sa.sin_port = port.bigEndian
-        sa.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        return sa
-    }
-
-    static func bindLoopback(_ fd: Int32) -> Bool {
-        var sa = loopback(port: 0)
-        return withUnsafePointer(to: &sa) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
-    }
-
-    static func localPort(_ fd: Int32) -> UInt16? {
-        var sa = sockaddr_in()
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &sa) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        } == 0
-        return ok ? UInt16(bigEndian: sa.sin_port) : nil
-    }
-
-    static func noDelay(_ fd: Int32) {
-        var one: Int32 = 1
-        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-    }
-
-    static func connectLoopback(port: UInt16) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return -1 }
-        var sa = loopback(port: port)
-        let rc = withUnsafePointer(to: &sa) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else {
-            close(fd)
-            return -1
-        }
-        noDelay(fd)
-        return fd
-    }
-
-    static func acceptOne(_ listenFd: Int32) -> Int32 {
-        let fd = accept(listenFd, nil, nil)
-        if fd >= 0 { noDelay(fd) }
-        return fd
     }
 }

@@ -82,40 +82,20 @@ enum SystemInfo {
 
     /// A TCP port free on 127.0.0.1 right now (bound to port 0 and released).
     static func freePort() -> UInt16? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = PlainSocket.tcp()
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var sa = sockaddr_in()
-        sa.sin_family = sa_family_t(AF_INET)
-        sa.sin_port = 0
-        sa.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &sa) { p -> Bool in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
-            }
-        }
-        return ok ? UInt16(bigEndian: sa.sin_port) : nil
+        return PlainSocket.bind(fd, PlainSocket.loopback, port: 0) ? PlainSocket.localPort(fd) : nil
     }
 
     /// Body of `GET path` on an IPv4 host (or localhost), or nil on any failure or after `timeoutSeconds`.
     static func httpGet(host: String, port: UInt16, path: String, timeoutSeconds: Int) -> [UInt8]? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard let octets = host == "localhost" ? PlainSocket.loopback : IPv4.parse(host) else { return nil }
+        let fd = PlainSocket.connect(to: octets, port: port, timeoutSeconds: timeoutSeconds)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var sa = sockaddr_in()
-        sa.sin_family = sa_family_t(AF_INET)
-        sa.sin_port = port.bigEndian
-        sa.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
-        let connected = withUnsafePointer(to: &sa) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { return nil }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ write(fd, $0.baseAddress!, $0.count) }) == request.count else { return nil }
+        guard PlainSocket.writeAll(fd, request) else { return nil }
         var response: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
         while response.count < 4 << 20 {
