@@ -153,6 +153,14 @@ enum FloorBench {
         let wait = flags.string("wait", default: "epoll")
         let epoll = wait == "epoll"
         guard ["a", "b", "c"].contains(role) else { throw UsageError("floor-relay: --role a|b|c") }
+        // Our stdin is the parent's pipe: when it closes (the parent exited or failed), so do we, even while
+        // blocked in accept or read.
+        let watchdog = Thread {
+            var byte: UInt8 = 0
+            while read(0, &byte, 1) > 0 {}
+            exit(0)
+        }
+        watchdog.start()
         if wait == "netkit" { netKitRelay(role: role, to: flags.string("to", default: "")) }
         let listenFd = PlainSocket.tcp()
         guard listenFd >= 0, PlainSocket.bind(listenFd, PlainSocket.loopback, port: 0), listen(listenFd, 8) == 0,
