@@ -60,13 +60,15 @@ public final class EventLoop: @unchecked Sendable {
     /// on a message's path is the kernel's.
     public private(set) var wakeToFirstWrite = TurnHistogram()
     private var awaitingFirstWrite = false
+    /// When epoll_wait returned this turn (`now` moves on when timers run, after the events were handled).
+    private var wokeAt: UInt64 = 0
 
     /// Called by connections right before a `writev`.
     @inline(__always)
     func willWrite() {
         guard awaitingFirstWrite else { return }
         awaitingFirstWrite = false
-        wakeToFirstWrite.record(monotonicNanos() &- now)
+        wakeToFirstWrite.record(monotonicNanos() &- wokeAt)
     }
 
     /// Scratch buffer shared by every read on this loop: connections keep only their unparsed leftovers.
@@ -270,6 +272,7 @@ public final class EventLoop: @unchecked Sendable {
             let timeout = hasPending || !flushList.isEmpty ? 0 : nextTimeoutMillis()
             let n = csystem_epoll_wait(epfd, evs, datas, Int32(maxEvents), timeout)
             now = monotonicNanos()
+            wokeAt = now
             awaitingFirstWrite = n > 0
             if n < 0 && errno != EINTR {
                 Logger(label: "netkit").error("epoll_wait failed: \(SystemError("epoll_wait"))")

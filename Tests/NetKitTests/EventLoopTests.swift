@@ -87,6 +87,35 @@ final class Box<T: Sendable>: @unchecked Sendable {
         #expect(fired.get() == [1, 2, 3])
     }
 
+    /// The turn timer starts at the wake-up, so time spent handling the read before queueing the answer counts
+    /// (it once restarted when timers ran, after the handlers, and reported a busy handler as ~0).
+    @Test func wakeToFirstWriteIncludesTheReadHandler() throws {
+        let loop = try EventLoop.spawn(name: "test-turn")
+        defer { loop.stop() }
+        let echoed = Box<Int>(0)
+        let slowest = Box<UInt64>(0)
+        loop.execute {
+            let listener = try! TCPListener(loop: loop, address: try! SocketAddress(host: "127.0.0.1", port: 0)) { conn in
+                conn.onRead = { bytes in
+                    let busyUntil = monotonicNanos() + 3_000_000
+                    while monotonicNanos() < busyUntil {}
+                    conn.write(Array(bytes))
+                }
+            }
+            TCPConnection.connect(loop: loop, to: try! SocketAddress(host: "127.0.0.1", port: listener.localAddress.port)) { result in
+                guard case .success(let c) = result else { return }
+                c.onRead = { bytes in
+                    echoed.update { $0 += bytes.count }
+                    slowest.update { $0 = loop.wakeToFirstWrite.maxNanos }
+                }
+                c.write([1, 2, 3])
+            }
+        }
+        #expect(waitUntil { echoed.get() == 3 })
+        // The server's read turn wrote only after its 3 ms handler.
+        #expect(slowest.get() >= 3_000_000)
+    }
+
     @Test func portInUseIsReported() throws {
         let loop = try EventLoop.spawn(name: "test-bind")
         defer { loop.stop() }
