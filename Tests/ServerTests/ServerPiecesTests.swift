@@ -43,6 +43,44 @@ import Testing
     }
 }
 
+/// The JSON is written after room for the frame header, which is then filled in: every header size (2, 4 and 10
+/// bytes, and the lengths where it changes) must give exactly the frame the encoder builds, and the JSON back.
+@Suite struct OutgoingMessageTests {
+    @Test(arguments: [0, 1, 125, 126, 127, 65_535, 65_536, 70_000])
+    func frameIsTheEncodersAndJSONComesBack(_ length: Int) {
+        let json = (0..<length).map { UInt8(truncatingIfNeeded: $0 % 251) }
+        var expected: [UInt8] = []
+        WebSocketFrameEncoder.encode(.text, payload: json, into: &expected)
+        let built = OutgoingMessage(capacity: 16) { $0.append(contentsOf: json) }
+        #expect(built.webSocketTextFrame == expected)
+        #expect(built.json == json)
+        #expect(OutgoingMessage(json: json).webSocketTextFrame == expected)
+        #expect(json.withUnsafeBytes { OutgoingMessage(json: $0) }.webSocketTextFrame == expected)
+    }
+
+    /// What a hub's `SendAsync` puts on the wire: the invocation with the replica header, arguments in order.
+    @Test func clientProxyWritesArgumentsInPlace() throws {
+        final class Recorder: HubLifetimeManager {
+            let nodeId = "b"
+            let messageHeaders: [(key: String, value: String)] = [("replica", "b")]
+            var sent: [(OutgoingMessage, RouteTarget)] = []
+            func add(_ connection: SignalRConnection) {}
+            func remove(_ connection: SignalRConnection) {}
+            func send(_ message: OutgoingMessage, hub: String, to target: RouteTarget) { sent.append((message, target)) }
+            var connectionCount: Int { 0 }
+        }
+        let recorder = Recorder()
+        let proxy = ClientProxy(hubName: "ChatHub", target: .all, manager: recorder)
+        proxy.send("ReceiveMessage", "al\"ice" as String?, nil as String?, 3)
+        proxy.sendValues("Values", [.bool(true), .array([])])
+        #expect(recorder.sent.count == 2)
+        let texts = recorder.sent.map { String(decoding: $0.0.json, as: UTF8.self) }
+        #expect(texts[0] == "{\"type\":1,\"headers\":{\"replica\":\"b\"},\"target\":\"ReceiveMessage\",\"arguments\":[\"al\\\"ice\",null,3]}\u{1E}")
+        #expect(texts[1] == "{\"type\":1,\"headers\":{\"replica\":\"b\"},\"target\":\"Values\",\"arguments\":[true,[]]}\u{1E}")
+        #expect(recorder.sent[0].1 == .all)
+    }
+}
+
 @Suite struct OriginPolicyTests {
     @Test func loopbackByDefault() {
         let p = OriginPolicy.loopback

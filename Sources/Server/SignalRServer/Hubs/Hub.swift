@@ -45,20 +45,30 @@ struct ClientProxy {
     let manager: any HubLifetimeManager
 
     func send(_ method: String, _ arguments: any HubValue...) {
-        sendValues(method, arguments.map(\.jsonValue))
+        encodeAndSend(method) { out in
+            for (i, argument) in arguments.enumerated() {
+                if i > 0 { out.append(JSONByte.comma) }
+                argument.writeJSON(into: &out)
+            }
+        }
     }
 
     func sendValues(_ method: String, _ arguments: [JSONValue]) {
-        var raw: [[UInt8]] = []
-        raw.reserveCapacity(arguments.count)
-        for a in arguments {
-            var out: [UInt8] = []
-            JSONWriter.write(a, into: &out)
-            raw.append(out)
+        encodeAndSend(method) { out in
+            for (i, argument) in arguments.enumerated() {
+                if i > 0 { out.append(JSONByte.comma) }
+                JSONWriter.write(argument, into: &out)
+            }
         }
-        var json: [UInt8] = []
-        JSONHubProtocol.encodeInvocation(target: method, rawArguments: raw, headers: [("replica", manager.nodeId)], into: &json)
-        manager.send(OutgoingMessage(json: json), hub: hubName, to: target)
+    }
+
+    /// One buffer for the JSON and its WebSocket frame, sized for a chat message; no value per argument.
+    private func encodeAndSend(_ method: String, writeArguments: (inout [UInt8]) -> Void) {
+        let headers = manager.messageHeaders
+        let message = OutgoingMessage(capacity: 256) { out in
+            JSONHubProtocol.encodeInvocation(target: method, headers: headers, into: &out, writeArguments: writeArguments)
+        }
+        manager.send(message, hub: hubName, to: target)
     }
 }
 

@@ -6,6 +6,13 @@ protocol HubArgument {
 /// A value a hub sends to clients or returns from a method.
 protocol HubValue {
     var jsonValue: JSONValue { get }
+    /// Appends the value as JSON. The default goes through ``jsonValue``; strings and optionals write
+    /// themselves, so a broadcast's arguments take no intermediate values.
+    func writeJSON(into out: inout [UInt8])
+}
+
+extension HubValue {
+    func writeJSON(into out: inout [UInt8]) { JSONWriter.write(jsonValue, into: &out) }
 }
 
 /// The argument didn't have the expected JSON type.
@@ -17,6 +24,7 @@ extension String: HubArgument, HubValue {
         self = s
     }
     var jsonValue: JSONValue { .string(self) }
+    func writeJSON(into out: inout [UInt8]) { JSONWriter.writeString(self, into: &out) }
 }
 
 extension Int: HubArgument, HubValue {
@@ -56,6 +64,9 @@ extension Optional: HubArgument where Wrapped: HubArgument {
 
 extension Optional: HubValue where Wrapped: HubValue {
     var jsonValue: JSONValue { self?.jsonValue ?? .null }
+    func writeJSON(into out: inout [UInt8]) {
+        if let self { self.writeJSON(into: &out) } else { JSONWriter.appendASCII("null", to: &out) }
+    }
 }
 
 extension Array: HubArgument where Element: HubArgument {

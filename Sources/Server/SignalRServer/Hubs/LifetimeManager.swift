@@ -8,28 +8,52 @@ enum RouteTarget: Equatable {
     case connections([String])
 }
 
-/// A server→client hub message, serialized once. The WebSocket text frame around it is also built once, lazily,
-/// and the same bytes are queued on every recipient (server frames are unmasked, so they are identical).
+/// A server→client hub message, serialized once, kept as the WebSocket text frame that carries it: server frames
+/// are unmasked, so every recipient gets the same bytes, and the JSON is the frame minus its header.
 final class OutgoingMessage {
-    let json: [UInt8]
-    private var frame: [UInt8]?
+    let webSocketTextFrame: [UInt8]
+    private let headerCount: Int
 
-    init(json: [UInt8]) { self.json = json }
-
-    var webSocketTextFrame: [UInt8] {
-        if let frame { return frame }
-        var out: [UInt8] = []
-        out.reserveCapacity(json.count + 10)
-        WebSocketFrameEncoder.encode(.text, payload: json, into: &out)
-        frame = out
-        return out
+    /// Frames JSON that is already encoded (it ends with its 0x1E).
+    convenience init(json: [UInt8]) {
+        self.init(capacity: json.count) { $0.append(contentsOf: json) }
     }
+
+    /// Frames JSON bytes that arrived from elsewhere (the backplane), copied once.
+    convenience init(json: UnsafeRawBufferPointer) {
+        self.init(capacity: json.count) { $0.append(contentsOf: json) }
+    }
+
+    /// Lets `writeJSON` append the message after room left for the frame header, then fills the header in:
+    /// one buffer for both. The room is the 4 bytes of a 126…65 535-byte payload's header; a shorter payload
+    /// moves 2 bytes left, a longer one 6 bytes right.
+    init(capacity: Int, writeJSON: (inout [UInt8]) -> Void) {
+        var frame: [UInt8] = []
+        frame.reserveCapacity(capacity + 10)
+        frame.append(contentsOf: [0, 0, 0, 0])
+        writeJSON(&frame)
+        headerCount = WebSocketFrameEncoder.withHeader(.text, length: frame.count - 4, fin: true, masked: false) {
+            frame.replaceSubrange(0..<4, with: $0)
+            return $0.count
+        }
+        webSocketTextFrame = frame
+    }
+
+    /// The message's JSON (with its 0x1E), lent for the duration of `body`.
+    func withJSON<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try webSocketTextFrame.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[headerCount...])) }
+    }
+
+    var json: [UInt8] { withJSON { Array($0) } }
 }
 
 /// Tracks a hub's connections and delivers messages to them: the seam the mesh plugs into
 /// (ASP.NET Core's `HubLifetimeManager`).
 protocol HubLifetimeManager: AnyObject {
     var nodeId: String { get }
+    /// Headers of every invocation the hub sends: `replica` names the replica it came from (the web client
+    /// labels messages with it; stock clients ignore headers).
+    var messageHeaders: [(key: String, value: String)] { get }
     func add(_ connection: SignalRConnection)
     func remove(_ connection: SignalRConnection)
     func send(_ message: OutgoingMessage, hub: String, to target: RouteTarget)
@@ -40,11 +64,13 @@ protocol HubLifetimeManager: AnyObject {
 final class LocalHubLifetimeManager: HubLifetimeManager {
     let nodeId: String
     let hubName: String
+    let messageHeaders: [(key: String, value: String)]
     private(set) var connections: [String: SignalRConnection] = [:]
 
     init(nodeId: String, hubName: String) {
         self.nodeId = nodeId
         self.hubName = hubName
+        self.messageHeaders = [("replica", nodeId)]
     }
 
     var connectionCount: Int { connections.count }
@@ -89,7 +115,8 @@ final class LocalHubLifetimeManager: HubLifetimeManager {
 /// (``BackplaneMessage``); receivers write the bytes straight to their sockets.
 final class MeshBackplane {
     let mesh: MeshNode
-    private var hubs: [String: LocalHubLifetimeManager] = [:]
+    /// Few hubs, looked up by the name's bytes as they arrive: no `String` per message.
+    private var hubs: [(name: [UInt8], manager: LocalHubLifetimeManager)] = []
     private let logger = Logger(label: "backplane")
 
     init(mesh: MeshNode) {
@@ -99,20 +126,28 @@ final class MeshBackplane {
         }
     }
 
-    func register(_ local: LocalHubLifetimeManager) { hubs[local.hubName] = local }
+    func register(_ local: LocalHubLifetimeManager) { hubs.append((Array(local.hubName.utf8), local)) }
 
-    func publish(_ message: BackplaneMessage) { mesh.publish(message.encode()) }
+    func publish(hub: String, target: RouteTarget, json: UnsafeRawBufferPointer) {
+        mesh.publish(BackplaneMessage.encode(hub: hub, target: target, json: json))
+    }
 
     private func receivedFromMesh(origin: String, payload: [UInt8]) {
-        guard let decoded = BackplaneMessage.decode(payload) else {
-            logger.warning("dropped an undecodable backplane message from \(origin) (\(payload.count) bytes)")
-            return
+        payload.withUnsafeBytes { bytes in
+            guard let fields = BackplaneMessage.Fields(bytes) else {
+                logger.warning("dropped an undecodable backplane message from \(origin) (\(payload.count) bytes)")
+                return
+            }
+            let name = UnsafeRawBufferPointer(rebasing: bytes[fields.hub])
+            guard let hub = hubs.first(where: { $0.name.elementsEqual(name) })?.manager else {
+                logger.debug("backplane message for unknown hub \(String(decoding: name, as: UTF8.self)) from \(origin)")
+                return
+            }
+            // Nobody here to deliver to: nothing to frame.
+            guard hub.connectionCount > 0 else { return }
+            let json = UnsafeRawBufferPointer(rebasing: bytes[fields.json])
+            hub.deliver(OutgoingMessage(json: json), to: fields.target)
         }
-        guard let hub = hubs[decoded.hub] else {
-            logger.debug("backplane message for unknown hub \(decoded.hub) from \(origin)")
-            return
-        }
-        hub.deliver(OutgoingMessage(json: decoded.json), to: decoded.target)
     }
 }
 
@@ -122,6 +157,7 @@ final class MeshHubLifetimeManager: HubLifetimeManager {
     let backplane: MeshBackplane
 
     var nodeId: String { local.nodeId }
+    var messageHeaders: [(key: String, value: String)] { local.messageHeaders }
     var connectionCount: Int { local.connectionCount }
 
     init(local: LocalHubLifetimeManager, backplane: MeshBackplane) {
@@ -138,7 +174,7 @@ final class MeshHubLifetimeManager: HubLifetimeManager {
         if case .connections(let ids) = target, ids.allSatisfy(local.isLocal) {
             return  // every recipient lives here: nothing for the other replicas
         }
-        backplane.publish(BackplaneMessage(hub: hub, target: target, json: message.json))
+        message.withJSON { backplane.publish(hub: hub, target: target, json: $0) }
     }
 }
 
@@ -151,10 +187,14 @@ struct BackplaneMessage: Equatable {
     var json: [UInt8]
 
     func encode() -> [UInt8] {
+        json.withUnsafeBytes { Self.encode(hub: hub, target: target, json: $0) }
+    }
+
+    static func encode(hub: String, target: RouteTarget, json: UnsafeRawBufferPointer) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(json.count + hub.utf8.count + 32)
         out.append(1)
-        Self.putString(hub, &out)
+        putString(hub, &out)
         let ids: [String]
         switch target {
         case .all: out.append(1); ids = []
@@ -162,9 +202,9 @@ struct BackplaneMessage: Equatable {
         case .connections(let x): out.append(3); ids = x
         }
         out.append(UInt8(ids.count >> 8)); out.append(UInt8(ids.count & 0xFF))
-        for id in ids { Self.putString(id, &out) }
+        for id in ids { putString(id, &out) }
         out.append(1)
-        Self.putString("json", &out)
+        putString("json", &out)
         let n = UInt32(json.count)
         out.append(UInt8(n >> 24)); out.append(UInt8((n >> 16) & 0xFF)); out.append(UInt8((n >> 8) & 0xFF)); out.append(UInt8(n & 0xFF))
         out.append(contentsOf: json)
@@ -172,38 +212,57 @@ struct BackplaneMessage: Equatable {
     }
 
     static func decode(_ bytes: [UInt8]) -> BackplaneMessage? {
-        var i = 0
-        func u8() -> UInt8? { guard i < bytes.count else { return nil }; defer { i += 1 }; return bytes[i] }
-        func u16() -> Int? { guard let a = u8(), let b = u8() else { return nil }; return Int(a) << 8 | Int(b) }
-        func u32() -> Int? { guard let a = u16(), let b = u16() else { return nil }; return a << 16 | b }
-        func str() -> String? {
-            guard let n = u16(), i + n <= bytes.count else { return nil }
-            defer { i += n }
-            return String(decoding: bytes[i..<i + n], as: UTF8.self)
+        bytes.withUnsafeBytes { raw in
+            Fields(raw).map {
+                BackplaneMessage(
+                    hub: String(decoding: raw[$0.hub], as: UTF8.self), target: $0.target, json: Array(raw[$0.json]))
+            }
         }
-        guard u8() == 1, let hub = str(), let kind = u8(), let count = u16() else { return nil }
-        var ids: [String] = []
-        for _ in 0..<count { guard let s = str() else { return nil }; ids.append(s) }
-        let target: RouteTarget
-        switch kind {
-        case 1: target = .all
-        case 2: target = .allExcept(ids)
-        case 3: target = .connections(ids)
-        default: return nil
+    }
+
+    /// Where a message's parts are in its bytes; only the connection ids of a targeted message are copied out.
+    struct Fields {
+        var hub: Range<Int>
+        var target: RouteTarget
+        var json: Range<Int>
+
+        init?(_ bytes: UnsafeRawBufferPointer) {
+            var i = 0
+            func u8() -> UInt8? { guard i < bytes.count else { return nil }; defer { i += 1 }; return bytes[i] }
+            func u16() -> Int? { guard let a = u8(), let b = u8() else { return nil }; return Int(a) << 8 | Int(b) }
+            func u32() -> Int? { guard let a = u16(), let b = u16() else { return nil }; return a << 16 | b }
+            func str() -> Range<Int>? {
+                guard let n = u16(), i + n <= bytes.count else { return nil }
+                defer { i += n }
+                return i..<i + n
+            }
+            guard u8() == 1, let hub = str(), let kind = u8(), let count = u16() else { return nil }
+            var ids: [String] = []
+            for _ in 0..<count {
+                guard let s = str() else { return nil }
+                ids.append(String(decoding: bytes[s], as: UTF8.self))
+            }
+            switch kind {
+            case 1: target = .all
+            case 2: target = .allExcept(ids)
+            case 3: target = .connections(ids)
+            default: return nil
+            }
+            guard let protocols = u8() else { return nil }
+            var json: Range<Int>?
+            for _ in 0..<protocols {
+                guard let name = str(), let n = u32(), i + n <= bytes.count else { return nil }
+                if bytes[name].elementsEqual("json".utf8) { json = i..<i + n }
+                i += n
+            }
+            guard let json else { return nil }
+            self.hub = hub
+            self.json = json
         }
-        guard let protocols = u8() else { return nil }
-        var json: [UInt8]?
-        for _ in 0..<protocols {
-            guard let name = str(), let n = u32(), i + n <= bytes.count else { return nil }
-            if name == "json" { json = Array(bytes[i..<i + n]) }
-            i += n
-        }
-        guard let json else { return nil }
-        return BackplaneMessage(hub: hub, target: target, json: json)
     }
 
     private static func putString(_ s: String, _ out: inout [UInt8]) {
-        let u = Array(s.utf8.prefix(65535))
+        let u = s.utf8.prefix(65535)
         out.append(UInt8(u.count >> 8)); out.append(UInt8(u.count & 0xFF))
         out.append(contentsOf: u)
     }

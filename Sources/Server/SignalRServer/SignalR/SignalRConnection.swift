@@ -44,9 +44,17 @@ final class SignalRConnection {
         timing.received(now: ws.conn.loop.now)
         framer.append(bytes)
         while phase != .closed {
-            let message: [UInt8]?
             do {
-                message = try framer.next()
+                if phase == .handshake {
+                    guard let message = try framer.next() else { return }
+                    handshake(message)
+                } else {
+                    // Parsed where it lies in the framer's buffer: no copy of the message.
+                    guard let parsed = try framer.withNext({ bytes in Result { try JSONHubProtocol.parse(bytes) } }) else {
+                        return
+                    }
+                    dispatch(parsed)
+                }
             } catch {
                 if phase == .handshake {
                     failHandshake(Handshake.canceledError, log: "handshake larger than \(endpoint.options.maxMessageSize) bytes")
@@ -55,12 +63,6 @@ final class SignalRConnection {
                     close(error: HubErrors.closedWithError, allowReconnect: true)
                 }
                 return
-            }
-            guard let message else { return }
-            if phase == .handshake {
-                handshake(message)
-            } else {
-                dispatch(message)
             }
         }
     }
@@ -93,10 +95,10 @@ final class SignalRConnection {
         endpoint.disconnected(self, wasActive: false)
     }
 
-    private func dispatch(_ bytes: [UInt8]) {
+    private func dispatch(_ parsed: Result<HubMessage, any Error>) {
         let message: HubMessage
         do {
-            message = try JSONHubProtocol.parse(bytes)
+            message = try parsed.get()
         } catch {
             logger.warning("closing: invalid hub message: \(error)")
             close(error: HubErrors.closedWithError, allowReconnect: true)

@@ -34,22 +34,35 @@ enum WebSocketFrameEncoder {
 
     /// Appends a frame header. The 4 mask key bytes (if `masked`) are the caller's to append.
     static func appendHeader(_ opcode: WebSocketOpcode, length: Int, fin: Bool, masked: Bool, into out: inout [UInt8]) {
+        withHeader(opcode, length: length, fin: fin, masked: masked) { out.append(contentsOf: $0) }
+    }
+
+    /// Builds a frame header (2, 4 or 10 bytes) on the stack and lends it to `body`.
+    static func withHeader<R>(
+        _ opcode: WebSocketOpcode, length: Int, fin: Bool, masked: Bool, _ body: (UnsafeRawBufferPointer) -> R
+    ) -> R {
         precondition(length >= 0)
         precondition(!opcode.isControl || (fin && length <= 125), "control frames are unfragmented and at most 125 bytes")
-        out.append((fin ? 0x80 : 0) | opcode.rawValue)
-        let maskBit: UInt8 = masked ? 0x80 : 0
-        // Always the shortest length form (RFC 6455 §5.2).
-        if length <= 125 {
-            out.append(maskBit | UInt8(length))
-        } else if length <= 0xFFFF {
-            out.append(maskBit | 126)
-            out.append(UInt8(truncatingIfNeeded: length >> 8))
-            out.append(UInt8(truncatingIfNeeded: length))
-        } else {
-            out.append(maskBit | 127)
-            for shift in stride(from: 56, through: 0, by: -8) {
-                out.append(UInt8(truncatingIfNeeded: UInt64(length) >> UInt64(shift)))
+        var storage: (UInt64, UInt64) = (0, 0)
+        return withUnsafeMutableBytes(of: &storage) { raw in
+            raw[0] = (fin ? 0x80 : 0) | opcode.rawValue
+            let maskBit: UInt8 = masked ? 0x80 : 0
+            // Always the shortest length form (RFC 6455 §5.2).
+            let count: Int
+            if length <= 125 {
+                raw[1] = maskBit | UInt8(length)
+                count = 2
+            } else if length <= 0xFFFF {
+                raw[1] = maskBit | 126
+                raw[2] = UInt8(truncatingIfNeeded: length >> 8)
+                raw[3] = UInt8(truncatingIfNeeded: length)
+                count = 4
+            } else {
+                raw[1] = maskBit | 127
+                for i in 0..<8 { raw[2 + i] = UInt8(truncatingIfNeeded: UInt64(length) >> UInt64(56 - 8 * i)) }
+                count = 10
             }
+            return body(UnsafeRawBufferPointer(rebasing: raw[..<count]))
         }
     }
 

@@ -343,17 +343,28 @@ enum JSONHubProtocol {
     /// element of `rawArguments` is an already-encoded JSON value copied verbatim (the caller vouches for it).
     /// No `invocationId`: broadcasts never expect an answer.
     static func encodeInvocation(
-        target: String, rawArguments: [[UInt8]], headers: [(String, String)]?, into out: inout [UInt8]
+        target: String, rawArguments: [[UInt8]], headers: [(key: String, value: String)]?, into out: inout [UInt8]
+    ) {
+        encodeInvocation(target: target, headers: headers, into: &out) { out in
+            for (i, argument) in rawArguments.enumerated() {
+                if i > 0 { out.append(JSONByte.comma) }
+                out.append(contentsOf: argument)
+            }
+        }
+    }
+
+    /// The same, with the arguments written in place by `writeArguments` (comma-separated JSON values, no
+    /// brackets): a hub's `SendAsync` encodes its values straight into the message, with no array per argument.
+    static func encodeInvocation(
+        target: String, headers: [(key: String, value: String)]?, into out: inout [UInt8],
+        writeArguments: (inout [UInt8]) -> Void
     ) {
         JSONWriter.appendASCII("{\"type\":1", to: &out)
-        if let headers { writeHeaders(headers.map { (key: $0.0, value: $0.1) }, into: &out) }
+        if let headers { writeHeaders(headers, into: &out) }
         JSONWriter.appendASCII(",\"target\":", to: &out)
         JSONWriter.writeString(target, into: &out)
         JSONWriter.appendASCII(",\"arguments\":[", to: &out)
-        for (i, argument) in rawArguments.enumerated() {
-            if i > 0 { out.append(JSONByte.comma) }
-            out.append(contentsOf: argument)
-        }
+        writeArguments(&out)
         JSONWriter.appendASCII("]}", to: &out)
         out.append(JSONByte.recordSeparator)
     }
