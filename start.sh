@@ -63,8 +63,8 @@ if [ -z "${SERVER_BIN:-}" ]; then
   SERVER_BIN="$ROOT/.build/release/Server"
   if [ ! -x "$SERVER_BIN" ] || [ -n "$(find "$ROOT/Sources" "$ROOT/Package.swift" -newer "$SERVER_BIN" -print -quit)" ]; then
     mkdir -p "$LOGS"
-    echo "building the server (swift build -c release)…"
-    if ! (cd "$ROOT" && swift build -c release --product Server) >"$LOGS/build.log" 2>&1; then
+    echo "building the server (swift build -c release --static-swift-stdlib)…"
+    if ! (cd "$ROOT" && swift build -c release --static-swift-stdlib --product Server) >"$LOGS/build.log" 2>&1; then
       tail -n 30 "$LOGS/build.log"
       echo "error: build failed (full output in $LOGS/build.log)" >&2
       exit 1

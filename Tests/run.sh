@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command: sets up what the tests need (idempotent, quick when already done), then runs
-#   1. swift build -c release     (products Server and Bench)
+#   1. swift build -c release --static-swift-stdlib   (products Server and Bench)
 #   2. swift test                 (unit tests: NetKitTests, MeshTests, ServerTests)
 #   3. pytest Tests/interop       (real replica processes with stock SignalR clients)
 #   4. Tests/autobahn/run.sh      (Autobahn|Testsuite fuzzingclient, cases 1–10, against --ws-echo)
@@ -140,10 +140,11 @@ echo "python venv: $VENV; logs: $LOG_DIR"
 
 # ------------------------------------------------------------------------------------------------ build
 
-say "swift build -c release"
+say "swift build -c release --static-swift-stdlib"
 T=$(date +%s)
 BUILD_OK=1
-if timeout 2400 swift build "${SWIFT_FLAGS[@]}" -c release >"$LOG_DIR/build-release.log" 2>&1; then
+# The runtime linked in, as start.sh builds it (README, Benchmarks: it shortens every message's path).
+if timeout 2400 swift build "${SWIFT_FLAGS[@]}" -c release --static-swift-stdlib >"$LOG_DIR/build-release.log" 2>&1; then
   grep -E "^(Build complete|Compiling|warning: )" "$LOG_DIR/build-release.log" | tail -n 3 || true
   echo "built in $(elapsed "$T")"
   record build 1 0
