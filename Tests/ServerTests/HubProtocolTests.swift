@@ -89,16 +89,16 @@ private func frameAll(_ chunks: [[UInt8]], maxMessageSize: Int = 32 * 1024) thro
 
     @Test func broadcastFastPath() throws {
         var out: [UInt8] = []
-        JSONHubProtocol.encodeInvocation(
-            target: "ReceiveMessage", rawArguments: [Array("\"bob\"".utf8), Array("{\"n\":[1,2]}".utf8)], headers: nil,
-            into: &out)
+        JSONHubProtocol.encodeInvocation(target: "ReceiveMessage", headers: nil, into: &out) {
+            $0.append(contentsOf: Array("\"bob\",{\"n\":[1,2]}".utf8))
+        }
         #expect(text(out) == "{\"type\":1,\"target\":\"ReceiveMessage\",\"arguments\":[\"bob\",{\"n\":[1,2]}]}\u{1E}")
         #expect(
             try JSONHubProtocol.parse(Array(out.dropLast()))
                 == .invocation(InvocationMessage(target: "ReceiveMessage", arguments: ["bob", ["n": [1, 2]]])))
 
         out.removeAll()
-        JSONHubProtocol.encodeInvocation(target: "T\"", rawArguments: [], headers: [("k", "v")], into: &out)
+        JSONHubProtocol.encodeInvocation(target: "T\"", headers: [("k", "v")], into: &out) { _ in }
         #expect(text(out) == "{\"type\":1,\"headers\":{\"k\":\"v\"},\"target\":\"T\\\"\",\"arguments\":[]}\u{1E}")
         #expect(
             try JSONHubProtocol.parse(Array(out.dropLast()))

@@ -53,8 +53,7 @@ import Testing
         WebSocketFrameEncoder.encode(.text, payload: json, into: &expected)
         let built = OutgoingMessage(capacity: 16) { $0.append(contentsOf: json) }
         #expect(built.webSocketTextFrame == expected)
-        #expect(built.json == json)
-        #expect(OutgoingMessage(json: json).webSocketTextFrame == expected)
+        #expect(built.withJSON { Array($0) } == json)
         #expect(json.withUnsafeBytes { OutgoingMessage(json: $0) }.webSocketTextFrame == expected)
     }
 
@@ -72,9 +71,9 @@ import Testing
         let recorder = Recorder()
         let proxy = ClientProxy(hubName: "ChatHub", target: .all, manager: recorder)
         proxy.send("ReceiveMessage", "al\"ice" as String?, nil as String?, 3)
-        proxy.sendValues("Values", [.bool(true), .array([])])
+        proxy.send("Values", JSONValue.bool(true), JSONValue.array([]))
         #expect(recorder.sent.count == 2)
-        let texts = recorder.sent.map { String(decoding: $0.0.json, as: UTF8.self) }
+        let texts = recorder.sent.map { $0.0.withJSON { String(decoding: $0, as: UTF8.self) } }
         #expect(texts[0] == "{\"type\":1,\"headers\":{\"replica\":\"b\"},\"target\":\"ReceiveMessage\",\"arguments\":[\"al\\\"ice\",null,3]}\u{1E}")
         #expect(texts[1] == "{\"type\":1,\"headers\":{\"replica\":\"b\"},\"target\":\"Values\",\"arguments\":[true,[]]}\u{1E}")
         #expect(recorder.sent[0].1 == .all)

@@ -53,15 +53,6 @@ struct ClientProxy {
         }
     }
 
-    func sendValues(_ method: String, _ arguments: [JSONValue]) {
-        encodeAndSend(method) { out in
-            for (i, argument) in arguments.enumerated() {
-                if i > 0 { out.append(JSONByte.comma) }
-                JSONWriter.write(argument, into: &out)
-            }
-        }
-    }
-
     /// One buffer for the JSON and its WebSocket frame, sized for a chat message; no value per argument.
     private func encodeAndSend(_ method: String, writeArguments: (inout [UInt8]) -> Void) {
         let headers = manager.messageHeaders

@@ -14,12 +14,7 @@ final class OutgoingMessage {
     let webSocketTextFrame: [UInt8]
     private let headerCount: Int
 
-    /// Frames JSON that is already encoded (it ends with its 0x1E).
-    convenience init(json: [UInt8]) {
-        self.init(capacity: json.count) { $0.append(contentsOf: json) }
-    }
-
-    /// Frames JSON bytes that arrived from elsewhere (the backplane), copied once.
+    /// Frames JSON bytes that are already encoded (with their 0x1E), e.g. from the backplane: copied once.
     convenience init(json: UnsafeRawBufferPointer) {
         self.init(capacity: json.count) { $0.append(contentsOf: json) }
     }
@@ -43,8 +38,6 @@ final class OutgoingMessage {
     func withJSON<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try webSocketTextFrame.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[headerCount...])) }
     }
-
-    var json: [UInt8] { withJSON { Array($0) } }
 }
 
 /// Tracks a hub's connections and delivers messages to them: the seam the mesh plugs into

@@ -339,22 +339,9 @@ enum JSONHubProtocol {
         out.append(JSONByte.closeBrace)
     }
 
-    /// Fast path for server→client broadcasts: `{"type":1,"target":…,"arguments":[…]}` + 0x1E, where each
-    /// element of `rawArguments` is an already-encoded JSON value copied verbatim (the caller vouches for it).
-    /// No `invocationId`: broadcasts never expect an answer.
-    static func encodeInvocation(
-        target: String, rawArguments: [[UInt8]], headers: [(key: String, value: String)]?, into out: inout [UInt8]
-    ) {
-        encodeInvocation(target: target, headers: headers, into: &out) { out in
-            for (i, argument) in rawArguments.enumerated() {
-                if i > 0 { out.append(JSONByte.comma) }
-                out.append(contentsOf: argument)
-            }
-        }
-    }
-
-    /// The same, with the arguments written in place by `writeArguments` (comma-separated JSON values, no
-    /// brackets): a hub's `SendAsync` encodes its values straight into the message, with no array per argument.
+    /// Fast path for server→client broadcasts: `{"type":1,"target":…,"arguments":[…]}` + 0x1E, with the arguments
+    /// written in place by `writeArguments` (comma-separated JSON values, no brackets): a hub's `SendAsync` encodes its
+    /// values straight into the message. No `invocationId`: broadcasts never expect an answer.
     static func encodeInvocation(
         target: String, headers: [(key: String, value: String)]?, into out: inout [UInt8],
         writeArguments: (inout [UInt8]) -> Void
