@@ -199,12 +199,10 @@ public final class MeshNode: @unchecked Sendable {
         var origins = [OriginSnapshot]()
         for peer in peerList {
             let origin = self.origins[peer.id]!
-            let state = origin.receive
-            let log: OriginLog? = origin.log
             origins.append(
                 OriginSnapshot(
-                    id: peer.id, epoch: state.epoch, highestDelivered: state.highest, gaps: origin.gaps,
-                    logCount: log?.count ?? 0, logBytes: log?.byteCount ?? 0))
+                    id: peer.id, epoch: origin.receive.epoch, highestDelivered: origin.receive.highest, gaps: origin.gaps,
+                    logCount: origin.log.count, logBytes: origin.log.byteCount))
         }
         return MeshSnapshot(
             nodeId: selfId, epoch: epoch, cluster: config.cluster, published: own.lastSeq, delivered: delivered,

@@ -3,6 +3,7 @@ restart, SIGSTOP/SIGCONT and link cuts through a fault-injecting proxy."""
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 
@@ -329,14 +330,18 @@ def test_api_mesh_reports_loop_turn_times(mesh3):
     assert 0 < times["p50"] <= times["p90"] <= times["p99"] <= times["p999"] <= times["max"], times
 
 
-def test_wrong_secret_never_links_and_mesh_secret_env_wins(cluster_factory):
-    import json
-
+def two_replicas_b_differs(cluster_factory, field: str, value: str):
+    """A started a+b cluster whose b reads a peers file with `field` set to `value`."""
     c = cluster_factory(["a", "b"], start=False)
     doc = json.loads(c["b"].peers_path.read_text())
-    doc["secret"] = "a-different-secret-0123456789"
+    doc[field] = value
     c["b"].peers_path.write_text(json.dumps(doc))
     c.start()
+    return c
+
+
+def test_wrong_secret_never_links_and_mesh_secret_env_wins(cluster_factory):
+    c = two_replicas_b_differs(cluster_factory, "secret", "a-different-secret-0123456789")
     # Both keep dialing and both refuse: the link must never come up.
     deadline = time.monotonic() + 2.0
     while time.monotonic() < deadline:
@@ -364,13 +369,7 @@ def test_wrong_secret_never_links_and_mesh_secret_env_wins(cluster_factory):
 
 
 def test_cluster_name_mismatch_never_links(cluster_factory):
-    import json
-
-    c = cluster_factory(["a", "b"], start=False)
-    doc = json.loads(c["b"].peers_path.read_text())
-    doc["cluster"] = "another-cluster"
-    c["b"].peers_path.write_text(json.dumps(doc))
-    c.start()
+    c = two_replicas_b_differs(cluster_factory, "cluster", "another-cluster")
     deadline = time.monotonic() + 1.5
     while time.monotonic() < deadline:
         assert c.peer_states("a").get("b") != "up", "a linked with a replica of another cluster"

@@ -25,7 +25,7 @@ final class OutgoingMessage {
     init(capacity: Int, writeJSON: (inout [UInt8]) -> Void) {
         var frame: [UInt8] = []
         frame.reserveCapacity(capacity + 10)
-        frame.append(contentsOf: [0, 0, 0, 0])
+        frame.append(contentsOf: repeatElement(0, count: 4))
         writeJSON(&frame)
         headerCount = WebSocketFrameEncoder.withHeader(.text, length: frame.count - 4, fin: true, masked: false) {
             frame.replaceSubrange(0..<4, with: $0)
