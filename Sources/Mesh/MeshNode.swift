@@ -102,7 +102,8 @@ public final class MeshNode: @unchecked Sendable {
     private var delivered: UInt64 = 0
     private var lastLinksSent: [LinkReport]?
     private var tickTimer: TimerID?
-    private var pumpScheduled = false
+    /// Pumps every link once per loop iteration, after everything the iteration published or relayed.
+    private var pumpTask: BatchTask!
     private var listener: MeshListener?
     private var ownsListener = false
     private var leaveCompletion: (() -> Void)?
@@ -137,6 +138,12 @@ public final class MeshNode: @unchecked Sendable {
             origins[peer.id] = OriginState(log: OriginLog(maxCount: options.logMaxCount, maxBytes: options.logMaxBytes))
         }
         self.origins = origins
+        pumpTask = BatchTask(loop: loop) { [weak self] in
+            guard let self else { return }
+            for peer in peerList {
+                if let link = peer.link { pump(link) }
+            }
+        }
     }
 
     // MARK: - Public API
@@ -757,16 +764,7 @@ public final class MeshNode: @unchecked Sendable {
     // MARK: - Outbound data
 
     private func schedulePump() {
-        guard !pumpScheduled else { return }
-        pumpScheduled = true
-        // Runs later in this loop iteration (after the reads that triggered it), so everything
-        // published or relayed meanwhile leaves in the same batch.
-        loop.execute { [self] in
-            pumpScheduled = false
-            for peer in peerList {
-                if let link = peer.link { pump(link) }
-            }
-        }
+        pumpTask.arm()
     }
 
     /// Pulls from the logs into the socket: batches of up to `writeBatchBytes`, while less than

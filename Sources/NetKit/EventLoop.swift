@@ -43,6 +43,11 @@ public final class EventLoop: @unchecked Sendable {
     private var generationCounter: UInt32 = 0
 
     private let pending = Mutex<[@Sendable () -> Void]>([])
+    /// The tasks being run: swapped with `pending`, so neither array is reallocated per iteration.
+    private var runningTasks: [@Sendable () -> Void] = []
+    /// Armed ``BatchTask``s, run once each right before the flush; and the list being run.
+    fileprivate var batchTasks: [BatchTask] = []
+    private var runningBatch: [BatchTask] = []
     private let wakeArmed = Atomic<Bool>(false)
     private let running = Atomic<Bool>(false)
     private let stopRequested = Atomic<Bool>(false)
@@ -54,6 +59,8 @@ public final class EventLoop: @unchecked Sendable {
     private var nextTimerID: UInt64 = 1
 
     var flushList: [TCPConnection] = []
+    /// The connections being flushed (swapped with `flushList`).
+    private var flushing: [TCPConnection] = []
 
     /// For each loop turn woken by I/O that wrote anything: time from the wake-up to its first `writev`, i.e.
     /// what this process spends reading, parsing and deciding before the first byte moves on. Everything else
@@ -269,7 +276,7 @@ public final class EventLoop: @unchecked Sendable {
         }
         while !stopRequested.load(ordering: .acquiring) {
             let hasPending = pending.withLock { !$0.isEmpty }
-            let timeout = hasPending || !flushList.isEmpty ? 0 : nextTimeoutMillis()
+            let timeout = hasPending || !flushList.isEmpty || !batchTasks.isEmpty ? 0 : nextTimeoutMillis()
             let n = csystem_epoll_wait(epfd, evs, datas, Int32(maxEvents), timeout)
             now = monotonicNanos()
             wokeAt = now
@@ -296,27 +303,58 @@ public final class EventLoop: @unchecked Sendable {
             }
             runExpiredTimers()
             runPendingTasks()
+            runBatchTasks()
             flushAll()
         }
     }
 
     private func runPendingTasks() {
-        let tasks = pending.withLock { list -> [@Sendable () -> Void] in
-            let t = list
-            list.removeAll(keepingCapacity: true)
-            return t
+        pending.withLock { swap(&$0, &runningTasks) }
+        guard !runningTasks.isEmpty else { return }
+        for task in runningTasks { task() }
+        runningTasks.removeAll(keepingCapacity: true)
+    }
+
+    private func runBatchTasks() {
+        guard !batchTasks.isEmpty else { return }
+        swap(&batchTasks, &runningBatch)
+        for task in runningBatch {
+            task.armed = false
+            task.body()
         }
-        for task in tasks { task() }
+        runningBatch.removeAll(keepingCapacity: true)
     }
 
     /// Writes everything queued during this iteration: one `writev` per connection.
     func flushAll() {
         var rounds = 0
         while !flushList.isEmpty && rounds < 4 {
-            let list = flushList
-            flushList.removeAll(keepingCapacity: true)
-            for conn in list { conn.flushFromLoop() }
+            swap(&flushList, &flushing)
+            for conn in flushing { conn.flushFromLoop() }
+            flushing.removeAll(keepingCapacity: true)
             rounds += 1
         }
+    }
+}
+
+/// Work that batches whatever one loop iteration produced (the mesh pump: every message published or relayed in
+/// the iteration leaves in one write). ``arm()`` it any number of times; it runs once, after the iteration's events,
+/// timers and tasks and right before the writes leave. Made once and reused, so arming allocates nothing (unlike
+/// ``EventLoop/execute(_:)``, which boxes a closure per call). Loop thread only.
+public final class BatchTask {
+    private unowned let loop: EventLoop
+    fileprivate let body: () -> Void
+    fileprivate var armed = false
+
+    /// `body` runs on the loop; capture its owner weakly or unowned (the loop keeps the task only while armed).
+    public init(loop: EventLoop, _ body: @escaping () -> Void) {
+        self.loop = loop
+        self.body = body
+    }
+
+    public func arm() {
+        guard !armed else { return }
+        armed = true
+        loop.batchTasks.append(self)
     }
 }

@@ -14,6 +14,12 @@ func waitUntil(timeout: Double = 5, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
+/// Hands a loop-confined value to closures that run on the loop.
+final class UnsafeSendable<T>: @unchecked Sendable {
+    var value: T
+    init(_ value: T) { self.value = value }
+}
+
 final class Box<T: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: T
@@ -85,6 +91,33 @@ final class Box<T: Sendable>: @unchecked Sendable {
         }
         #expect(waitUntil { fired.get().count == 3 })
         #expect(fired.get() == [1, 2, 3])
+    }
+
+    /// A batch task armed many times in one iteration runs once, after that iteration's tasks (so it sees all
+    /// of them); armed from its own body it runs again in the next iteration.
+    @Test func batchTaskRunsOncePerIterationAfterTheTasks() throws {
+        let loop = try EventLoop.spawn(name: "test-batch")
+        defer { loop.stop() }
+        let log = Box<[String]>([])
+        let again = Box<Bool>(true)
+        let task = UnsafeSendable<BatchTask?>(nil)
+        loop.execute {
+            task.value = BatchTask(loop: loop) {
+                log.update { $0.append("batch") }
+                if again.get() {
+                    again.update { $0 = false }
+                    task.value?.arm()
+                }
+            }
+            for i in 0..<3 {
+                log.update { $0.append("work \(i)") }
+                task.value?.arm()
+            }
+            // Queued while the tasks run: waits for the next iteration, where the re-armed batch follows it.
+            loop.execute { log.update { $0.append("late work") } }
+        }
+        #expect(waitUntil { log.get().count == 6 })
+        #expect(log.get() == ["work 0", "work 1", "work 2", "batch", "late work", "batch"])
     }
 
     /// The turn timer starts at the wake-up, so time spent handling the read before queueing the answer counts
