@@ -481,6 +481,30 @@ extension String {
         expectError(big + sampleKey, code: 1009)
     }
 
+    /// The message buffer is reused between messages: payloads already handed out keep their bytes, each new
+    /// message gets the whole size limit, and a big buffer is not kept.
+    @Test func messagesAfterMessagesReuseTheBufferSafely() throws {
+        let limits = WebSocketLimits(maxFrameSize: 1000, maxMessageSize: 1000)
+        var parser = WebSocketFrameParser(limits: limits)
+        var delivered = [[UInt8]]()
+        let sizes = [900, 10, 900, 600, 3, 1000, 0, 1000]
+        for (i, size) in sizes.enumerated() {
+            parser.append(frame(.text, [UInt8](repeating: UInt8(ascii: "a") + UInt8(i), count: size)))
+            guard case .text(let payload)? = try parser.next() else {
+                Issue.record("message \(i) not delivered")
+                return
+            }
+            delivered.append(payload)
+        }
+        for (i, size) in sizes.enumerated() {
+            #expect(delivered[i] == [UInt8](repeating: UInt8(ascii: "a") + UInt8(i), count: size))
+        }
+        // Fragments still count against the limit together.
+        parser.append(frame(.text, [UInt8](repeating: 0x61, count: 600), fin: false))
+        parser.append(frame(.continuation, [UInt8](repeating: 0x61, count: 600)))
+        #expect(throws: WebSocketProtocolError.self) { try parser.next() }
+    }
+
     @Test func messageTooBigAcrossFragments() {
         let limits = WebSocketLimits(maxFrameSize: 1000, maxMessageSize: 2500)
         let chunk = [UInt8](repeating: 7, count: 1000)

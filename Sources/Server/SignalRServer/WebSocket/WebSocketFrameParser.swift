@@ -111,7 +111,13 @@ struct WebSocketFrameParser {
 
     /// `.text` or `.binary` while a data message is being assembled, nil between messages.
     private var messageOpcode: WebSocketOpcode?
+    /// The message being assembled. After it is delivered the array keeps the last message (the receiver got it
+    /// by reference, no copy) and is emptied when the next one begins: by then the receiver is done with it, so
+    /// a small buffer is reused instead of allocating one per message.
     private var message: [UInt8] = []
+    /// Largest message buffer kept for reuse; a bigger one is let go once delivered (an idle connection must
+    /// stay small).
+    static let reusedMessageCapacity = 512
     private var utf8 = UTF8Validator()
     /// Payload of the control frame being read (at most 125 bytes).
     private var control: [UInt8] = []
@@ -238,7 +244,8 @@ struct WebSocketFrameParser {
             guard length <= 125 else { throw .protocolError("control frame too long") }
         } else {
             guard length <= limits.maxFrameSize else { throw .tooBig("frame too big") }
-            guard length <= limits.maxMessageSize - message.count else { throw .tooBig("message too big") }
+            let assembled = opcode == .continuation ? message.count : 0
+            guard length <= limits.maxMessageSize - assembled else { throw .tooBig("message too big") }
         }
 
         var maskKey: (UInt8, UInt8, UInt8, UInt8)?
@@ -256,6 +263,7 @@ struct WebSocketFrameParser {
             control.removeAll(keepingCapacity: true)
         } else if header.opcode != .continuation {
             messageOpcode = header.opcode
+            message.removeAll(keepingCapacity: message.capacity <= Self.reusedMessageCapacity)
             utf8.reset()
             // Reserve only for bytes that have already arrived: reserving the announced length would let a peer
             // make us allocate up to the limit per connection without sending the data.
@@ -308,7 +316,7 @@ struct WebSocketFrameParser {
             }
             let payload = message
             let opcode = messageOpcode
-            message = []
+            if message.capacity > Self.reusedMessageCapacity { message = [] }
             messageOpcode = nil
             return opcode == .text ? .text(payload) : .binary(payload)
         }

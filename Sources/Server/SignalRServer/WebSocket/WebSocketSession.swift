@@ -57,7 +57,7 @@ final class WebSocketSession {
         }
     }
 
-    private func perform(_ actions: [WebSocketStateMachine.Action]) {
+    private func perform(_ actions: WebSocketStateMachine.Actions) {
         for action in actions {
             switch action {
             case .deliverText(let payload): onText?(payload)
