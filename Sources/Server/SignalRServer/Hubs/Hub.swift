@@ -6,8 +6,8 @@ struct HubException: Error {
     init(_ message: String) { self.message = message }
 }
 
-/// What a hub method sees: who called, and whom it can send to.
-final class HubCallerContext {
+/// What a hub method sees: who called, and whom it can send to. A value made per invocation (no allocation).
+struct HubCallerContext {
     let connection: SignalRConnection
     let clients: HubClients
 
@@ -20,7 +20,7 @@ final class HubCallerContext {
     /// Per-connection storage, like `Context.Items`.
     var items: [String: String] {
         get { connection.items }
-        set { connection.items = newValue }
+        nonmutating set { connection.items = newValue }
     }
 }
 
@@ -44,10 +44,12 @@ struct ClientProxy {
     let target: RouteTarget
     let manager: any HubLifetimeManager
 
-    func send(_ method: String, _ arguments: any HubValue...) {
+    func send<each Argument: HubValue>(_ method: String, _ arguments: repeat each Argument) {
         encodeAndSend(method) { out in
-            for (i, argument) in arguments.enumerated() {
-                if i > 0 { out.append(JSONByte.comma) }
+            var first = true
+            for argument in repeat each arguments {
+                if !first { out.append(JSONByte.comma) }
+                first = false
                 argument.writeJSON(into: &out)
             }
         }

@@ -10,12 +10,12 @@ enum RouteTarget: Equatable {
 
 /// A server→client hub message, serialized once, kept as the WebSocket text frame that carries it: server frames
 /// are unmasked, so every recipient gets the same bytes, and the JSON is the frame minus its header.
-final class OutgoingMessage {
+struct OutgoingMessage {
     let webSocketTextFrame: [UInt8]
     private let headerCount: Int
 
     /// Frames JSON bytes that are already encoded (with their 0x1E), e.g. from the backplane: copied once.
-    convenience init(json: UnsafeRawBufferPointer) {
+    init(json: UnsafeRawBufferPointer) {
         self.init(capacity: json.count) { $0.append(contentsOf: json) }
     }
 
