@@ -140,8 +140,9 @@ public final class MeshNode: @unchecked Sendable {
         self.origins = origins
         pumpTask = BatchTask(loop: loop) { [weak self] in
             guard let self else { return }
+            var shared: SharedBatch?
             for peer in peerList {
-                if let link = peer.link { pump(link) }
+                if let link = peer.link { pump(link, sharing: &shared) }
             }
         }
     }
@@ -767,16 +768,47 @@ public final class MeshNode: @unchecked Sendable {
         pumpTask.arm()
     }
 
+    /// A batch built from one origin's log in this pump round, for the next link fed from the same place: in a
+    /// healthy mesh every peer is fed our own messages from the same cursor, and gets the same bytes (one
+    /// encoding and one buffer per message, not one per peer). Only valid within the round: the logs don't
+    /// change during it.
+    struct SharedBatch {
+        var origin: String
+        var epoch: UInt64
+        var from: UInt64
+        var to: UInt64
+        var frames: UInt64
+        var bytes: [UInt8]
+    }
+
+    private func pump(_ link: PeerLink) {
+        var none: SharedBatch?
+        pump(link, sharing: &none)
+    }
+
     /// Pulls from the logs into the socket: batches of up to `writeBatchBytes`, while less than
     /// `maxQueuedWriteBytes` is queued. Called again when the socket drains.
-    private func pump(_ link: PeerLink) {
+    private func pump(_ link: PeerLink, sharing shared: inout SharedBatch?) {
         guard !link.closed, link.isEstablished, !link.feeds.isEmpty, let id = link.peerId, let peer = peers[id] else {
             return
         }
         let batch = options.writeBatchBytes
+        let singleFeed = link.feeds.count == 1
         while link.connection.isOpen && link.connection.pendingWriteBytes < options.maxQueuedWriteBytes {
+            if singleFeed, let built = shared, built.origin == link.feeds[0].origin, built.epoch == link.feeds[0].epoch,
+                built.from == link.feeds[0].cursor
+            {
+                link.feeds[0].cursor = built.to
+                if built.origin != selfId { peer.relayed &+= built.frames }
+                peer.dataSent &+= built.frames
+                peer.dataWrites &+= 1
+                link.connection.write(built.bytes)
+                continue
+            }
             var buffer = [UInt8]()
             var frames: UInt64 = 0
+            var from: UInt64 = 0
+            var skipped: UInt64 = 0
             for index in link.feeds.indices {
                 let budget = batch - buffer.count
                 guard budget > 0 else { break }
@@ -797,6 +829,7 @@ public final class MeshNode: @unchecked Sendable {
                     buffer.reserveCapacity(min(batch + 4096, waiting * (average + overhead) + 256))
                 }
                 let epoch = log.epoch
+                from = link.feeds[index].cursor
                 let result = log.read(after: link.feeds[index].cursor, maxBytes: budget, perEntryOverhead: overhead) {
                     entry, gap in
                     MeshFrame.appendData(
@@ -806,6 +839,7 @@ public final class MeshNode: @unchecked Sendable {
                 link.feeds[index].cursor = result.cursor
                 frames += UInt64(result.count)
                 if origin != selfId { peer.relayed &+= UInt64(result.count) }
+                skipped &+= result.skipped
                 if result.skipped > 0 {
                     peer.sendGaps &+= result.skipped
                     logger.warning(
@@ -814,6 +848,10 @@ public final class MeshNode: @unchecked Sendable {
                 }
             }
             guard frames > 0 else { return }
+            if singleFeed && skipped == 0 {
+                let feed = link.feeds[0]
+                shared = SharedBatch(origin: feed.origin, epoch: feed.epoch, from: from, to: feed.cursor, frames: frames, bytes: buffer)
+            }
             peer.dataSent &+= frames
             peer.dataWrites &+= 1
             link.connection.write(buffer)
