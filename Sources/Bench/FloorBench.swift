@@ -182,8 +182,8 @@ enum FloorBench {
                 let n = reader.read(into: &buffer)
                 if n <= 0 { break }
                 let chunk = Array(buffer[0..<n])
-                // The order a replica writes in: the peers first (mesh links flush first), then its own clients.
-                for fd in downstream + [upstream] { _ = PlainSocket.writeAll(fd, chunk) }
+                // The order a replica writes in: its own clients (the echo) first, then the peers.
+                for fd in [upstream] + downstream { _ = PlainSocket.writeAll(fd, chunk) }
             }
             for fd in downstream { close(fd) }
             close(upstream)
@@ -262,8 +262,8 @@ enum FloorBench {
             case "a":
                 conn.onRead = { [self] bytes in
                     let chunk = Array(bytes)
-                    for d in downstream { d.write(chunk) }
                     conn.write(chunk)
+                    for d in downstream { d.write(chunk) }
                 }
             case "b":
                 // The first connection is the receiver, the second is a.

@@ -42,7 +42,6 @@ final class PeerLink {
         intern: InternTable? = nil
     ) {
         self.connection = connection
-        connection.flushesFirst = true
         self.role = role
         self.handshake = handshake
         self.decoder = MeshFrameDecoder(maxFrameBytes: maxFrameBytes, intern: intern)

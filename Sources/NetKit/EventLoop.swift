@@ -59,8 +59,6 @@ public final class EventLoop: @unchecked Sendable {
     private var nextTimerID: UInt64 = 1
 
     var flushList: [TCPConnection] = []
-    /// Connections with ``TCPConnection/flushesFirst``, written before ``flushList``.
-    var firstFlushList: [TCPConnection] = []
     /// The connections being flushed (swapped with `flushList`).
     private var flushing: [TCPConnection] = []
 
@@ -278,7 +276,7 @@ public final class EventLoop: @unchecked Sendable {
         }
         while !stopRequested.load(ordering: .acquiring) {
             let hasPending = pending.withLock { !$0.isEmpty }
-            let timeout = hasPending || !flushList.isEmpty || !firstFlushList.isEmpty || !batchTasks.isEmpty ? 0 : nextTimeoutMillis()
+            let timeout = hasPending || !flushList.isEmpty || !batchTasks.isEmpty ? 0 : nextTimeoutMillis()
             let n = csystem_epoll_wait(epfd, evs, datas, Int32(maxEvents), timeout)
             now = monotonicNanos()
             wokeAt = now
@@ -327,21 +325,15 @@ public final class EventLoop: @unchecked Sendable {
         runningBatch.removeAll(keepingCapacity: true)
     }
 
-    /// Writes everything queued during this iteration: one `writev` per connection, ``firstFlushList`` first.
+    /// Writes everything queued during this iteration: one `writev` per connection.
     func flushAll() {
         var rounds = 0
-        while rounds < 4 && !(firstFlushList.isEmpty && flushList.isEmpty) {
-            flush(&firstFlushList)
-            flush(&flushList)
+        while !flushList.isEmpty && rounds < 4 {
+            swap(&flushList, &flushing)
+            for conn in flushing { conn.flushFromLoop() }
+            flushing.removeAll(keepingCapacity: true)
             rounds += 1
         }
-    }
-
-    private func flush(_ list: inout [TCPConnection]) {
-        guard !list.isEmpty else { return }
-        swap(&list, &flushing)
-        for conn in flushing { conn.flushFromLoop() }
-        flushing.removeAll(keepingCapacity: true)
     }
 }
 

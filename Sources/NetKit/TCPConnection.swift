@@ -42,10 +42,6 @@ public final class TCPConnection: EventHandler {
     /// Cap on queued, unsent bytes. Default 4 MiB.
     public var maxPendingWriteBytes: Int = 4 << 20
 
-    /// Leaves ahead of ordinary connections in the end-of-iteration flush. For links whose bytes fan out further
-    /// (a backplane link carries one message to every client of another process).
-    public var flushesFirst = false
-
     private var chunks: [[UInt8]] = []
     private var chunkHead = 0
     private var headOffset = 0
@@ -98,7 +94,7 @@ public final class TCPConnection: EventHandler {
     private func scheduleFlush() {
         if !inFlushList && registeredEvents & IOEvent.writable == 0 {
             inFlushList = true
-            if flushesFirst { loop.firstFlushList.append(self) } else { loop.flushList.append(self) }
+            loop.flushList.append(self)
         }
     }
 

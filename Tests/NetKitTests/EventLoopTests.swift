@@ -120,35 +120,6 @@ final class Box<T: Sendable>: @unchecked Sendable {
         #expect(log.get() == ["work 0", "work 1", "work 2", "batch", "late work", "batch"])
     }
 
-    /// Connections marked `flushesFirst` (mesh links) leave before the others queued in the same iteration,
-    /// whatever order they were written in.
-    @Test func flushesFirstConnectionsLeadTheFlush() throws {
-        let loop = try EventLoop.spawn(name: "test-flush-order")
-        defer { loop.stop() }
-        let order = Box<[String]>([])
-        let received = Box<Int>(0)
-        loop.execute {
-            let listener = try! TCPListener(loop: loop, address: try! SocketAddress(host: "127.0.0.1", port: 0)) { conn in
-                conn.onRead = { bytes in received.update { $0 += bytes.count } }
-            }
-            let address = try! SocketAddress(host: "127.0.0.1", port: listener.localAddress.port)
-            TCPConnection.connect(loop: loop, to: address) { first in
-                TCPConnection.connect(loop: loop, to: address) { second in
-                    guard case .success(let client) = first, case .success(let link) = second else { return }
-                    link.flushesFirst = true
-                    client.write([1])
-                    link.write([2])
-                    order.update {
-                        $0 = loop.firstFlushList.map { $0 === link ? "link" : "client" }
-                            + loop.flushList.map { $0 === link ? "link" : "client" }
-                    }
-                }
-            }
-        }
-        #expect(waitUntil { received.get() == 2 })
-        #expect(order.get() == ["link", "client"])
-    }
-
     /// The turn timer starts at the wake-up, so time spent handling the read before queueing the answer counts
     /// (it once restarted when timers ran, after the handlers, and reported a busy handler as ~0).
     @Test func wakeToFirstWriteIncludesTheReadHandler() throws {
