@@ -772,7 +772,7 @@ public final class MeshNode: @unchecked Sendable {
     /// healthy mesh every peer is fed our own messages from the same cursor, and gets the same bytes (one
     /// encoding and one buffer per message, not one per peer). Only valid within the round: the logs don't
     /// change during it.
-    struct SharedBatch {
+    private struct SharedBatch {
         var origin: String
         var epoch: UInt64
         var from: UInt64
