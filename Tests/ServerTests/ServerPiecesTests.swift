@@ -60,7 +60,6 @@ import Testing
     /// What a hub's `SendAsync` puts on the wire: the invocation with the replica header, arguments in order.
     @Test func clientProxyWritesArgumentsInPlace() throws {
         final class Recorder: HubLifetimeManager {
-            let nodeId = "b"
             let messageHeaders: [(key: String, value: String)] = [("replica", "b")]
             var sent: [(OutgoingMessage, RouteTarget)] = []
             func add(_ connection: SignalRConnection) {}

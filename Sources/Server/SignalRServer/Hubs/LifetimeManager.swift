@@ -43,7 +43,6 @@ struct OutgoingMessage {
 /// Tracks a hub's connections and delivers messages to them: the seam the mesh plugs into
 /// (ASP.NET Core's `HubLifetimeManager`).
 protocol HubLifetimeManager: AnyObject {
-    var nodeId: String { get }
     /// Headers of every invocation the hub sends: `replica` names the replica it came from (the web client
     /// labels messages with it; stock clients ignore headers).
     var messageHeaders: [(key: String, value: String)] { get }
@@ -55,13 +54,11 @@ protocol HubLifetimeManager: AnyObject {
 
 /// Delivers to this replica's own connections of one hub.
 final class LocalHubLifetimeManager: HubLifetimeManager {
-    let nodeId: String
     let hubName: String
     let messageHeaders: [(key: String, value: String)]
     private(set) var connections: [String: SignalRConnection] = [:]
 
     init(nodeId: String, hubName: String) {
-        self.nodeId = nodeId
         self.hubName = hubName
         self.messageHeaders = [("replica", nodeId)]
     }
@@ -149,7 +146,6 @@ final class MeshHubLifetimeManager: HubLifetimeManager {
     let local: LocalHubLifetimeManager
     let backplane: MeshBackplane
 
-    var nodeId: String { local.nodeId }
     var messageHeaders: [(key: String, value: String)] { local.messageHeaders }
     var connectionCount: Int { local.connectionCount }
 
