@@ -73,7 +73,8 @@ public struct Logger: Sendable {
         if !all.isEmpty {
             line += " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         }
-        sink.write(line)
+        // Whatever a caller put in, one call is one line with no control characters (log injection).
+        sink.write(LogText.escapingControls(line))
     }
 
     public func trace(_ m: @autoclosure () -> String, _ extra: [String: String] = [:]) { log(.trace, m(), extra) }
