@@ -86,8 +86,9 @@ import Testing
         }
     }
 
-    /// Prints the cost of one X25519 in this build (debug under `swift test`; see the README for the
-    /// release figure). No bound is asserted: timing on a shared host is not a correctness property.
+    /// Prints the cost of one X25519 in this build (debug under `swift test`; the release figure is in
+    /// ``X25519``'s doc comment). No bound is asserted: timing on a shared host is not a correctness
+    /// property.
     @Test func timing() throws {
         let scalar = Hex.decode("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4")
         var u = X25519.basePoint

@@ -13,22 +13,23 @@
 ///
 /// The HMAC proof it replaces, MAC(secret, nonces), lets whoever records one exchange try every
 /// passphrase at leisure: compute the MAC for each guess and compare. Here the passphrase never
-/// enters a value that can be checked on its own; it only chooses the *generator* G:
+/// enters a value that can be checked on its own; it only chooses the *generator* G, a hash of it
+/// mapped to the curve, whose discrete logarithm with respect to any other generator nobody knows.
 ///
-/// - A share Y = X25519(y, G) is a uniformly random point of the prime-order subgroup whatever G is
-///   (y is fresh and secret), so a share says nothing about the passphrase.
-/// - A passive eavesdropper sees Ya and Yb. To check a guess it would need K = a·b·G for the guessed
-///   G, which is a Diffie-Hellman problem instance for every guess: under the computational
-///   Diffie-Hellman (CDH) assumption it learns nothing, and recording traffic gains nothing.
-/// - An active attacker without the passphrase must send a share built on *some* generator G', i.e.
-///   commit to one guess. If G' ≠ G, the honest side's K is a·(its share) for a G the attacker cannot
-///   relate to G' (the map hides discrete logarithms: the generators of two passwords have unknown
-///   relation), so the attacker cannot compute K and the key confirmation fails. One connection
-///   therefore tests one guess, online, which rate limiting and logging can see — the best any
-///   password protocol can do.
+/// - A share Y = y·G is a uniformly random element of the prime-order subgroup whatever G is (y is
+///   fresh and secret), so a share alone says nothing about the passphrase.
+/// - A passive eavesdropper sees Ya = a·G and Yb = b·G. To test a guess it would need K = a·b·G for
+///   the guessed G: one Diffie-Hellman instance per guess. Under the computational Diffie-Hellman
+///   (CDH) assumption it learns nothing, so recorded traffic is worthless.
+/// - An active attacker without the passphrase must send a share Y' = y·G' built on the generator
+///   G' of one guess. The honest side computes K = a·Y'. If the guess was right the attacker can
+///   compute K = y·Ya and the key confirmation passes; if it was wrong, K = y·r·Ya with
+///   r = log_G(G') unknown, so computing K for any *other* candidate password is again a CDH
+///   instance. One connection therefore tests at most one guess, online, where rate limiting and
+///   logs can see it — the best any password protocol can do.
 ///
 /// The caller must confirm the key (e.g. exchange MACs keyed by ``sessionKey(peerShare:localIsInitiator:)``)
-/// before trusting the peer, and must use a fresh scalar for every connection.
+/// before trusting the peer, and must draw a fresh scalar for every connection.
 ///
 /// ## Construction details
 ///
@@ -40,6 +41,10 @@
 ///   ``domainSeparationTag``; the map is Elligator 2 (RFC 9380 §6.7.1).
 /// - X25519 clamps scalars to multiples of 8, which clears the cofactor: every share and K lie in the
 ///   prime-order subgroup, and a small-order share from the peer yields K = 0, which is refused.
+/// - It follows the draft's design (generator from the password, X25519, low-order check, transcript
+///   hashed into the key) but not its exact encoding (the draft hashes with SHA-512 and adds session
+///   and party identifiers), so it does not reproduce the draft's test vectors.
+/// - The password's length (not its content) affects timing, through the number of SHA-256 blocks.
 public struct CPace: Sendable {
     /// Domain separation tag of the generator's hash (RFC 9380 §3.1).
     public static let domainSeparationTag = Array("signalr-mesh-cpace-x25519-v1".utf8)

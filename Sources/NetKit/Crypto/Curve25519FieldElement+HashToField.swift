@@ -29,7 +29,7 @@ extension Curve25519FieldElement {
         let low = Array(littleEndian[0..<32])
         let topBit = UInt64(low[31] >> 7)
         let high = Array(littleEndian[32..<48]) + [UInt8](repeating: 0, count: 16)
-        return Curve25519FieldElement(bytes: low) + Curve25519FieldElement(19 &* topBit)
-            + Curve25519FieldElement(bytes: high).times(38)
+        let foldedTopBit = Curve25519FieldElement(l0: 19 &* topBit, l1: 0, l2: 0, l3: 0, l4: 0)
+        return Curve25519FieldElement(bytes: low) + foldedTopBit + Curve25519FieldElement(bytes: high).times(38)
     }
 }
