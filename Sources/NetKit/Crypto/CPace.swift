@@ -16,8 +16,9 @@
 /// enters a value that can be checked on its own; it only chooses the *generator* G, a hash of it
 /// mapped to the curve, whose discrete logarithm with respect to any other generator nobody knows.
 ///
-/// - A share Y = y·G is a uniformly random element of the prime-order subgroup whatever G is (y is
-///   fresh and secret), so a share alone says nothing about the passphrase.
+/// - A share Y = y·G, with y fresh and secret, is a random-looking element of the prime-order subgroup
+///   whatever G is: telling which generator it came from would take a discrete logarithm, so a share
+///   alone says nothing about the passphrase.
 /// - A passive eavesdropper sees Ya = a·G and Yb = b·G. To test a guess it would need K = a·b·G for
 ///   the guessed G: one Diffie-Hellman instance per guess. Under the computational Diffie-Hellman
 ///   (CDH) assumption it learns nothing, so recorded traffic is worthless.
