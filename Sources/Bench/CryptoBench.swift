@@ -32,6 +32,8 @@ enum CryptoBench {
         let useOpenSSL = flags.string("openssl", default: "yes")
         guard ["yes", "no"].contains(useOpenSSL) else { throw UsageError("crypto: --openssl yes|no") }
 
+        // The timed code is the release build's; check it computes the right thing first.
+        if let problem = selfCheck() { Out.fail("crypto: self-check failed: \(problem)") }
         Out.progress("load average: \(SystemInfo.loadAverage())")
         let key = (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 5) }
         let aead = ChaCha20Poly1305(key: key)
@@ -66,6 +68,47 @@ enum CryptoBench {
         Out.line("parts (\(size) B): chacha20 xor \(format(Double(size) / xorNanos * 1e3, 1)) MB/s, "
             + "poly1305 \(format(Double(size) / macNanos * 1e3, 1)) MB/s")
         Out.progress("load average: \(SystemInfo.loadAverage())")
+    }
+
+    // MARK: - Self-check
+
+    /// RFC 8439 §2.8.2, and a 65 600-byte record whose SHA-256 (sealed) was computed with pyca/cryptography: the
+    /// same checks as the unit tests, but on this optimized build. Nil when all pass.
+    private static func selfCheck() -> String? {
+        func hex(_ text: String) -> [UInt8] {
+            let digits = text.compactMap { $0.hexDigitValue }.map { UInt8($0) }
+            return stride(from: 0, to: digits.count, by: 2).map { digits[$0] << 4 | digits[$0 + 1] }
+        }
+        let sunscreen = Array(
+            "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it."
+                .utf8)
+        let rfc = ChaCha20Poly1305(key: [UInt8](0x80...0x9f))
+        let nonce = hex("070000004041424344454647")
+        let aad = hex("50515253c0c1c2c3c4c5c6c7")
+        let sealed = rfc.seal(nonce: nonce, plaintext: sunscreen, aad: aad)
+        let expected = hex(
+            "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69da92728b"
+                + "1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc"
+                + "3ff4def08e4b7a9de576d26586cec64b61161ae10b594f09e26a7e902ecbd0600691")
+        guard sealed == expected else { return "RFC 8439 §2.8.2 seal" }
+        guard rfc.open(nonce: nonce, sealed: sealed, aad: aad) == sunscreen else { return "RFC 8439 §2.8.2 open" }
+
+        let large = ChaCha20Poly1305(key: (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) })
+        let plaintext = (0..<65_600).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        var text = plaintext
+        var tag = [UInt8](repeating: 0, count: 16)
+        let header = Array("record header".utf8)
+        text.withUnsafeMutableBytes { text in
+            tag.withUnsafeMutableBytes { tag in header.withUnsafeBytes { large.seal(counter: 0x1_0000_0002, aad: $0, text: text, tag: tag) } }
+        }
+        guard SHA256.hash(text + tag) == hex("789b426e59014706a21ea0cef88f61b3520c58a8a9010a84c107b4dffe02456a") else {
+            return "65 600-byte record seal"
+        }
+        let opened = text.withUnsafeMutableBytes { text in
+            tag.withUnsafeBytes { tag in header.withUnsafeBytes { large.open(counter: 0x1_0000_0002, aad: $0, text: text, tag: tag) } }
+        }
+        guard opened, text == plaintext else { return "65 600-byte record open" }
+        return nil
     }
 
     // MARK: - Ours

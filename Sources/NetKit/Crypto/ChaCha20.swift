@@ -107,12 +107,13 @@ public struct ChaCha20: Sendable {
     /// The rotations are written `(x << n) &+ (x >> (32 − n))`, not with `|`: LLVM turns the `|` form on `<4 x i32>`
     /// into a rotate, and on baseline x86-64 (SSE2 has no vector rotate) lowers that rotate lane by lane through
     /// general registers, about 3× slower than two vector shifts and an or, which is what the `&+` form (the same
-    /// value, as the two halves share no bits) compiles to. Rotating by 16 swaps the 16-bit halves instead.
+    /// value, as the two halves share no bits) compiles to. (Swapping 16-bit halves with a lane shuffle for the
+    /// rotation by 16 measured slower: LLVM turned it into a blend.)
     @inline(__always)
     static func quarterRound(_ a: inout Lane, _ b: inout Lane, _ c: inout Lane, _ d: inout Lane) {
         a &+= b
         d ^= a
-        d = swapHalves(d)
+        d = (d &<< 16) &+ (d &>> 16)
         c &+= d
         b ^= c
         b = (b &<< 12) &+ (b &>> 20)
@@ -124,19 +125,14 @@ public struct ChaCha20: Sendable {
         b = (b &<< 7) &+ (b &>> 25)
     }
 
-    /// Rotates each lane by 16 bits: a swap of its 16-bit halves (`pshuflw`/`pshufhw` on x86, `rev32` on ARM).
-    @inline(__always)
-    static func swapHalves(_ x: Lane) -> Lane {
-        let h = unsafeBitCast(x, to: SIMD8<UInt16>.self)
-        return unsafeBitCast(SIMD8(h[1], h[0], h[3], h[2], h[5], h[4], h[7], h[6]), to: Lane.self)
-    }
-
     /// Four consecutive key stream blocks, word-sliced: lane `j` of `x[i]` is word `i` of block `counter + j`.
     struct FourBlocks {
         var x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15: Lane
 
+        /// - Parameter afterDoubleRound: called with 0…9 after each column-and-diagonal round, so that independent
+        ///   scalar work (the AEAD's Poly1305) can be interleaved with the vector rounds.
         @inline(__always)
-        init(key: SIMD8<UInt32>, counter: UInt32, nonce: Nonce) {
+        init(key: SIMD8<UInt32>, counter: UInt32, nonce: Nonce, afterDoubleRound: (Int) -> Void = { _ in }) {
             let c0 = Lane(repeating: 0x6170_7865), c1 = Lane(repeating: 0x3320_646e)
             let c2 = Lane(repeating: 0x7962_2d32), c3 = Lane(repeating: 0x6b20_6574)
             let k0 = Lane(repeating: key[0]), k1 = Lane(repeating: key[1])
@@ -150,7 +146,7 @@ public struct ChaCha20: Sendable {
             var (x4, x5, x6, x7) = (k0, k1, k2, k3)
             var (x8, x9, x10, x11) = (k4, k5, k6, k7)
             var (x12, x13, x14, x15) = (ctr, n0, n1, n2)
-            for _ in 0..<10 {
+            for round in 0..<10 {
                 // Column round, then diagonal round (RFC 8439 §2.3).
                 quarterRound(&x0, &x4, &x8, &x12)
                 quarterRound(&x1, &x5, &x9, &x13)
@@ -160,6 +156,7 @@ public struct ChaCha20: Sendable {
                 quarterRound(&x1, &x6, &x11, &x12)
                 quarterRound(&x2, &x7, &x8, &x13)
                 quarterRound(&x3, &x4, &x9, &x14)
+                afterDoubleRound(round)
             }
             self.x0 = x0 &+ c0
             self.x1 = x1 &+ c1
