@@ -17,7 +17,9 @@ public struct ServerCommandLine: Equatable, Sendable {
           --peers PATH              peers file (default: peers.json)
           --log-level LEVEL         trace, debug, info, notice, warning, error (default: info)
           --allowed-origins LIST    browser origins allowed by CORS and the WebSocket Origin check: comma-separated
-                                    origins (http://host:port), `loopback`, or `*` (default: loopback)
+                                    origins (http://host:port), `loopback` (http(s)://localhost, 127.x.y.z and
+                                    [::1] literals, any port), or `*` (default: loopback). A hub request from any
+                                    other Origin is refused with 403
           --keep-alive SECONDS      hub Ping after this much silence from the server (default: 15)
           --client-timeout SECONDS  close a client silent for this long (default: 30)
           --handshake-timeout SECONDS  hub handshake deadline (default: 15)
