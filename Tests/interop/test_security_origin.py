@@ -50,6 +50,7 @@ def test_lookalike_origin_refused_everywhere(server, origin):
     assert r.header("access-control-allow-credentials") is None, (origin, r.headers)
     r = http_request(port, "POST", f"{HUB}/negotiate?negotiateVersion=1", headers={"Origin": origin}, body=b"")
     assert r.header("access-control-allow-origin") is None, (origin, r.headers)
+    assert r.status == 403, (origin, r)  # and nothing was created (see test_security_negotiate.py)
     assert ws_status(port, origin) == 403, origin
 
 

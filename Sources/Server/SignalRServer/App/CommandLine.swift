@@ -25,6 +25,10 @@ public struct ServerCommandLine: Equatable, Sendable {
           --handshake-timeout SECONDS  hub handshake deadline (default: 15)
           --negotiate-timeout SECONDS  drop a negotiated connection nobody connects to (default: 15)
           --max-message-size BYTES  largest hub message a client may send (default: 32768)
+          --max-negotiations-per-address N  negotiations waiting for their WebSocket kept per client address
+                                    (IPv6: per /64); past it that address's oldest is dropped (default: 10000)
+          --max-negotiations N      negotiations waiting for their WebSocket kept in all (memory bound); past it
+                                    the oldest is dropped (default: 100000)
           --public-dir DIR          serve the web client from DIR instead of the bundled one
           --ws-echo                 also serve a raw WebSocket echo endpoint at /ws-echo (conformance tests)
           -h, --help                show this help
@@ -52,6 +56,13 @@ public struct ServerCommandLine: Equatable, Sendable {
             let text = try value(flag, inline)
             guard let v = Double(text), v.isFinite, v > 0, v <= 86_400 else {
                 throw UsageError("\(flag) takes a number of seconds between 0 and 86400, not '\(text)'")
+            }
+            return v
+        }
+        func count(_ flag: String, _ inline: String?, max: Int) throws(UsageError) -> Int {
+            let text = try value(flag, inline)
+            guard text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let v = Int(text), v >= 1, v <= max else {
+                throw UsageError("\(flag) takes a whole number between 1 and \(max), not '\(text)'")
             }
             return v
         }
@@ -97,6 +108,10 @@ public struct ServerCommandLine: Equatable, Sendable {
                     throw UsageError("--max-message-size takes bytes between 1024 and 16777216, not '\(text)'")
                 }
                 result.options.maxMessageSize = v
+            case "--max-negotiations-per-address":
+                result.options.maxNegotiationsPerAddress = try count(flag, inline, max: 10_000_000)
+            case "--max-negotiations":
+                result.options.maxNegotiations = try count(flag, inline, max: 10_000_000)
             case "--public-dir":
                 result.options.publicDir = try value(flag, inline)
             case "--ws-echo":
@@ -118,7 +133,8 @@ extension ServerOptions: Equatable {
         a.nodeId == b.nodeId && a.keepAliveInterval == b.keepAliveInterval && a.clientTimeout == b.clientTimeout
             && a.handshakeTimeout == b.handshakeTimeout && a.maxMessageSize == b.maxMessageSize
             && a.negotiateTimeout == b.negotiateTimeout && a.allowedOrigins == b.allowedOrigins && a.wsEcho == b.wsEcho
-            && a.publicDir == b.publicDir
+            && a.publicDir == b.publicDir && a.maxNegotiationsPerAddress == b.maxNegotiationsPerAddress
+            && a.maxNegotiations == b.maxNegotiations
     }
 }
 

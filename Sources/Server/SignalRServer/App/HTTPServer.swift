@@ -19,19 +19,22 @@ public final class HTTPServer {
     /// Renders `GET /api/mesh` (set by whoever owns the mesh).
     public var meshStatus: (() -> [UInt8])?
     public private(set) var isShuttingDown = false
+    /// Rate limits the log lines clients can cause, for everything on this loop.
+    let throttledLog: ThrottledLog
 
     public init(loop: EventLoop, options: ServerOptions) {
         self.loop = loop
         self.options = options
         let root = options.publicDir ?? Bundle.module.resourceURL?.appendingPathComponent("Public").path
         staticFiles = root.map { StaticFiles(root: $0) }
+        throttledLog = ThrottledLog(clock: { [loop] in loop.now })
     }
 
     /// Adds the seed's ChatHub at /chatHub, routed through `backplane` (nil = this replica only).
     func addHub(_ hub: HubDefinition, backplane: MeshBackplane?) {
         let local = LocalHubLifetimeManager(nodeId: options.nodeId, hubName: hub.name)
         let manager: any HubLifetimeManager = backplane.map { MeshHubLifetimeManager(local: local, backplane: $0) } ?? local
-        endpoints.append(HubEndpoint(hub: hub, options: options, manager: manager))
+        endpoints.append(HubEndpoint(hub: hub, options: options, manager: manager, throttledLog: throttledLog))
     }
 
     /// Binds and starts serving. Loop thread only.
@@ -96,12 +99,14 @@ public final class HTTPServer {
         }
         if let endpoint = endpoints.first(where: { lower == $0.hub.path.lowercased() + "/negotiate" }) {
             if CORS.isPreflight(request) { return .response(CORS.preflightResponse(for: request, policy: options.allowedOrigins)) }
+            if let refused = refuseForeignOrigin(request, http: http) { return .response(refused) }
             guard request.method == "POST" else {
                 var r = HTTPResponse.text(405, "Method Not Allowed")
                 r.headers.add("Allow", "POST")
                 return .response(withCORS(r, request))
             }
-            return .response(withCORS(endpoint.negotiate(request, now: now), request))
+            let source = http.conn.remoteAddress.map { LoopbackAddress.sourceKey($0.host) } ?? "unknown"
+            return .response(withCORS(endpoint.negotiate(request, source: source, now: now), request))
         }
         if options.wsEcho && lower == "/ws-echo" {
             return echoRequest(request, http: http)
@@ -126,15 +131,22 @@ public final class HTTPServer {
         return r
     }
 
+    /// A hub request (negotiate, WebSocket, or any other) whose `Origin` is present and not allowed gets 403
+    /// before anything is created: CORS only stops a foreign page from *reading* the answer, not from making a
+    /// simple POST, and it doesn't cover WebSockets at all. Non-browser clients send no Origin and are let in.
+    private func refuseForeignOrigin(_ request: HTTPRequest, http: HTTPConnection) -> HTTPResponse? {
+        guard let origin = request.headers["Origin"], !options.allowedOrigins.allows(origin, requestHost: request.headers["Host"])
+        else { return nil }
+        throttledLog.info(logger, kind: "refused-origin",
+            "refused \(request.method) \(LogText.untrusted(request.path)) from origin \(LogText.untrusted(origin)) (\(http.conn.remoteAddress?.description ?? "?"))")
+        return .text(403, "Origin not allowed")
+    }
+
     private func hubRequest(_ request: HTTPRequest, endpoint: HubEndpoint, http: HTTPConnection, now: UInt64) -> Outcome {
         if CORS.isPreflight(request) { return .response(CORS.preflightResponse(for: request, policy: options.allowedOrigins)) }
+        if let refused = refuseForeignOrigin(request, http: http) { return .response(refused) }
         guard request.isWebSocketUpgrade else {
             return .response(withCORS(endpoint.nonWebSocket(request), request))
-        }
-        // CORS doesn't cover WebSockets: check the Origin here. Non-browser clients send none and are let in.
-        if let origin = request.headers["Origin"], !options.allowedOrigins.allows(origin, requestHost: request.headers["Host"]) {
-            logger.info("refused WebSocket from origin \(origin)")
-            return .response(.text(403, "Origin not allowed"))
         }
         let key: String
         switch validateUpgrade(request) {

@@ -15,6 +15,11 @@ public struct ServerOptions: Sendable {
     public var maxMessageSize: Int = 32 * 1024
     /// A negotiated connection that no transport claims is dropped after this (`DisconnectTimeout`).
     public var negotiateTimeout: Double = 15
+    /// Unclaimed negotiations kept per client address (per /64 for IPv6); past it the address's own oldest one
+    /// is dropped.
+    public var maxNegotiationsPerAddress: Int = 10_000
+    /// Unclaimed negotiations kept over all addresses (a memory bound); past it the oldest one is dropped.
+    public var maxNegotiations: Int = 100_000
     /// Who may call us from a browser (CORS and the WebSocket Origin check).
     public var allowedOrigins: OriginPolicy = .loopback
     /// Serve the raw RFC 6455 echo endpoint `/ws-echo` (for Autobahn).
