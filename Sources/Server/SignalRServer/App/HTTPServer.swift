@@ -65,6 +65,7 @@ public final class HTTPServer {
         let now = loop.now
         for e in endpoints { e.tick(now: now) }
         for h in Array(httpConnections.values) { h.tick(now: now) }
+        throttledLog.flush()
     }
 
     /// Counts for logs and tests.
@@ -138,8 +139,13 @@ public final class HTTPServer {
         guard let origin = request.headers["Origin"], !options.allowedOrigins.allows(origin, requestHost: request.headers["Host"])
         else { return nil }
         throttledLog.info(logger, kind: "refused-origin",
-            "refused \(request.method) \(LogText.untrusted(request.path)) from origin \(LogText.untrusted(origin)) (\(http.conn.remoteAddress?.description ?? "?"))")
+            Self.refusedOriginLine(method: request.method, path: request.path, origin: origin, peer: http.conn.remoteAddress))
         return .text(403, "Origin not allowed")
+    }
+
+    /// The log line of a refused Origin: every client-supplied part quoted, escaped and cut short.
+    static func refusedOriginLine(method: String, path: String, origin: String, peer: SocketAddress?) -> String {
+        "refused \(LogText.untrusted(method, limit: 16)) \(LogText.untrusted(path)) from origin \(LogText.untrusted(origin)) (client \(peer?.description ?? "?"))"
     }
 
     private func hubRequest(_ request: HTTPRequest, endpoint: HubEndpoint, http: HTTPConnection, now: UInt64) -> Outcome {
