@@ -29,6 +29,10 @@ public struct ServerCommandLine: Equatable, Sendable {
                                     (IPv6: per /64); past it that address's oldest is dropped (default: 10000)
           --max-negotiations N      negotiations waiting for their WebSocket kept in all (memory bound); past it
                                     the oldest is dropped (default: 100000)
+          --status-access WHO       who may read GET /api/mesh: `local` (clients whose TCP peer address is loopback;
+                                    others get 403), `any`, or `off` (404) (default: local)
+          --status-max-age SECONDS  serve one rendering of /api/mesh for this long before taking a fresh snapshot
+                                    (default: 1)
           --public-dir DIR          serve the web client from DIR instead of the bundled one
           --ws-echo                 also serve a raw WebSocket echo endpoint at /ws-echo (conformance tests)
           -h, --help                show this help
@@ -112,6 +116,16 @@ public struct ServerCommandLine: Equatable, Sendable {
                 result.options.maxNegotiationsPerAddress = try count(flag, inline, max: 10_000_000)
             case "--max-negotiations":
                 result.options.maxNegotiations = try count(flag, inline, max: 10_000_000)
+            case "--status-access":
+                let text = try value(flag, inline)
+                guard let access = StatusAccess(rawValue: text.lowercased()) else {
+                    throw UsageError("--status-access must be one of local, any, off; got '\(text)'")
+                }
+                result.options.statusAccess = access
+            case "--status-max-age":
+                let v = try seconds(flag, inline)
+                guard v <= 60 else { throw UsageError("--status-max-age takes a number of seconds between 0 and 60, not '\(v)'") }
+                result.options.statusMaxAge = v
             case "--public-dir":
                 result.options.publicDir = try value(flag, inline)
             case "--ws-echo":
@@ -134,7 +148,7 @@ extension ServerOptions: Equatable {
             && a.handshakeTimeout == b.handshakeTimeout && a.maxMessageSize == b.maxMessageSize
             && a.negotiateTimeout == b.negotiateTimeout && a.allowedOrigins == b.allowedOrigins && a.wsEcho == b.wsEcho
             && a.publicDir == b.publicDir && a.maxNegotiationsPerAddress == b.maxNegotiationsPerAddress
-            && a.maxNegotiations == b.maxNegotiations
+            && a.maxNegotiations == b.maxNegotiations && a.statusAccess == b.statusAccess && a.statusMaxAge == b.statusMaxAge
     }
 }
 

@@ -17,7 +17,11 @@ public final class HTTPServer {
     private var staticCache: [String: (body: [UInt8], type: String)] = [:]
     private var tickTimer: TimerID?
     /// Renders `GET /api/mesh` (set by whoever owns the mesh).
-    public var meshStatus: (() -> [UInt8])?
+    public var meshStatus: (() -> [UInt8])? {
+        didSet { statusCache.invalidate() }
+    }
+    /// The last rendering of `/api/mesh`, served again for `statusMaxAge`.
+    private var statusCache: StatusCache
     public private(set) var isShuttingDown = false
     /// Rate limits the log lines clients can cause, for everything on this loop.
     let throttledLog: ThrottledLog
@@ -28,6 +32,7 @@ public final class HTTPServer {
         let root = options.publicDir ?? Bundle.module.resourceURL?.appendingPathComponent("Public").path
         staticFiles = root.map { StaticFiles(root: $0) }
         throttledLog = ThrottledLog(clock: { [loop] in loop.now })
+        statusCache = StatusCache(maxAgeNanos: UInt64(options.statusMaxAge * 1e9))
     }
 
     /// Adds the seed's ChatHub at /chatHub, routed through `backplane` (nil = this replica only).
@@ -113,17 +118,32 @@ public final class HTTPServer {
             return echoRequest(request, http: http)
         }
         if lower == "/api/mesh" {
-            if CORS.isPreflight(request) { return .response(CORS.preflightResponse(for: request, policy: options.allowedOrigins)) }
-            guard request.method == "GET" || request.method == "HEAD" else { return .response(.text(405, "Method Not Allowed")) }
-            guard let render = meshStatus else { return .response(.text(404, "Not Found")) }
-            var r = HTTPResponse.json(200, render())
-            r.headers.add("Cache-Control", "no-store")
-            return .response(withCORS(r, request))
+            return .response(meshStatusRequest(request, http: http, now: now))
         }
         if lower == "/healthz" {
             return .response(.text(200, "ok"))
         }
         return .response(staticFile(request))
+    }
+
+    /// `GET /api/mesh`: the access rule (by the socket's peer address), then the cached rendering.
+    private func meshStatusRequest(_ request: HTTPRequest, http: HTTPConnection, now: UInt64) -> HTTPResponse {
+        switch options.statusAccess.decide(peer: http.conn.remoteAddress) {
+        case .allow:
+            break
+        case .notFound:
+            return .text(404, "Not Found")
+        case .forbidden:
+            throttledLog.info(logger, kind: "status-forbidden",
+                "refused /api/mesh to non-local client \(http.conn.remoteAddress?.description ?? "?") (--status-access local)")
+            return withCORS(.text(403, "Forbidden: /api/mesh is only served to clients on this machine (--status-access)"), request)
+        }
+        if CORS.isPreflight(request) { return CORS.preflightResponse(for: request, policy: options.allowedOrigins) }
+        guard request.method == "GET" || request.method == "HEAD" else { return .text(405, "Method Not Allowed") }
+        guard let render = meshStatus else { return .text(404, "Not Found") }
+        var r = HTTPResponse.json(200, statusCache.body(now: now, build: render))
+        r.headers.add("Cache-Control", "no-store")
+        return withCORS(r, request)
     }
 
     private func withCORS(_ response: HTTPResponse, _ request: HTTPRequest) -> HTTPResponse {

@@ -20,6 +20,10 @@ public struct ServerOptions: Sendable {
     public var maxNegotiationsPerAddress: Int = 10_000
     /// Unclaimed negotiations kept over all addresses (a memory bound); past it the oldest one is dropped.
     public var maxNegotiations: Int = 100_000
+    /// Who may read `GET /api/mesh`: loopback peers only (default), everyone, or nobody.
+    public var statusAccess: StatusAccess = .local
+    /// How long one rendering of `GET /api/mesh` is served again before a fresh snapshot is taken.
+    public var statusMaxAge: Double = 1
     /// Who may call us from a browser (CORS and the WebSocket Origin check).
     public var allowedOrigins: OriginPolicy = .loopback
     /// Serve the raw RFC 6455 echo endpoint `/ws-echo` (for Autobahn).
