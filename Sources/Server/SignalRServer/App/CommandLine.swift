@@ -21,10 +21,12 @@ public struct ServerCommandLine: Equatable, Sendable {
                                     [::1] literals, any port), or `*` (default: loopback). A hub request from any
                                     other Origin is refused with 403
           --keep-alive SECONDS      hub Ping after this much silence from the server (default: 15)
-          --client-timeout SECONDS  close a client silent for this long (default: 30)
+          --client-timeout SECONDS  close a hub client from which no byte at all (of any frame, a WebSocket ping
+                                    included) arrived for this long (default: 30)
           --handshake-timeout SECONDS  hub handshake deadline (default: 15)
           --negotiate-timeout SECONDS  drop a negotiated connection nobody connects to (default: 15)
-          --max-message-size BYTES  largest hub message a client may send (default: 32768)
+          --max-message-size BYTES  largest hub message a client may send, however it is split into WebSocket frames;
+                                    past it the connection is closed with an error (default: 32768)
           --max-negotiations-per-address N  negotiations waiting for their WebSocket kept per client address
                                     (IPv6: per /64); past it that address's oldest is dropped (default: 10000)
           --max-negotiations N      negotiations waiting for their WebSocket kept in all (memory bound); past it

@@ -184,10 +184,11 @@ public final class HTTPServer {
         case .success(let r): record = r
         case .failure(let response): return .response(response)
         }
-        // The hub enforces maxMessageSize itself and answers with its Close message, as ASP.NET Core does; the
-        // WebSocket layer only stops absurd messages (1 MiB, or 2× the hub limit) before they are buffered.
-        let wsLimit = max(1 << 20, 2 * options.maxMessageSize)
-        let ws = upgrade(http: http, key: key, limits: WebSocketLimits(maxFrameSize: wsLimit, maxMessageSize: wsLimit))
+        // The WebSocket streams: it hands each frame's payload to the hub's 0x1E framer as it arrives, so one hub
+        // connection holds at most about maxMessageSize (+ one read) whatever the WebSocket message size, several
+        // hub messages may share a WebSocket message, and one may span many frames, as with ASP.NET Core. The hub
+        // enforces maxMessageSize and answers with its Close message; the WebSocket layer has no size limit of its own.
+        let ws = upgrade(http: http, key: key, limits: WebSocketLimits(maxFrameSize: .max, maxMessageSize: .max), streaming: true)
         ws.conn.maxPendingWriteBytes = options.maxPendingBytesPerConnection
         endpoint.accept(record: record, ws: ws, leftover: http.parser.takeBufferedBytes(), now: now)
         return .upgraded
@@ -228,7 +229,7 @@ public final class HTTPServer {
     }
 
     /// Writes the 101 and hands the socket from HTTP to a WebSocket session.
-    private func upgrade(http: HTTPConnection, key: String, limits: WebSocketLimits) -> WebSocketSession {
+    private func upgrade(http: HTTPConnection, key: String, limits: WebSocketLimits, streaming: Bool = false) -> WebSocketSession {
         var headers = HTTPHeaders()
         headers.add("Upgrade", "websocket")
         headers.add("Connection", "Upgrade")
@@ -236,7 +237,8 @@ public final class HTTPServer {
         http.conn.write(HTTPResponse(status: 101, headers: headers).serialize(keepAlive: true))
         http.detach()
         openWebSockets += 1
-        let session = WebSocketSession(conn: http.conn, limits: limits, closeTimeout: options.webSocketCloseTimeout, logger: logger)
+        let session = WebSocketSession(
+            conn: http.conn, limits: limits, closeTimeout: options.webSocketCloseTimeout, logger: logger, streaming: streaming)
         session.onTransportGone = { [unowned self] in self.openWebSockets -= 1 }
         return session
     }

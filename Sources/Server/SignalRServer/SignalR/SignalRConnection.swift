@@ -30,18 +30,26 @@ final class SignalRConnection {
     }
 
     func start(leftover: [UInt8]) {
-        // Weak: the hub may drop this connection while its socket finishes the close handshake.
+        // Weak: the hub may drop this connection while its socket finishes the close handshake. The session streams
+        // (see HTTPServer): chunks of text or binary WebSocket messages go straight to the 0x1E framer.
+        ws.onChunk = { [weak self] bytes, _ in self?.received(bytes) }
         ws.onText = { [weak self] bytes in self?.received(bytes) }
         ws.onBinary = { [weak self] bytes in self?.received(bytes) }
+        ws.onActivity = { [weak self] in self?.activity() }
         ws.onClosed = { [weak self] _ in self?.transportClosed() }
         ws.start(leftover: leftover)
     }
 
     // MARK: Receiving
 
+    /// Any bytes from the client, even part of a frame or a WebSocket ping, reset the client timeout (ASP.NET Core
+    /// resets it on every read).
+    private func activity() {
+        timing.received(now: ws.conn.loop.now)
+    }
+
     private func received(_ bytes: [UInt8]) {
         guard phase != .closed else { return }
-        timing.received(now: ws.conn.loop.now)
         framer.append(bytes)
         while phase != .closed {
             do {
