@@ -115,6 +115,30 @@ def log_excerpt(path: Path, lines: int = 25) -> str:
 
 # ------------------------------------------------------------------------------------------- replicas
 
+_help_text: str | None = None
+
+
+def server_supports(flag: str) -> bool:
+    """Whether the Server binary under test knows `flag` (per its --help), so the suite can still run against an
+    older binary to show that a regression test fails there."""
+    global _help_text
+    if _help_text is None:
+        try:
+            _help_text = subprocess.run([str(SERVER_BIN), "--help"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            _help_text = ""
+    return flag in _help_text
+
+
+def replica_args(args: list[str]) -> list[str]:
+    """The replica flags tests run with: `args`, plus a fresh GET /api/mesh on every request (the tests poll it
+    to time failure detection to the millisecond; by default a rendering is served again for 1 s)."""
+    args = list(args)
+    if "--status-max-age" not in args and server_supports("--status-max-age"):
+        args += ["--status-max-age", "0.001"]
+    return args
+
+
 
 class Replica:
     """One `Server` process. Stdout is read by a thread that waits for the `ready` line; stderr goes to a log."""
@@ -226,7 +250,7 @@ class Cluster:
                  secret: str = SECRET):
         self.ids = list(ids)
         self.name = name
-        self.args = list(args or [])
+        self.args = replica_args(list(args or []))
         self.secret = secret
         self.dir = log_dir() / f"{name}-{os.getpid()}-{int(time.time() * 1000) % 10_000_000}"
         self.dir.mkdir(parents=True, exist_ok=True)

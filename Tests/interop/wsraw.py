@@ -114,14 +114,15 @@ def read_response(sock: socket.socket, buf: bytearray, timeout: float = 5.0, hea
 
 
 def http_request(port: int, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"",
-                 host: str = "127.0.0.1", timeout: float = 5.0) -> HttpResponse:
-    """One request on a fresh connection, path sent verbatim (no normalisation)."""
+                 host: str = "127.0.0.1", timeout: float = 5.0, source: str | None = None) -> HttpResponse:
+    """One request on a fresh connection, path sent verbatim (no normalisation); `source` binds the client
+    socket to that local address (e.g. 127.0.0.2, to be another client address)."""
     hdrs = {"Host": f"{host}:{port}", "Connection": "close"}
     hdrs.update(headers or {})
     if body or method in ("POST", "PUT"):
         hdrs.setdefault("Content-Length", str(len(body)))
     req = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
-    with socket.create_connection((host, port), timeout=timeout) as s:
+    with socket.create_connection((host, port), timeout=timeout, source_address=(source, 0) if source else None) as s:
         s.sendall(req.encode("latin-1") + body)
         return read_response(s, bytearray(), timeout)
 
@@ -170,7 +171,7 @@ class WebSocket:
 
     @classmethod
     def connect(cls, port: int, path: str, headers: dict[str, str] | None = None, host: str = "127.0.0.1",
-                timeout: float = 5.0, extensions: str | None = None) -> "WebSocket":
+                timeout: float = 5.0, extensions: str | None = None, source: str | None = None) -> "WebSocket":
         key = base64.b64encode(os.urandom(16)).decode()
         hdrs = {
             "Host": f"{host}:{port}",
@@ -183,7 +184,7 @@ class WebSocket:
             hdrs["Sec-WebSocket-Extensions"] = extensions
         hdrs.update(headers or {})
         req = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
-        s = socket.create_connection((host, port), timeout=timeout)
+        s = socket.create_connection((host, port), timeout=timeout, source_address=(source, 0) if source else None)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.sendall(req.encode("latin-1"))
         buf = bytearray()
@@ -361,16 +362,16 @@ class HubSocket:
 
     @classmethod
     def open(cls, port: int, hub: str = "/chatHub", negotiate: bool = True, version: int = 0,
-             handshake: dict | None = None, headers: dict | None = None) -> "HubSocket":
+             handshake: dict | None = None, headers: dict | None = None, source: str | None = None) -> "HubSocket":
         path = hub
         if negotiate:
             q = f"?negotiateVersion={version}" if version else ""
-            r = http_request(port, "POST", f"{hub}/negotiate{q}", body=b"")
+            r = http_request(port, "POST", f"{hub}/negotiate{q}", body=b"", source=source)
             assert r.status == 200, r
             body = r.json()
             ident = body.get("connectionToken") if version >= 1 else body["connectionId"]
             path = f"{hub}?id={ident}"
-        ws = WebSocket.connect(port, path, headers=headers)
+        ws = WebSocket.connect(port, path, headers=headers, source=source)
         hs = cls(ws)
         if handshake is not False:
             ws.send_text(encode(handshake or {"protocol": "json", "version": 1}))

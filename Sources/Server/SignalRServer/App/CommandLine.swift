@@ -17,12 +17,24 @@ public struct ServerCommandLine: Equatable, Sendable {
           --peers PATH              peers file (default: peers.json)
           --log-level LEVEL         trace, debug, info, notice, warning, error (default: info)
           --allowed-origins LIST    browser origins allowed by CORS and the WebSocket Origin check: comma-separated
-                                    origins (http://host:port), `loopback`, or `*` (default: loopback)
+                                    origins (http://host:port), `loopback` (http(s)://localhost, 127.x.y.z and
+                                    [::1] literals, any port), or `*` (default: loopback). A hub request from any
+                                    other Origin is refused with 403
           --keep-alive SECONDS      hub Ping after this much silence from the server (default: 15)
-          --client-timeout SECONDS  close a client silent for this long (default: 30)
+          --client-timeout SECONDS  close a hub client from which no byte at all (of any frame, a WebSocket ping
+                                    included) arrived for this long (default: 30)
           --handshake-timeout SECONDS  hub handshake deadline (default: 15)
           --negotiate-timeout SECONDS  drop a negotiated connection nobody connects to (default: 15)
-          --max-message-size BYTES  largest hub message a client may send (default: 32768)
+          --max-message-size BYTES  largest hub message a client may send, however it is split into WebSocket frames;
+                                    past it the connection is closed with an error (default: 32768)
+          --max-negotiations-per-address N  negotiations waiting for their WebSocket kept per client address
+                                    (IPv6: per /64); past it that address's oldest is dropped (default: 10000)
+          --max-negotiations N      negotiations waiting for their WebSocket kept in all (memory bound); past it
+                                    the oldest is dropped (default: 100000)
+          --status-access WHO       who may read GET /api/mesh: `local` (clients whose TCP peer address is loopback;
+                                    others get 403), `any`, or `off` (404) (default: local)
+          --status-max-age SECONDS  serve one rendering of /api/mesh for this long before taking a fresh snapshot
+                                    (default: 1)
           --public-dir DIR          serve the web client from DIR instead of the bundled one
           --ws-echo                 also serve a raw WebSocket echo endpoint at /ws-echo (conformance tests)
           -h, --help                show this help
@@ -50,6 +62,13 @@ public struct ServerCommandLine: Equatable, Sendable {
             let text = try value(flag, inline)
             guard let v = Double(text), v.isFinite, v > 0, v <= 86_400 else {
                 throw UsageError("\(flag) takes a number of seconds between 0 and 86400, not '\(text)'")
+            }
+            return v
+        }
+        func count(_ flag: String, _ inline: String?, max: Int) throws(UsageError) -> Int {
+            let text = try value(flag, inline)
+            guard text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let v = Int(text), v >= 1, v <= max else {
+                throw UsageError("\(flag) takes a whole number between 1 and \(max), not '\(text)'")
             }
             return v
         }
@@ -95,6 +114,20 @@ public struct ServerCommandLine: Equatable, Sendable {
                     throw UsageError("--max-message-size takes bytes between 1024 and 16777216, not '\(text)'")
                 }
                 result.options.maxMessageSize = v
+            case "--max-negotiations-per-address":
+                result.options.maxNegotiationsPerAddress = try count(flag, inline, max: 10_000_000)
+            case "--max-negotiations":
+                result.options.maxNegotiations = try count(flag, inline, max: 10_000_000)
+            case "--status-access":
+                let text = try value(flag, inline)
+                guard let access = StatusAccess(rawValue: text.lowercased()) else {
+                    throw UsageError("--status-access must be one of local, any, off; got '\(text)'")
+                }
+                result.options.statusAccess = access
+            case "--status-max-age":
+                let v = try seconds(flag, inline)
+                guard v <= 60 else { throw UsageError("--status-max-age takes a number of seconds between 0 and 60, not '\(v)'") }
+                result.options.statusMaxAge = v
             case "--public-dir":
                 result.options.publicDir = try value(flag, inline)
             case "--ws-echo":
@@ -116,7 +149,8 @@ extension ServerOptions: Equatable {
         a.nodeId == b.nodeId && a.keepAliveInterval == b.keepAliveInterval && a.clientTimeout == b.clientTimeout
             && a.handshakeTimeout == b.handshakeTimeout && a.maxMessageSize == b.maxMessageSize
             && a.negotiateTimeout == b.negotiateTimeout && a.allowedOrigins == b.allowedOrigins && a.wsEcho == b.wsEcho
-            && a.publicDir == b.publicDir
+            && a.publicDir == b.publicDir && a.maxNegotiationsPerAddress == b.maxNegotiationsPerAddress
+            && a.maxNegotiations == b.maxNegotiations && a.statusAccess == b.statusAccess && a.statusMaxAge == b.statusMaxAge
     }
 }
 

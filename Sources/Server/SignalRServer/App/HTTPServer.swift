@@ -17,21 +17,29 @@ public final class HTTPServer {
     private var staticCache: [String: (body: [UInt8], type: String)] = [:]
     private var tickTimer: TimerID?
     /// Renders `GET /api/mesh` (set by whoever owns the mesh).
-    public var meshStatus: (() -> [UInt8])?
+    public var meshStatus: (() -> [UInt8])? {
+        didSet { statusCache.invalidate() }
+    }
+    /// The last rendering of `/api/mesh`, served again for `statusMaxAge`.
+    private var statusCache: StatusCache
     public private(set) var isShuttingDown = false
+    /// Rate limits the log lines clients can cause, for everything on this loop.
+    let throttledLog: ThrottledLog
 
     public init(loop: EventLoop, options: ServerOptions) {
         self.loop = loop
         self.options = options
         let root = options.publicDir ?? Bundle.module.resourceURL?.appendingPathComponent("Public").path
         staticFiles = root.map { StaticFiles(root: $0) }
+        throttledLog = ThrottledLog(clock: { [loop] in loop.now })
+        statusCache = StatusCache(maxAgeNanos: UInt64(options.statusMaxAge * 1e9))
     }
 
     /// Adds the seed's ChatHub at /chatHub, routed through `backplane` (nil = this replica only).
     func addHub(_ hub: HubDefinition, backplane: MeshBackplane?) {
         let local = LocalHubLifetimeManager(nodeId: options.nodeId, hubName: hub.name)
         let manager: any HubLifetimeManager = backplane.map { MeshHubLifetimeManager(local: local, backplane: $0) } ?? local
-        endpoints.append(HubEndpoint(hub: hub, options: options, manager: manager))
+        endpoints.append(HubEndpoint(hub: hub, options: options, manager: manager, throttledLog: throttledLog))
     }
 
     /// Binds and starts serving. Loop thread only.
@@ -62,6 +70,7 @@ public final class HTTPServer {
         let now = loop.now
         for e in endpoints { e.tick(now: now) }
         for h in Array(httpConnections.values) { h.tick(now: now) }
+        throttledLog.flush()
     }
 
     /// Counts for logs and tests.
@@ -96,28 +105,45 @@ public final class HTTPServer {
         }
         if let endpoint = endpoints.first(where: { lower == $0.hub.path.lowercased() + "/negotiate" }) {
             if CORS.isPreflight(request) { return .response(CORS.preflightResponse(for: request, policy: options.allowedOrigins)) }
+            if let refused = refuseForeignOrigin(request, http: http) { return .response(refused) }
             guard request.method == "POST" else {
                 var r = HTTPResponse.text(405, "Method Not Allowed")
                 r.headers.add("Allow", "POST")
                 return .response(withCORS(r, request))
             }
-            return .response(withCORS(endpoint.negotiate(request, now: now), request))
+            let source = http.conn.remoteAddress.map { LoopbackAddress.sourceKey($0.host) } ?? "unknown"
+            return .response(withCORS(endpoint.negotiate(request, source: source, now: now), request))
         }
         if options.wsEcho && lower == "/ws-echo" {
             return echoRequest(request, http: http)
         }
         if lower == "/api/mesh" {
-            if CORS.isPreflight(request) { return .response(CORS.preflightResponse(for: request, policy: options.allowedOrigins)) }
-            guard request.method == "GET" || request.method == "HEAD" else { return .response(.text(405, "Method Not Allowed")) }
-            guard let render = meshStatus else { return .response(.text(404, "Not Found")) }
-            var r = HTTPResponse.json(200, render())
-            r.headers.add("Cache-Control", "no-store")
-            return .response(withCORS(r, request))
+            return .response(meshStatusRequest(request, http: http, now: now))
         }
         if lower == "/healthz" {
             return .response(.text(200, "ok"))
         }
         return .response(staticFile(request))
+    }
+
+    /// `GET /api/mesh`: the access rule (by the socket's peer address), then the cached rendering.
+    private func meshStatusRequest(_ request: HTTPRequest, http: HTTPConnection, now: UInt64) -> HTTPResponse {
+        switch options.statusAccess.decide(peer: http.conn.remoteAddress) {
+        case .allow:
+            break
+        case .notFound:
+            return .text(404, "Not Found")
+        case .forbidden:
+            throttledLog.info(logger, kind: "status-forbidden",
+                "refused /api/mesh to non-local client \(http.conn.remoteAddress?.description ?? "?") (--status-access local)")
+            return withCORS(.text(403, "Forbidden: /api/mesh is only served to clients on this machine (--status-access)"), request)
+        }
+        if CORS.isPreflight(request) { return CORS.preflightResponse(for: request, policy: options.allowedOrigins) }
+        guard request.method == "GET" || request.method == "HEAD" else { return .text(405, "Method Not Allowed") }
+        guard let render = meshStatus else { return .text(404, "Not Found") }
+        var r = HTTPResponse.json(200, statusCache.body(now: now, build: render))
+        r.headers.add("Cache-Control", "no-store")
+        return withCORS(r, request)
     }
 
     private func withCORS(_ response: HTTPResponse, _ request: HTTPRequest) -> HTTPResponse {
@@ -126,15 +152,27 @@ public final class HTTPServer {
         return r
     }
 
+    /// A hub request (negotiate, WebSocket, or any other) whose `Origin` is present and not allowed gets 403
+    /// before anything is created: CORS only stops a foreign page from *reading* the answer, not from making a
+    /// simple POST, and it doesn't cover WebSockets at all. Non-browser clients send no Origin and are let in.
+    private func refuseForeignOrigin(_ request: HTTPRequest, http: HTTPConnection) -> HTTPResponse? {
+        guard let origin = request.headers["Origin"], !options.allowedOrigins.allows(origin, requestHost: request.headers["Host"])
+        else { return nil }
+        throttledLog.info(logger, kind: "refused-origin",
+            Self.refusedOriginLine(method: request.method, path: request.path, origin: origin, peer: http.conn.remoteAddress))
+        return .text(403, "Origin not allowed")
+    }
+
+    /// The log line of a refused Origin: every client-supplied part quoted, escaped and cut short.
+    static func refusedOriginLine(method: String, path: String, origin: String, peer: SocketAddress?) -> String {
+        "refused \(LogText.untrusted(method, limit: 16)) \(LogText.untrusted(path)) from origin \(LogText.untrusted(origin)) (client \(peer?.description ?? "?"))"
+    }
+
     private func hubRequest(_ request: HTTPRequest, endpoint: HubEndpoint, http: HTTPConnection, now: UInt64) -> Outcome {
         if CORS.isPreflight(request) { return .response(CORS.preflightResponse(for: request, policy: options.allowedOrigins)) }
+        if let refused = refuseForeignOrigin(request, http: http) { return .response(refused) }
         guard request.isWebSocketUpgrade else {
             return .response(withCORS(endpoint.nonWebSocket(request), request))
-        }
-        // CORS doesn't cover WebSockets: check the Origin here. Non-browser clients send none and are let in.
-        if let origin = request.headers["Origin"], !options.allowedOrigins.allows(origin, requestHost: request.headers["Host"]) {
-            logger.info("refused WebSocket from origin \(origin)")
-            return .response(.text(403, "Origin not allowed"))
         }
         let key: String
         switch validateUpgrade(request) {
@@ -146,10 +184,11 @@ public final class HTTPServer {
         case .success(let r): record = r
         case .failure(let response): return .response(response)
         }
-        // The hub enforces maxMessageSize itself and answers with its Close message, as ASP.NET Core does; the
-        // WebSocket layer only stops absurd messages (1 MiB, or 2× the hub limit) before they are buffered.
-        let wsLimit = max(1 << 20, 2 * options.maxMessageSize)
-        let ws = upgrade(http: http, key: key, limits: WebSocketLimits(maxFrameSize: wsLimit, maxMessageSize: wsLimit))
+        // The WebSocket streams: it hands each frame's payload to the hub's 0x1E framer as it arrives, so one hub
+        // connection holds at most about maxMessageSize (+ one read) whatever the WebSocket message size, several
+        // hub messages may share a WebSocket message, and one may span many frames, as with ASP.NET Core. The hub
+        // enforces maxMessageSize and answers with its Close message; the WebSocket layer has no size limit of its own.
+        let ws = upgrade(http: http, key: key, limits: WebSocketLimits(maxFrameSize: .max, maxMessageSize: .max), streaming: true)
         ws.conn.maxPendingWriteBytes = options.maxPendingBytesPerConnection
         endpoint.accept(record: record, ws: ws, leftover: http.parser.takeBufferedBytes(), now: now)
         return .upgraded
@@ -190,7 +229,7 @@ public final class HTTPServer {
     }
 
     /// Writes the 101 and hands the socket from HTTP to a WebSocket session.
-    private func upgrade(http: HTTPConnection, key: String, limits: WebSocketLimits) -> WebSocketSession {
+    private func upgrade(http: HTTPConnection, key: String, limits: WebSocketLimits, streaming: Bool = false) -> WebSocketSession {
         var headers = HTTPHeaders()
         headers.add("Upgrade", "websocket")
         headers.add("Connection", "Upgrade")
@@ -198,7 +237,8 @@ public final class HTTPServer {
         http.conn.write(HTTPResponse(status: 101, headers: headers).serialize(keepAlive: true))
         http.detach()
         openWebSockets += 1
-        let session = WebSocketSession(conn: http.conn, limits: limits, closeTimeout: options.webSocketCloseTimeout, logger: logger)
+        let session = WebSocketSession(
+            conn: http.conn, limits: limits, closeTimeout: options.webSocketCloseTimeout, logger: logger, streaming: streaming)
         session.onTransportGone = { [unowned self] in self.openWebSockets -= 1 }
         return session
     }

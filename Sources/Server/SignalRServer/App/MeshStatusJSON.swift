@@ -6,10 +6,10 @@ enum MeshStatusJSON {
     static func render(_ s: MeshSnapshot, config: MeshConfig, loop: TurnHistogram = TurnHistogram()) -> [UInt8] {
         var fields: [(String, JSONValue)] = [
             ("node", .string(s.nodeId)),
-            ("epoch", .integer(Int(s.epoch))),
+            ("epoch", .integer(s.epoch)),
             ("cluster", .string(s.cluster)),
-            ("published", .integer(Int(s.published))),
-            ("delivered", .integer(Int(s.delivered))),
+            ("published", .integer(s.published)),
+            ("delivered", .integer(s.delivered)),
             ("replayLogMessages", .integer(s.ownLogCount)),
             ("replayLogBytes", .integer(s.ownLogBytes)),
         ]
@@ -23,20 +23,20 @@ enum MeshStatusJSON {
                 ("http", .string(entry.map { "\($0.http)" } ?? "")),
                 ("mesh", .string(p.address)),
                 ("state", .string(p.state.rawValue)),
-                ("since", .integer(Int(p.sinceMillis))),
-                ("epoch", .integer(Int(p.epoch))),
-                ("rttMicros", p.rttMicros.map { .integer(Int($0)) } ?? .null),
-                ("dataSent", .integer(Int(p.dataSent))),
-                ("dataReceived", .integer(Int(p.dataReceived))),
-                ("relayed", .integer(Int(p.relayed))),
-                ("duplicatesDropped", .integer(Int(p.duplicatesDropped))),
-                ("outOfOrderDropped", .integer(Int(p.outOfOrderDropped))),
-                ("staleDropped", .integer(Int(p.staleDropped))),
+                ("since", .integer(p.sinceMillis)),
+                ("epoch", .integer(p.epoch)),
+                ("rttMicros", p.rttMicros.map { .integer($0) } ?? .null),
+                ("dataSent", .integer(p.dataSent)),
+                ("dataReceived", .integer(p.dataReceived)),
+                ("relayed", .integer(p.relayed)),
+                ("duplicatesDropped", .integer(p.duplicatesDropped)),
+                ("outOfOrderDropped", .integer(p.outOfOrderDropped)),
+                ("staleDropped", .integer(p.staleDropped)),
                 ("replayBufferedMessages", .integer(p.replayBufferedMessages)),
                 ("replayBufferedBytes", .integer(p.replayBufferedBytes)),
-                ("gaps", .integer(Int(p.gaps))),
-                ("sendGaps", .integer(Int(p.sendGaps))),
-                ("dataWrites", .integer(Int(p.dataWrites))),
+                ("gaps", .integer(p.gaps)),
+                ("sendGaps", .integer(p.sendGaps)),
+                ("dataWrites", .integer(p.dataWrites)),
                 ("feeding", .array(p.feeding.map { .string($0) })),
                 ("requested", .array(p.requested.map { .string($0) })),
                 ("links", .object(links)),
@@ -49,9 +49,9 @@ enum MeshStatusJSON {
         for origin in s.origins {
             origins.append(.object([
                 ("id", .string(origin.id)),
-                ("epoch", .integer(Int(origin.epoch))),
-                ("highestDelivered", .integer(Int(origin.highestDelivered))),
-                ("gaps", .integer(Int(origin.gaps))),
+                ("epoch", .integer(origin.epoch)),
+                ("highestDelivered", .integer(origin.highestDelivered)),
+                ("gaps", .integer(origin.gaps)),
                 ("logMessages", .integer(origin.logCount)),
                 ("logBytes", .integer(origin.logBytes)),
             ]))
@@ -67,7 +67,7 @@ enum MeshStatusJSON {
         fields.append((
             "loop",
             .object([
-                ("turns", .integer(Int(loop.count))),
+                ("turns", .integer(loop.count)),
                 ("wakeToFirstWriteMicros", .object([
                     ("p50", micros(loop.percentileNanos(0.5))),
                     ("p90", micros(loop.percentileNanos(0.9))),

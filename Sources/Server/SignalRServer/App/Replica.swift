@@ -23,7 +23,7 @@ public final class ReplicaServer: @unchecked Sendable {
             do {
                 self.mesh = try MeshNode(config: config, selfId: options.nodeId, loop: self.loop, logger: Logger(label: "mesh"), options: meshOptions)
                 self.http = HTTPServer(loop: self.loop, options: options)
-                self.http.addHub(ChatHub.make(), backplane: MeshBackplane(mesh: self.mesh))
+                self.http.addHub(ChatHub.make(), backplane: MeshBackplane(mesh: self.mesh, throttledLog: self.http.throttledLog))
                 self.http.meshStatus = { [unowned self] in
                     MeshStatusJSON.render(self.mesh.snapshot(), config: config, loop: self.loop.wakeToFirstWrite)
                 }

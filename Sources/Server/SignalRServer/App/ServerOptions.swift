@@ -15,6 +15,15 @@ public struct ServerOptions: Sendable {
     public var maxMessageSize: Int = 32 * 1024
     /// A negotiated connection that no transport claims is dropped after this (`DisconnectTimeout`).
     public var negotiateTimeout: Double = 15
+    /// Unclaimed negotiations kept per client address (per /64 for IPv6); past it the address's own oldest one
+    /// is dropped.
+    public var maxNegotiationsPerAddress: Int = 10_000
+    /// Unclaimed negotiations kept over all addresses (a memory bound); past it the oldest one is dropped.
+    public var maxNegotiations: Int = 100_000
+    /// Who may read `GET /api/mesh`: loopback peers only (default), everyone, or nobody.
+    public var statusAccess: StatusAccess = .local
+    /// How long one rendering of `GET /api/mesh` is served again before a fresh snapshot is taken.
+    public var statusMaxAge: Double = 1
     /// Who may call us from a browser (CORS and the WebSocket Origin check).
     public var allowedOrigins: OriginPolicy = .loopback
     /// Serve the raw RFC 6455 echo endpoint `/ws-echo` (for Autobahn).
@@ -66,7 +75,9 @@ public struct OriginPolicy: Sendable, Equatable {
             } else if item.lowercased() == "loopback" {
                 policy.allowLoopback = true
             } else {
-                guard let origin = Origin(item) else { throw OriginPolicyError(text: "'\(item)' is not an origin like http://host:port") }
+                // A trailing slash is forgiven in configuration (people paste URLs); an Origin header has none.
+                let bare = item.hasSuffix("/") ? String(item.dropLast()) : item
+                guard let origin = Origin(bare) else { throw OriginPolicyError(text: "'\(item)' is not an origin like http://host:port") }
                 policy.exact.insert(origin.serialized)
             }
         }
@@ -87,47 +98,4 @@ public struct OriginPolicy: Sendable, Equatable {
 public struct OriginPolicyError: Error, CustomStringConvertible {
     public var text: String
     public var description: String { text }
-}
-
-/// A parsed `scheme://host[:port]` origin.
-struct Origin {
-    var scheme: String
-    var host: String
-    var port: Int?
-
-    init?(_ text: String) {
-        let lower = text.lowercased()
-        guard let range = lower.range(of: "://") else { return nil }
-        scheme = String(lower[..<range.lowerBound])
-        guard scheme == "http" || scheme == "https" else { return nil }
-        var rest = String(lower[range.upperBound...])
-        if rest.hasSuffix("/") { rest.removeLast() }
-        guard !rest.isEmpty, !rest.contains("/") else { return nil }
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { return nil }
-            host = String(rest[...close])
-            let after = rest[rest.index(after: close)...]
-            if after.isEmpty {
-                port = nil
-            } else {
-                guard after.hasPrefix(":"), let p = Int(after.dropFirst()), (1...65535).contains(p) else { return nil }
-                port = p
-            }
-        } else if let colon = rest.lastIndex(of: ":") {
-            host = String(rest[..<colon])
-            guard let p = Int(rest[rest.index(after: colon)...]), (1...65535).contains(p) else { return nil }
-            port = p
-        } else {
-            host = rest
-            port = nil
-        }
-        if host.isEmpty { return nil }
-        let defaultPort = scheme == "https" ? 443 : 80
-        if port == defaultPort { port = nil }
-    }
-
-    var serialized: String { port.map { "\(scheme)://\(host):\($0)" } ?? "\(scheme)://\(host)" }
-    var hostPort: String { port.map { "\(host):\($0)" } ?? host }
-    var hostPortWithDefault: String { "\(host):\(port ?? (scheme == "https" ? 443 : 80))" }
-    var isLoopback: Bool { host == "localhost" || host.hasPrefix("127.") || host == "[::1]" }
 }

@@ -108,9 +108,13 @@ final class MeshBackplane {
     /// Few hubs, looked up by the name's bytes as they arrive: no `String` per message.
     private var hubs: [(name: [UInt8], manager: LocalHubLifetimeManager)] = []
     private let logger = Logger(label: "backplane")
+    /// What peers send is outside text too: their lines are escaped and rate limited.
+    private let throttledLog: ThrottledLog
 
-    init(mesh: MeshNode) {
+    /// - Parameter throttledLog: the loop's rate limiter for log lines (default: one of its own on the mesh's loop).
+    init(mesh: MeshNode, throttledLog: ThrottledLog? = nil) {
         self.mesh = mesh
+        self.throttledLog = throttledLog ?? ThrottledLog(clock: { [loop = mesh.loop] in loop.now })
         mesh.onDeliver = { [weak self] origin, payload in
             self?.receivedFromMesh(origin: origin, payload: payload)
         }
@@ -125,12 +129,14 @@ final class MeshBackplane {
     private func receivedFromMesh(origin: String, payload: [UInt8]) {
         payload.withUnsafeBytes { bytes in
             guard let fields = BackplaneMessage.Fields(bytes) else {
-                logger.warning("dropped an undecodable backplane message from \(origin) (\(payload.count) bytes)")
+                throttledLog.warning(logger, kind: "backplane-undecodable",
+                    "dropped an undecodable backplane message from \(LogText.untrusted(origin)) (\(payload.count) bytes)")
                 return
             }
             let name = UnsafeRawBufferPointer(rebasing: bytes[fields.hub])
             guard let hub = hubs.first(where: { $0.name.elementsEqual(name) })?.manager else {
-                logger.debug("backplane message for unknown hub \(String(decoding: name, as: UTF8.self)) from \(origin)")
+                throttledLog.log(logger, .debug, kind: "backplane-unknown-hub",
+                    "backplane message for unknown hub \(LogText.untrusted(String(decoding: name, as: UTF8.self))) from \(LogText.untrusted(origin))")
                 return
             }
             // Nobody here to deliver to: nothing to frame.

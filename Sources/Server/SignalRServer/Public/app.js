@@ -10,6 +10,8 @@
 
   const MAX_ITEMS = 500; // messages + system lines kept in the list
   const MESH_POLL_MS = 1000;
+  /** After a 403/404 (status restricted or off on this replica) ask again only this often. */
+  const MESH_REFUSED_POLL_MS = 30000;
   const MESH_TIMEOUT_MS = 2500;
   const GROUP_WINDOW_MS = 3 * 60 * 1000; // same sender + replica within this → compact follow-up line
   const NAME_KEY = "meshchat.name";
@@ -771,7 +773,10 @@
     renderNodes(nodes, now);
   }
 
+  const MESH_UNAVAILABLE_TEXT = ui.meshUnavailable.textContent;
+
   function setMeshAvailable(ok) {
+    ui.meshUnavailable.textContent = MESH_UNAVAILABLE_TEXT;
     ui.meshUnavailable.hidden = ok;
     ui.meshBody.classList.toggle("stale", !ok);
     ui.meshBody.hidden = !ok && !meshLoadedOnce;
@@ -780,12 +785,29 @@
     }
   }
 
+  /** The replica doesn't show its mesh status to this page (403: only to local clients; 404: turned off). */
+  function setMeshRefused(status) {
+    ui.meshUnavailable.textContent =
+      status === 403
+        ? "Mesh status is only shown to browsers on the replica's own machine."
+        : "Mesh status is turned off on this replica.";
+    ui.meshUnavailable.hidden = false;
+    ui.meshBody.hidden = true;
+    ui.meshMeta.textContent = "";
+  }
+
   async function pollMesh() {
     const started = Date.now();
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), MESH_TIMEOUT_MS);
+    let next = MESH_POLL_MS;
     try {
       const response = await fetch("/api/mesh", { cache: "no-store", signal: ctrl.signal });
+      if (response.status === 403 || response.status === 404) {
+        setMeshRefused(response.status);
+        next = MESH_REFUSED_POLL_MS;
+        return;
+      }
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const data = await response.json();
       if (!data || typeof data !== "object") throw new Error("bad JSON");
@@ -796,7 +818,7 @@
       setMeshAvailable(false);
     } finally {
       clearTimeout(timer);
-      setTimeout(pollMesh, Math.max(100, MESH_POLL_MS - (Date.now() - started)));
+      setTimeout(pollMesh, Math.max(100, next - (Date.now() - started)));
     }
   }
 

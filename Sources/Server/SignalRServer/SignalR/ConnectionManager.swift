@@ -2,79 +2,175 @@ import NetKit
 
 /// Negotiated connections of one hub endpoint, looked up by their secret token (`id=` on the transport request).
 ///
-/// A negotiated connection nobody connects to is dropped after the negotiate timeout, and the number waiting is
-/// capped so a client looping on /negotiate can't grow memory without bound.
+/// A negotiation nobody connects to ("unclaimed") is dropped after the negotiate timeout. Unclaimed negotiations
+/// are also capped, so that a client looping on /negotiate can neither grow memory nor lock others out:
+///
+/// - **per source address** (``maxUnclaimedPerSource``): when one address is at its cap, its own oldest unclaimed
+///   negotiation is dropped to make room. A flood from one address only ever evicts its own work; everyone else's
+///   negotiations are untouched.
+/// - **overall** (``maxUnclaimed``), a memory bound: when it is reached the oldest unclaimed negotiation of all is
+///   dropped. Clients connect within milliseconds of negotiating, so the oldest is almost surely abandoned; and a
+///   negotiate never fails (it used to answer 503 for the whole negotiate timeout once the table was full).
+///
+/// Every operation is O(1) except ``sweep(now:timeoutNanos:)``, which is O(expired): unclaimed negotiations are
+/// kept in two intrusive lists, oldest first (all of them, and one per source).
 final class ConnectionManager {
+    /// One negotiated (or skipNegotiation) connection.
     final class Record {
         let connectionId: String
         let token: String
         let negotiatedAt: UInt64
-        var claimed = false
-        init(connectionId: String, token: String, negotiatedAt: UInt64) {
+        /// Per-address key of the client that negotiated (``LoopbackAddress/sourceKey(_:)``); nil when created
+        /// already claimed.
+        let source: String?
+        private(set) var claimed = false
+        fileprivate var all = Links()
+        fileprivate var ofSource = Links()
+
+        init(connectionId: String, token: String, negotiatedAt: UInt64, source: String?, claimed: Bool = false) {
             self.connectionId = connectionId
             self.token = token
             self.negotiatedAt = negotiatedAt
+            self.source = source
+            self.claimed = claimed
+        }
+
+        fileprivate func markClaimed() { claimed = true }
+    }
+
+    /// Links of one list: strong towards the newer neighbour, weak towards the older, so no cycle.
+    fileprivate struct Links {
+        var newer: Record?
+        weak var older: Record?
+    }
+
+    /// A list of unclaimed records, oldest first.
+    fileprivate struct Queue {
+        private(set) var oldest: Record?
+        private var newest: Record?
+        private(set) var count = 0
+
+        mutating func append(_ r: Record, _ links: ReferenceWritableKeyPath<Record, Links>) {
+            r[keyPath: links] = Links(newer: nil, older: newest)
+            if let last = newest { last[keyPath: links].newer = r } else { oldest = r }
+            newest = r
+            count += 1
+        }
+
+        mutating func remove(_ r: Record, _ links: ReferenceWritableKeyPath<Record, Links>) {
+            let newer = r[keyPath: links].newer
+            let older = r[keyPath: links].older
+            if let older { older[keyPath: links].newer = newer } else { oldest = newer }
+            if let newer { newer[keyPath: links].older = older } else { newest = older }
+            r[keyPath: links] = Links()
+            count -= 1
         }
     }
 
-    private(set) var byToken: [String: Record] = [:]
-    private var unclaimed = 0
-    let maxUnclaimed: Int
-
-    init(maxUnclaimed: Int = 100_000) {
-        self.maxUnclaimed = maxUnclaimed
+    /// Why a negotiation was dropped to make room for a new one.
+    enum Eviction: Equatable {
+        /// The same source address was at ``ConnectionManager/maxUnclaimedPerSource``.
+        case sourceAtCap
+        /// The whole table was at ``ConnectionManager/maxUnclaimed``.
+        case tableFull
     }
+
+    private(set) var byToken: [String: Record] = [:]
+    private var unclaimedAll = Queue()
+    private var unclaimedBySource: [String: Queue] = [:]
+    let maxUnclaimed: Int
+    let maxUnclaimedPerSource: Int
+
+    /// - Parameters:
+    ///   - maxUnclaimed: unclaimed negotiations kept at most, over all sources (a memory bound).
+    ///   - maxUnclaimedPerSource: unclaimed negotiations kept at most per source address.
+    init(maxUnclaimed: Int = 100_000, maxUnclaimedPerSource: Int = 10_000) {
+        precondition(maxUnclaimed >= 1 && maxUnclaimedPerSource >= 1)
+        self.maxUnclaimed = maxUnclaimed
+        self.maxUnclaimedPerSource = maxUnclaimedPerSource
+    }
+
+    deinit {
+        // Unlink one by one: releasing a long chain of strong `newer` links recursively could overflow the stack.
+        while let r = unclaimedAll.oldest { unlink(r) }
+    }
+
+    /// Unclaimed negotiations, over all sources.
+    var unclaimedCount: Int { unclaimedAll.count }
+
+    /// Unclaimed negotiations of one source.
+    func unclaimedCount(source: String) -> Int { unclaimedBySource[source]?.count ?? 0 }
+
+    /// Sources with unclaimed negotiations (tests).
+    var sourceCount: Int { unclaimedBySource.count }
 
     /// A fresh 128-bit random id, base64url without padding (22 characters).
     static func randomId() -> String {
+        // Two draws of 64 bits (the system generator costs a getrandom call per draw, not per byte).
         var rng = SystemRandomNumberGenerator()
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for i in 0..<16 { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(16)
+        for _ in 0..<2 { withUnsafeBytes(of: rng.next()) { bytes.append(contentsOf: $0) } }
         var s = Base64.encode(bytes)
         s = String(s.prefix { $0 != "=" })
         return String(s.map { $0 == "+" ? "-" : ($0 == "/" ? "_" : $0) })
     }
 
-    /// Creates a negotiated connection: under v1 the token is a second secret id; under v0 it equals the connectionId.
-    func negotiate(version: Int, now: UInt64) -> Record? {
-        guard unclaimed < maxUnclaimed else { return nil }
+    /// Creates a negotiated connection for a client at `source`: under v1 the token is a second secret id; under
+    /// v0 it equals the connectionId. Makes room first if a cap is reached, and says what it dropped.
+    func negotiate(version: Int, source: String, now: UInt64) -> (record: Record, evicted: Eviction?) {
+        var evicted: Eviction?
+        if let queue = unclaimedBySource[source], queue.count >= maxUnclaimedPerSource, let oldest = queue.oldest {
+            remove(token: oldest.token)
+            evicted = .sourceAtCap
+        } else if unclaimedAll.count >= maxUnclaimed, let oldest = unclaimedAll.oldest {
+            remove(token: oldest.token)
+            evicted = .tableFull
+        }
         let id = Self.randomId()
         let token = version >= 1 ? Self.randomId() : id
-        let record = Record(connectionId: id, token: token, negotiatedAt: now)
+        let record = Record(connectionId: id, token: token, negotiatedAt: now, source: source)
         byToken[token] = record
-        unclaimed += 1
-        return record
+        unclaimedAll.append(record, \.all)
+        unclaimedBySource[source, default: Queue()].append(record, \.ofSource)
+        return (record, evicted)
     }
 
-    /// A WebSocket request without `id` (skipNegotiation): a new connection, already claimed.
+    /// A WebSocket request without `id` (skipNegotiation): a new connection, already claimed (its socket is
+    /// the limit: it is removed when the connection ends).
     func createClaimed(now: UInt64) -> Record {
         let id = Self.randomId()
-        let record = Record(connectionId: id, token: id, negotiatedAt: now)
-        record.claimed = true
+        let record = Record(connectionId: id, token: id, negotiatedAt: now, source: nil, claimed: true)
         byToken[id] = record
         return record
     }
 
     func lookup(token: String) -> Record? { byToken[token] }
 
+    /// A transport took the negotiated connection: it no longer counts against any cap.
     func claim(_ record: Record) {
         guard !record.claimed else { return }
-        record.claimed = true
-        unclaimed -= 1
+        unlink(record)
+        record.markClaimed()
     }
 
     func remove(token: String) {
         guard let r = byToken.removeValue(forKey: token) else { return }
-        if !r.claimed { unclaimed -= 1 }
+        if !r.claimed { unlink(r) }
     }
 
-    /// Drops negotiated connections that no transport claimed within `timeoutNanos`.
+    /// Drops negotiated connections that no transport claimed within `timeoutNanos`, oldest first.
     func sweep(now: UInt64, timeoutNanos: UInt64) {
-        guard unclaimed > 0 else { return }
-        var expired: [String] = []
-        for (token, r) in byToken where !r.claimed && now &- r.negotiatedAt >= timeoutNanos {
-            expired.append(token)
+        while let oldest = unclaimedAll.oldest, now &- oldest.negotiatedAt >= timeoutNanos {
+            remove(token: oldest.token)
         }
-        for t in expired { remove(token: t) }
+    }
+
+    private func unlink(_ r: Record) {
+        unclaimedAll.remove(r, \.all)
+        if let source = r.source, var queue = unclaimedBySource[source] {
+            queue.remove(r, \.ofSource)
+            unclaimedBySource[source] = queue.count == 0 ? nil : queue
+        }
     }
 }

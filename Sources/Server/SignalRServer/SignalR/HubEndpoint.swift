@@ -6,15 +6,20 @@ final class HubEndpoint {
     let hub: HubDefinition
     let options: ServerOptions
     let manager: any HubLifetimeManager
-    let connections = ConnectionManager()
+    let connections: ConnectionManager
+    /// Rate limits the log lines clients can cause (shared by the loop).
+    let throttledLog: ThrottledLog
     private(set) var active: [String: SignalRConnection] = [:]
     private var pending: [ObjectIdentifier: SignalRConnection] = [:]
     private let logger = Logger(label: "endpoint")
 
-    init(hub: HubDefinition, options: ServerOptions, manager: any HubLifetimeManager) {
+    init(hub: HubDefinition, options: ServerOptions, manager: any HubLifetimeManager, throttledLog: ThrottledLog) {
         self.hub = hub
         self.options = options
         self.manager = manager
+        self.throttledLog = throttledLog
+        self.connections = ConnectionManager(
+            maxUnclaimed: options.maxNegotiations, maxUnclaimedPerSource: options.maxNegotiationsPerAddress)
     }
 
     /// Only WebSockets is offered: SSE and long polling aren't implemented yet, so they aren't advertised.
@@ -26,15 +31,24 @@ final class HubEndpoint {
 
     // MARK: HTTP
 
-    /// `POST {hub}/negotiate`. Errors in the version come back as HTTP 200 with `{"error":…}`, as ASP.NET does.
-    func negotiate(_ request: HTTPRequest, now: UInt64) -> HTTPResponse {
+    /// `POST {hub}/negotiate` from a client at `source` (its per-address key). Errors in the version come back
+    /// as HTTP 200 with `{"error":…}`, as ASP.NET does.
+    func negotiate(_ request: HTTPRequest, source: String, now: UInt64) -> HTTPResponse {
         let version: Int
         switch NegotiateVersion.resolve(request.queryValue("negotiateVersion")) {
         case .success(let v): version = v
         case .failure(let e): return .json(200, NegotiateResponse.error(e.message))
         }
-        guard let record = connections.negotiate(version: version, now: now) else {
-            return .text(503, "Too many negotiated connections waiting for a transport")
+        let (record, evicted) = connections.negotiate(version: version, source: source, now: now)
+        switch evicted {
+        case .sourceAtCap?:
+            throttledLog.warning(logger, kind: "negotiate-source-cap",
+                "\(source) has \(connections.maxUnclaimedPerSource) negotiations waiting for a transport: dropped its oldest")
+        case .tableFull?:
+            throttledLog.warning(logger, kind: "negotiate-table-full",
+                "\(connections.maxUnclaimed) negotiations waiting for a transport: dropped the oldest")
+        case nil:
+            break
         }
         let body = NegotiateResponse.body(
             version: version, connectionId: record.connectionId, connectionToken: record.token, transports: Self.transports)

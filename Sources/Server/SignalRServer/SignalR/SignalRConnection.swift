@@ -30,18 +30,26 @@ final class SignalRConnection {
     }
 
     func start(leftover: [UInt8]) {
-        // Weak: the hub may drop this connection while its socket finishes the close handshake.
+        // Weak: the hub may drop this connection while its socket finishes the close handshake. The session streams
+        // (see HTTPServer): chunks of text or binary WebSocket messages go straight to the 0x1E framer.
+        ws.onChunk = { [weak self] bytes, _ in self?.received(bytes) }
         ws.onText = { [weak self] bytes in self?.received(bytes) }
         ws.onBinary = { [weak self] bytes in self?.received(bytes) }
+        ws.onActivity = { [weak self] in self?.activity() }
         ws.onClosed = { [weak self] _ in self?.transportClosed() }
         ws.start(leftover: leftover)
     }
 
     // MARK: Receiving
 
+    /// Any bytes from the client, even part of a frame or a WebSocket ping, reset the client timeout (ASP.NET Core
+    /// resets it on every read).
+    private func activity() {
+        timing.received(now: ws.conn.loop.now)
+    }
+
     private func received(_ bytes: [UInt8]) {
         guard phase != .closed else { return }
-        timing.received(now: ws.conn.loop.now)
         framer.append(bytes)
         while phase != .closed {
             do {
@@ -59,7 +67,8 @@ final class SignalRConnection {
                 if phase == .handshake {
                     failHandshake(Handshake.canceledError, log: "handshake larger than \(endpoint.options.maxMessageSize) bytes")
                 } else {
-                    logger.warning("closing: the maximum message size of \(endpoint.options.maxMessageSize)B was exceeded")
+                    endpoint.throttledLog.warning(logger, kind: "max-message-size",
+                        "closing: \(HubErrors.maximumMessageSizeExceeded(endpoint.options.maxMessageSize))")
                     close(error: HubErrors.closedWithError, allowReconnect: true)
                 }
                 return
@@ -72,11 +81,11 @@ final class SignalRConnection {
         do {
             request = try Handshake.parseRequest(message)
         } catch {
-            failHandshake(Handshake.unexpectedError, log: "malformed handshake: \(error)")
+            failHandshake(Handshake.unexpectedError, log: "malformed handshake: \(LogText.untrusted("\(error)", limit: 160))")
             return
         }
         if let error = Handshake.validate(request) {
-            failHandshake(error, log: "handshake refused: \(error)")
+            failHandshake(error, log: "handshake refused: \(LogText.untrusted(error, limit: 160))")
             return
         }
         guard timing.handshakeCompleted(now: ws.conn.loop.now) else {
@@ -100,7 +109,8 @@ final class SignalRConnection {
         do {
             message = try parsed.get()
         } catch {
-            logger.warning("closing: invalid hub message: \(error)")
+            endpoint.throttledLog.warning(logger, kind: "invalid-hub-message",
+                "closing: invalid hub message: \(LogText.untrusted("\(error)", limit: 160))")
             close(error: HubErrors.closedWithError, allowReconnect: true)
             return
         }
@@ -113,7 +123,7 @@ final class SignalRConnection {
             break
         case .completion, .streamItem:
             // Client results and upload streams aren't offered by any hub method yet: nothing is waiting for these.
-            logger.debug("ignored a \(message) the hub did not ask for")
+            logger.debug("ignored a hub message of type \(message.typeId) the hub did not ask for")
         case .close:
             timing.closed()
             ws.close(code: 1000, reason: "")
@@ -124,7 +134,7 @@ final class SignalRConnection {
     private func invoke(_ inv: InvocationMessage, streaming: Bool) {
         let name = inv.target
         guard let method = endpoint.hub.methods[name] else {
-            logger.debug("unknown hub method '\(name)'")
+            logger.debug("unknown hub method \(LogText.untrusted(name))")
             complete(inv.invocationId, error: HubErrors.unknownMethod(name))
             return
         }
@@ -133,7 +143,7 @@ final class SignalRConnection {
             return
         }
         if let streams = inv.streamIds, !streams.isEmpty {
-            logger.debug("'\(name)' takes no streams but \(streams.count) were sent")
+            logger.debug("\(LogText.untrusted(name)) takes no streams but \(streams.count) were sent")
             complete(inv.invocationId, error: HubErrors.invocationFailed(name))
             return
         }
@@ -151,10 +161,11 @@ final class SignalRConnection {
         } catch let e as HubException {
             complete(inv.invocationId, error: HubErrors.hubException(name, e.message))
         } catch is ArgumentTypeMismatch {
-            logger.debug("'\(name)' called with arguments of the wrong type")
+            logger.debug("\(LogText.untrusted(name)) called with arguments of the wrong type")
             complete(inv.invocationId, error: HubErrors.invocationFailed(name))
         } catch {
-            logger.warning("hub method '\(name)' failed: \(error)")
+            endpoint.throttledLog.warning(logger, kind: "hub-method-failed",
+                "hub method \(LogText.untrusted(name)) failed: \(LogText.untrusted("\(error)", limit: 160))")
             complete(inv.invocationId, error: HubErrors.unexpected(name))
         }
     }

@@ -30,11 +30,16 @@ struct WebSocketLimits: Sendable, Equatable {
     }
 }
 
-/// What the parser produces: whole data messages (fragments already joined) and control frames.
+/// What the parser produces: whole data messages (fragments already joined) and control frames; or, from a
+/// streaming parser, data as it arrives (``dataChunk(text:bytes:last:)``) instead of whole messages.
 enum WebSocketEvent: Equatable, Sendable {
     /// A complete text message; the bytes are valid UTF-8.
     case text([UInt8])
     case binary([UInt8])
+    /// Streaming parsers only: the next payload bytes of a data message, in order, as they arrived. `last` marks
+    /// the end of the message (its chunk may be empty). Text is validated as it arrives, but a chunk may end
+    /// inside a UTF-8 sequence; the message as a whole is valid once `last` came.
+    case dataChunk(text: Bool, bytes: [UInt8], last: Bool)
     case ping([UInt8])
     case pong([UInt8])
     /// A close frame. `code` is nil when the frame had no payload; otherwise it is a valid code and `reason` is the
@@ -69,6 +74,10 @@ struct WebSocketProtocolError: Error, Equatable, Sendable {
 /// arrives, and enforces every rule whose violation must fail the connection. It does no I/O and does not answer
 /// pings or close frames: ``WebSocketStateMachine`` decides that.
 ///
+/// A *streaming* parser (`streaming: true`) never assembles a message: it hands out each data frame's payload as
+/// it arrives (``WebSocketEvent/dataChunk(text:bytes:last:)``), so what it holds is bounded by one read whatever
+/// the message size, and the consumer applies its own limit (the hub's 0x1E framer does).
+///
 /// Payload bytes are moved out of the input buffer as soon as they arrive (unmasked, into the message being
 /// built), so the input buffer only ever holds a few header bytes plus whatever the last `append` brought, and an
 /// invalid UTF-8 sequence is reported while the rest of its frame is still on the wire.
@@ -97,6 +106,8 @@ struct WebSocketFrameParser {
 
     let role: Role
     let limits: WebSocketLimits
+    /// Hand out data as it arrives instead of whole messages.
+    let streaming: Bool
 
     /// Unparsed input starts at `readIndex`; bytes before it are consumed and dropped lazily (see `compact`).
     private var buffer: [UInt8] = []
@@ -111,6 +122,10 @@ struct WebSocketFrameParser {
 
     /// `.text` or `.binary` while a data message is being assembled, nil between messages.
     private var messageOpcode: WebSocketOpcode?
+    /// Payload bytes of the current data message so far (announced frames count in full for the size limit).
+    private var messageLength = 0
+    /// Streaming: `message` holds payload not handed out yet.
+    private var chunkReady = false
     /// The message being assembled. After it is delivered the array keeps the last message (the receiver got it
     /// by reference, no copy) and is emptied when the next one begins: by then the receiver is done with it, so
     /// a small buffer is reused instead of allocating one per message.
@@ -118,13 +133,16 @@ struct WebSocketFrameParser {
     /// Largest message buffer kept for reuse; a bigger one is let go once delivered (an idle connection must
     /// stay small).
     static let reusedMessageCapacity = 512
+    /// Streaming: largest chunk buffer kept for reuse (one read is at most 64 KiB).
+    static let reusedChunkCapacity = 64 * 1024
     private var utf8 = UTF8Validator()
     /// Payload of the control frame being read (at most 125 bytes).
     private var control: [UInt8] = []
 
-    init(role: Role = .server, limits: WebSocketLimits = .init()) {
+    init(role: Role = .server, limits: WebSocketLimits = .init(), streaming: Bool = false) {
         self.role = role
         self.limits = limits
+        self.streaming = streaming
     }
 
     /// Input bytes not yet parsed (a partial header, or payload `next()` hasn't moved yet).
@@ -187,11 +205,35 @@ struct WebSocketFrameParser {
             }
             let n = min(remaining, buffer.count - readIndex)
             if n > 0 { try consumePayload(n) }
+            if streaming, let header = frame, !header.opcode.isControl {
+                if remaining > 0 { return takeChunk(last: false) }
+                frame = nil
+                guard header.fin else {
+                    if let chunk = takeChunk(last: false) { return chunk }
+                    continue
+                }
+                if messageOpcode == .text && !utf8.isComplete {
+                    throw .invalidUTF8("text message ends inside a UTF-8 sequence")
+                }
+                return takeChunk(last: true)
+            }
             if remaining > 0 { return nil }
             let header = frame!
             frame = nil
             if let event = try finish(header) { return event }
         }
+    }
+
+    /// Streaming: the payload moved since the last chunk, or nil when there is none and this isn't the end of the
+    /// message. The bytes are handed out by reference; the buffer is emptied (and, if the receiver let go of it,
+    /// reused) when the next payload arrives.
+    private mutating func takeChunk(last: Bool) -> WebSocketEvent? {
+        let ready = chunkReady && !message.isEmpty
+        guard ready || last else { return nil }
+        chunkReady = false
+        let text = messageOpcode == .text
+        if last { messageOpcode = nil }
+        return .dataChunk(text: text, bytes: ready ? message : [], last: last)
     }
 
     /// Parses and checks the header at `readIndex`. Every check is made as soon as the bytes it needs are here:
@@ -244,7 +286,7 @@ struct WebSocketFrameParser {
             guard length <= 125 else { throw .protocolError("control frame too long") }
         } else {
             guard length <= limits.maxFrameSize else { throw .tooBig("frame too big") }
-            let assembled = opcode == .continuation ? message.count : 0
+            let assembled = opcode == .continuation ? messageLength : 0
             guard length <= limits.maxMessageSize - assembled else { throw .tooBig("message too big") }
         }
 
@@ -263,12 +305,15 @@ struct WebSocketFrameParser {
             control.removeAll(keepingCapacity: true)
         } else if header.opcode != .continuation {
             messageOpcode = header.opcode
-            message.removeAll(keepingCapacity: message.capacity <= Self.reusedMessageCapacity)
+            messageLength = 0
+            // Streaming, the chunk buffer is emptied as the payload arrives (consumePayload), and kept larger.
+            if !streaming { message.removeAll(keepingCapacity: message.capacity <= Self.reusedMessageCapacity) }
             utf8.reset()
             // Reserve only for bytes that have already arrived: reserving the announced length would let a peer
             // make us allocate up to the limit per connection without sending the data.
-            if header.fin { message.reserveCapacity(min(header.length, buffer.count - readIndex)) }
+            if header.fin && !streaming { message.reserveCapacity(min(header.length, buffer.count - readIndex)) }
         }
+        if !header.opcode.isControl { messageLength += header.length }
     }
 
     /// Moves `n` payload bytes of the current frame from the input to the message (or control payload),
@@ -287,6 +332,11 @@ struct WebSocketFrameParser {
                 control.withUnsafeMutableBytes { WebSocketMask.apply(key: key, phase: phase, to: UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
             }
             return
+        }
+        if streaming && !chunkReady {
+            // The previous chunk was handed out already: keep only what arrives now (one read at most).
+            message.removeAll(keepingCapacity: message.capacity <= Self.reusedChunkCapacity)
+            chunkReady = true
         }
         let start = message.count
         message.append(contentsOf: chunk)

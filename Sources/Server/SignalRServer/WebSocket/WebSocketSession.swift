@@ -1,7 +1,7 @@
 import NetKit
 
 /// A server-side WebSocket on a TCP connection: parses frames, runs the close handshake, and hands whole messages
-/// to its owner. Confined to the connection's loop.
+/// (or, when streaming, data as it arrives) to its owner. Confined to the connection's loop.
 final class WebSocketSession {
     let conn: TCPConnection
     private var parser: WebSocketFrameParser
@@ -12,14 +12,21 @@ final class WebSocketSession {
 
     var onText: (([UInt8]) -> Void)?
     var onBinary: (([UInt8]) -> Void)?
+    /// Streaming sessions: the next bytes of a data message as they arrive (`last`: the message ends here).
+    var onChunk: ((_ bytes: [UInt8], _ last: Bool) -> Void)?
+    /// Called on every read from the peer, before parsing: any bytes at all (a partial frame, a ping, a pong) are
+    /// a sign of life.
+    var onActivity: (() -> Void)?
     /// Called once when the TCP connection is gone (after a close handshake or not).
     var onClosed: ((TCPCloseReason) -> Void)?
     /// For the server's bookkeeping, independent of the owner's `onClosed`.
     var onTransportGone: (() -> Void)?
 
-    init(conn: TCPConnection, limits: WebSocketLimits, closeTimeout: Double, logger: Logger) {
+    /// - Parameter streaming: hand data to ``onChunk`` as it arrives instead of whole messages to ``onText`` /
+    ///   ``onBinary``, so nothing here buffers a message (the owner bounds what it keeps).
+    init(conn: TCPConnection, limits: WebSocketLimits, closeTimeout: Double, logger: Logger, streaming: Bool = false) {
         self.conn = conn
-        self.parser = WebSocketFrameParser(role: .server, limits: limits)
+        self.parser = WebSocketFrameParser(role: .server, limits: limits, streaming: streaming)
         self.closeTimeoutNanos = UInt64(closeTimeout * 1e9)
         self.logger = logger
     }
@@ -39,6 +46,7 @@ final class WebSocketSession {
     var isOpen: Bool { machine.state == .open && conn.isOpen }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
+        onActivity?()
         parser.append(bytes)
         while conn.isOpen {
             let event: WebSocketEvent?
@@ -62,6 +70,7 @@ final class WebSocketSession {
             switch action {
             case .deliverText(let payload): onText?(payload)
             case .deliverBinary(let payload): onBinary?(payload)
+            case .deliverChunk(_, let bytes, let last): onChunk?(bytes, last)
             case .sendPong(let payload): sendFrame(.pong, payload)
             case .sendClose(let code, let reason):
                 sendFrame(.close, WebSocketFrameEncoder.closePayload(code: code, reason: reason))
@@ -89,6 +98,8 @@ final class WebSocketSession {
         onClosed = nil
         onText = nil
         onBinary = nil
+        onChunk = nil
+        onActivity = nil
         cb?(reason)
     }
 

@@ -16,6 +16,8 @@ struct WebSocketStateMachine: Sendable {
         case deliverText([UInt8])
         /// Hand a complete binary message to the application.
         case deliverBinary([UInt8])
+        /// Streaming: hand the next bytes of a data message to the application (`last`: the message ends here).
+        case deliverChunk(text: Bool, bytes: [UInt8], last: Bool)
         /// Send a pong frame with this payload.
         case sendPong([UInt8])
         /// Send a close frame (see `WebSocketFrameEncoder.closePayload`). After it, send no more frames.
@@ -80,6 +82,8 @@ struct WebSocketStateMachine: Sendable {
             return Actions(.deliverText(bytes))
         case (.open, .binary(let bytes)):
             return Actions(.deliverBinary(bytes))
+        case (.open, .dataChunk(let text, let bytes, let last)):
+            return Actions(.deliverChunk(text: text, bytes: bytes, last: last))
         case (.open, .ping(let payload)):
             return Actions(.sendPong(payload))
         case (.open, .close(let code, _)):

@@ -37,7 +37,23 @@ struct RecordSeparatorFramer {
     /// Bytes received and not yet returned as messages (including any complete ones still waiting).
     var bufferedCount: Int { buffer.count - readIndex }
 
+    /// Whether the size limit was crossed (every later ``next()`` throws).
+    var hasFailed: Bool { failed }
+
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard !failed else { return }
+        // When everything buffered is one unterminated message (the caller drained the complete ones) and these
+        // bytes don't end it, the limit is crossed now: fail without buffering them, so an oversize message never
+        // costs more than the limit (``next()`` reports the error).
+        if maxMessageSize > 0, scanIndex == buffer.count, bufferedCount + bytes.count > maxMessageSize,
+            !bytes.contains(JSONByte.recordSeparator)
+        {
+            failed = true
+            buffer = []
+            readIndex = 0
+            scanIndex = 0
+            return
+        }
         compactIfWorthIt()
         buffer.append(contentsOf: bytes)
     }
