@@ -4,9 +4,10 @@
 #   2. swift test                 (unit tests: NetKitTests, MeshTests, ServerTests)
 #   3. pytest Tests/interop       (real replica processes with stock SignalR clients)
 #   4. Tests/autobahn/run.sh      (Autobahn|Testsuite fuzzingclient, cases 1–10, against --ws-echo)
+#   5. Tests/sanitize.sh thread   (the unit tests under ThreadSanitizer; `address` by hand)
 # and ends with the line "N passed, N failed" (exit status non-zero when anything failed).
 #
-# Env: SKIP_STEPS="swift-test pytest autobahn" (any subset) to leave steps out while developing;
+# Env: SKIP_STEPS="swift-test pytest autobahn sanitize" (any subset) to leave steps out while developing;
 #      PYTEST_ARGS extra pytest arguments (e.g. "-k mesh -x"); CHAOS_SEED to replay a chaos run;
 #      SWIFT_SCRATCH another build folder (swift --scratch-path; default .build), SERVER_BIN another binary.
 set -euo pipefail
@@ -242,6 +243,21 @@ else
     record autobahn 0 1
   fi
   echo "autobahn: $(elapsed "$T"), report in $ROOT/reports/autobahn/index.html"
+fi
+
+# ------------------------------------------------------------------------------------------- sanitizer
+
+if skipping sanitize; then
+  say "sanitizer (skipped by SKIP_STEPS)"
+else
+  say "swift test under ThreadSanitizer"
+  T=$(date +%s)
+  if SANITIZE_LOG_DIR="$LOG_DIR/sanitize" timeout 1500 bash "$ROOT/Tests/sanitize.sh" thread; then
+    record tsan 1 0
+  else
+    record tsan 0 1
+  fi
+  echo "tsan: $(elapsed "$T")"
 fi
 
 finish
