@@ -58,6 +58,8 @@ public final class MeshNode: @unchecked Sendable {
         var duplicatesDropped: UInt64 = 0
         var outOfOrderDropped: UInt64 = 0
         var staleDropped: UInt64 = 0
+        /// DATA for an origin this peer is neither nor was asked to relay on its current link.
+        var unexpectedOrigin: UInt64 = 0
         var gaps: UInt64 = 0
         var sendGaps: UInt64 = 0
         var dataWrites: UInt64 = 0
@@ -197,7 +199,7 @@ public final class MeshNode: @unchecked Sendable {
                     epoch: peer.epoch, dialedByUs: peer.link.map { $0.role == .dialer }, rttMicros: peer.rttMicros,
                     dataSent: peer.dataSent, dataReceived: peer.dataReceived, relayed: peer.relayed,
                     duplicatesDropped: peer.duplicatesDropped, outOfOrderDropped: peer.outOfOrderDropped,
-                    staleDropped: peer.staleDropped,
+                    staleDropped: peer.staleDropped, unexpectedOrigin: peer.unexpectedOrigin,
                     replayBufferedMessages: linked ? own.count(after: peer.ackedOwn) : 0,
                     replayBufferedBytes: linked ? own.bytes(after: peer.ackedOwn) : 0,
                     gaps: peer.gaps, sendGaps: peer.sendGaps, dataWrites: peer.dataWrites,
@@ -653,6 +655,18 @@ public final class MeshNode: @unchecked Sendable {
             peer.staleDropped &+= 1
             return
         }
+        // Only the origin itself, or the peer we asked to relay it, may feed us an origin: anyone else could
+        // make its real messages stale with a forged epoch. Frames of a relay we just stopped using are still in
+        // flight after the switch; the new path resumes from what we had delivered when we switched, so
+        // dropping them loses nothing.
+        if origin != peer.id && !peer.requested.contains(origin) {
+            if link.everRequested.contains(origin) {
+                peer.outOfOrderDropped &+= 1
+            } else {
+                peer.unexpectedOrigin &+= 1
+            }
+            return
+        }
         let verdict = state.receive.receive(epoch: data.epoch, seq: data.seq, gapBefore: data.gapBefore)
         switch verdict {
         case .deliver(let gap, _):
@@ -752,6 +766,7 @@ public final class MeshNode: @unchecked Sendable {
             let wanted = assignment[peer.id] ?? []
             if wanted != peer.requested {
                 peer.requested = wanted
+                for origin in wanted where !link.everRequested.contains(origin) { link.everRequested.append(origin) }
                 link.send(.resume(wanted.map(cursor(for:))))
             }
         }

@@ -30,10 +30,14 @@ public struct PeerSnapshot: Sendable, Equatable {
     /// DATA frames we sent on this link for origins other than ourselves.
     public var relayed: UInt64
     public var duplicatesDropped: UInt64
-    /// Frames that raced ahead on a second path and were dropped (they arrive again in order).
+    /// Frames that raced ahead on a second path, or arrived from a relay we just stopped using, and were
+    /// dropped (they arrive again in order on the path in use).
     public var outOfOrderDropped: UInt64
     /// Frames from an older life of their origin.
     public var staleDropped: UInt64
+    /// DATA frames for an origin this peer is not and was never asked (RESUME) to relay on this link: dropped.
+    /// Non-zero means a misbehaving peer.
+    public var unexpectedOrigin: UInt64
     /// Own messages this peer has not acknowledged yet (still replayable from our log).
     public var replayBufferedMessages: Int
     public var replayBufferedBytes: Int

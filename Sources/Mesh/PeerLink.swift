@@ -34,6 +34,9 @@ final class PeerLink {
 
     /// Origins the peer asked for, in RESUME order (own origin first is typical); the pump walks this.
     var feeds: [Feed] = []
+    /// Origins we have asked this peer to feed us at some point on this connection (its frames for one we
+    /// no longer ask for are leftovers of a route change, not a forgery).
+    var everRequested: [String] = []
     /// Something was delivered from this link since the last ACK.
     var ackDirty = false
 
