@@ -19,7 +19,7 @@ public final class MeshNode: @unchecked Sendable {
     /// This boot's epoch: messages are identified by (origin, epoch, seq).
     public let epoch: UInt64
     public let loop: EventLoop
-    let logger: Logger
+    let logger: MeshLog
     let options: MeshOptions
 
     /// Called on the loop for every new remote message, exactly once per (origin, epoch, seq).
@@ -108,6 +108,10 @@ public final class MeshNode: @unchecked Sendable {
     private var pumpTask: BatchTask!
     private var listener: MeshListener?
     private var ownsListener = false
+    /// Handshake failures and refused connections, per source: a peer retrying forever costs a few lines.
+    private var failureLog: LogRateLimiter
+    /// Inbound connections closed at once because ``MeshOptions/maxInboundHandshakes`` were in handshake.
+    private var refusedHandshakes: UInt64 = 0
     private var leaveCompletion: (() -> Void)?
     private var leaveTimer: TimerID?
 
@@ -117,8 +121,10 @@ public final class MeshNode: @unchecked Sendable {
         self.config = config
         self.selfId = selfId
         self.loop = loop
-        self.logger = logger
+        self.logger = MeshLog(logger: logger, sink: options.logSink)
         self.options = options
+        self.failureLog = LogRateLimiter(
+            burst: max(1, options.failureLogBurst), intervalNanos: max(1, options.failureLogIntervalNanos))
         self.epoch = options.resolveEpoch()
         self.identity = HandshakeIdentity(
             cluster: config.cluster, nodeId: selfId, epoch: epoch, secret: Array(config.secret.utf8))
@@ -216,7 +222,8 @@ public final class MeshNode: @unchecked Sendable {
         }
         return MeshSnapshot(
             nodeId: selfId, epoch: epoch, cluster: config.cluster, published: own.lastSeq, delivered: delivered,
-            ownLogCount: own.count, ownLogBytes: own.byteCount, peers: peerSnapshots, origins: origins)
+            ownLogCount: own.count, ownLogBytes: own.byteCount, refusedHandshakes: refusedHandshakes, peers: peerSnapshots,
+            origins: origins)
     }
 
     /// Takes a snapshot on the loop and hands it to `completion` there. Safe from any thread.
@@ -269,6 +276,9 @@ public final class MeshNode: @unchecked Sendable {
             completion()
         }
     }
+
+    /// Links in handshake (inbound and outbound). Loop thread.
+    var handshakingCount: Int { handshaking.count }
 
     /// Test hook: drops the socket to `peer` as if the network failed (both sides see the link go down
     /// and redial).
@@ -350,7 +360,8 @@ public final class MeshNode: @unchecked Sendable {
                     role: .dialer, local: self.identity, nonce: Handshake.randomNonce(), expectedPeer: peer.id,
                     knownPeers: self.peerIds)
                 let link = PeerLink(
-                    connection: connection, role: .dialer, handshake: handshake, maxFrameBytes: self.options.maxFrameBytes,
+                    connection: connection, role: .dialer, handshake: handshake,
+                    maxFrameBytes: self.options.maxHandshakeFrameBytes,
                     deadline: monotonicNanos() + self.options.handshakeTimeoutNanos, intern: self.internedIds)
                 link.peerId = peer.id
                 peer.outbound = link
@@ -365,18 +376,32 @@ public final class MeshNode: @unchecked Sendable {
         let delay = peer.backoff.nextDelay()
         peer.nextDialAt = monotonicNanos() + delay
         if peer.lastDialFailure != reason {
-            // Log each new reason once; a peer that stays down would otherwise log every second.
+            // Log each new reason once; a peer that stays down would otherwise log every second. The reason may
+            // quote the peer (a REJECT): rate limited too, so one varying it each time can't flood the log.
             peer.lastDialFailure = reason
-            logger.log(level, "cannot link to peer: \(reason)", ["peer": peer.id])
+            limitedLog(level, key: "peer:" + peer.id, "cannot link to peer: \(reason)", ["peer": peer.id])
         }
     }
 
     private func acceptInbound(_ connection: TCPConnection) {
         guard runState == .running else { return connection.abort() }
+        var inbound = 0
+        for link in handshaking.values where link.role == .acceptor { inbound += 1 }
+        if inbound >= options.maxInboundHandshakes {
+            // Unauthenticated connections cost memory and a timer each: a stranger opening thousands gets
+            // them closed at once. A real peer redials with backoff and gets in once the crowd times out.
+            connection.abort()
+            refusedHandshakes &+= 1
+            limitedLog(
+                .warning, key: "handshake-cap",
+                "refused a mesh connection: \(inbound) already in handshake (\(refusedHandshakes) refused so far)",
+                ["remote": connection.remoteAddress?.description ?? "?"])
+            return
+        }
         let handshake = Handshake(
             role: .acceptor, local: identity, nonce: Handshake.randomNonce(), knownPeers: peerIds)
         let link = PeerLink(
-            connection: connection, role: .acceptor, handshake: handshake, maxFrameBytes: options.maxFrameBytes,
+            connection: connection, role: .acceptor, handshake: handshake, maxFrameBytes: options.maxHandshakeFrameBytes,
             deadline: monotonicNanos() + options.handshakeTimeoutNanos, intern: internedIds)
         handshaking[ObjectIdentifier(link)] = link
         wire(link)
@@ -477,6 +502,8 @@ public final class MeshNode: @unchecked Sendable {
         origins[peerId]?.receive.observeEpoch(peerEpoch)
 
         link.peerEpoch = peerEpoch
+        // Authenticated: full-size frames from now on.
+        link.decoder.maxFrameBytes = options.maxFrameBytes
         link.detector = FailureDetector(
             now: monotonicNanos(), heartbeatIntervalNanos: options.heartbeatIntervalNanos,
             timeoutNanos: options.failureTimeoutNanos)
@@ -500,7 +527,8 @@ public final class MeshNode: @unchecked Sendable {
         // For log de-duplication only: an acceptor failing AUTH has just the id the peer claimed.
         let claimed = peer ?? link.handshake.peerId.flatMap { peers[$0] }
         retire(link, abort: false)
-        let expected = reason.hasSuffix("duplicate link") || reason.hasSuffix("blocked (test)")
+        // Our own tie-break verdicts, or the peer's (quoted): routine, not worth a warning.
+        let expected = reason.contains("duplicate link") || reason.contains("blocked (test)")
         if let peer, link.role == .dialer {
             dialFailed(peer, reason: reason, level: expected ? .debug : .warning)
         } else if expected {
@@ -509,11 +537,14 @@ public final class MeshNode: @unchecked Sendable {
             // A misconfigured peer redials every second: log each distinct reason once.
             if claimed.lastAcceptFailure != reason {
                 claimed.lastAcceptFailure = reason
-                logger.warning("handshake failed: \(reason)", ["peer": claimed.id])
+                limitedLog(.warning, key: "peer:" + claimed.id, "handshake failed: \(reason)", ["peer": claimed.id])
             }
         } else {
-            logger.warning(
-                "handshake failed: \(reason)", ["remote": link.connection.remoteAddress?.description ?? "?"])
+            // A stranger: its address is the only identity it has (the port changes with every attempt).
+            let remote = link.connection.remoteAddress
+            limitedLog(
+                .warning, key: "remote:" + (remote?.host ?? "?"), "handshake failed: \(reason)",
+                ["remote": remote?.description ?? "?"])
         }
     }
 
@@ -578,7 +609,12 @@ public final class MeshNode: @unchecked Sendable {
 
     private func read(_ link: PeerLink, _ bytes: UnsafeRawBufferPointer) {
         guard !link.closed else { return }
-        link.decoder.append(bytes)
+        var bytes = bytes
+        if !link.isEstablished {
+            bytes = readHandshake(link, bytes)
+            guard link.isEstablished, !link.closed else { return }
+        }
+        if !bytes.isEmpty { link.decoder.append(bytes) }
         // Looked up once per read, not once per frame (a read carries thousands of DATA frames).
         var established: Peer?
         while !link.closed {
@@ -599,6 +635,43 @@ public final class MeshNode: @unchecked Sendable {
             } else {
                 perform(link, link.handshake.receive(frame))
             }
+        }
+    }
+
+    /// Feeds an unauthenticated link at most one handshake frame's worth at a time, so a stranger can't make
+    /// us buffer more than ``MeshOptions/maxHandshakeFrameBytes``. Returns the bytes left once it is established.
+    private func readHandshake(_ link: PeerLink, _ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var offset = 0
+        while offset < bytes.count && !link.closed && !link.isEstablished {
+            // After `next()` returned nil the decoder holds less than one whole frame: there is always room.
+            let room = max(1, options.maxHandshakeFrameBytes + 4 - link.decoder.bufferedCount)
+            let end = min(bytes.count, offset + room)
+            link.decoder.append(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
+            offset = end
+            while !link.closed && !link.isEstablished {
+                let frame: MeshFrame?
+                do {
+                    frame = try link.decoder.next()
+                } catch {
+                    protocolError(link, "\(error)")
+                    return UnsafeRawBufferPointer(start: nil, count: 0)
+                }
+                guard let frame else { break }
+                perform(link, link.handshake.receive(frame))
+            }
+        }
+        return UnsafeRawBufferPointer(rebasing: bytes[offset...])
+    }
+
+    /// Logs a line of `key` (a source: remote host or peer) unless that source has used up its share; the next
+    /// line it gets says how many were held back.
+    private func limitedLog(_ level: LogLevel, key: String, _ message: String, _ metadata: [String: String]) {
+        let verdict = failureLog.admit(key, now: monotonicNanos())
+        guard verdict.allowed else { return }
+        if verdict.suppressed > 0 {
+            logger.log(level, message + " (\(verdict.suppressed) similar line(s) suppressed)", metadata)
+        } else {
+            logger.log(level, message, metadata)
         }
     }
 
@@ -641,8 +714,9 @@ public final class MeshNode: @unchecked Sendable {
             retire(link, abort: false)
             markDown(peer, reason: "left")
         case .reject(let reason):
-            logger.warning("peer closed the link: \(reason)", ["peer": id])
-            linkDown(peer, link, reason: "rejected: \(reason)")
+            let quoted = LogText.untrusted(reason)
+            logger.warning("peer closed the link: \(quoted)", ["peer": id])
+            linkDown(peer, link, reason: "rejected: \(quoted)")
         case .hello, .auth, .accept:
             protocolError(link, "unexpected \(frame.type) frame on an established link")
         }

@@ -80,6 +80,8 @@ public struct MeshSnapshot: Sendable, Equatable {
     /// Own messages retained for replay.
     public var ownLogCount: Int
     public var ownLogBytes: Int
+    /// Inbound connections closed at once because ``MeshOptions/maxInboundHandshakes`` were already in handshake.
+    public var refusedHandshakes: UInt64
     /// Other replicas, sorted by id.
     public var peers: [PeerSnapshot]
     /// Remote origins, sorted by id.

@@ -293,7 +293,7 @@ import Testing
         var acceptor = makeAcceptor()
         let events = try Self.run(dialer: &dialer, acceptor: &acceptor)
         #expect(Self.failure(events.acceptor) == "peer is in cluster \"prod\", we are in \"demo\"")
-        #expect(Self.failure(events.dialer) == "rejected by peer: cluster mismatch")
+        #expect(Self.failure(events.dialer) == #"rejected by peer: "cluster mismatch""#)
     }
 
     @Test func unknownNodeAndVersionMismatch() {
@@ -328,7 +328,7 @@ import Testing
         var dialer = makeDialer()
         var acceptor = makeAcceptor()
         let events = try Self.run(dialer: &dialer, acceptor: &acceptor, decide: { _, _ in false })
-        #expect(Self.failure(events.dialer) == "rejected by peer: duplicate link")
+        #expect(Self.failure(events.dialer) == #"rejected by peer: "duplicate link""#)
         #expect(Self.failure(events.acceptor) == "duplicate link")
     }
 

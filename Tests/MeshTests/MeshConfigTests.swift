@@ -87,6 +87,10 @@ private func replicas(_ list: String) -> String {
         #expect(
             errorText(replicas("{\"id\":\"a\",\"http\":5001,\"mesh\":\"127.0.0.1:2\"}"))
                 == "peers.json: \"replicas[0].http\" must be a string")
+        let longCluster = String(repeating: "c", count: 256)
+        #expect(
+            errorText("{\"cluster\":\"\(longCluster)\",\"secret\":\"x\",\"replicas\":[]}")
+                == "peers.json: \"cluster\" must be at most 255 bytes")
     }
 
     @Test func badAddresses() {

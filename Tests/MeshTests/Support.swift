@@ -210,8 +210,10 @@ final class RawPeer {
 
     deinit { close(fd) }
 
-    func send(_ frame: MeshFrame) {
-        let bytes = frame.encoded()
+    func send(_ frame: MeshFrame) { sendRaw(frame.encoded()) }
+
+    /// Writes `bytes` as they are (for frames the encoder would refuse to build).
+    func sendRaw(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
@@ -232,6 +234,18 @@ final class RawPeer {
             let n = recv(fd, &buffer, buffer.count, 0)
             if n > 0 { decoder.append(buffer[..<n]) } else if n == 0 { return nil }
         }
+    }
+
+    /// Waits until the other end closes the connection (EOF or reset), discarding frames; false after `timeout` s.
+    func waitClosed(timeout: Double = 2) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while Date() < deadline {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n == 0 { return true }
+            if n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR { return true }
+        }
+        return false
     }
 
     /// Runs the dialer side of the handshake; returns true once ACCEPT arrived.

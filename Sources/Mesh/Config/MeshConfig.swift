@@ -196,6 +196,8 @@ public struct MeshConfig: Sendable, Equatable {
         guard let object = root as? [String: Any] else { throw .wrongType(field: "(top level)", expected: "an object") }
 
         let cluster = try requiredString(object, "cluster", path: "cluster")
+        // Cluster and ids travel in HELLO, which must fit the 1 KiB pre-authentication frame limit.
+        guard cluster.utf8.count <= 255 else { throw .wrongType(field: "cluster", expected: "at most 255 bytes") }
         let fileSecret = try optionalString(object, "secret", path: "secret")
         let secret: String
         if let env = environment["MESH_SECRET"], !env.isEmpty {

@@ -127,7 +127,7 @@ public struct Handshake: Sendable {
             return []
         case (_, .reject(let reason)):
             state = .failed
-            return [.fail(reason: "rejected by peer: \(reason)")]
+            return [.fail(reason: "rejected by peer: \(LogText.untrusted(reason))")]
         case (.idle, .hello(let hello)) where role == .acceptor:
             if let problem = check(hello) { return failWithReject(problem.wire, detail: problem.detail) }
             peerHello = hello
@@ -186,16 +186,16 @@ public struct Handshake: Sendable {
             return ("unsupported protocol version", "peer speaks mesh protocol \(hello.protocolVersion), we speak \(MeshProtocol.version)")
         }
         if hello.cluster != local.cluster {
-            return ("cluster mismatch", "peer is in cluster \"\(hello.cluster)\", we are in \"\(local.cluster)\"")
+            return ("cluster mismatch", "peer is in cluster \(LogText.untrusted(hello.cluster)), we are in \"\(local.cluster)\"")
         }
         if hello.nodeId == local.nodeId {
-            return ("unknown node id", "peer claims our own id \"\(hello.nodeId)\"")
+            return ("unknown node id", "peer claims our own id \(LogText.untrusted(hello.nodeId))")
         }
         if !knownPeers.contains(hello.nodeId) {
-            return ("unknown node id", "peer id \"\(hello.nodeId)\" is not in peers.json")
+            return ("unknown node id", "peer id \(LogText.untrusted(hello.nodeId)) is not in peers.json")
         }
         if let expectedPeer, hello.nodeId != expectedPeer {
-            return ("unexpected node id", "dialed \"\(expectedPeer)\" but \"\(hello.nodeId)\" answered")
+            return ("unexpected node id", "dialed \"\(expectedPeer)\" but \(LogText.untrusted(hello.nodeId)) answered")
         }
         if hello.nonce == localNonce {
             return ("protocol error", "peer echoed our nonce")

@@ -22,6 +22,10 @@ public enum MeshProtocol {
     public static let headerCount = 5
     /// Default largest frame (type + body) a peer may send.
     public static let defaultMaxFrameBytes = 4 << 20
+    /// Default largest frame before the link is authenticated (handshake frames are well under this).
+    public static let defaultMaxHandshakeFrameBytes = 1024
+    /// Longest REJECT reason put on the wire (they are short diagnostics).
+    public static let maxRejectReasonBytes = 200
 }
 
 /// "(origin, epoch, seq)": used by RESUME (where to continue) and ACK (what arrived).
@@ -173,8 +177,9 @@ extension MeshFrame {
         case .accept, .leaving:
             break
         case .reject(let reason):
-            // Reasons are diagnostics; cut rather than fail on an absurdly long one.
-            buffer.appendString(String(decoding: reason.utf8.prefix(1024), as: UTF8.self))
+            // Reasons are diagnostics; cut rather than fail on an absurdly long one (and stay under the
+            // handshake frame limit).
+            buffer.appendString(String(decoding: reason.utf8.prefix(MeshProtocol.maxRejectReasonBytes), as: UTF8.self))
         case .resume(let cursors), .ack(let cursors):
             precondition(cursors.count <= Int(UInt16.max))
             buffer.appendUInt16(UInt16(cursors.count))

@@ -4,8 +4,8 @@
 /// the body is buffered, so a hostile peer can't make us allocate 4 GiB. After an error the stream is
 /// unusable (the link closes), and the decoder keeps returning the same error.
 public struct MeshFrameDecoder: Sendable {
-    /// Largest accepted `type + body` length.
-    public let maxFrameBytes: Int
+    /// Largest accepted `type + body` length. Raised once a link is authenticated.
+    public var maxFrameBytes: Int
     /// Strings handed out without allocating (the node ids).
     public let intern: InternTable?
 
