@@ -79,6 +79,8 @@ public final class MeshNode: @unchecked Sendable {
     private var runState: RunState = .idle
     private let identity: HandshakeIdentity
     private let peerIds: Set<String>
+    /// Peers we ask to encrypt the link with (peers.json `encryption`; a link is encrypted when either side asks).
+    private let encryptWith: Set<String>
     /// Every node id, so decoders reuse these strings instead of allocating one per DATA frame.
     private let internedIds: InternTable
     /// Peers sorted by id (stable iteration order for routes and snapshots).
@@ -139,6 +141,9 @@ public final class MeshNode: @unchecked Sendable {
         self.peerList = list
         self.peers = Dictionary(uniqueKeysWithValues: list.map { ($0.id, $0) })
         self.peerIds = Set(list.map(\.id))
+        let ownAddress = config.replica(selfId)!.mesh
+        self.encryptWith = Set(
+            list.filter { config.encryption.wantsEncryption(local: ownAddress, peer: $0.address) }.map(\.id))
         self.internedIds = InternTable([selfId] + list.map(\.id))
         own = OriginState(log: OriginLog(epoch: epoch, maxCount: options.logMaxCount, maxBytes: options.logMaxBytes))
         var origins = [selfId: own]
@@ -358,7 +363,7 @@ public final class MeshNode: @unchecked Sendable {
             case .success(let connection):
                 let handshake = Handshake(
                     role: .dialer, local: self.identity, nonce: Handshake.randomNonce(), expectedPeer: peer.id,
-                    knownPeers: self.peerIds)
+                    knownPeers: self.peerIds, encryptWith: self.encryptWith)
                 let link = PeerLink(
                     connection: connection, role: .dialer, handshake: handshake,
                     maxFrameBytes: self.options.maxHandshakeFrameBytes,
@@ -399,7 +404,7 @@ public final class MeshNode: @unchecked Sendable {
             return
         }
         let handshake = Handshake(
-            role: .acceptor, local: identity, nonce: Handshake.randomNonce(), knownPeers: peerIds)
+            role: .acceptor, local: identity, nonce: Handshake.randomNonce(), knownPeers: peerIds, encryptWith: encryptWith)
         let link = PeerLink(
             connection: connection, role: .acceptor, handshake: handshake, maxFrameBytes: options.maxHandshakeFrameBytes,
             deadline: monotonicNanos() + options.handshakeTimeoutNanos, intern: internedIds)
@@ -717,7 +722,7 @@ public final class MeshNode: @unchecked Sendable {
             let quoted = LogText.untrusted(reason)
             logger.warning("peer closed the link: \(quoted)", ["peer": id])
             linkDown(peer, link, reason: "rejected: \(quoted)")
-        case .hello, .auth, .accept:
+        case .hello, .share, .confirm, .accept:
             protocolError(link, "unexpected \(frame.type) frame on an established link")
         }
     }
