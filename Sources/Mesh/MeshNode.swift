@@ -207,7 +207,8 @@ public final class MeshNode: @unchecked Sendable {
             peerSnapshots.append(
                 PeerSnapshot(
                     id: peer.id, address: peer.address.description, state: peer.state, sinceMillis: peer.sinceMillis,
-                    epoch: peer.epoch, dialedByUs: peer.link.map { $0.role == .dialer }, rttMicros: peer.rttMicros,
+                    epoch: peer.epoch, dialedByUs: peer.link.map { $0.role == .dialer },
+                    encrypted: peer.link?.isEncrypted ?? false, rttMicros: peer.rttMicros,
                     dataSent: peer.dataSent, dataReceived: peer.dataReceived, relayed: peer.relayed,
                     duplicatesDropped: peer.duplicatesDropped, outOfOrderDropped: peer.outOfOrderDropped,
                     staleDropped: peer.staleDropped, unexpectedOrigin: peer.unexpectedOrigin,
@@ -285,12 +286,24 @@ public final class MeshNode: @unchecked Sendable {
     /// Links in handshake (inbound and outbound). Loop thread.
     var handshakingCount: Int { handshaking.count }
 
+    /// Tests: records sealed and opened on the live link to `peer`, and keys replaced each way (nil in clear).
+    func recordCounts(_ peer: String) -> (sealed: UInt64, opened: UInt64, sendRekeys: UInt64, receiveRekeys: UInt64)? {
+        guard let link = peers[peer]?.link, let sealer = link.sealer, let opener = link.opener else { return nil }
+        return (sealer.recordsSealed, opener.recordsOpened, sealer.rekeys, opener.rekeys)
+    }
+
     /// Test hook: drops the socket to `peer` as if the network failed (both sides see the link go down
     /// and redial).
     public func testCutLink(to peer: String) {
         guard let link = peers[peer]?.link else { return }
         logger.info("test: cutting link", ["peer": peer])
         link.connection.abort()
+    }
+
+    /// Test hook: flips one byte of the next record sent to `peer` (an encrypted link), as a tampering network
+    /// would; the peer must drop the link.
+    public func testCorruptNextRecord(to peer: String) {
+        peers[peer]?.link?.corruptNextRecord = true
     }
 
     /// Test hook: while blocked, never dial `peer` and refuse its dials (its link stays down).
@@ -509,6 +522,11 @@ public final class MeshNode: @unchecked Sendable {
         link.peerEpoch = peerEpoch
         // Authenticated: full-size frames from now on.
         link.decoder.maxFrameBytes = options.maxFrameBytes
+        if link.handshake.isEncrypted, let keys = link.handshake.keys {
+            // Everything after the handshake is sealed, both ways (`read` moves what already arrived).
+            link.sealer = RecordSealer(key: keys.sending(as: link.role), rekey: options.rekey)
+            link.opener = RecordDecoder(key: keys.receiving(as: link.role), rekey: options.rekey)
+        }
         link.detector = FailureDetector(
             now: monotonicNanos(), heartbeatIntervalNanos: options.heartbeatIntervalNanos,
             timeoutNanos: options.failureTimeoutNanos)
@@ -521,7 +539,11 @@ public final class MeshNode: @unchecked Sendable {
         peer.leftGracefully = false
         peer.requested = []  // forces a RESUME on this link
         logger.info(
-            "link up", ["peer": peerId, "epoch": "\(peerEpoch)", "dialed": link.role == .dialer ? "us" : "them"])
+            "link up",
+            [
+                "peer": peerId, "epoch": "\(peerEpoch)", "dialed": link.role == .dialer ? "us" : "them",
+                "encrypted": link.isEncrypted ? "yes" : "no",
+            ])
         link.send(.links(currentLinks()))
         updateRoutes()
     }
@@ -618,8 +640,22 @@ public final class MeshNode: @unchecked Sendable {
         if !link.isEstablished {
             bytes = readHandshake(link, bytes)
             guard link.isEstablished, !link.closed else { return }
+            if link.opener != nil {
+                // The peer's last handshake frame is behind us: whatever followed it is sealed.
+                let rest = link.decoder.takeBuffered()
+                if !rest.isEmpty { link.opener!.append(rest) }
+            }
         }
-        if !bytes.isEmpty { link.decoder.append(bytes) }
+        if link.opener != nil {
+            if !bytes.isEmpty { link.opener!.append(bytes) }
+            do {
+                while try link.opener!.next({ link.decoder.append($0) }) {}
+            } catch {
+                return recordFailure(link, error)
+            }
+        } else if !bytes.isEmpty {
+            link.decoder.append(bytes)
+        }
         // Looked up once per read, not once per frame (a read carries thousands of DATA frames).
         var established: Peer?
         while !link.closed {
@@ -678,6 +714,14 @@ public final class MeshNode: @unchecked Sendable {
         } else {
             logger.log(level, message, metadata)
         }
+    }
+
+    /// A record did not open (tampered, replayed, dropped or reordered on the way, or not ours): nothing on this
+    /// connection can be trusted any more. Drop it at once; the redial brings fresh keys.
+    private func recordFailure(_ link: PeerLink, _ error: RecordError) {
+        guard let id = link.peerId, let peer = peers[id], peer.link === link else { return retire(link, abort: true) }
+        logger.warning("link to \(id) dropped: \(error)", ["peer": id])
+        linkDown(peer, link, reason: "\(error)")
     }
 
     private func protocolError(_ link: PeerLink, _ reason: String) {
@@ -896,7 +940,7 @@ public final class MeshNode: @unchecked Sendable {
                 if built.origin != selfId { peer.relayed &+= built.frames }
                 peer.dataSent &+= built.frames
                 peer.dataWrites &+= 1
-                link.connection.write(built.bytes)
+                link.write(built.bytes)
                 continue
             }
             var buffer = [UInt8]()
@@ -948,7 +992,7 @@ public final class MeshNode: @unchecked Sendable {
             }
             peer.dataSent &+= frames
             peer.dataWrites &+= 1
-            link.connection.write(buffer)
+            link.write(buffer)
         }
     }
 

@@ -29,6 +29,9 @@ public struct MeshOptions: Sendable {
     public var failureLogBurst: Int = 5
     /// …then one line per this interval (default 10 s), saying how many were held back.
     public var failureLogIntervalNanos: UInt64 = 10_000_000_000
+    /// When an encrypted link direction moves to its next key (default every 2³² records or 2⁴⁰ bytes). Both ends
+    /// rekey in lockstep without telling each other, so they must use the same policy: only tests change it.
+    public var rekey = RekeyPolicy()
     /// Tests: this node's log lines go here instead of the process-wide sink. nil (default): the logger's sink.
     public var logSink: (any LogSink)?
 

@@ -21,6 +21,8 @@ public struct PeerSnapshot: Sendable, Equatable {
     public var epoch: UInt64
     /// Whether the live link was dialed by us (nil when not up).
     public var dialedByUs: Bool?
+    /// Whether the live link is encrypted (false when not up).
+    public var encrypted: Bool
     /// Last heartbeat round trip (nil before the first).
     public var rttMicros: UInt64?
     /// DATA frames sent on this link (own and relayed).

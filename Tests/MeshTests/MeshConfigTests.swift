@@ -180,6 +180,27 @@ private func replicas(_ list: String) -> String {
         }
     }
 
+    @Test func encryptionSetting() throws {
+        #expect(try parse(goodJSON).encryption == .auto)
+        for value in EncryptionSetting.allCases {
+            let json = goodJSON.replacingOccurrences(of: "{\"cluster\"", with: "{\"encryption\":\"\(value.rawValue)\",\"cluster\"")
+            #expect(try parse(json).encryption == value)
+        }
+        let bad = goodJSON.replacingOccurrences(of: "{\"cluster\"", with: "{\"encryption\":\"yes\",\"cluster\"")
+        #expect(errorText(bad) == #"peers.json: "encryption" must be "auto", "on" or "off""#)
+        let notString = goodJSON.replacingOccurrences(of: "{\"cluster\"", with: "{\"encryption\":true,\"cluster\"")
+        #expect(errorText(notString) == #"peers.json: "encryption" must be a string"#)
+
+        let loopback = HostPort(host: "127.0.0.1", port: 1)
+        let remote = HostPort(host: "10.0.0.2", port: 1)
+        #expect(!EncryptionSetting.auto.wantsEncryption(local: loopback, peer: loopback))
+        #expect(EncryptionSetting.auto.wantsEncryption(local: loopback, peer: remote))
+        #expect(EncryptionSetting.auto.wantsEncryption(local: remote, peer: loopback))
+        #expect(EncryptionSetting.auto.wantsEncryption(local: HostPort(host: "0.0.0.0", port: 1), peer: loopback))
+        #expect(EncryptionSetting.on.wantsEncryption(local: loopback, peer: loopback))
+        #expect(!EncryptionSetting.off.wantsEncryption(local: remote, peer: remote))
+    }
+
     @Test func hostPortLoopback() throws {
         #expect(try HostPort.parse("127.0.0.1:1").isLoopback)
         #expect(try HostPort.parse("127.8.9.10:1").isLoopback)

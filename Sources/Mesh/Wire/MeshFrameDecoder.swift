@@ -40,6 +40,15 @@ public struct MeshFrameDecoder: Sendable {
         buffer.append(contentsOf: bytes)
     }
 
+    /// Removes and returns the bytes not yet returned as frames (what follows the handshake on an encrypted link
+    /// belongs to the record layer).
+    public mutating func takeBuffered() -> [UInt8] {
+        let rest = Array(buffer[readIndex...])
+        buffer.removeAll(keepingCapacity: false)
+        readIndex = 0
+        return rest
+    }
+
     /// Returns the next complete frame, or nil when more bytes are needed.
     public mutating func next() throws(MeshWireError) -> MeshFrame? {
         if let failure { throw failure }
