@@ -156,6 +156,9 @@ public struct ChaCha20Poly1305: Sendable {
         mac.finalize(into: tag)
     }
 
+    /// Encrypts and authenticates in one pass: each 256-byte piece is MACed right after it is encrypted, so the
+    /// Poly1305 multiply chain (general registers) runs while the next piece's key stream (vector registers) is
+    /// computed, and the piece is still in L1.
     private func seal(
         nonce: ChaCha20.Nonce, aad: UnsafeRawBufferPointer, text: UnsafeMutableRawBufferPointer,
         tag: UnsafeMutableRawPointer
@@ -163,8 +166,44 @@ public struct ChaCha20Poly1305: Sendable {
         withUnsafeTemporaryAllocation(byteCount: 4 * ChaCha20.blockCount, alignment: 16) { buffer in
             let scratch = buffer.baseAddress!
             firstBlocks(nonce: nonce, into: scratch)
-            crypt(nonce: nonce, scratch: scratch, text: text)
-            authenticate(scratch: scratch, aad: aad, ciphertext: UnsafeRawBufferPointer(text), tag: tag)
+            var mac = Poly1305(key: scratch)
+            mac.absorbPadded(aad.baseAddress, count: aad.count)
+            let count = text.count
+            if let base = text.baseAddress, count > 0 {
+                let head = min(count, 3 * ChaCha20.blockCount)
+                xorBytes(base, scratch + ChaCha20.blockCount, into: base, count: head)
+                if count == head {
+                    mac.absorbPadded(base, count: count)
+                } else {
+                    mac.absorb(base, count: head, highBit: 1)  // 192 bytes: whole MAC blocks
+                    var offset = head
+                    var counter: UInt32 = 4
+                    // The previous 256-byte piece, MACed two blocks per double round of the next piece's key stream.
+                    var previous: UnsafeRawPointer?
+                    while count - offset >= 4 * ChaCha20.blockCount {
+                        let stream: ChaCha20.FourBlocks
+                        if let previous {
+                            stream = ChaCha20.FourBlocks(key: cipher.key, counter: counter, nonce: nonce) { round in
+                                if round < 8 { mac.absorb(previous + 32 * round, count: 32, highBit: 1) }
+                            }
+                        } else {
+                            stream = ChaCha20.FourBlocks(key: cipher.key, counter: counter, nonce: nonce)
+                        }
+                        stream.xor(base + offset, into: base + offset)
+                        previous = UnsafeRawPointer(base + offset)
+                        counter &+= 4
+                        offset += 4 * ChaCha20.blockCount
+                    }
+                    if let previous { mac.absorb(previous, count: 4 * ChaCha20.blockCount, highBit: 1) }
+                    if offset < count {
+                        ChaCha20.FourBlocks(key: cipher.key, counter: counter, nonce: nonce).write(to: scratch)
+                        xorBytes(base + offset, scratch, into: base + offset, count: count - offset)
+                        mac.absorbPadded(base + offset, count: count - offset)
+                    }
+                }
+            }
+            mac.absorbLengths(aad: aad.count, text: count)
+            mac.finalize(into: tag)
             scratch.initializeMemory(as: UInt8.self, repeating: 0, count: 4 * ChaCha20.blockCount)
         }
     }
