@@ -551,7 +551,7 @@ public final class MeshNode: @unchecked Sendable {
     private func fail(_ link: PeerLink, reason: String) {
         guard !link.closed else { return }
         let peer = link.peerId.flatMap { peers[$0] }
-        // For log de-duplication only: an acceptor failing AUTH has just the id the peer claimed.
+        // For log de-duplication only: an acceptor failing key confirmation has just the id the peer claimed.
         let claimed = peer ?? link.handshake.peerId.flatMap { peers[$0] }
         retire(link, abort: false)
         // Our own tie-break verdicts, or the peer's (quoted): routine, not worth a warning.

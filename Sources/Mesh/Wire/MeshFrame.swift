@@ -292,7 +292,7 @@ extension Array where Element == UInt8 {
         append(contentsOf: value.utf8)
     }
 
-    /// `u32 length + raw`, the wire form of a byte string (used in the AUTH transcript).
+    /// `u32 length + raw`, the wire form of a byte string (used in the handshake transcript).
     @inline(__always) mutating func appendLengthPrefixedBytes(_ value: [UInt8]) {
         appendUInt32(UInt32(value.count))
         append(contentsOf: value)
