@@ -1,0 +1,274 @@
+"""Two replicas in separate network namespaces, on non-loopback addresses, linked through a proxy on the path
+between them (see netns.py for the topology): the mesh link carries only ciphertext (checked on the captured
+bytes), one flipped byte drops the link with a logged reason and it comes back by itself, and with encryption off
+the same capture does show the messages (so the ciphertext check can fail).
+
+Needs root and iproute2 (`ip netns`); skipped otherwise. The capture uses an AF_PACKET socket (no tcpdump)."""
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+import pytest
+
+import conftest
+import netns
+from clients import make_client
+from harness import wait_until
+from netns import NetnsCluster, PacketCapture, byte_entropy, find_all, handshake_length, random_entropy_floor, \
+    split_frames
+
+IDS = ["a", "b"]
+KINDS = ("pysignalr", "signalrcore")
+# Repeated, low-entropy filler: a clear message is easy to see and lowers the entropy of a clear link a lot.
+PAD = "netns-plaintext-padding " * 16
+# Clear JSON hub messages on the wire would show these (4+ bytes each, so random bytes match them by chance with
+# probability ~ length / 2^32).
+JSON_PATTERNS = [rb'"[A-Za-z]{3,}":', rb'":\["', rb'"\],"', rb'"type":', rb'"target"', rb'"arguments"', rb'"headers"']
+# What the receiving replica's log must say when a record fails authentication.
+TAMPER_LOG = re.compile(r"(?i)(authenticat|decrypt|integrity|forged|tamper|bad tag|\btag\b|aead)")
+LINK_DROP_DEADLINE = 3.0
+RECOVERY_DEADLINE = 6.0
+
+
+@pytest.fixture
+def netns_cluster(request):
+    """netns_cluster(encryption="auto") -> started NetnsCluster with `capture` running on a's eth0 (all of a's
+    mesh bytes, nothing else). Namespaces, proxies and processes are removed even when the test fails."""
+    why = netns.unavailable_reason()
+    if why:
+        pytest.skip(why)
+    netns.remove_stale_namespaces()
+    made: list[NetnsCluster] = []
+
+    def make(encryption: str | None = "auto", ids=IDS, args=()) -> NetnsCluster:
+        c = NetnsCluster(list(ids), name=request.node.name[:60], encryption=encryption, args=list(args))
+        made.append(c)
+        conftest._active.append(c)
+        c.capture = PacketCapture(c.topology.ns[ids[0]]).start()
+        c.start()
+        c.wait_meshed(10)
+        return c
+
+    yield make
+    for c in made:
+        try:
+            c.capture.stop()
+        finally:
+            c.close()
+            conftest._active.remove(c)
+
+
+class Chat:
+    """Stock clients of both kinds on each replica, with unique user names; every text sent is remembered."""
+
+    def __init__(self, cluster: NetnsCluster, nodes=IDS, kinds=KINDS):
+        self.token = secrets.token_hex(4)
+        self.clients = []
+        for node in nodes:
+            for kind in kinds:
+                self.clients.append(make_client(kind, f"{kind}@{node}", node, cluster.hub(node)))
+        for c in self.clients:
+            c.wait_open(10)
+        self.users = {c.name: f"user-{self.token}-{c.kind}-{c.replica}" for c in self.clients}
+        self.texts: list[str] = []
+        self.markers: list[str] = []
+
+    def send_round(self, per_client: int, tag: str, wait: bool = True) -> list[str]:
+        texts = []
+        for c in self.clients:
+            for i in range(per_client):
+                marker = f"NETNS-{secrets.token_hex(6)}-{tag}-{i}"
+                text = f"{marker} {PAD}"
+                s = c.send_message(self.users[c.name], text, wait=wait)
+                assert s.error is None, s
+                texts.append(text)
+                self.markers.append(marker)
+        self.texts += texts
+        return texts
+
+    def assert_exactly_once(self, texts, timeout: float = 5.0):
+        for c in self.clients:
+            c.wait_for(texts, timeout)
+        time.sleep(0.3)  # a duplicate would follow its original closely
+        for c in self.clients:
+            dups = c.duplicates()
+            assert not dups, f"{c.name} received duplicates: {list(dups.items())[:3]}"
+            assert not c.bad_shapes, c.bad_shapes[:3]
+
+    def stop(self):
+        for c in self.clients:
+            c.stop()
+
+
+def mesh_streams(cluster: NetnsCluster) -> dict:
+    """Each captured direction of a's mesh connections that carried payload: {(src, dst): bytes}."""
+    return {flow: data for flow, data in cluster.capture.streams().items() if data}
+
+
+def inspect(streams: dict, chat: Chat) -> dict:
+    """What an eavesdropper on a's eth0 could read: every clear needle found, JSON-looking matches, and the byte
+    entropy of what follows each stream's clear handshake."""
+    needles = [t.encode() for t in chat.markers] + [u.encode() for u in chat.users.values()] + [
+        b"ReceiveMessage", b"SendMessage", b"NETNS-", PAD[:24].encode()]
+    found: dict[bytes, list] = {}
+    json_hits: list = []
+    after_handshake = bytearray()
+    bodies = bytearray()
+    for flow, data in streams.items():
+        for n in needles:
+            hits = find_all(data, n)
+            if hits:
+                found.setdefault(n, []).append((flow, hits[:3]))
+        for pat in JSON_PATTERNS:
+            for m in re.finditer(pat, data):
+                json_hits.append((flow, m.start(), m.group()))
+        hs = handshake_length(data)
+        after_handshake += data[hs:]
+        frames, _ = split_frames(data[hs:])
+        for f in frames:
+            bodies += f
+    return {
+        "bytes": sum(len(d) for d in streams.values()),
+        "flows": {f"{s[0]}:{s[1]}->{d[0]}:{d[1]}": len(v) for (s, d), v in streams.items()},
+        "found": found,
+        "json": json_hits,
+        "after_handshake": len(after_handshake),
+        "bodies": len(bodies),
+        "entropy": byte_entropy(bytes(bodies)),
+        "entropy_floor": random_entropy_floor(len(bodies)) if bodies else 8.0,
+    }
+
+
+def summary(r: dict) -> str:
+    found = {n[:40]: len(v) for n, v in list(r["found"].items())[:6]}
+    return (f"{r['bytes']} B captured in {r['flows']}, {r['after_handshake']} B after the handshakes, "
+            f"{r['bodies']} B in frame bodies, entropy {r['entropy']:.3f} bits/B (floor {r['entropy_floor']:.3f}), "
+            f"clear needles {found}, JSON matches {r['json'][:3]}")
+
+
+def chat_and_capture(cluster: NetnsCluster, per_client: int = 5) -> tuple[Chat, dict]:
+    chat = Chat(cluster)
+    try:
+        texts = chat.send_round(per_client, "c")
+        chat.assert_exactly_once(texts)
+    finally:
+        chat.stop()
+    # Let the last DATA/ACK frames cross, then stop capturing.
+    time.sleep(0.2)
+    cluster.capture.stop()
+    streams = mesh_streams(cluster)
+    r = inspect(streams, chat)
+    sent_bytes = sum(len(t) for t in chat.texts)
+    # The capture must have seen the traffic, or "no clear text" would prove nothing: each message crossed the
+    # link once (a's to b, b's to a), so at least their bytes went by.
+    assert r["bytes"] >= sent_bytes, f"capture saw less than the {sent_bytes} B of messages: {summary(r)}"
+    return chat, r
+
+
+# ----------------------------------------------------------------------------------------------- tests
+
+
+def test_mesh_link_between_namespaces_is_ciphertext(netns_cluster, report):
+    c = netns_cluster("auto")
+    _, r = chat_and_capture(c)
+    report(summary(r))
+    assert not r["found"], f"clear text on the mesh link: {summary(r)}"
+    assert not r["json"], f"JSON on the mesh link: {summary(r)}"
+    assert r["bodies"] >= 4096, f"too few record bytes to judge: {summary(r)}"
+    assert r["entropy"] >= r["entropy_floor"], f"record bodies don't look random: {summary(r)}"
+
+
+def test_mesh_link_with_encryption_off_is_readable(netns_cluster, report):
+    """The control: the same capture, encryption off on both sides, shows the messages and JSON, and the entropy
+    check fails, so the ciphertext test above can fail."""
+    c = netns_cluster("off")
+    chat, r = chat_and_capture(c)
+    report(summary(r))
+    missing = [m for m in chat.markers if m.encode() not in r["found"]]
+    assert not missing, f"{len(missing)} clear messages not seen in the capture: {missing[:3]}; {summary(r)}"
+    for u in chat.users.values():
+        assert u.encode() in r["found"], (u, summary(r))
+    assert b"ReceiveMessage" in r["found"], summary(r)
+    assert r["json"], summary(r)
+    assert r["entropy"] < r["entropy_floor"] - 1.0, summary(r)
+
+
+def _log_size(path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _log_since(path, offset: int) -> str:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+
+
+def test_one_flipped_byte_drops_the_link_and_it_recovers(netns_cluster, report):
+    c = netns_cluster("auto")
+    c.capture.stop()  # not needed here
+    chat = Chat(c)
+    try:
+        chat.assert_exactly_once(chat.send_round(2, "before"))
+        view = {x: {p["id"]: p for p in c.mesh_view(x)["peers"]} for x in IDS}
+        since = {x: view[x][y]["since"] for x, y in (("a", "b"), ("b", "a"))}
+        log_at = {x: _log_size(c[x].log_path) for x in IDS}
+        pairs_before = sum(len(p.pairs) for p in c.proxies.values())
+
+        # Flip one byte of the next chunk on the live link (at least 0.5 s old: past the handshake). Heartbeats
+        # flow every 200 ms; a chat message makes sure there is a DATA record too.
+        c.tamper.arm(min_age=0.5)
+        during = chat.send_round(1, "during", wait=False)
+        assert c.tamper.done.wait(3.0), "the proxy saw no traffic to tamper with"
+        rec = c.tamper.record
+        t_flip = rec["at"]
+        src, dst = rec["proxy"].split("->")
+        receiver, sender = (dst, src) if rec["direction"] == "c2u" else (src, dst)
+
+        # The receiver drops the link: the tampered TCP connection closes, /api/mesh shows it (down, or a new
+        # `since` after a reconnect), and its log says why.
+        pair = rec["pair"]
+        wait_until(lambda: pair.closed_at is not None, LINK_DROP_DEADLINE,
+                   what=f"the tampered connection to close ({rec})")
+        dropped_after = pair.closed_at - t_flip
+
+        def peer_changed():
+            p = next(p for p in c.mesh_view(receiver)["peers"] if p["id"] == sender)
+            return p["state"] != "up" or p["since"] != since[receiver]
+
+        wait_until(peer_changed, LINK_DROP_DEADLINE, what=f"{receiver}'s /api/mesh to show the link to {sender} drop")
+
+        def why():
+            text = _log_since(c[receiver].log_path, log_at[receiver])
+            lines = [ln for ln in text.splitlines() if f"peer={sender}" in ln and TAMPER_LOG.search(ln)]
+            return lines
+
+        try:
+            lines = wait_until(why, LINK_DROP_DEADLINE, what=f"{receiver}'s log to say why the link dropped")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; {receiver}'s log since the flip:\n"
+                                 + _log_since(c[receiver].log_path, log_at[receiver])[-3000:]) from None
+
+        # It comes back by itself (the proxy no longer tampers): a new connection, up on both sides.
+        c.wait_meshed(RECOVERY_DEADLINE)
+        recovered_after = time.monotonic() - t_flip
+        assert sum(len(p.pairs) for p in c.proxies.values()) > pairs_before, "no new mesh connection after the drop"
+        for x, y in (("a", "b"), ("b", "a")):
+            assert c[x].alive(), f"replica {x} died"
+
+        # Nothing lost or doubled: what was sent around the flip, and a round after recovery, arrive exactly once.
+        after = chat.send_round(2, "after")
+        chat.assert_exactly_once(during + after)
+        for c_ in chat.clients:
+            assert all(n == 1 for n in c_.counts.values()), (c_.name, c_.duplicates())
+
+        report(f"flipped byte {rec['stream_offset']} of {rec['proxy']} {rec['direction']} "
+               f"({rec['before']:#04x}->{rec['after']:#04x}); {receiver} closed the link after "
+               f"{dropped_after * 1000:.0f} ms, logged: {lines[0][-160:]!r}; meshed again after "
+               f"{recovered_after:.2f} s")
+    finally:
+        chat.stop()
