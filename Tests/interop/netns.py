@@ -4,14 +4,14 @@ proxy on the path between them, and a packet capture of the mesh link.
 Topology (every name and address exists only inside the namespaces a `Topology` creates; nothing here sends a
 packet outside them):
 
-    ns A: eth0 10.199.0.1/24 ──veth── va ┐
-                                         ├─ br0 10.199.0.3/24   ns M (bridge + the TamperProxies)
-    ns B: eth0 10.199.0.2/24 ──veth── vb ┘
+    ns 0: eth0 10.199.0.1/24 ──veth── v0 ┐
+                                         ├─ br0 10.199.0.254/24   ns M (bridge + the TamperProxies)
+    ns 1: eth0 10.199.0.2/24 ──veth── v1 ┘
 
 Each replica runs under `ip netns exec` with its HTTP and mesh addresses on its own eth0 address. Its peers file
-points every other replica's mesh address at a `TamperProxy` in M (10.199.0.3:<port>), so every mesh byte crosses
-the bridge twice and can be captured on A's eth0 (client traffic stays on A's and B's loopback: it never shows up
-there). The test process itself stays in the root namespace: sockets are created inside a namespace by a short-lived
+points every other replica's mesh address at a `TamperProxy` in M (10.199.0.254:<port>), so every mesh byte crosses
+the bridge twice and can be captured on the first replica's eth0 (client traffic stays on each namespace's loopback:
+it never shows up there). The test process itself stays in the root namespace: sockets are created inside a namespace by a short-lived
 thread that joined it with setns(2) (a socket keeps its namespace for life), so clients reach each replica through
 an `NsForwarder` (127.0.0.1:<port> in the root namespace → the replica's HTTP address, dialed from 127.0.0.1 inside
 its namespace, so the replica sees a loopback client).
@@ -47,8 +47,14 @@ IP_CMD_TIMEOUT = 10.0
 NS_PREFIX = "snx"
 
 SUBNET_PREFIX = "10.199.0"
-ADDRS = {"a": f"{SUBNET_PREFIX}.1", "b": f"{SUBNET_PREFIX}.2", "c": f"{SUBNET_PREFIX}.4"}
-MIDDLE_ADDR = f"{SUBNET_PREFIX}.3"
+MIDDLE_ADDR = f"{SUBNET_PREFIX}.254"
+MAX_REPLICAS = 8
+
+
+def host_addr(index: int) -> str:
+    """The address of the index-th replica namespace (10.199.0.1, .2, …)."""
+    assert 0 <= index < MAX_REPLICAS
+    return f"{SUBNET_PREFIX}.{index + 1}"
 HTTP_PORT = 8001
 MESH_PORT = 7001
 
@@ -142,16 +148,16 @@ def enter_netns(ns: str):
 
 
 class Topology:
-    """Namespaces A, B (, C) and M wired through a bridge in M, as in the module docstring.
+    """One namespace per replica id plus M, wired through a bridge in M, as in the module docstring.
 
-    Names are unique per run (snx-<pid>-<hex>-<role>); `close()` deletes them (idempotent, never raises)."""
+    Names are unique per run (snx-<pid>-<hex>-<index>, …-m); `close()` deletes them (idempotent, never raises)."""
 
     def __init__(self, ids: list[str]):
         self.ids = list(ids)
         self.tag = f"{NS_PREFIX}-{os.getpid()}-{secrets.token_hex(3)}"
-        self.ns = {i: f"{self.tag}-{i}" for i in self.ids}
+        self.ns = {i: f"{self.tag}-{k}" for k, i in enumerate(self.ids)}
         self.middle = f"{self.tag}-m"
-        self.addr = {i: ADDRS[i] for i in self.ids}
+        self.addr = {i: host_addr(k) for k, i in enumerate(self.ids)}
         self._made: list[str] = []
 
     def create(self) -> "Topology":
@@ -164,13 +170,13 @@ class Topology:
             _ip("-n", m, "link", "add", "br0", "type", "bridge")
             _ip("-n", m, "addr", "add", f"{MIDDLE_ADDR}/24", "dev", "br0")
             _ip("-n", m, "link", "set", "br0", "up")
-            for i in self.ids:
+            for k, i in enumerate(self.ids):
                 # Created directly inside the namespaces: no interface name ever exists in the root namespace.
-                _ip("-n", self.ns[i], "link", "add", "eth0", "type", "veth", "peer", "name", f"v{i}", "netns", m)
+                _ip("-n", self.ns[i], "link", "add", "eth0", "type", "veth", "peer", "name", f"v{k}", "netns", m)
                 _ip("-n", self.ns[i], "addr", "add", f"{self.addr[i]}/24", "dev", "eth0")
                 _ip("-n", self.ns[i], "link", "set", "eth0", "up")
-                _ip("-n", m, "link", "set", f"v{i}", "master", "br0")
-                _ip("-n", m, "link", "set", f"v{i}", "up")
+                _ip("-n", m, "link", "set", f"v{k}", "master", "br0")
+                _ip("-n", m, "link", "set", f"v{k}", "up")
             self.wait_carrier()
         except BaseException:
             self.close()
@@ -611,17 +617,18 @@ class NetnsCluster(Cluster):
         self.proxies: dict[tuple[str, str], TamperProxy] = {}
         self.replicas: dict[str, Replica] = {}
         self.tamper = Tamper()
-        self.http = {i: f"{ADDRS[i]}:{HTTP_PORT}" for i in self.ids}
-        self.mesh = {i: f"{ADDRS[i]}:{MESH_PORT}" for i in self.ids}
+        self.http = {i: f"{self.topology.addr[i]}:{HTTP_PORT}" for i in self.ids}
+        self.mesh = {i: f"{self.topology.addr[i]}:{MESH_PORT}" for i in self.ids}
         self.topology.create()
         try:
             for x in self.ids:
                 for y in self.ids:
                     if x != y:
-                        self.proxies[(x, y)] = TamperProxy(self.topology.middle, MIDDLE_ADDR, (ADDRS[y], MESH_PORT),
+                        self.proxies[(x, y)] = TamperProxy(self.topology.middle, MIDDLE_ADDR,
+                                                           (self.topology.addr[y], MESH_PORT),
                                                            self.tamper, name=f"{x}->{y}")
             for i in self.ids:
-                self.forwarders[i] = NsForwarder(self.topology.ns[i], (ADDRS[i], HTTP_PORT), name=i)
+                self.forwarders[i] = NsForwarder(self.topology.ns[i], (self.topology.addr[i], HTTP_PORT), name=i)
                 path = self.dir / f"peers-{i}.json"
                 path.write_text(json.dumps(self.peers_doc(i), indent=2))
                 self.replicas[i] = NetnsReplica(self.topology.ns[i], i, path, self.args, self.dir / f"{i}.log")

@@ -19,7 +19,6 @@ from harness import wait_until
 from netns import NetnsCluster, PacketCapture, byte_entropy, find_all, handshake_length, random_entropy_floor, \
     split_frames
 
-IDS = ["a", "b"]
 KINDS = ("pysignalr", "signalrcore")
 # Repeated, low-entropy filler: a clear message is easy to see and lowers the entropy of a clear link a lot.
 PAD = "netns-plaintext-padding " * 16
@@ -42,8 +41,10 @@ def netns_cluster(request):
     netns.remove_stale_namespaces()
     made: list[NetnsCluster] = []
 
-    def make(encryption: str | None = "auto", ids=IDS, args=()) -> NetnsCluster:
-        c = NetnsCluster(list(ids), name=request.node.name[:60], encryption=encryption, args=list(args))
+    def make(encryption: str | None = "auto", replicas: int = 2, args=()) -> NetnsCluster:
+        # Long, unique node ids: an eavesdropper could spot them, so the test can check where they appear.
+        ids = [f"node{k}-{secrets.token_hex(4)}" for k in range(replicas)]
+        c = NetnsCluster(ids, name=request.node.name[:60], encryption=encryption, args=list(args))
         made.append(c)
         conftest._active.append(c)
         c.capture = PacketCapture(c.topology.ns[ids[0]]).start()
@@ -63,10 +64,10 @@ def netns_cluster(request):
 class Chat:
     """Stock clients of both kinds on each replica, with unique user names; every text sent is remembered."""
 
-    def __init__(self, cluster: NetnsCluster, nodes=IDS, kinds=KINDS):
+    def __init__(self, cluster: NetnsCluster, kinds=KINDS):
         self.token = secrets.token_hex(4)
         self.clients = []
-        for node in nodes:
+        for node in cluster.ids:
             for kind in kinds:
                 self.clients.append(make_client(kind, f"{kind}@{node}", node, cluster.hub(node)))
         for c in self.clients:
@@ -107,9 +108,12 @@ def mesh_streams(cluster: NetnsCluster) -> dict:
     return {flow: data for flow, data in cluster.capture.streams().items() if data}
 
 
-def inspect(streams: dict, chat: Chat) -> dict:
-    """What an eavesdropper on a's eth0 could read: every clear needle found, JSON-looking matches, and the byte
-    entropy of what follows each stream's clear handshake."""
+def inspect(streams: dict, chat: Chat, cluster: NetnsCluster) -> dict:
+    """What an eavesdropper on the first replica's eth0 could read: every clear needle found, JSON-looking matches,
+    the public handshake fields (cluster name, node ids) seen after the handshake, and the byte entropy of the frame
+    bodies after each stream's clear handshake."""
+    public = [cluster.cluster_name.encode()] + [i.encode() for i in cluster.ids]
+    public_after: dict[bytes, list] = {}
     needles = [t.encode() for t in chat.markers] + [u.encode() for u in chat.users.values()] + [
         b"ReceiveMessage", b"SendMessage", b"NETNS-", PAD[:24].encode()]
     found: dict[bytes, list] = {}
@@ -126,6 +130,10 @@ def inspect(streams: dict, chat: Chat) -> dict:
                 json_hits.append((flow, m.start(), m.group()))
         hs = handshake_length(data)
         after_handshake += data[hs:]
+        for n in public:
+            hits = [i for i in find_all(data, n) if i >= hs]
+            if hits:
+                public_after.setdefault(n, []).append((flow, hs, hits[:3]))
         frames, _ = split_frames(data[hs:])
         for f in frames:
             bodies += f
@@ -134,6 +142,7 @@ def inspect(streams: dict, chat: Chat) -> dict:
         "flows": {f"{s[0]}:{s[1]}->{d[0]}:{d[1]}": len(v) for (s, d), v in streams.items()},
         "found": found,
         "json": json_hits,
+        "public_after_handshake": public_after,
         "after_handshake": len(after_handshake),
         "bodies": len(bodies),
         "entropy": byte_entropy(bytes(bodies)),
@@ -145,7 +154,8 @@ def summary(r: dict) -> str:
     found = {n[:40]: len(v) for n, v in list(r["found"].items())[:6]}
     return (f"{r['bytes']} B captured in {r['flows']}, {r['after_handshake']} B after the handshakes, "
             f"{r['bodies']} B in frame bodies, entropy {r['entropy']:.3f} bits/B (floor {r['entropy_floor']:.3f}), "
-            f"clear needles {found}, JSON matches {r['json'][:3]}")
+            f"clear needles {found}, JSON matches {r['json'][:3]}, "
+            f"ids after the handshake {[(n, len(v)) for n, v in r['public_after_handshake'].items()]}")
 
 
 def chat_and_capture(cluster: NetnsCluster, per_client: int = 5) -> tuple[Chat, dict]:
@@ -159,7 +169,7 @@ def chat_and_capture(cluster: NetnsCluster, per_client: int = 5) -> tuple[Chat, 
     time.sleep(0.2)
     cluster.capture.stop()
     streams = mesh_streams(cluster)
-    r = inspect(streams, chat)
+    r = inspect(streams, chat, cluster)
     sent_bytes = sum(len(t) for t in chat.texts)
     # The capture must have seen the traffic, or "no clear text" would prove nothing: each message crossed the
     # link once (a's to b, b's to a), so at least their bytes went by.
@@ -176,6 +186,8 @@ def test_mesh_link_between_namespaces_is_ciphertext(netns_cluster, report):
     report(summary(r))
     assert not r["found"], f"clear text on the mesh link: {summary(r)}"
     assert not r["json"], f"JSON on the mesh link: {summary(r)}"
+    # Only the handshake may name the cluster and the nodes (RESUME, LINKS and DATA frames do, in clear).
+    assert not r["public_after_handshake"], f"cluster or node ids after the handshake: {summary(r)}"
     assert r["bodies"] >= 4096, f"too few record bytes to judge: {summary(r)}"
     assert r["entropy"] >= r["entropy_floor"], f"record bodies don't look random: {summary(r)}"
 
@@ -192,6 +204,7 @@ def test_mesh_link_with_encryption_off_is_readable(netns_cluster, report):
         assert u.encode() in r["found"], (u, summary(r))
     assert b"ReceiveMessage" in r["found"], summary(r)
     assert r["json"], summary(r)
+    assert r["public_after_handshake"], summary(r)
     assert r["entropy"] < r["entropy_floor"] - 1.0, summary(r)
 
 
@@ -214,9 +227,10 @@ def test_one_flipped_byte_drops_the_link_and_it_recovers(netns_cluster, report):
     chat = Chat(c)
     try:
         chat.assert_exactly_once(chat.send_round(2, "before"))
-        view = {x: {p["id"]: p for p in c.mesh_view(x)["peers"]} for x in IDS}
-        since = {x: view[x][y]["since"] for x, y in (("a", "b"), ("b", "a"))}
-        log_at = {x: _log_size(c[x].log_path) for x in IDS}
+        a, b = c.ids
+        view = {x: {p["id"]: p for p in c.mesh_view(x)["peers"]} for x in c.ids}
+        since = {x: view[x][y]["since"] for x, y in ((a, b), (b, a))}
+        log_at = {x: _log_size(c[x].log_path) for x in c.ids}
         pairs_before = sum(len(p.pairs) for p in c.proxies.values())
 
         # Flip one byte of the next chunk on the live link (at least 0.5 s old: past the handshake). Heartbeats
@@ -253,11 +267,18 @@ def test_one_flipped_byte_drops_the_link_and_it_recovers(netns_cluster, report):
             raise AssertionError(f"{exc}; {receiver}'s log since the flip:\n"
                                  + _log_since(c[receiver].log_path, log_at[receiver])[-3000:]) from None
 
-        # It comes back by itself (the proxy no longer tampers): a new connection, up on both sides.
-        c.wait_meshed(RECOVERY_DEADLINE)
+        # It comes back by itself (the proxy no longer tampers): a new link, up on both sides.
+        def relinked():
+            for x, y in ((a, b), (b, a)):
+                p = next(p for p in c.mesh_view(x)["peers"] if p["id"] == y)
+                if p["state"] != "up" or p["since"] == since[x]:
+                    return False
+            return True
+
+        wait_until(relinked, RECOVERY_DEADLINE, interval=0.05, what="a new link, up on both sides")
         recovered_after = time.monotonic() - t_flip
         assert sum(len(p.pairs) for p in c.proxies.values()) > pairs_before, "no new mesh connection after the drop"
-        for x, y in (("a", "b"), ("b", "a")):
+        for x in c.ids:
             assert c[x].alive(), f"replica {x} died"
 
         # Nothing lost or doubled: what was sent around the flip, and a round after recovery, arrive exactly once.
