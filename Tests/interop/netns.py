@@ -668,13 +668,18 @@ class NetnsCluster(Cluster):
 
 # ------------------------------------------------------------------------------------------ mesh framing
 
-HANDSHAKE_TYPES = {1, 2, 3, 4}  # HELLO, AUTH, ACCEPT, REJECT (Sources/Mesh/Wire/MeshFrame.swift)
+# Frame types of the clear handshake (Sources/Mesh/Wire/MeshFrame.swift, protocol 2): the dialer sends HELLO,
+# SHARE, CONFIRM; the acceptor HELLO, SHARE, CONFIRM, ACCEPT (or REJECT). Protocol 1 had AUTH (2) and no CONFIRM.
+HELLO, SHARE, ACCEPT, REJECT, CONFIRM = 1, 2, 3, 4, 12
+HANDSHAKE_TYPES = {HELLO, SHARE, ACCEPT, REJECT, CONFIRM}
 MAX_FRAME = 4 << 20
+RECORD_TAG = 16  # ChaCha20-Poly1305
+MAX_RECORD = 64 << 10
 
 
 def split_frames(stream: bytes) -> tuple[list[bytes], int]:
-    """Cut a captured mesh stream at its u32 big-endian length prefixes: (frames without their prefix, bytes
-    consumed). Stops at a truncated or implausible frame (the rest is left unparsed)."""
+    """Cut a clear mesh stream at its u32 big-endian length prefixes (`u32 length | u8 type | body`): (frames
+    without their prefix, bytes consumed). Stops at a truncated or implausible frame."""
     frames, i = [], 0
     while i + 4 <= len(stream):
         n = struct.unpack("!I", stream[i:i + 4])[0]
@@ -685,12 +690,30 @@ def split_frames(stream: bytes) -> tuple[list[bytes], int]:
     return frames, i
 
 
-def handshake_length(stream: bytes) -> int:
-    """Bytes at the start of a mesh stream taken by clear handshake frames (HELLO, AUTH, ACCEPT, REJECT)."""
-    frames, _ = split_frames(stream)
-    n = 0
-    for f in frames:
-        if f[0] not in HANDSHAKE_TYPES:
+def split_records(stream: bytes) -> tuple[list[bytes], int]:
+    """Cut an encrypted link's stream into records (`u32 plaintext length | ciphertext | 16-byte tag`): (ciphertext
+    + tag of each record, bytes consumed). Stops at a truncated or implausible record."""
+    records, i = [], 0
+    while i + 4 <= len(stream):
+        n = struct.unpack("!I", stream[i:i + 4])[0]
+        if n == 0 or n > MAX_RECORD or i + 4 + n + RECORD_TAG > len(stream):
             break
-        n += 4 + len(f)
-    return n
+        records.append(stream[i + 4:i + 4 + n + RECORD_TAG])
+        i += 4 + n + RECORD_TAG
+    return records, i
+
+
+def handshake_length(stream: bytes, dialer: bool) -> int:
+    """Bytes at the start of a mesh stream taken by its clear handshake frames: up to and including the dialer's
+    CONFIRM, or the acceptor's ACCEPT or REJECT (whatever follows is the link's traffic, perhaps encrypted, so it
+    is not parsed). A stream that stops inside the handshake counts whole."""
+    i = 0
+    while i + 5 <= len(stream):
+        n = struct.unpack("!I", stream[i:i + 4])[0]
+        kind = stream[i + 4]
+        if n == 0 or n > MAX_FRAME or kind not in HANDSHAKE_TYPES:
+            return i
+        i = min(len(stream), i + 4 + n)
+        if (dialer and kind == CONFIRM) or (not dialer and kind in (ACCEPT, REJECT)):
+            return i
+    return len(stream)
