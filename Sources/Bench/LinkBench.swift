@@ -15,13 +15,22 @@ import NetKit
 /// the seq each payload carries, counts deliveries per 1 s window and prints them on stdout.
 enum LinkBench {
     static let usage = """
-        Bench link [--seconds 5] [--size 64] [--batch 2048] [--window 50000] [--log-count 100000]
+        Bench link [--seconds 5] [--size 64] [--batch 2048] [--window 50000] [--log-count 100000] [--encrypt on|off]
             Two child processes, one mesh link, the sender publishing as fast as the link takes it. Prints
             msgs/s (median of the full 1 s windows after the first), total, gaps and duplicates.
+            --encrypt on (or just --encrypt) seals the link (peers.json "encryption": "on"); default off.
         """
 
     static func run(_ args: [String]) throws(UsageError) {
-        let flags = try Flags(command: "link", args, valued: ["seconds", "size", "batch", "window", "log-count"])
+        // `--encrypt` alone means on.
+        var args = args
+        if let i = args.firstIndex(of: "--encrypt"), i + 1 == args.count || args[i + 1].hasPrefix("--") {
+            args.insert("on", at: i + 1)
+        }
+        let flags = try Flags(
+            command: "link", args, valued: ["seconds", "size", "batch", "window", "log-count", "encrypt"])
+        let encrypt = flags.string("encrypt", default: "off")
+        guard encrypt == "on" || encrypt == "off" else { throw UsageError("link: --encrypt must be on or off") }
         let seconds = try flags.int("seconds", default: 5, min: 1, max: 600)
         let size = try flags.int("size", default: 64, min: 8, max: 1 << 20)
         let batch = try flags.int("batch", default: 2048, min: 1, max: 1 << 20)
@@ -41,7 +50,7 @@ enum LinkBench {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let peersPath = dir + "/peers.json"
         let peers = """
-            {"cluster":"bench-link","secret":"\(SystemInfo.randomHex())","replicas":[
+            {"cluster":"bench-link","secret":"\(SystemInfo.randomHex())","encryption":"\(encrypt)","replicas":[
              {"id":"r","http":"127.0.0.1:\(p[0])","mesh":"127.0.0.1:\(p[1])"},
              {"id":"s","http":"127.0.0.1:\(p[2])","mesh":"127.0.0.1:\(p[3])"}]}
             """
@@ -71,6 +80,7 @@ enum LinkBench {
                 receiverFinal = keyValues(line)
                 break
             } else if line.hasPrefix("up") {
+                guard line.hasSuffix("encrypted=\(encrypt == "on")") else { Out.fail("link came up as \(line), asked for --encrypt \(encrypt)") }
                 Out.progress("link up (\(line)), sending for 1 s warm-up + \(seconds) s")
             }
         }
@@ -85,7 +95,8 @@ enum LinkBench {
         let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
         let delivered = Int(receiverFinal["delivered"] ?? "") ?? 0
         Out.line(
-            "link: \(size)-byte payloads, one link, two processes; load average \(SystemInfo.loadAverage())")
+            "link: \(size)-byte payloads, one link (\(encrypt == "on" ? "encrypted" : "in clear")), two processes; "
+                + "load average \(SystemInfo.loadAverage())")
         Out.line(
             "  \(median) msgs/s (median of \(full.count) full 1 s windows: \(full.map(String.init).joined(separator: " ")))")
         Out.line(
@@ -292,8 +303,8 @@ final class LinkReceiver: @unchecked Sendable {
     }
 
     private func waitForLink() {
-        if node.snapshot().peers.first?.state == .up {
-            Out.line("up")
+        if let peer = node.snapshot().peers.first, peer.state == .up {
+            Out.line("up encrypted=\(peer.encrypted)")
             node.loop.scheduleRepeating(everyNanos: 1_000_000_000) { [self] in window() }
             // Flow-control feedback for the sender (see LinkBench).
             var last: UInt64 = 0

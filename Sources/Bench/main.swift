@@ -17,6 +17,8 @@ enum BenchMain {
 
         \(BroadcastBench.usage)
 
+        \(CryptoBench.usage)
+
           Bench selftest
             Checks the load client's own WebSocket/HTTP parsers (every split of the input gives the same output).
 
@@ -44,6 +46,7 @@ enum BenchMain {
             case "connections": try ConnectionsBench.run(rest)
             case "conn-worker": try ConnectionsBench.worker(rest)
             case "broadcast": try BroadcastBench.run(rest)
+            case "crypto": try CryptoBench.run(rest)
             case "selftest": exit(SelfTest.run() ? 0 : 1)
             default: throw UsageError("unknown command '\(command)' (see Bench --help)")
             }

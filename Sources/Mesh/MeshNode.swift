@@ -19,7 +19,7 @@ public final class MeshNode: @unchecked Sendable {
     /// This boot's epoch: messages are identified by (origin, epoch, seq).
     public let epoch: UInt64
     public let loop: EventLoop
-    let logger: Logger
+    let logger: MeshLog
     let options: MeshOptions
 
     /// Called on the loop for every new remote message, exactly once per (origin, epoch, seq).
@@ -58,6 +58,8 @@ public final class MeshNode: @unchecked Sendable {
         var duplicatesDropped: UInt64 = 0
         var outOfOrderDropped: UInt64 = 0
         var staleDropped: UInt64 = 0
+        /// DATA for an origin this peer is neither nor was asked to relay on its current link.
+        var unexpectedOrigin: UInt64 = 0
         var gaps: UInt64 = 0
         var sendGaps: UInt64 = 0
         var dataWrites: UInt64 = 0
@@ -77,6 +79,8 @@ public final class MeshNode: @unchecked Sendable {
     private var runState: RunState = .idle
     private let identity: HandshakeIdentity
     private let peerIds: Set<String>
+    /// Peers we ask to encrypt the link with (peers.json `encryption`; a link is encrypted when either side asks).
+    private let encryptWith: Set<String>
     /// Every node id, so decoders reuse these strings instead of allocating one per DATA frame.
     private let internedIds: InternTable
     /// Peers sorted by id (stable iteration order for routes and snapshots).
@@ -106,6 +110,10 @@ public final class MeshNode: @unchecked Sendable {
     private var pumpTask: BatchTask!
     private var listener: MeshListener?
     private var ownsListener = false
+    /// Handshake failures and refused connections, per source: a peer retrying forever costs a few lines.
+    private var failureLog: LogRateLimiter
+    /// Inbound connections closed at once because ``MeshOptions/maxInboundHandshakes`` were in handshake.
+    private var refusedHandshakes: UInt64 = 0
     private var leaveCompletion: (() -> Void)?
     private var leaveTimer: TimerID?
 
@@ -115,8 +123,10 @@ public final class MeshNode: @unchecked Sendable {
         self.config = config
         self.selfId = selfId
         self.loop = loop
-        self.logger = logger
+        self.logger = MeshLog(logger: logger, sink: options.logSink)
         self.options = options
+        self.failureLog = LogRateLimiter(
+            burst: max(1, options.failureLogBurst), intervalNanos: max(1, options.failureLogIntervalNanos))
         self.epoch = options.resolveEpoch()
         self.identity = HandshakeIdentity(
             cluster: config.cluster, nodeId: selfId, epoch: epoch, secret: Array(config.secret.utf8))
@@ -131,6 +141,9 @@ public final class MeshNode: @unchecked Sendable {
         self.peerList = list
         self.peers = Dictionary(uniqueKeysWithValues: list.map { ($0.id, $0) })
         self.peerIds = Set(list.map(\.id))
+        let ownAddress = config.replica(selfId)!.mesh
+        self.encryptWith = Set(
+            list.filter { config.encryption.wantsEncryption(local: ownAddress, peer: $0.address) }.map(\.id))
         self.internedIds = InternTable([selfId] + list.map(\.id))
         own = OriginState(log: OriginLog(epoch: epoch, maxCount: options.logMaxCount, maxBytes: options.logMaxBytes))
         var origins = [selfId: own]
@@ -194,10 +207,11 @@ public final class MeshNode: @unchecked Sendable {
             peerSnapshots.append(
                 PeerSnapshot(
                     id: peer.id, address: peer.address.description, state: peer.state, sinceMillis: peer.sinceMillis,
-                    epoch: peer.epoch, dialedByUs: peer.link.map { $0.role == .dialer }, rttMicros: peer.rttMicros,
+                    epoch: peer.epoch, dialedByUs: peer.link.map { $0.role == .dialer },
+                    encrypted: peer.link?.isEncrypted ?? false, rttMicros: peer.rttMicros,
                     dataSent: peer.dataSent, dataReceived: peer.dataReceived, relayed: peer.relayed,
                     duplicatesDropped: peer.duplicatesDropped, outOfOrderDropped: peer.outOfOrderDropped,
-                    staleDropped: peer.staleDropped,
+                    staleDropped: peer.staleDropped, unexpectedOrigin: peer.unexpectedOrigin,
                     replayBufferedMessages: linked ? own.count(after: peer.ackedOwn) : 0,
                     replayBufferedBytes: linked ? own.bytes(after: peer.ackedOwn) : 0,
                     gaps: peer.gaps, sendGaps: peer.sendGaps, dataWrites: peer.dataWrites,
@@ -214,7 +228,8 @@ public final class MeshNode: @unchecked Sendable {
         }
         return MeshSnapshot(
             nodeId: selfId, epoch: epoch, cluster: config.cluster, published: own.lastSeq, delivered: delivered,
-            ownLogCount: own.count, ownLogBytes: own.byteCount, peers: peerSnapshots, origins: origins)
+            ownLogCount: own.count, ownLogBytes: own.byteCount, refusedHandshakes: refusedHandshakes, peers: peerSnapshots,
+            origins: origins)
     }
 
     /// Takes a snapshot on the loop and hands it to `completion` there. Safe from any thread.
@@ -268,12 +283,27 @@ public final class MeshNode: @unchecked Sendable {
         }
     }
 
+    /// Links in handshake (inbound and outbound). Loop thread.
+    var handshakingCount: Int { handshaking.count }
+
+    /// Tests: records sealed and opened on the live link to `peer`, and keys replaced each way (nil in clear).
+    func recordCounts(_ peer: String) -> (sealed: UInt64, opened: UInt64, sendRekeys: UInt64, receiveRekeys: UInt64)? {
+        guard let link = peers[peer]?.link, let sealer = link.sealer, let opener = link.opener else { return nil }
+        return (sealer.recordsSealed, opener.recordsOpened, sealer.rekeys, opener.rekeys)
+    }
+
     /// Test hook: drops the socket to `peer` as if the network failed (both sides see the link go down
     /// and redial).
     public func testCutLink(to peer: String) {
         guard let link = peers[peer]?.link else { return }
         logger.info("test: cutting link", ["peer": peer])
         link.connection.abort()
+    }
+
+    /// Test hook: flips one byte of the next record sent to `peer` (an encrypted link), as a tampering network
+    /// would; the peer must drop the link.
+    public func testCorruptNextRecord(to peer: String) {
+        peers[peer]?.link?.corruptNextRecord = true
     }
 
     /// Test hook: while blocked, never dial `peer` and refuse its dials (its link stays down).
@@ -346,9 +376,10 @@ public final class MeshNode: @unchecked Sendable {
             case .success(let connection):
                 let handshake = Handshake(
                     role: .dialer, local: self.identity, nonce: Handshake.randomNonce(), expectedPeer: peer.id,
-                    knownPeers: self.peerIds)
+                    knownPeers: self.peerIds, encryptWith: self.encryptWith)
                 let link = PeerLink(
-                    connection: connection, role: .dialer, handshake: handshake, maxFrameBytes: self.options.maxFrameBytes,
+                    connection: connection, role: .dialer, handshake: handshake,
+                    maxFrameBytes: self.options.maxHandshakeFrameBytes,
                     deadline: monotonicNanos() + self.options.handshakeTimeoutNanos, intern: self.internedIds)
                 link.peerId = peer.id
                 peer.outbound = link
@@ -363,18 +394,32 @@ public final class MeshNode: @unchecked Sendable {
         let delay = peer.backoff.nextDelay()
         peer.nextDialAt = monotonicNanos() + delay
         if peer.lastDialFailure != reason {
-            // Log each new reason once; a peer that stays down would otherwise log every second.
+            // Log each new reason once; a peer that stays down would otherwise log every second. The reason may
+            // quote the peer (a REJECT): rate limited too, so one varying it each time can't flood the log.
             peer.lastDialFailure = reason
-            logger.log(level, "cannot link to peer: \(reason)", ["peer": peer.id])
+            limitedLog(level, key: "peer:" + peer.id, "cannot link to peer: \(reason)", ["peer": peer.id])
         }
     }
 
     private func acceptInbound(_ connection: TCPConnection) {
         guard runState == .running else { return connection.abort() }
+        var inbound = 0
+        for link in handshaking.values where link.role == .acceptor { inbound += 1 }
+        if inbound >= options.maxInboundHandshakes {
+            // Unauthenticated connections cost memory and a timer each: a stranger opening thousands gets
+            // them closed at once. A real peer redials with backoff and gets in once the crowd times out.
+            connection.abort()
+            refusedHandshakes &+= 1
+            limitedLog(
+                .warning, key: "handshake-cap",
+                "refused a mesh connection: \(inbound) already in handshake (\(refusedHandshakes) refused so far)",
+                ["remote": connection.remoteAddress?.description ?? "?"])
+            return
+        }
         let handshake = Handshake(
-            role: .acceptor, local: identity, nonce: Handshake.randomNonce(), knownPeers: peerIds)
+            role: .acceptor, local: identity, nonce: Handshake.randomNonce(), knownPeers: peerIds, encryptWith: encryptWith)
         let link = PeerLink(
-            connection: connection, role: .acceptor, handshake: handshake, maxFrameBytes: options.maxFrameBytes,
+            connection: connection, role: .acceptor, handshake: handshake, maxFrameBytes: options.maxHandshakeFrameBytes,
             deadline: monotonicNanos() + options.handshakeTimeoutNanos, intern: internedIds)
         handshaking[ObjectIdentifier(link)] = link
         wire(link)
@@ -475,6 +520,13 @@ public final class MeshNode: @unchecked Sendable {
         origins[peerId]?.receive.observeEpoch(peerEpoch)
 
         link.peerEpoch = peerEpoch
+        // Authenticated: full-size frames from now on.
+        link.decoder.maxFrameBytes = options.maxFrameBytes
+        if link.handshake.isEncrypted, let keys = link.handshake.keys {
+            // Everything after the handshake is sealed, both ways (`read` moves what already arrived).
+            link.sealer = RecordSealer(key: keys.sending(as: link.role), rekey: options.rekey)
+            link.opener = RecordDecoder(key: keys.receiving(as: link.role), rekey: options.rekey)
+        }
         link.detector = FailureDetector(
             now: monotonicNanos(), heartbeatIntervalNanos: options.heartbeatIntervalNanos,
             timeoutNanos: options.failureTimeoutNanos)
@@ -487,7 +539,11 @@ public final class MeshNode: @unchecked Sendable {
         peer.leftGracefully = false
         peer.requested = []  // forces a RESUME on this link
         logger.info(
-            "link up", ["peer": peerId, "epoch": "\(peerEpoch)", "dialed": link.role == .dialer ? "us" : "them"])
+            "link up",
+            [
+                "peer": peerId, "epoch": "\(peerEpoch)", "dialed": link.role == .dialer ? "us" : "them",
+                "encrypted": link.isEncrypted ? "yes" : "no",
+            ])
         link.send(.links(currentLinks()))
         updateRoutes()
     }
@@ -495,10 +551,11 @@ public final class MeshNode: @unchecked Sendable {
     private func fail(_ link: PeerLink, reason: String) {
         guard !link.closed else { return }
         let peer = link.peerId.flatMap { peers[$0] }
-        // For log de-duplication only: an acceptor failing AUTH has just the id the peer claimed.
+        // For log de-duplication only: an acceptor failing key confirmation has just the id the peer claimed.
         let claimed = peer ?? link.handshake.peerId.flatMap { peers[$0] }
         retire(link, abort: false)
-        let expected = reason.hasSuffix("duplicate link") || reason.hasSuffix("blocked (test)")
+        // Our own tie-break verdicts, or the peer's (quoted): routine, not worth a warning.
+        let expected = reason.contains("duplicate link") || reason.contains("blocked (test)")
         if let peer, link.role == .dialer {
             dialFailed(peer, reason: reason, level: expected ? .debug : .warning)
         } else if expected {
@@ -507,11 +564,14 @@ public final class MeshNode: @unchecked Sendable {
             // A misconfigured peer redials every second: log each distinct reason once.
             if claimed.lastAcceptFailure != reason {
                 claimed.lastAcceptFailure = reason
-                logger.warning("handshake failed: \(reason)", ["peer": claimed.id])
+                limitedLog(.warning, key: "peer:" + claimed.id, "handshake failed: \(reason)", ["peer": claimed.id])
             }
         } else {
-            logger.warning(
-                "handshake failed: \(reason)", ["remote": link.connection.remoteAddress?.description ?? "?"])
+            // A stranger: its address is the only identity it has (the port changes with every attempt).
+            let remote = link.connection.remoteAddress
+            limitedLog(
+                .warning, key: "remote:" + (remote?.host ?? "?"), "handshake failed: \(reason)",
+                ["remote": remote?.description ?? "?"])
         }
     }
 
@@ -576,7 +636,26 @@ public final class MeshNode: @unchecked Sendable {
 
     private func read(_ link: PeerLink, _ bytes: UnsafeRawBufferPointer) {
         guard !link.closed else { return }
-        link.decoder.append(bytes)
+        var bytes = bytes
+        if !link.isEstablished {
+            bytes = readHandshake(link, bytes)
+            guard link.isEstablished, !link.closed else { return }
+            if link.opener != nil {
+                // The peer's last handshake frame is behind us: whatever followed it is sealed.
+                let rest = link.decoder.takeBuffered()
+                if !rest.isEmpty { link.opener!.append(rest) }
+            }
+        }
+        if link.opener != nil {
+            if !bytes.isEmpty { link.opener!.append(bytes) }
+            do {
+                while try link.opener!.next({ link.decoder.append($0) }) {}
+            } catch {
+                return recordFailure(link, error)
+            }
+        } else if !bytes.isEmpty {
+            link.decoder.append(bytes)
+        }
         // Looked up once per read, not once per frame (a read carries thousands of DATA frames).
         var established: Peer?
         while !link.closed {
@@ -598,6 +677,51 @@ public final class MeshNode: @unchecked Sendable {
                 perform(link, link.handshake.receive(frame))
             }
         }
+    }
+
+    /// Feeds an unauthenticated link at most one handshake frame's worth at a time, so a stranger can't make
+    /// us buffer more than ``MeshOptions/maxHandshakeFrameBytes``. Returns the bytes left once it is established.
+    private func readHandshake(_ link: PeerLink, _ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var offset = 0
+        while offset < bytes.count && !link.closed && !link.isEstablished {
+            // After `next()` returned nil the decoder holds less than one whole frame: there is always room.
+            let room = max(1, options.maxHandshakeFrameBytes + 4 - link.decoder.bufferedCount)
+            let end = min(bytes.count, offset + room)
+            link.decoder.append(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
+            offset = end
+            while !link.closed && !link.isEstablished {
+                let frame: MeshFrame?
+                do {
+                    frame = try link.decoder.next()
+                } catch {
+                    protocolError(link, "\(error)")
+                    return UnsafeRawBufferPointer(start: nil, count: 0)
+                }
+                guard let frame else { break }
+                perform(link, link.handshake.receive(frame))
+            }
+        }
+        return UnsafeRawBufferPointer(rebasing: bytes[offset...])
+    }
+
+    /// Logs a line of `key` (a source: remote host or peer) unless that source has used up its share; the next
+    /// line it gets says how many were held back.
+    private func limitedLog(_ level: LogLevel, key: String, _ message: String, _ metadata: [String: String]) {
+        let verdict = failureLog.admit(key, now: monotonicNanos())
+        guard verdict.allowed else { return }
+        if verdict.suppressed > 0 {
+            logger.log(level, message + " (\(verdict.suppressed) similar line(s) suppressed)", metadata)
+        } else {
+            logger.log(level, message, metadata)
+        }
+    }
+
+    /// A record did not open (tampered, replayed, dropped or reordered on the way, or not ours): nothing on this
+    /// connection can be trusted any more. Drop it at once; the redial brings fresh keys.
+    private func recordFailure(_ link: PeerLink, _ error: RecordError) {
+        guard let id = link.peerId, let peer = peers[id], peer.link === link else { return retire(link, abort: true) }
+        logger.warning("link to \(id) dropped: \(error)", ["peer": id])
+        linkDown(peer, link, reason: "\(error)")
     }
 
     private func protocolError(_ link: PeerLink, _ reason: String) {
@@ -639,9 +763,10 @@ public final class MeshNode: @unchecked Sendable {
             retire(link, abort: false)
             markDown(peer, reason: "left")
         case .reject(let reason):
-            logger.warning("peer closed the link: \(reason)", ["peer": id])
-            linkDown(peer, link, reason: "rejected: \(reason)")
-        case .hello, .auth, .accept:
+            let quoted = LogText.untrusted(reason)
+            logger.warning("peer closed the link: \(quoted)", ["peer": id])
+            linkDown(peer, link, reason: "rejected: \(quoted)")
+        case .hello, .share, .confirm, .accept:
             protocolError(link, "unexpected \(frame.type) frame on an established link")
         }
     }
@@ -651,6 +776,18 @@ public final class MeshNode: @unchecked Sendable {
         let origin = data.origin
         guard origin != selfId, let state = origins[origin] else {
             peer.staleDropped &+= 1
+            return
+        }
+        // Only the origin itself, or the peer we asked to relay it, may feed us an origin: anyone else could
+        // make its real messages stale with a forged epoch. Frames of a relay we just stopped using are still in
+        // flight after the switch; the new path resumes from what we had delivered when we switched, so
+        // dropping them loses nothing.
+        if origin != peer.id && !peer.requested.contains(origin) {
+            if link.everRequested.contains(origin) {
+                peer.outOfOrderDropped &+= 1
+            } else {
+                peer.unexpectedOrigin &+= 1
+            }
             return
         }
         let verdict = state.receive.receive(epoch: data.epoch, seq: data.seq, gapBefore: data.gapBefore)
@@ -752,6 +889,7 @@ public final class MeshNode: @unchecked Sendable {
             let wanted = assignment[peer.id] ?? []
             if wanted != peer.requested {
                 peer.requested = wanted
+                for origin in wanted where !link.everRequested.contains(origin) { link.everRequested.append(origin) }
                 link.send(.resume(wanted.map(cursor(for:))))
             }
         }
@@ -802,7 +940,7 @@ public final class MeshNode: @unchecked Sendable {
                 if built.origin != selfId { peer.relayed &+= built.frames }
                 peer.dataSent &+= built.frames
                 peer.dataWrites &+= 1
-                link.connection.write(built.bytes)
+                link.write(built.bytes)
                 continue
             }
             var buffer = [UInt8]()
@@ -854,7 +992,7 @@ public final class MeshNode: @unchecked Sendable {
             }
             peer.dataSent &+= frames
             peer.dataWrites &+= 1
-            link.connection.write(buffer)
+            link.write(buffer)
         }
     }
 

@@ -18,10 +18,27 @@ public struct MeshOptions: Sendable {
     public var logMaxBytes: Int = OriginLog.defaultMaxBytes
     /// Largest frame accepted from a peer (default 4 MiB). Bigger → protocol error, link closed.
     public var maxFrameBytes: Int = MeshProtocol.defaultMaxFrameBytes
+    /// Largest frame accepted before the link is authenticated (default 1 KiB). Handshake frames are far
+    /// smaller, and an unauthenticated link is fed at most this much (+ a 4-byte length) at a time, so a
+    /// stranger can make us buffer about 1 KiB, not 4 MiB.
+    public var maxHandshakeFrameBytes: Int = MeshProtocol.defaultMaxHandshakeFrameBytes
+    /// Inbound connections allowed in handshake at once (default 32). Past that, new ones are closed at once,
+    /// counted (``MeshSnapshot/refusedHandshakes``) and logged at a limited rate. Peers redial.
+    public var maxInboundHandshakes: Int = 32
+    /// Handshake failures logged per source (remote host, or peer id) before rate limiting (default 5)…
+    public var failureLogBurst: Int = 5
+    /// …then one line per this interval (default 10 s), saying how many were held back.
+    public var failureLogIntervalNanos: UInt64 = 10_000_000_000
+    /// When an encrypted link direction moves to its next key (default every 2³² records or 2⁴⁰ bytes). Both ends
+    /// rekey in lockstep without telling each other, so they must use the same policy: only tests change it.
+    public var rekey = RekeyPolicy()
+    /// Tests: this node's log lines go here instead of the process-wide sink. nil (default): the logger's sink.
+    public var logSink: (any LogSink)?
 
     public var heartbeatIntervalNanos: UInt64 = 200_000_000
     /// Silence after which a peer is declared down (default 1.2 s).
     public var failureTimeoutNanos: UInt64 = 1_200_000_000
+    /// A link not authenticated after this long is closed (default 2 s).
     public var handshakeTimeoutNanos: UInt64 = 2_000_000_000
     public var connectTimeoutNanos: UInt64 = 1_000_000_000
     public var backoffBaseNanos: UInt64 = 50_000_000

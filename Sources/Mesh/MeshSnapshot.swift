@@ -21,6 +21,8 @@ public struct PeerSnapshot: Sendable, Equatable {
     public var epoch: UInt64
     /// Whether the live link was dialed by us (nil when not up).
     public var dialedByUs: Bool?
+    /// Whether the live link is encrypted (false when not up).
+    public var encrypted: Bool
     /// Last heartbeat round trip (nil before the first).
     public var rttMicros: UInt64?
     /// DATA frames sent on this link (own and relayed).
@@ -30,10 +32,14 @@ public struct PeerSnapshot: Sendable, Equatable {
     /// DATA frames we sent on this link for origins other than ourselves.
     public var relayed: UInt64
     public var duplicatesDropped: UInt64
-    /// Frames that raced ahead on a second path and were dropped (they arrive again in order).
+    /// Frames that raced ahead on a second path, or arrived from a relay we just stopped using, and were
+    /// dropped (they arrive again in order on the path in use).
     public var outOfOrderDropped: UInt64
     /// Frames from an older life of their origin.
     public var staleDropped: UInt64
+    /// DATA frames for an origin this peer is not and was never asked (RESUME) to relay on this link: dropped.
+    /// Non-zero means a misbehaving peer.
+    public var unexpectedOrigin: UInt64
     /// Own messages this peer has not acknowledged yet (still replayable from our log).
     public var replayBufferedMessages: Int
     public var replayBufferedBytes: Int
@@ -76,6 +82,8 @@ public struct MeshSnapshot: Sendable, Equatable {
     /// Own messages retained for replay.
     public var ownLogCount: Int
     public var ownLogBytes: Int
+    /// Inbound connections closed at once because ``MeshOptions/maxInboundHandshakes`` were already in handshake.
+    public var refusedHandshakes: UInt64
     /// Other replicas, sorted by id.
     public var peers: [PeerSnapshot]
     /// Remote origins, sorted by id.

@@ -32,8 +32,18 @@ final class PeerLink {
     var retired = false
     var closed = false
 
+    /// Encrypted links (from establishment on): seals what we send, opens what the peer sends. nil in clear.
+    var sealer: RecordSealer?
+    var opener: RecordDecoder?
+    var isEncrypted: Bool { sealer != nil }
+    /// Test hook: flip one byte of the next record we send.
+    var corruptNextRecord = false
+
     /// Origins the peer asked for, in RESUME order (own origin first is typical); the pump walks this.
     var feeds: [Feed] = []
+    /// Origins we have asked this peer to feed us at some point on this connection (its frames for one we
+    /// no longer ask for are leftovers of a route change, not a forgery).
+    var everRequested: [String] = []
     /// Something was delivered from this link since the last ACK.
     var ackDirty = false
 
@@ -58,7 +68,26 @@ final class PeerLink {
         guard !closed else { return }
         var bytes = [UInt8]()
         frame.encode(into: &bytes)
-        connection.write(bytes)
+        write(bytes)
+    }
+
+    /// Queues bytes of the frame stream: as they are on a link in clear, sealed into records (one per 64 KiB) on
+    /// an encrypted one. A batch of DATA frames is one call, so it is sealed as one run of records.
+    func write(_ bytes: [UInt8]) {
+        guard !closed else { return }
+        guard sealer != nil else { return connection.write(bytes) }
+        var sealed = [UInt8]()
+        do {
+            try sealer!.seal(bytes, into: &sealed)
+        } catch {
+            // Only after 2^64 - 1 records: drop the link, the redial brings fresh keys.
+            return connection.abort()
+        }
+        if corruptNextRecord && sealed.count > RecordProtocol.headerCount {
+            corruptNextRecord = false
+            sealed[RecordProtocol.headerCount] ^= 0x01
+        }
+        connection.write(sealed)
     }
 
     func feedIndex(_ origin: String) -> Int? { feeds.firstIndex { $0.origin == origin } }

@@ -87,6 +87,10 @@ private func replicas(_ list: String) -> String {
         #expect(
             errorText(replicas("{\"id\":\"a\",\"http\":5001,\"mesh\":\"127.0.0.1:2\"}"))
                 == "peers.json: \"replicas[0].http\" must be a string")
+        let longCluster = String(repeating: "c", count: 256)
+        #expect(
+            errorText("{\"cluster\":\"\(longCluster)\",\"secret\":\"x\",\"replicas\":[]}")
+                == "peers.json: \"cluster\" must be at most 255 bytes")
     }
 
     @Test func badAddresses() {
@@ -174,6 +178,27 @@ private func replicas(_ list: String) -> String {
             }
             try config(mesh: mesh, secret: "a-long-private-secret-value").validateForNode("a")
         }
+    }
+
+    @Test func encryptionSetting() throws {
+        #expect(try parse(goodJSON).encryption == .auto)
+        for value in EncryptionSetting.allCases {
+            let json = goodJSON.replacingOccurrences(of: "{\"cluster\"", with: "{\"encryption\":\"\(value.rawValue)\",\"cluster\"")
+            #expect(try parse(json).encryption == value)
+        }
+        let bad = goodJSON.replacingOccurrences(of: "{\"cluster\"", with: "{\"encryption\":\"yes\",\"cluster\"")
+        #expect(errorText(bad) == #"peers.json: "encryption" must be "auto", "on" or "off""#)
+        let notString = goodJSON.replacingOccurrences(of: "{\"cluster\"", with: "{\"encryption\":true,\"cluster\"")
+        #expect(errorText(notString) == #"peers.json: "encryption" must be a string"#)
+
+        let loopback = HostPort(host: "127.0.0.1", port: 1)
+        let remote = HostPort(host: "10.0.0.2", port: 1)
+        #expect(!EncryptionSetting.auto.wantsEncryption(local: loopback, peer: loopback))
+        #expect(EncryptionSetting.auto.wantsEncryption(local: loopback, peer: remote))
+        #expect(EncryptionSetting.auto.wantsEncryption(local: remote, peer: loopback))
+        #expect(EncryptionSetting.auto.wantsEncryption(local: HostPort(host: "0.0.0.0", port: 1), peer: loopback))
+        #expect(EncryptionSetting.on.wantsEncryption(local: loopback, peer: loopback))
+        #expect(!EncryptionSetting.off.wantsEncryption(local: remote, peer: remote))
     }
 
     @Test func hostPortLoopback() throws {

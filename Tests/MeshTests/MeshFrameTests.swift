@@ -7,8 +7,10 @@ private let nonce = (0..<32).map { UInt8($0) }
 /// One of every frame type, with edge values.
 let sampleFrames: [MeshFrame] = [
     .hello(MeshHello(cluster: "demo", nodeId: "a", epoch: 1_700_000_000_000_000, nonce: nonce)),
-    .hello(MeshHello(protocolVersion: 7, cluster: "", nodeId: "ünï", epoch: .max, nonce: nonce.reversed())),
-    .auth(mac: [UInt8](repeating: 0xab, count: 32)),
+    .hello(MeshHello(protocolVersion: 2, cluster: "", nodeId: "ünï", epoch: .max, nonce: nonce.reversed(), flags: 0xff)),
+    .hello(MeshHello(cluster: "demo", nodeId: "b", epoch: 9, nonce: nonce, flags: MeshHello.encryptFlag)),
+    .share([UInt8](repeating: 0x9c, count: 32)),
+    .confirm(mac: [UInt8](repeating: 0xab, count: 32)),
     .accept,
     .reject(reason: "cluster mismatch"),
     .reject(reason: ""),
@@ -111,7 +113,13 @@ private func decodeAll(_ chunks: [ArraySlice<UInt8>], maxFrameBytes: Int = MeshP
         #expect(throws: MeshWireError.unknownType(0)) { try decode([0, 0, 0, 1, 0]) }
         #expect(throws: MeshWireError.trailingBytes(.accept)) { try decode([0, 0, 0, 2, 3, 0]) }
         #expect(throws: MeshWireError.truncated(.heartbeat)) { try decode([0, 0, 0, 3, 8, 0, 0]) }
-        #expect(throws: MeshWireError.badFixedLength(.auth)) { try decode([0, 0, 0, 3, 2, 1, 2]) }
+        #expect(throws: MeshWireError.badFixedLength(.share)) { try decode([0, 0, 0, 3, 2, 1, 2]) }
+        #expect(throws: MeshWireError.badFixedLength(.confirm)) { try decode([0, 0, 0, 3, 12, 1, 2]) }
+        // HELLO of this version: nothing may follow the flags byte.
+        var hello = MeshFrame.hello(MeshHello(cluster: "c", nodeId: "a", epoch: 1, nonce: nonce)).encoded()
+        hello.append(0)
+        hello[3] += 1
+        #expect(throws: MeshWireError.trailingBytes(.hello)) { try decode(hello) }
         // A string whose length runs past the body.
         #expect(throws: MeshWireError.truncated(.reject)) { try decode([0, 0, 0, 4, 4, 0, 5, 65]) }
         #expect(throws: MeshWireError.invalidUTF8(.reject)) { try decode([0, 0, 0, 5, 4, 0, 2, 0xc3, 0x28]) }

@@ -234,7 +234,10 @@ import Testing
     }
 
     @Test func wrongSecretNeverLinks() throws {
-        let mesh = try TestMesh(ids: ["a", "b"], start: false)
+        let sink = CapturingSink()
+        var options = MeshOptions()
+        options.logSink = sink
+        let mesh = try TestMesh(ids: ["a", "b"], options: options, start: false)
         defer { mesh.shutdownAll() }
         try mesh.startNode(mesh.index("a"))
         var other = mesh.config
@@ -247,5 +250,9 @@ import Testing
             #expect(try mesh.snapshot("b").peer("a")?.state == .connecting)
             usleep(50_000)
         }
+        // Each side says why: the acceptor found the confirmation wrong, the dialer was refused.
+        let lines = sink.lines
+        #expect(lines.contains { $0.contains("handshake failed: peer's key confirmation does not verify (wrong secret?)") })
+        #expect(lines.contains { $0.contains(#"cannot link to peer: rejected by peer: "authentication failed""#) })
     }
 }

@@ -71,7 +71,10 @@ final class TestMesh: @unchecked Sendable {
     private(set) var deliveries: [DeliveryLog]
     let baseOptions: MeshOptions
 
-    init(ids: [String], secret: String = "test-secret-0123456789", options: MeshOptions = .init(), start: Bool = true) throws {
+    init(
+        ids: [String], secret: String = "test-secret-0123456789", options: MeshOptions = .init(),
+        encryption: EncryptionSetting = .auto, start: Bool = true
+    ) throws {
         ignoreSIGPIPE()  // raw test sockets and nodes write to peers that may just have closed
         self.ids = ids
         self.baseOptions = options
@@ -91,7 +94,7 @@ final class TestMesh: @unchecked Sendable {
                     id: id, http: HostPort(host: "127.0.0.1", port: UInt16(40000 + index)),
                     mesh: HostPort(host: "127.0.0.1", port: listeners[index].port)))
         }
-        self.config = MeshConfig(cluster: "test", secret: secret, replicas: replicas)
+        self.config = MeshConfig(cluster: "test", secret: secret, replicas: replicas, encryption: encryption)
         self.nodes = Array(repeating: nil, count: ids.count)
         self.deliveries = ids.map { _ in DeliveryLog() }
         if start {
@@ -210,8 +213,10 @@ final class RawPeer {
 
     deinit { close(fd) }
 
-    func send(_ frame: MeshFrame) {
-        let bytes = frame.encoded()
+    func send(_ frame: MeshFrame) { sendRaw(frame.encoded()) }
+
+    /// Writes `bytes` as they are (for frames the encoder would refuse to build).
+    func sendRaw(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
@@ -234,6 +239,18 @@ final class RawPeer {
         }
     }
 
+    /// Waits until the other end closes the connection (EOF or reset), discarding frames; false after `timeout` s.
+    func waitClosed(timeout: Double = 2) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while Date() < deadline {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n == 0 { return true }
+            if n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR { return true }
+        }
+        return false
+    }
+
     /// Runs the dialer side of the handshake; returns true once ACCEPT arrived.
     func handshake(as id: String, epoch: UInt64, config: MeshConfig, expecting peer: String) throws -> Bool {
         var machine = Handshake(
@@ -252,5 +269,135 @@ final class RawPeer {
             guard let frame = try receive() else { return false }
             actions = machine.receive(frame)
         }
+    }
+}
+
+// MARK: - A byte-copying TCP proxy that records (and can alter) what passes
+
+/// Forwards every connection made to `port` to 127.0.0.1:`target`, keeping a copy of the bytes that went each way,
+/// and optionally flipping one byte of the client→server stream. One thread per connection, blocking sockets with
+/// `poll`; for tests only.
+final class TestProxy: @unchecked Sendable {
+    struct State {
+        /// Client → server and server → client bytes of every connection, in order.
+        var up: [UInt8] = []
+        var down: [UInt8] = []
+        /// Flip the byte at this offset of `up` (counted over all connections) as it passes.
+        var flipUpAt: Int?
+        var flipped = false
+        var connections = 0
+    }
+
+    let port: UInt16
+    let target: UInt16
+    private let listenFD: Int32
+    let state = Mutex(State())
+    private let stopped = Atomic<Bool>(false)
+
+    init(target: UInt16) throws {
+        self.target = target
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = Self.loopback(port: 0)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 16) == 0 else {
+            close(fd)
+            throw SystemError("proxy listen")
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        listenFD = fd
+        port = UInt16(bigEndian: address.sin_port)
+        let thread = Thread { [self] in acceptLoop() }
+        thread.start()
+    }
+
+    static func loopback(port: UInt16) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return address
+    }
+
+    func stop() {
+        stopped.store(true, ordering: .relaxed)
+        shutdown(listenFD, Int32(SHUT_RDWR))
+        close(listenFD)
+    }
+
+    private func acceptLoop() {
+        while !stopped.load(ordering: .relaxed) {
+            let client = accept(listenFD, nil, nil)
+            if client < 0 {
+                if stopped.load(ordering: .relaxed) { return }
+                continue
+            }
+            let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = Self.loopback(port: target)
+            let rc = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(server, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if rc != 0 {
+                close(client)
+                close(server)
+                continue
+            }
+            state.withLock { $0.connections += 1 }
+            Thread { [self] in pump(client: client, server: server) }.start()
+        }
+    }
+
+    private func pump(client: Int32, server: Int32) {
+        defer {
+            close(client)
+            close(server)
+        }
+        var fds = [pollfd(fd: client, events: Int16(POLLIN), revents: 0), pollfd(fd: server, events: Int16(POLLIN), revents: 0)]
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while !stopped.load(ordering: .relaxed) {
+            let ready = poll(&fds, 2, 100)
+            if ready <= 0 { continue }
+            for index in 0..<2 where fds[index].revents != 0 {
+                let from = fds[index].fd
+                let to = index == 0 ? server : client
+                let n = recv(from, &buffer, buffer.count, 0)
+                if n <= 0 { return }
+                state.withLock { state in
+                    if index == 0 {
+                        let start = state.up.count
+                        if let at = state.flipUpAt, !state.flipped, at >= start, at < start + n {
+                            buffer[at - start] ^= 0x01
+                            state.flipped = true
+                        }
+                        state.up.append(contentsOf: buffer[0..<n])
+                    } else {
+                        state.down.append(contentsOf: buffer[0..<n])
+                    }
+                }
+                var offset = 0
+                while offset < n {
+                    let sent = buffer.withUnsafeBytes { send(to, $0.baseAddress! + offset, n - offset, Int32(MSG_NOSIGNAL)) }
+                    if sent <= 0 { return }
+                    offset += sent
+                }
+            }
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Whether `needle` occurs anywhere in this array.
+    func containsBytes(_ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, needle.count <= count else { return false }
+        for start in 0...(count - needle.count) where self[start] == needle[0] {
+            if self[start..<(start + needle.count)].elementsEqual(needle) { return true }
+        }
+        return false
     }
 }

@@ -95,6 +95,27 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
     var normalized: HostPort { HostPort(host: numericHost, port: port) }
 }
 
+/// peers.json `encryption`: whether this replica asks for encrypted mesh links.
+///
+/// A link is encrypted when either end asks (the request is bound into the handshake, so it can't be stripped).
+public enum EncryptionSetting: String, Sendable, Equatable, CaseIterable {
+    /// Ask whenever this replica's or the peer's mesh address is not loopback (the default).
+    case auto
+    /// Always ask.
+    case on
+    /// Never ask (the link is still encrypted if the peer asks).
+    case off
+
+    /// Whether this side asks to encrypt the link between these two mesh addresses.
+    public func wantsEncryption(local: HostPort, peer: HostPort) -> Bool {
+        switch self {
+        case .on: return true
+        case .off: return false
+        case .auto: return !local.isLoopback || !peer.isLoopback
+        }
+    }
+}
+
 /// One replica: its id, the address clients use, and the address of its mesh listener.
 public struct Replica: Sendable, Equatable {
     public var id: String
@@ -151,7 +172,8 @@ public enum MeshConfigError: Error, Equatable, Sendable, CustomStringConvertible
 /// The cluster description shared by every replica (peers.json).
 ///
 /// ```json
-/// {"cluster":"demo","secret":"…","replicas":[{"id":"a","http":"127.0.0.1:5001","mesh":"127.0.0.1:6001"}]}
+/// {"cluster":"demo","secret":"…","encryption":"auto",
+///  "replicas":[{"id":"a","http":"127.0.0.1:5001","mesh":"127.0.0.1:6001"}]}
 /// ```
 /// Parsing happens once at start-up, so it uses Foundation's JSON parser rather than a hand-written one.
 public struct MeshConfig: Sendable, Equatable {
@@ -159,14 +181,17 @@ public struct MeshConfig: Sendable, Equatable {
     /// The shared secret (MESH_SECRET wins over the file). Never empty after `load`.
     public var secret: String
     public var replicas: [Replica]
+    /// Whether links are encrypted (default ``EncryptionSetting/auto``).
+    public var encryption: EncryptionSetting
 
     /// Minimum secret length for a node reachable from other machines.
     public static let minimumSecretBytes = 16
 
-    public init(cluster: String, secret: String, replicas: [Replica]) {
+    public init(cluster: String, secret: String, replicas: [Replica], encryption: EncryptionSetting = .auto) {
         self.cluster = cluster
         self.secret = secret
         self.replicas = replicas
+        self.encryption = encryption
     }
 
     public func replica(_ id: String) -> Replica? { replicas.first { $0.id == id } }
@@ -196,6 +221,8 @@ public struct MeshConfig: Sendable, Equatable {
         guard let object = root as? [String: Any] else { throw .wrongType(field: "(top level)", expected: "an object") }
 
         let cluster = try requiredString(object, "cluster", path: "cluster")
+        // Cluster and ids travel in HELLO, which must fit the 1 KiB pre-authentication frame limit.
+        guard cluster.utf8.count <= 255 else { throw .wrongType(field: "cluster", expected: "at most 255 bytes") }
         let fileSecret = try optionalString(object, "secret", path: "secret")
         let secret: String
         if let env = environment["MESH_SECRET"], !env.isEmpty {
@@ -229,7 +256,14 @@ public struct MeshConfig: Sendable, Equatable {
             }
             replicas.append(Replica(id: id, http: http, mesh: mesh))
         }
-        return MeshConfig(cluster: cluster, secret: secret, replicas: replicas)
+        var encryption = EncryptionSetting.auto
+        if let text = try optionalString(object, "encryption", path: "encryption") {
+            guard let setting = EncryptionSetting(rawValue: text) else {
+                throw .wrongType(field: "encryption", expected: "\"auto\", \"on\" or \"off\"")
+            }
+            encryption = setting
+        }
+        return MeshConfig(cluster: cluster, secret: secret, replicas: replicas, encryption: encryption)
     }
 
     /// Checks that `id` is one of the replicas and that its secret is strong enough for where it listens.

@@ -15,21 +15,45 @@ public struct HandshakeIdentity: Sendable, Equatable {
     }
 }
 
-/// The link handshake as a pure state machine: feed it frames, perform the actions it returns.
+/// What a finished handshake hands to the record layer: one key per direction.
+public struct LinkKeys: Sendable, Equatable {
+    /// Seals what the dialer sends.
+    public var dialerToAcceptor: [UInt8]
+    /// Seals what the acceptor sends.
+    public var acceptorToDialer: [UInt8]
+
+    /// The key this side seals with (`role` = this side's role).
+    public func sending(as role: Handshake.Role) -> [UInt8] { role == .dialer ? dialerToAcceptor : acceptorToDialer }
+    /// The key this side opens the peer's records with.
+    public func receiving(as role: Handshake.Role) -> [UInt8] { role == .dialer ? acceptorToDialer : dialerToAcceptor }
+}
+
+/// The link handshake (mesh protocol 2) as a pure state machine: feed it frames, perform the actions it returns.
 ///
 /// ```
-/// dialer                         acceptor
-///   HELLO(cluster, id, epoch, nonceD) ─▶
-///                              ◀─ HELLO(cluster, id, epoch, nonceA), AUTH(mac 'A')
-///   AUTH(mac 'D') ─▶
-///                                 verify; .authenticated → node runs the tie-break → accept()/reject()
-///                              ◀─ ACCEPT | REJECT(reason)
-///   ACCEPT is trusted only after the acceptor's AUTH verified
+/// dialer                                   acceptor
+///   HELLO(v, cluster, id, epoch, nonceD, flags) ─▶
+///                                            checks it
+///                            ◀─ HELLO(v, cluster, id, epoch, nonceA, flags), SHARE(Ya)
+///   checks it
+///   SHARE(Yd), CONFIRM(tag 'D') ─▶
+///                                            verifies tag 'D'; .authenticated → node runs the tie-break
+///                            ◀─ CONFIRM(tag 'A'), ACCEPT     (or REJECT(reason))
+///   verifies tag 'A'; ACCEPT is trusted only after that
 /// ```
-/// Both sides prove knowledge of the secret with an HMAC over a transcript holding both nonces, so a
-/// recorded AUTH is useless on another connection. The transcript includes the *sender's* role, so an
-/// AUTH reflected back to its author (same nonces, other direction) does not verify. The secret
-/// never crosses the wire.
+///
+/// **No offline oracle.** The secret is the password of a CPace-style PAKE (``CPace``): each side sends a share
+/// Y = y·G, where the generator G is derived from the secret and a context binding everything both sides sent in
+/// the clear (label, protocol version, cluster, both ids, epochs, nonces and flag bytes). Both compute the same key
+/// K only if they used the same secret and context. A recorded exchange gives an attacker nothing to test guesses
+/// against (checking one would take a Diffie-Hellman computation it can't do); an active attacker gets one guess
+/// per connection, and it fails visibly. The confirmation tags are HMACs under a key derived from K and the
+/// transcript (both shares included), over the *sender's* role, so a tag reflected back to its author does not
+/// verify; the acceptor sends its tag only after verifying the dialer's, and the dialer trusts ACCEPT only after
+/// verifying the acceptor's. A flipped flag bit (say, the encryption request stripped on the way) changes the
+/// context, so the tags don't verify and the link fails.
+///
+/// The link is encrypted when either HELLO carries ``MeshHello/encryptFlag``; ``keys`` then holds the record keys.
 public struct Handshake: Sendable {
     public enum Role: Sendable, Equatable {
         case dialer
@@ -42,7 +66,7 @@ public struct Handshake: Sendable {
         case send(MeshFrame)
         /// Acceptor only: the dialer proved itself. Decide (tie-break) and call ``accept()`` or ``reject(reason:)``.
         case authenticated(peerId: String, peerEpoch: UInt64)
-        /// The link is up.
+        /// The link is up (see ``isEncrypted`` and ``keys``).
         case established(peerId: String, peerEpoch: UInt64)
         /// Give up: close the socket and log `reason` (any REJECT to send precedes this action).
         case fail(reason: String)
@@ -52,8 +76,10 @@ public struct Handshake: Sendable {
         case idle
         /// Dialer: HELLO sent, waiting for the acceptor's HELLO.
         case awaitingHello
-        /// Both: our AUTH is out (or about to be), waiting for the peer's.
-        case awaitingAuth
+        /// Both: the peer's HELLO checked, waiting for its SHARE.
+        case awaitingShare
+        /// Both: key derived, waiting for the peer's CONFIRM (the dialer has sent its own).
+        case awaitingConfirm
         /// Dialer: acceptor verified, waiting for ACCEPT/REJECT.
         case awaitingVerdict
         /// Acceptor: dialer verified, the node must decide.
@@ -62,7 +88,10 @@ public struct Handshake: Sendable {
         case failed
     }
 
-    public static let transcriptLabel = "signalr-mesh-auth-v1"
+    /// Label at the start of the PAKE context and of every key derivation.
+    public static let label = "signalr-mesh-v2"
+    /// REJECT reason for anything that smells of a wrong secret (kept terse: the peer is not trusted yet).
+    public static let authenticationFailed = "authentication failed"
 
     public let role: Role
     public let local: HandshakeIdentity
@@ -71,20 +100,39 @@ public struct Handshake: Sendable {
     public let expectedPeer: String?
     /// Ids allowed to connect (the other replicas of peers.json).
     public let knownPeers: Set<String>
+    /// Peers we ask to encrypt the link with (our side of the "either side asks" rule).
+    public let encryptWith: Set<String>
 
     public private(set) var peerHello: MeshHello?
+    /// Record keys, once established (derived for every link; used when ``isEncrypted``).
+    public var keys: LinkKeys? { state == .established ? derivedKeys : nil }
+    private var derivedKeys: LinkKeys?
     private var state: State = .idle
+    private let scalar: [UInt8]
+    private var ownHelloSent: MeshHello?
+    private var pake: CPace?
+    private var peerShare: [UInt8]?
+    private var confirmKey: [UInt8] = []
+    private var transcriptHash: [UInt8] = []
 
     /// - Parameters:
     ///   - nonce: 32 fresh random bytes (injected so tests are deterministic; use ``randomNonce()``).
+    ///   - scalar: the PAKE scalar, 32 fresh random bytes per connection (use ``CPace/randomScalar()``).
     ///   - expectedPeer: for the dialer, the id it dialed; the acceptor learns the id from HELLO.
-    public init(role: Role, local: HandshakeIdentity, nonce: [UInt8], expectedPeer: String? = nil, knownPeers: Set<String>) {
+    ///   - encryptWith: ids of the peers this side asks to encrypt with.
+    public init(
+        role: Role, local: HandshakeIdentity, nonce: [UInt8], scalar: [UInt8] = CPace.randomScalar(),
+        expectedPeer: String? = nil, knownPeers: Set<String>, encryptWith: Set<String> = []
+    ) {
         precondition(nonce.count == MeshProtocol.nonceCount)
+        precondition(scalar.count == CPace.byteCount)
         self.role = role
         self.local = local
         self.localNonce = nonce
+        self.scalar = scalar
         self.expectedPeer = expectedPeer
         self.knownPeers = knownPeers
+        self.encryptWith = encryptWith
     }
 
     /// 32 bytes from the system CSPRNG (getrandom on Linux).
@@ -103,9 +151,16 @@ public struct Handshake: Sendable {
     public var isFinished: Bool { state == .established || state == .failed }
     public var peerId: String? { peerHello?.nodeId }
     public var peerEpoch: UInt64? { peerHello?.epoch }
+    /// Whether either side asked for encryption (meaningful once established).
+    public var isEncrypted: Bool {
+        guard let own = ownHelloSent, let peer = peerHello else { return false }
+        return own.wantsEncryption || peer.wantsEncryption
+    }
 
-    private var ownHello: MeshHello {
-        MeshHello(cluster: local.cluster, nodeId: local.nodeId, epoch: local.epoch, nonce: localNonce)
+    private func makeHello(for peer: String) -> MeshHello {
+        MeshHello(
+            cluster: local.cluster, nodeId: local.nodeId, epoch: local.epoch, nonce: localNonce,
+            flags: encryptWith.contains(peer) ? MeshHello.encryptFlag : 0)
     }
 
     /// Dialer: returns the opening HELLO. Acceptor: nothing (it speaks when the dialer's HELLO arrives).
@@ -114,7 +169,9 @@ public struct Handshake: Sendable {
         switch role {
         case .dialer:
             state = .awaitingHello
-            return [.send(.hello(ownHello))]
+            let hello = makeHello(for: expectedPeer ?? "")
+            ownHelloSent = hello
+            return [.send(.hello(hello))]
         case .acceptor:
             return []
         }
@@ -127,23 +184,42 @@ public struct Handshake: Sendable {
             return []
         case (_, .reject(let reason)):
             state = .failed
-            return [.fail(reason: "rejected by peer: \(reason)")]
+            return [.fail(reason: "rejected by peer: \(LogText.untrusted(reason))")]
         case (.idle, .hello(let hello)) where role == .acceptor:
             if let problem = check(hello) { return failWithReject(problem.wire, detail: problem.detail) }
             peerHello = hello
-            state = .awaitingAuth
-            return [.send(.hello(ownHello)), .send(.auth(mac: proof(for: role)))]
+            let own = makeHello(for: hello.nodeId)
+            ownHelloSent = own
+            let pake = CPace(password: local.secret, context: context(), scalar: scalar)
+            self.pake = pake
+            state = .awaitingShare
+            return [.send(.hello(own)), .send(.share(pake.share))]
         case (.awaitingHello, .hello(let hello)):
             if let problem = check(hello) { return failWithReject(problem.wire, detail: problem.detail) }
             peerHello = hello
-            state = .awaitingAuth
-            return [.send(.auth(mac: proof(for: role)))]
-        case (.awaitingAuth, .auth(let mac)):
-            let peerRole: Role = role == .dialer ? .acceptor : .dialer
-            guard constantTimeEqual(mac, proof(for: peerRole)) else {
-                return failWithReject("authentication failed", detail: "peer's AUTH does not verify (wrong secret?)")
+            pake = CPace(password: local.secret, context: context(), scalar: scalar)
+            state = .awaitingShare
+            return []
+        case (.awaitingShare, .share(let share)):
+            guard let pake, let key = pake.sessionKey(peerShare: share, localIsInitiator: role == .dialer) else {
+                return failWithReject(Self.authenticationFailed, detail: "peer's PAKE share is invalid (a low-order point)")
             }
-            guard let hello = peerHello else { return failWithReject("protocol error", detail: "AUTH before HELLO") }
+            peerShare = share
+            deriveKeys(sessionKey: key)
+            state = .awaitingConfirm
+            switch role {
+            case .dialer:
+                return [.send(.share(pake.share)), .send(.confirm(mac: tag(for: .dialer)))]
+            case .acceptor:
+                return []
+            }
+        case (.awaitingConfirm, .confirm(let mac)):
+            let peerRole: Role = role == .dialer ? .acceptor : .dialer
+            guard constantTimeEqual(mac, tag(for: peerRole)) else {
+                return failWithReject(
+                    Self.authenticationFailed, detail: "peer's key confirmation does not verify (wrong secret?)")
+            }
+            guard let hello = peerHello else { return failWithReject("protocol error", detail: "CONFIRM before HELLO") }
             switch role {
             case .dialer:
                 state = .awaitingVerdict
@@ -157,16 +233,16 @@ public struct Handshake: Sendable {
             state = .established
             return [.established(peerId: hello.nodeId, peerEpoch: hello.epoch)]
         default:
-            // Includes ACCEPT before the acceptor's AUTH verified: never trust an unproven ACCEPT.
+            // Includes ACCEPT before the acceptor's CONFIRM verified: never trust an unproven ACCEPT.
             return failWithReject("protocol error", detail: "unexpected \(frame.type) frame during handshake")
         }
     }
 
-    /// Acceptor: keep the link (after ``Action/authenticated(peerId:peerEpoch:)``).
+    /// Acceptor: keep the link (after ``Action/authenticated(peerId:peerEpoch:)``): our confirmation, then ACCEPT.
     public mutating func accept() -> [Action] {
         guard state == .awaitingDecision, let hello = peerHello else { return [] }
         state = .established
-        return [.send(.accept), .established(peerId: hello.nodeId, peerEpoch: hello.epoch)]
+        return [.send(.confirm(mac: tag(for: .acceptor))), .send(.accept), .established(peerId: hello.nodeId, peerEpoch: hello.epoch)]
     }
 
     /// Either side: refuse the link with `reason`.
@@ -177,25 +253,27 @@ public struct Handshake: Sendable {
 
     private mutating func failWithReject(_ wire: String, detail: String) -> [Action] {
         state = .failed
+        derivedKeys = nil
         return [.send(.reject(reason: wire)), .fail(reason: detail)]
     }
 
-    /// Checks the peer's HELLO. `wire` goes back in REJECT (kept terse for unauthenticated peers), `detail` to our log.
+    /// Checks the peer's HELLO. `wire` goes back in REJECT (kept terse for unauthenticated peers), `detail` to our
+    /// log (with the peer's strings quoted and capped: they are untrusted).
     private func check(_ hello: MeshHello) -> (wire: String, detail: String)? {
         if hello.protocolVersion != MeshProtocol.version {
             return ("unsupported protocol version", "peer speaks mesh protocol \(hello.protocolVersion), we speak \(MeshProtocol.version)")
         }
         if hello.cluster != local.cluster {
-            return ("cluster mismatch", "peer is in cluster \"\(hello.cluster)\", we are in \"\(local.cluster)\"")
+            return ("cluster mismatch", "peer is in cluster \(LogText.untrusted(hello.cluster)), we are in \"\(local.cluster)\"")
         }
         if hello.nodeId == local.nodeId {
-            return ("unknown node id", "peer claims our own id \"\(hello.nodeId)\"")
+            return ("unknown node id", "peer claims our own id \(LogText.untrusted(hello.nodeId))")
         }
         if !knownPeers.contains(hello.nodeId) {
-            return ("unknown node id", "peer id \"\(hello.nodeId)\" is not in peers.json")
+            return ("unknown node id", "peer id \(LogText.untrusted(hello.nodeId)) is not in peers.json")
         }
         if let expectedPeer, hello.nodeId != expectedPeer {
-            return ("unexpected node id", "dialed \"\(expectedPeer)\" but \"\(hello.nodeId)\" answered")
+            return ("unexpected node id", "dialed \"\(expectedPeer)\" but \(LogText.untrusted(hello.nodeId)) answered")
         }
         if hello.nonce == localNonce {
             return ("protocol error", "peer echoed our nonce")
@@ -203,54 +281,55 @@ public struct Handshake: Sendable {
         return nil
     }
 
-    /// Our (or, for verification, the peer's) proof over this connection's transcript.
-    private func proof(for sender: Role) -> [UInt8] {
-        guard let peer = peerHello else { return [] }
-        let dialer: MeshHello
-        let acceptor: MeshHello
-        switch role {
-        case .dialer:
-            dialer = ownHello
-            acceptor = peer
-        case .acceptor:
-            dialer = peer
-            acceptor = ownHello
-        }
-        return Handshake.proof(
-            secret: local.secret, senderRole: sender, cluster: local.cluster,
-            dialerId: dialer.nodeId, dialerEpoch: dialer.epoch, acceptorId: acceptor.nodeId, acceptorEpoch: acceptor.epoch,
-            dialerNonce: dialer.nonce, acceptorNonce: acceptor.nonce)
+    // MARK: - Transcript and keys
+
+    /// The two HELLOs as dialer's and acceptor's.
+    private var hellos: (dialer: MeshHello, acceptor: MeshHello)? {
+        guard let own = ownHelloSent, let peer = peerHello else { return nil }
+        return role == .dialer ? (own, peer) : (peer, own)
     }
 
-    /// The bytes both sides MAC: each field length-prefixed exactly as on the wire (strings u16, byte
-    /// strings u32, integers fixed width), so no two different field lists serialise the same.
-    public static func transcript(
-        senderRole: Role, cluster: String, dialerId: String, dialerEpoch: UInt64, acceptorId: String,
-        acceptorEpoch: UInt64, dialerNonce: [UInt8], acceptorNonce: [UInt8]
-    ) -> [UInt8] {
+    /// The PAKE context: everything both sides sent in the clear.
+    private func context() -> [UInt8] {
+        guard let (dialer, acceptor) = hellos else { return [] }
+        return Self.context(dialer: dialer, acceptor: acceptor)
+    }
+
+    /// The PAKE context for these two HELLOs: label, then each HELLO's fields length-prefixed exactly as on the wire
+    /// (strings u16, byte strings u32, integers fixed width), so no two different field lists serialise the same.
+    public static func context(dialer: MeshHello, acceptor: MeshHello) -> [UInt8] {
         var bytes = [UInt8]()
-        bytes.appendString(transcriptLabel)
-        bytes.append(senderRole.transcriptByte)
-        bytes.appendString(cluster)
-        bytes.appendString(dialerId)
-        bytes.appendUInt64(dialerEpoch)
-        bytes.appendString(acceptorId)
-        bytes.appendUInt64(acceptorEpoch)
-        bytes.appendLengthPrefixedBytes(dialerNonce)
-        bytes.appendLengthPrefixedBytes(acceptorNonce)
+        bytes.appendString(label)
+        for hello in [dialer, acceptor] {
+            bytes.appendUInt16(hello.protocolVersion)
+            bytes.appendString(hello.cluster)
+            bytes.appendString(hello.nodeId)
+            bytes.appendUInt64(hello.epoch)
+            bytes.appendLengthPrefixedBytes(hello.nonce)
+            bytes.append(hello.flags)
+        }
         return bytes
     }
 
-    /// HMAC-SHA256(secret, transcript).
-    public static func proof(
-        secret: [UInt8], senderRole: Role, cluster: String, dialerId: String, dialerEpoch: UInt64, acceptorId: String,
-        acceptorEpoch: UInt64, dialerNonce: [UInt8], acceptorNonce: [UInt8]
-    ) -> [UInt8] {
-        HMACSHA256.authenticationCode(
-            key: secret,
-            message: transcript(
-                senderRole: senderRole, cluster: cluster, dialerId: dialerId, dialerEpoch: dialerEpoch,
-                acceptorId: acceptorId, acceptorEpoch: acceptorEpoch, dialerNonce: dialerNonce,
-                acceptorNonce: acceptorNonce))
+    /// From the PAKE's session key: the confirmation key and the record keys, all bound to the transcript hash
+    /// (context and both shares) and salted with both nonces.
+    private mutating func deriveKeys(sessionKey: [UInt8]) {
+        guard let (dialer, acceptor) = hellos, let pake, let peerShare else { return }
+        let (dialerShare, acceptorShare) = role == .dialer ? (pake.share, peerShare) : (peerShare, pake.share)
+        var transcript = Self.context(dialer: dialer, acceptor: acceptor)
+        transcript.appendLengthPrefixedBytes(dialerShare)
+        transcript.appendLengthPrefixedBytes(acceptorShare)
+        transcriptHash = SHA256.hash(transcript)
+        let prk = HKDFSHA256.extract(salt: dialer.nonce + acceptor.nonce, ikm: sessionKey)
+        func expand(_ purpose: String) -> [UInt8] {
+            HKDFSHA256.expand(prk: prk, info: Array("\(Self.label) \(purpose)".utf8) + transcriptHash, count: 32)
+        }
+        confirmKey = expand("confirm")
+        derivedKeys = LinkKeys(dialerToAcceptor: expand("dialer->acceptor"), acceptorToDialer: expand("acceptor->dialer"))
+    }
+
+    /// The key confirmation `sender` sends: HMAC(confirm key, sender's role ‖ transcript hash).
+    private func tag(for sender: Role) -> [UInt8] {
+        HMACSHA256.authenticationCode(key: confirmKey, message: [sender.transcriptByte] + transcriptHash)
     }
 }

@@ -1,7 +1,7 @@
 /// Frame type codes on the mesh wire. Kept in one place so they can be renumbered safely.
 public enum MeshFrameType: UInt8, Sendable, CaseIterable {
     case hello = 1
-    case auth = 2
+    case share = 2
     case accept = 3
     case reject = 4
     case resume = 5
@@ -11,17 +11,25 @@ public enum MeshFrameType: UInt8, Sendable, CaseIterable {
     case heartbeatAck = 9
     case links = 10
     case leaving = 11
+    case confirm = 12
 }
 
 /// Protocol version carried in HELLO; a peer speaking another version is rejected.
 public enum MeshProtocol {
-    public static let version: UInt16 = 1
+    /// 2: PAKE handshake (HELLO with flags, SHARE, CONFIRM) and optionally encrypted links. 1: HMAC proofs.
+    public static let version: UInt16 = 2
     public static let nonceCount = 32
     public static let macCount = 32
+    /// Length of a PAKE share (an X25519 u-coordinate).
+    public static let shareCount = 32
     /// Bytes of framing in front of every frame body: u32 length + u8 type.
     public static let headerCount = 5
     /// Default largest frame (type + body) a peer may send.
     public static let defaultMaxFrameBytes = 4 << 20
+    /// Default largest frame before the link is authenticated (handshake frames are well under this).
+    public static let defaultMaxHandshakeFrameBytes = 1024
+    /// Longest REJECT reason put on the wire (they are short diagnostics).
+    public static let maxRejectReasonBytes = 200
 }
 
 /// "(origin, epoch, seq)": used by RESUME (where to continue) and ACK (what arrived).
@@ -50,21 +58,32 @@ public struct LinkReport: Sendable, Hashable {
     }
 }
 
-/// HELLO body: who is talking, for which cluster, plus a fresh nonce for the AUTH transcript.
+/// HELLO body: who is talking, for which cluster, a fresh nonce, and what the sender asks of the link.
 public struct MeshHello: Sendable, Hashable {
+    /// Flag bit: the sender wants the link encrypted (it is when either side asks).
+    public static let encryptFlag: UInt8 = 0x01
+
     public var protocolVersion: UInt16
     public var cluster: String
     public var nodeId: String
     public var epoch: UInt64
     public var nonce: [UInt8]
+    /// ``encryptFlag``; other bits are reserved (sent as 0, bound into the handshake like everything else).
+    public var flags: UInt8
 
-    public init(protocolVersion: UInt16 = MeshProtocol.version, cluster: String, nodeId: String, epoch: UInt64, nonce: [UInt8]) {
+    public init(
+        protocolVersion: UInt16 = MeshProtocol.version, cluster: String, nodeId: String, epoch: UInt64, nonce: [UInt8],
+        flags: UInt8 = 0
+    ) {
         self.protocolVersion = protocolVersion
         self.cluster = cluster
         self.nodeId = nodeId
         self.epoch = epoch
         self.nonce = nonce
+        self.flags = flags
     }
+
+    public var wantsEncryption: Bool { flags & MeshHello.encryptFlag != 0 }
 }
 
 /// DATA body: one message of `origin`'s life `epoch`, numbered `seq`.
@@ -92,10 +111,14 @@ public struct MeshData: Sendable, Hashable {
 /// Every frame of the mesh protocol.
 ///
 /// Wire form: `[u32 BE length of (type + body)][u8 type][body]`. Integers are big-endian, strings are
-/// `u16 length + UTF-8`, byte strings `u32 length + raw`; nonces and MACs are fixed 32 bytes.
+/// `u16 length + UTF-8`, byte strings `u32 length + raw`; nonces, shares and MACs are fixed 32 bytes.
+/// On an encrypted link this byte stream is carried inside sealed records (see ``RecordSealer``).
 public enum MeshFrame: Sendable, Hashable {
     case hello(MeshHello)
-    case auth(mac: [UInt8])
+    /// The sender's PAKE share (see ``Handshake``).
+    case share([UInt8])
+    /// Key confirmation: proves the sender derived the same key (see ``Handshake``).
+    case confirm(mac: [UInt8])
     case accept
     case reject(reason: String)
     case resume([OriginCursor])
@@ -109,7 +132,8 @@ public enum MeshFrame: Sendable, Hashable {
     public var type: MeshFrameType {
         switch self {
         case .hello: return .hello
-        case .auth: return .auth
+        case .share: return .share
+        case .confirm: return .confirm
         case .accept: return .accept
         case .reject: return .reject
         case .resume: return .resume
@@ -142,7 +166,7 @@ public enum MeshWireError: Error, Sendable, Equatable, CustomStringConvertible {
         case .truncated(let type): return "truncated \(type) frame"
         case .trailingBytes(let type): return "trailing bytes after \(type) frame"
         case .invalidUTF8(let type): return "invalid UTF-8 in \(type) frame"
-        case .badFixedLength(let type): return "wrong nonce/MAC length in \(type) frame"
+        case .badFixedLength(let type): return "wrong nonce/share/MAC length in \(type) frame"
         case .valueTooLong(let type): return "string or list too long to encode in \(type) frame"
         }
     }
@@ -167,14 +191,19 @@ extension MeshFrame {
             buffer.appendString(hello.nodeId)
             buffer.appendUInt64(hello.epoch)
             buffer.append(contentsOf: hello.nonce)
-        case .auth(let mac):
-            precondition(mac.count == MeshProtocol.macCount, "AUTH MAC must be 32 bytes")
+            buffer.append(hello.flags)
+        case .share(let share):
+            precondition(share.count == MeshProtocol.shareCount, "SHARE must be 32 bytes")
+            buffer.append(contentsOf: share)
+        case .confirm(let mac):
+            precondition(mac.count == MeshProtocol.macCount, "CONFIRM MAC must be 32 bytes")
             buffer.append(contentsOf: mac)
         case .accept, .leaving:
             break
         case .reject(let reason):
-            // Reasons are diagnostics; cut rather than fail on an absurdly long one.
-            buffer.appendString(String(decoding: reason.utf8.prefix(1024), as: UTF8.self))
+            // Reasons are diagnostics; cut rather than fail on an absurdly long one (and stay under the
+            // handshake frame limit).
+            buffer.appendString(String(decoding: reason.utf8.prefix(MeshProtocol.maxRejectReasonBytes), as: UTF8.self))
         case .resume(let cursors), .ack(let cursors):
             precondition(cursors.count <= Int(UInt16.max))
             buffer.appendUInt16(UInt16(cursors.count))
@@ -263,7 +292,7 @@ extension Array where Element == UInt8 {
         append(contentsOf: value.utf8)
     }
 
-    /// `u32 length + raw`, the wire form of a byte string (used in the AUTH transcript).
+    /// `u32 length + raw`, the wire form of a byte string (used in the handshake transcript).
     @inline(__always) mutating func appendLengthPrefixedBytes(_ value: [UInt8]) {
         appendUInt32(UInt32(value.count))
         append(contentsOf: value)
@@ -360,6 +389,8 @@ struct WireReader: ~Copyable {
         return value
     }
 
+    mutating func skipRest() { index = end }
+
     func finish() throws(MeshWireError) {
         guard remaining == 0 else { throw .trailingBytes(type) }
     }
@@ -382,12 +413,20 @@ extension MeshFrame {
             let cluster = try reader.string()
             let nodeId = try reader.string()
             let epoch = try reader.u64()
-            guard reader.remaining == MeshProtocol.nonceCount else { throw .badFixedLength(type) }
+            guard reader.remaining >= MeshProtocol.nonceCount else { throw .badFixedLength(type) }
             let nonce = try reader.raw(MeshProtocol.nonceCount)
-            frame = .hello(MeshHello(protocolVersion: version, cluster: cluster, nodeId: nodeId, epoch: epoch, nonce: nonce))
-        case .auth:
+            // Version 1 had no flags byte; other versions may carry more. Parse what we can so the peer gets a
+            // clear "unsupported protocol version" instead of a parse error.
+            let flags = reader.remaining > 0 ? try reader.u8() : 0
+            if version != MeshProtocol.version { reader.skipRest() }
+            frame = .hello(
+                MeshHello(protocolVersion: version, cluster: cluster, nodeId: nodeId, epoch: epoch, nonce: nonce, flags: flags))
+        case .share:
+            guard reader.remaining == MeshProtocol.shareCount else { throw .badFixedLength(type) }
+            frame = .share(try reader.raw(MeshProtocol.shareCount))
+        case .confirm:
             guard reader.remaining == MeshProtocol.macCount else { throw .badFixedLength(type) }
-            frame = .auth(mac: try reader.raw(MeshProtocol.macCount))
+            frame = .confirm(mac: try reader.raw(MeshProtocol.macCount))
         case .accept:
             frame = .accept
         case .reject:

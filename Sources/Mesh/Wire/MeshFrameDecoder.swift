@@ -4,8 +4,8 @@
 /// the body is buffered, so a hostile peer can't make us allocate 4 GiB. After an error the stream is
 /// unusable (the link closes), and the decoder keeps returning the same error.
 public struct MeshFrameDecoder: Sendable {
-    /// Largest accepted `type + body` length.
-    public let maxFrameBytes: Int
+    /// Largest accepted `type + body` length. Raised once a link is authenticated.
+    public var maxFrameBytes: Int
     /// Strings handed out without allocating (the node ids).
     public let intern: InternTable?
 
@@ -38,6 +38,15 @@ public struct MeshFrameDecoder: Sendable {
     public mutating func append(_ bytes: ArraySlice<UInt8>) {
         compactIfUseful()
         buffer.append(contentsOf: bytes)
+    }
+
+    /// Removes and returns the bytes not yet returned as frames (what follows the handshake on an encrypted link
+    /// belongs to the record layer).
+    public mutating func takeBuffered() -> [UInt8] {
+        let rest = Array(buffer[readIndex...])
+        buffer.removeAll(keepingCapacity: false)
+        readIndex = 0
+        return rest
     }
 
     /// Returns the next complete frame, or nil when more bytes are needed.
