@@ -213,6 +213,60 @@ class Topology:
         self._made.clear()
 
 
+# ------------------------------------------------------------------------------------------ mesh framing
+
+# Frame types of the clear handshake (Sources/Mesh/Wire/MeshFrame.swift, protocol 2): the dialer sends HELLO,
+# SHARE, CONFIRM; the acceptor HELLO, SHARE, CONFIRM, ACCEPT (or REJECT). Protocol 1 had AUTH (2) and no CONFIRM.
+HELLO, SHARE, ACCEPT, REJECT, CONFIRM = 1, 2, 3, 4, 12
+HANDSHAKE_TYPES = {HELLO, SHARE, ACCEPT, REJECT, CONFIRM}
+ENCRYPT_FLAG = 0x01  # HELLO flags (its last byte): the sender asks for an encrypted link
+MAX_FRAME = 4 << 20
+RECORD_TAG = 16  # ChaCha20-Poly1305
+MAX_RECORD = 64 << 10
+
+
+def split_frames(stream: bytes) -> tuple[list[bytes], int]:
+    """Cut a clear mesh stream at its u32 big-endian length prefixes (`u32 length | u8 type | body`): (frames
+    without their prefix, bytes consumed). Stops at a truncated or implausible frame."""
+    frames, i = [], 0
+    while i + 4 <= len(stream):
+        n = struct.unpack("!I", stream[i:i + 4])[0]
+        if n == 0 or n > MAX_FRAME or i + 4 + n > len(stream):
+            break
+        frames.append(stream[i + 4:i + 4 + n])
+        i += 4 + n
+    return frames, i
+
+
+def split_records(stream: bytes) -> tuple[list[bytes], int]:
+    """Cut an encrypted link's stream into records (`u32 plaintext length | ciphertext | 16-byte tag`): (ciphertext
+    + tag of each record, bytes consumed). Stops at a truncated or implausible record."""
+    records, i = [], 0
+    while i + 4 <= len(stream):
+        n = struct.unpack("!I", stream[i:i + 4])[0]
+        if n == 0 or n > MAX_RECORD or i + 4 + n + RECORD_TAG > len(stream):
+            break
+        records.append(stream[i + 4:i + 4 + n + RECORD_TAG])
+        i += 4 + n + RECORD_TAG
+    return records, i
+
+
+def handshake_length(stream: bytes, dialer: bool) -> int:
+    """Bytes at the start of a mesh stream taken by its clear handshake frames: up to and including the dialer's
+    CONFIRM, or the acceptor's ACCEPT or REJECT (whatever follows is the link's traffic, perhaps encrypted, so it
+    is not parsed). A stream that stops inside the handshake counts whole."""
+    i = 0
+    while i + 5 <= len(stream):
+        n = struct.unpack("!I", stream[i:i + 4])[0]
+        kind = stream[i + 4]
+        if n == 0 or n > MAX_FRAME or kind not in HANDSHAKE_TYPES:
+            return i
+        i = min(len(stream), i + 4 + n)
+        if (dialer and kind == CONFIRM) or (not dialer and kind in (ACCEPT, REJECT)):
+            return i
+    return len(stream)
+
+
 # ---------------------------------------------------------------------------------------------- sockets
 
 
@@ -301,46 +355,137 @@ class NsForwarder:
             pass
 
 
+class StreamCutter:
+    """Cuts one direction of a mesh connection into whole units as bytes arrive: the clear handshake frames
+    ("frame"), then, on an encrypted link, AEAD records ("record"). Without `records`, or as soon as something
+    doesn't parse as expected, the rest passes through as it comes ("raw")."""
+
+    def __init__(self, dialer: bool, records: bool):
+        self.dialer = dialer
+        self.records = records
+        self.phase = "handshake"
+        self.buf = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[str, bytes]]:
+        self.buf += data
+        out: list[tuple[str, bytes]] = []
+        while self.buf:
+            if self.phase == "raw":
+                out.append(("raw", bytes(self.buf)))
+                self.buf.clear()
+            elif len(self.buf) < 5:
+                break
+            elif self.phase == "handshake":
+                n = struct.unpack("!I", self.buf[:4])[0]
+                kind = self.buf[4]
+                if n == 0 or n > MAX_FRAME or kind not in HANDSHAKE_TYPES:
+                    self.phase = "records" if self.records else "raw"
+                    continue
+                if len(self.buf) < 4 + n:
+                    break
+                out.append(("frame", bytes(self.buf[:4 + n])))
+                del self.buf[:4 + n]
+                if (self.dialer and kind == CONFIRM) or (not self.dialer and kind in (ACCEPT, REJECT)):
+                    self.phase = "records" if self.records else "raw"
+            else:
+                n = struct.unpack("!I", self.buf[:4])[0]
+                if n == 0 or n > MAX_RECORD:
+                    self.phase = "raw"
+                    continue
+                if len(self.buf) < 4 + n + RECORD_TAG:
+                    break
+                out.append(("record", bytes(self.buf[:4 + n + RECORD_TAG])))
+                del self.buf[:4 + n + RECORD_TAG]
+        return out
+
+
+def flip_record_body(unit: bytes) -> bytes:
+    """One bit of the ciphertext (the middle byte) changed."""
+    b = bytearray(unit)
+    b[4 + (len(unit) - 4 - RECORD_TAG) // 2] ^= 0x01
+    return bytes(b)
+
+
+def flip_record_tag(unit: bytes) -> bytes:
+    """One bit of the tag (its last byte) changed."""
+    b = bytearray(unit)
+    b[-1] ^= 0x01
+    return bytes(b)
+
+
+def flip_record_length(unit: bytes) -> bytes:
+    """The length header's lowest bit changed (the header is the AEAD's associated data, and the record boundary
+    moves by one byte)."""
+    b = bytearray(unit)
+    b[3] ^= 0x01
+    return bytes(b)
+
+
+def strip_encrypt_flag(unit: bytes) -> bytes | None:
+    """A HELLO whose encryption request is removed (its last byte is the flags); None for other frames."""
+    if len(unit) < 6 or unit[4] != HELLO or not unit[-1] & ENCRYPT_FLAG:
+        return None
+    b = bytearray(unit)
+    b[-1] &= ~ENCRYPT_FLAG & 0xFF
+    return bytes(b)
+
+
+ACTIONS: dict[str, Callable[[bytes], bytes | None]] = {
+    "flip-body": flip_record_body,
+    "flip-tag": flip_record_tag,
+    "flip-length": flip_record_length,
+    "drop": lambda unit: b"",
+    "replay": lambda unit: unit + unit,
+    "strip-encrypt-flag": strip_encrypt_flag,
+}
+
+
 class Tamper:
-    """Shared by a cluster's proxies: when armed, the next qualifying chunk any proxy forwards gets one byte flipped
-    (XOR 0x01), then it disarms itself. `pick(stream_offset, chunk)` chooses the byte (default: the chunk's last)."""
+    """Shared by a cluster's proxies. Armed with an action, it rewrites the next `times` units of the given kind
+    ("record" after the handshake of an encrypted link, "frame" in the handshake) that any proxy forwards on a
+    connection at least `min_age` s old, then disarms itself. `events` lists what it did; `done` is set at the
+    first."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._armed = False
-        self.min_age = 0.0
-        self.pick: Callable[[int, bytes], int | None] = lambda offset, chunk: len(chunk) - 1
+        self._action: Callable[[bytes], bytes | None] | None = None
+        self._name = ""
+        self._kind = "record"
+        self._min_age = 0.0
+        self._left = 0
+        self.events: list[dict] = []
         self.done = threading.Event()
-        self.record: dict | None = None
 
-    def arm(self, min_age: float = 0.5, pick: Callable[[int, bytes], int | None] | None = None):
-        """Flip a byte in the next chunk of a connection at least `min_age` s old (so not in a handshake)."""
+    def arm(self, action: str, kind: str = "record", times: int = 1, min_age: float = 0.0):
         with self._lock:
-            self._armed = True
-            self.min_age = min_age
-            if pick is not None:
-                self.pick = pick
+            self._action = ACTIONS[action]
+            self._name = action
+            self._kind = kind
+            self._min_age = min_age
+            self._left = times
+            self.events = []
             self.done.clear()
-            self.record = None
 
     def disarm(self):
         with self._lock:
-            self._armed = False
+            self._left = 0
 
-    def maybe_flip(self, proxy: str, direction: str, pair: object, age: float, offset: int, chunk: bytes) -> bytes:
+    @property
+    def record(self) -> dict | None:
+        return self.events[0] if self.events else None
+
+    def apply(self, proxy: str, direction: str, pair: "_Pair", kind: str, offset: int, unit: bytes) -> bytes:
         with self._lock:
-            if not self._armed or age < self.min_age:
-                return chunk
-            i = self.pick(offset, chunk)
-            if i is None:
-                return chunk
-            self._armed = False
-        out = bytearray(chunk)
-        out[i] ^= 0x01
-        self.record = {"proxy": proxy, "direction": direction, "pair": pair, "stream_offset": offset + i, "chunk_len": len(chunk),
-                       "index": i, "age": age, "at": time.monotonic(), "before": chunk[i], "after": out[i]}
+            if self._left <= 0 or kind != self._kind or time.monotonic() - pair.opened < self._min_age:
+                return unit
+            out = self._action(unit)  # type: ignore[misc]
+            if out is None:
+                return unit
+            self._left -= 1
+            self.events.append({"action": self._name, "proxy": proxy, "direction": direction, "pair": pair,
+                                "stream_offset": offset, "unit_len": len(unit), "at": time.monotonic()})
         self.done.set()
-        return bytes(out)
+        return out
 
 
 @dataclass
@@ -355,14 +500,18 @@ class _Pair:
 class TamperProxy:
     """A TCP forwarder listening inside namespace `ns` on (`host`, free port) → `target` (dialed inside `ns`).
 
-    Directions: "c2u" carries what the dialing replica sends, "u2c" what the listening replica sends. Every chunk
-    goes through `tamper.maybe_flip`. `pairs` keeps every connection it forwarded (open and closed)."""
+    Directions: "c2u" carries what the dialing replica sends, "u2c" what the listening replica sends. With
+    `records` (for encrypted links) each direction is forwarded in whole units (handshake frames, then records;
+    see `StreamCutter`), each offered to `tamper`; otherwise bytes pass as they come. `pairs` keeps every
+    connection it forwarded (open and closed)."""
 
-    def __init__(self, ns: str, host: str, target: tuple[str, int], tamper: Tamper, name: str = ""):
+    def __init__(self, ns: str, host: str, target: tuple[str, int], tamper: Tamper, name: str = "",
+                 records: bool = True):
         self.ns = ns
         self.target = target
         self.tamper = tamper
         self.name = name
+        self.records = records
         self.is_cut = False  # harness.Cluster.link_cut reads it
         self._closed = False
         self._lock = threading.Lock()
@@ -410,15 +559,18 @@ class TamperProxy:
 
     def _pump(self, pair: _Pair, direction: str):
         src, dst = (pair.client, pair.upstream) if direction == "c2u" else (pair.upstream, pair.client)
+        cutter = StreamCutter(dialer=direction == "c2u", records=self.records)
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
-                offset = pair.sent[direction]
-                data = self.tamper.maybe_flip(self.name, direction, pair, time.monotonic() - pair.opened, offset, data)
-                pair.sent[direction] = offset + len(data)
-                dst.sendall(data)
+                out = bytearray()
+                for kind, unit in cutter.feed(data):
+                    out += self.tamper.apply(self.name, direction, pair, kind, pair.sent[direction], unit)
+                    pair.sent[direction] += len(unit)
+                if out:
+                    dst.sendall(out)
         except OSError:
             pass
         # A mesh link is useless half-open: end both sides.
@@ -600,16 +752,19 @@ class NetnsCluster(Cluster):
     """Replicas in their own namespaces (see the module docstring), mesh links through `TamperProxy`s in M.
 
     `http`/`mesh` hold the addresses inside the namespaces (as in peers.json); `url()` goes through a root-namespace
-    forwarder so clients and `mesh_view` work as with `Cluster`. `encryption` (None = leave the field out) is
-    written into every peers file."""
+    forwarder so clients and `mesh_view` work as with `Cluster`. `encryption` goes into the peers files: one value
+    for all, or {id: value} (None = leave the field out). The proxies cut the links into records unless every
+    replica has it "off"."""
 
-    def __init__(self, ids: list[str], name: str, encryption: str | None = "auto", args: list[str] | None = None):
+    def __init__(self, ids: list[str], name: str, encryption: str | None | dict[str, str | None] = "auto",
+                 args: list[str] | None = None):
         self.ids = list(ids)
         self.name = name
         self.args = list(args or [])
         self.secret = secrets.token_hex(16)  # non-loopback mesh: ≥ 16 bytes and not the demo secret
         self.cluster_name = f"netns-{secrets.token_hex(3)}"
-        self.encryption = encryption
+        self.encryption = dict(encryption) if isinstance(encryption, dict) else {i: encryption for i in ids}
+        records = any(v != "off" for v in self.encryption.values())
         self.dir = harness.log_dir() / f"{name}-{os.getpid()}-{int(time.time() * 1000) % 10_000_000}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.topology = Topology(self.ids)
@@ -626,7 +781,7 @@ class NetnsCluster(Cluster):
                     if x != y:
                         self.proxies[(x, y)] = TamperProxy(self.topology.middle, MIDDLE_ADDR,
                                                            (self.topology.addr[y], MESH_PORT),
-                                                           self.tamper, name=f"{x}->{y}")
+                                                           self.tamper, name=f"{x}->{y}", records=records)
             for i in self.ids:
                 self.forwarders[i] = NsForwarder(self.topology.ns[i], (self.topology.addr[i], HTTP_PORT), name=i)
                 path = self.dir / f"peers-{i}.json"
@@ -639,8 +794,8 @@ class NetnsCluster(Cluster):
     def peers_doc(self, me: str | None = None) -> dict:
         doc = super().peers_doc(me)
         doc["cluster"] = self.cluster_name
-        if self.encryption is not None:
-            doc["encryption"] = self.encryption
+        if me is not None and self.encryption.get(me) is not None:
+            doc["encryption"] = self.encryption[me]
         return doc
 
     def url(self, node: str, path: str = "") -> str:
@@ -666,54 +821,3 @@ class NetnsCluster(Cluster):
         self.topology.close()
 
 
-# ------------------------------------------------------------------------------------------ mesh framing
-
-# Frame types of the clear handshake (Sources/Mesh/Wire/MeshFrame.swift, protocol 2): the dialer sends HELLO,
-# SHARE, CONFIRM; the acceptor HELLO, SHARE, CONFIRM, ACCEPT (or REJECT). Protocol 1 had AUTH (2) and no CONFIRM.
-HELLO, SHARE, ACCEPT, REJECT, CONFIRM = 1, 2, 3, 4, 12
-HANDSHAKE_TYPES = {HELLO, SHARE, ACCEPT, REJECT, CONFIRM}
-MAX_FRAME = 4 << 20
-RECORD_TAG = 16  # ChaCha20-Poly1305
-MAX_RECORD = 64 << 10
-
-
-def split_frames(stream: bytes) -> tuple[list[bytes], int]:
-    """Cut a clear mesh stream at its u32 big-endian length prefixes (`u32 length | u8 type | body`): (frames
-    without their prefix, bytes consumed). Stops at a truncated or implausible frame."""
-    frames, i = [], 0
-    while i + 4 <= len(stream):
-        n = struct.unpack("!I", stream[i:i + 4])[0]
-        if n == 0 or n > MAX_FRAME or i + 4 + n > len(stream):
-            break
-        frames.append(stream[i + 4:i + 4 + n])
-        i += 4 + n
-    return frames, i
-
-
-def split_records(stream: bytes) -> tuple[list[bytes], int]:
-    """Cut an encrypted link's stream into records (`u32 plaintext length | ciphertext | 16-byte tag`): (ciphertext
-    + tag of each record, bytes consumed). Stops at a truncated or implausible record."""
-    records, i = [], 0
-    while i + 4 <= len(stream):
-        n = struct.unpack("!I", stream[i:i + 4])[0]
-        if n == 0 or n > MAX_RECORD or i + 4 + n + RECORD_TAG > len(stream):
-            break
-        records.append(stream[i + 4:i + 4 + n + RECORD_TAG])
-        i += 4 + n + RECORD_TAG
-    return records, i
-
-
-def handshake_length(stream: bytes, dialer: bool) -> int:
-    """Bytes at the start of a mesh stream taken by its clear handshake frames: up to and including the dialer's
-    CONFIRM, or the acceptor's ACCEPT or REJECT (whatever follows is the link's traffic, perhaps encrypted, so it
-    is not parsed). A stream that stops inside the handshake counts whole."""
-    i = 0
-    while i + 5 <= len(stream):
-        n = struct.unpack("!I", stream[i:i + 4])[0]
-        kind = stream[i + 4]
-        if n == 0 or n > MAX_FRAME or kind not in HANDSHAKE_TYPES:
-            return i
-        i = min(len(stream), i + 4 + n)
-        if (dialer and kind == CONFIRM) or (not dialer and kind in (ACCEPT, REJECT)):
-            return i
-    return len(stream)

@@ -33,23 +33,27 @@ RECOVERY_DEADLINE = 6.0
 
 @pytest.fixture
 def netns_cluster(request):
-    """netns_cluster(encryption="auto") -> started NetnsCluster with `capture` running on a's eth0 (all of a's
-    mesh bytes, nothing else). Namespaces, proxies and processes are removed even when the test fails."""
+    """netns_cluster(encryption="auto" | [one per replica], start=True) -> NetnsCluster (started and meshed unless start=False) with
+    `capture` running on the first replica's eth0 (all its mesh bytes, nothing else). Namespaces, proxies and
+    processes are removed even when the test fails."""
     why = netns.unavailable_reason()
     if why:
         pytest.skip(why)
     netns.remove_stale_namespaces()
     made: list[NetnsCluster] = []
 
-    def make(encryption: str | None = "auto", replicas: int = 2, args=()) -> NetnsCluster:
+    def make(encryption="auto", replicas: int = 2, args=(), start: bool = True) -> NetnsCluster:
         # Long, unique node ids: an eavesdropper could spot them, so the test can check where they appear.
         ids = [f"node{k}-{secrets.token_hex(4)}" for k in range(replicas)]
+        if isinstance(encryption, (list, tuple)):  # one value per replica
+            encryption = dict(zip(ids, encryption))
         c = NetnsCluster(ids, name=request.node.name[:60], encryption=encryption, args=list(args))
         made.append(c)
         conftest._active.append(c)
         c.capture = PacketCapture(c.topology.ns[ids[0]]).start()
-        c.start()
-        c.wait_meshed(10)
+        if start:
+            c.start()
+            c.wait_meshed(10)
         return c
 
     yield make
@@ -109,9 +113,12 @@ def mesh_streams(cluster: NetnsCluster) -> dict:
 
 
 def is_dialer_stream(flow) -> bool:
-    """On the first replica's eth0, a stream toward a mesh listener (its own port 7001, reached from a proxy, or a
-    proxy in M) is the dialing side's."""
-    _, dst = flow
+    """On the first replica's eth0, a stream toward a mesh listener is the dialing side's: toward its own mesh
+    port (from a proxy relaying the other replica's dial), or from an ephemeral port toward a proxy in M (its own
+    dial). A stream from its mesh port is its answer as the acceptor."""
+    src, dst = flow
+    if src[1] == netns.MESH_PORT:
+        return False
     return dst[1] == netns.MESH_PORT or dst[0] == netns.MIDDLE_ADDR
 
 
@@ -130,6 +137,8 @@ def inspect(streams: dict, chat: Chat, cluster: NetnsCluster) -> dict:
     as clear frames, of the frame bodies."""
     public = [cluster.cluster_name.encode()] + [i.encode() for i in cluster.ids]
     public_after: dict[bytes, list] = {}
+    public_in_handshake: set[bytes] = set()
+    hellos: list = []
     needles = [t.encode() for t in chat.markers] + [u.encode() for u in chat.users.values()] + [
         b"ReceiveMessage", b"SendMessage", b"NETNS-", PAD[:24].encode()]
     found: dict[bytes, list] = {}
@@ -151,9 +160,14 @@ def inspect(streams: dict, chat: Chat, cluster: NetnsCluster) -> dict:
         after = data[hs:]
         after_handshake += len(after)
         for n in public:
-            hits = [i for i in find_all(data, n) if i >= hs]
+            hits = find_all(data, n)
+            if any(i < hs for i in hits):
+                public_in_handshake.add(n)
+            hits = [i for i in hits if i >= hs]
             if hits:
                 public_after.setdefault(n, []).append((flow, hs, hits[:3]))
+        frames, _ = split_frames(data[:hs])
+        hellos += [(flow, f[-1]) for f in frames if f[0] == netns.HELLO]
         recs, used = split_records(after)
         records += len(recs)
         if not record_remainder_ok(after[used:]):
@@ -170,6 +184,9 @@ def inspect(streams: dict, chat: Chat, cluster: NetnsCluster) -> dict:
         "found": found,
         "json": json_hits,
         "public_after_handshake": public_after,
+        "public_in_handshake": public_in_handshake,
+        "public": public,
+        "hello_flags": hellos,
         "after_handshake": after_handshake,
         "records": records,
         "not_records": not_records,
@@ -220,8 +237,17 @@ def test_mesh_link_between_namespaces_is_ciphertext(netns_cluster, report):
     report(summary(r))
     assert not r["found"], f"clear text on the mesh link: {summary(r)}"
     assert not r["json"], f"JSON on the mesh link: {summary(r)}"
-    # Only the handshake may name the cluster and the nodes (RESUME, LINKS and DATA frames do, in clear).
+    # Only the handshake may name the cluster and the nodes (RESUME, LINKS and DATA frames do, in clear); it does
+    # (so the handshake was found where it is), and both HELLOs ask for encryption.
     assert not r["public_after_handshake"], f"cluster or node ids after the handshake: {summary(r)}"
+    assert r["public_in_handshake"] == set(r["public"]), summary(r)
+    assert len({flow for flow, _ in r["hello_flags"]}) >= 2, r["hello_flags"]
+    assert all(flags & netns.ENCRYPT_FLAG for _, flags in r["hello_flags"]), r["hello_flags"]
+    assert_link_encrypted(c, *c.ids)
+    # The replicas say so too: every link they brought up was encrypted.
+    for x in c.ids:
+        ups = [ln for ln in _log_since(c[x].log_path, 0).splitlines() if "link up" in ln]
+        assert ups and all("encrypted=yes" in ln for ln in ups), (x, ups)
     assert not r["not_records"], f"clear bytes after the handshake: {summary(r)}"
     assert r["record_bytes"] >= 4096, f"too few record bytes to judge: {summary(r)}"
     assert r["record_entropy"] >= r["record_floor"], f"record bodies don't look random: {summary(r)}"
@@ -258,25 +284,50 @@ def _log_since(path, offset: int) -> str:
         return f.read().decode(errors="replace")
 
 
-def test_one_flipped_byte_drops_the_link_and_it_recovers(netns_cluster, report):
+def peer_view(cluster: NetnsCluster, x: str, y: str) -> dict:
+    return next(p for p in cluster.mesh_view(x)["peers"] if p["id"] == y)
+
+
+def wait_log(cluster: NetnsCluster, node: str, offset: int, pattern: re.Pattern, peer: str, what: str) -> list[str]:
+    """Lines of `node`'s log written after `offset` that name `peer` and match `pattern` (waits for one)."""
+
+    def lines():
+        text = _log_since(cluster[node].log_path, offset)
+        return [ln for ln in text.splitlines() if f"peer={peer}" in ln and pattern.search(ln)]
+
+    try:
+        return wait_until(lines, LINK_DROP_DEADLINE, what=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; {node}'s log since then:\n"
+                             + _log_since(cluster[node].log_path, offset)[-3000:]) from None
+
+
+def assert_link_encrypted(cluster: NetnsCluster, x: str, y: str):
+    """/api/mesh says the x–y link is encrypted, when it reports it at all."""
+    p = peer_view(cluster, x, y)
+    if "encrypted" in p:
+        assert p["encrypted"] is True, (x, p)
+
+
+# flip-body/-tag/-length: one bit of one record; drop: a whole record vanishes; replay: a record arrives twice.
+@pytest.mark.parametrize("action", ["flip-body", "flip-tag", "flip-length", "drop", "replay"])
+def test_tampered_record_drops_the_link_and_it_recovers(netns_cluster, report, action):
     c = netns_cluster("auto")
     c.capture.stop()  # not needed here
     chat = Chat(c)
     try:
         chat.assert_exactly_once(chat.send_round(2, "before"))
         a, b = c.ids
-        view = {x: {p["id"]: p for p in c.mesh_view(x)["peers"]} for x in c.ids}
-        since = {x: view[x][y]["since"] for x, y in ((a, b), (b, a))}
+        since = {a: peer_view(c, a, b)["since"], b: peer_view(c, b, a)["since"]}
         log_at = {x: _log_size(c[x].log_path) for x in c.ids}
         pairs_before = sum(len(p.pairs) for p in c.proxies.values())
 
-        # Flip one byte of the next chunk on the live link (at least 0.5 s old: past the handshake). Heartbeats
-        # flow every 200 ms; a chat message makes sure there is a DATA record too.
-        c.tamper.arm(min_age=0.5)
+        # The next record either way on the live link (heartbeats go every 200 ms; a chat message adds DATA).
+        c.tamper.arm(action, kind="record")
         during = chat.send_round(1, "during", wait=False)
-        assert c.tamper.done.wait(3.0), "the proxy saw no traffic to tamper with"
+        assert c.tamper.done.wait(3.0), "the proxy saw no record to tamper with"
         rec = c.tamper.record
-        t_flip = rec["at"]
+        t_tamper = rec["at"]
         src, dst = rec["proxy"].split("->")
         receiver, sender = (dst, src) if rec["direction"] == "c2u" else (src, dst)
 
@@ -285,48 +336,81 @@ def test_one_flipped_byte_drops_the_link_and_it_recovers(netns_cluster, report):
         pair = rec["pair"]
         wait_until(lambda: pair.closed_at is not None, LINK_DROP_DEADLINE,
                    what=f"the tampered connection to close ({rec})")
-        dropped_after = pair.closed_at - t_flip
+        dropped_after = pair.closed_at - t_tamper
+        wait_until(lambda: (lambda p: p["state"] != "up" or p["since"] != since[receiver])(
+            peer_view(c, receiver, sender)), LINK_DROP_DEADLINE,
+            what=f"{receiver}'s /api/mesh to show the link to {sender} drop")
+        lines = wait_log(c, receiver, log_at[receiver], TAMPER_LOG, sender,
+                         what=f"{receiver}'s log to say why the link dropped")
 
-        def peer_changed():
-            p = next(p for p in c.mesh_view(receiver)["peers"] if p["id"] == sender)
-            return p["state"] != "up" or p["since"] != since[receiver]
-
-        wait_until(peer_changed, LINK_DROP_DEADLINE, what=f"{receiver}'s /api/mesh to show the link to {sender} drop")
-
-        def why():
-            text = _log_since(c[receiver].log_path, log_at[receiver])
-            lines = [ln for ln in text.splitlines() if f"peer={sender}" in ln and TAMPER_LOG.search(ln)]
-            return lines
-
-        try:
-            lines = wait_until(why, LINK_DROP_DEADLINE, what=f"{receiver}'s log to say why the link dropped")
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; {receiver}'s log since the flip:\n"
-                                 + _log_since(c[receiver].log_path, log_at[receiver])[-3000:]) from None
-
-        # It comes back by itself (the proxy no longer tampers): a new link, up on both sides.
+        # It comes back by itself (the proxy no longer tampers): a new link, up on both sides, still encrypted.
         def relinked():
             for x, y in ((a, b), (b, a)):
-                p = next(p for p in c.mesh_view(x)["peers"] if p["id"] == y)
+                p = peer_view(c, x, y)
                 if p["state"] != "up" or p["since"] == since[x]:
                     return False
             return True
 
         wait_until(relinked, RECOVERY_DEADLINE, interval=0.05, what="a new link, up on both sides")
-        recovered_after = time.monotonic() - t_flip
+        recovered_after = time.monotonic() - t_tamper
         assert sum(len(p.pairs) for p in c.proxies.values()) > pairs_before, "no new mesh connection after the drop"
         for x in c.ids:
             assert c[x].alive(), f"replica {x} died"
+        assert_link_encrypted(c, a, b)
 
-        # Nothing lost or doubled: what was sent around the flip, and a round after recovery, arrive exactly once.
+        # Nothing lost or doubled: what was sent around the tampering, and a round after recovery, arrive once.
         after = chat.send_round(2, "after")
         chat.assert_exactly_once(during + after)
-        for c_ in chat.clients:
-            assert all(n == 1 for n in c_.counts.values()), (c_.name, c_.duplicates())
+        for cl in chat.clients:
+            assert all(n == 1 for n in cl.counts.values()), (cl.name, cl.duplicates())
 
-        report(f"flipped byte {rec['stream_offset']} of {rec['proxy']} {rec['direction']} "
-               f"({rec['before']:#04x}->{rec['after']:#04x}); {receiver} closed the link after "
-               f"{dropped_after * 1000:.0f} ms, logged: {lines[0][-160:]!r}; meshed again after "
-               f"{recovered_after:.2f} s")
+        report(f"{action} on record at byte {rec['stream_offset']} of {rec['proxy']} {rec['direction']} "
+               f"({rec['unit_len']} B): {receiver} closed the link after {dropped_after * 1000:.0f} ms, logged "
+               f"{lines[0].split(' ', 1)[1][:140]!r}; meshed again after {recovered_after:.2f} s")
     finally:
         chat.stop()
+
+
+def test_stripped_encryption_request_never_links_in_clear(netns_cluster, report):
+    """node0 asks for encryption, node1 has it off; a man in the middle removes node0's request from every HELLO.
+    The link must not come up (the flags are bound into the handshake), least of all in clear; both sides log
+    why; once the proxy stops, the link comes up encrypted."""
+    c = netns_cluster(["auto", "off"], start=False)  # auto on a non-loopback address: asks
+    a, b = c.ids
+    c.tamper.arm("strip-encrypt-flag", kind="frame", times=1_000_000)
+    c.start()
+    t0 = time.monotonic()
+    try:
+        # Wait for at least two stripped attempts, both sides' logs saying why, and check the link is never up.
+        wait_until(lambda: len(c.tamper.events) >= 2, 5.0, what="two link attempts through the proxy")
+        why = {x: wait_log(c, x, 0, re.compile(r"(?i)authenticat|confirm"), y, what=f"{x}'s log to say why")
+               for x, y in ((a, b), (b, a))}
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:  # an observation window: the link must stay down throughout
+            for x, y in ((a, b), (b, a)):
+                assert peer_view(c, x, y)["state"] != "up", f"{x} linked to {y} with the encryption request stripped"
+            time.sleep(0.05)
+        attempts = len(c.tamper.events)
+        for x in c.ids:  # not even for a moment (a link that came up and then failed on garbage would log it)
+            ups = [ln for ln in _log_since(c[x].log_path, 0).splitlines() if "link up" in ln]
+            assert not ups, f"{x} brought a link up with the encryption request stripped: {ups[:2]}"
+
+        c.tamper.disarm()
+        t1 = time.monotonic()
+        c.wait_meshed(RECOVERY_DEADLINE)
+        linked_after = time.monotonic() - t1
+        assert_link_encrypted(c, a, b)
+        chat = Chat(c)
+        try:
+            chat.assert_exactly_once(chat.send_round(2, "c"))
+        finally:
+            chat.stop()
+        time.sleep(0.2)
+        c.capture.stop()
+        r = inspect(mesh_streams(c), chat, c)
+        assert not r["found"] and not r["json"] and not r["not_records"], summary(r)
+        report(f"{attempts} stripped HELLOs in {time.monotonic() - t0:.1f} s, never up; logs: "
+               f"{ {x: v[0].split(' ', 1)[1][:120] for x, v in why.items()} }; linked encrypted "
+               f"{linked_after:.2f} s after the proxy stopped")
+    finally:
+        c.tamper.disarm()
