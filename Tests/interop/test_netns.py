@@ -1,9 +1,14 @@
 """Two replicas in separate network namespaces, on non-loopback addresses, linked through a proxy on the path
-between them (see netns.py for the topology): the mesh link carries only ciphertext (checked on the captured
-bytes), one flipped byte drops the link with a logged reason and it comes back by itself, and with encryption off
-the same capture does show the messages (so the ciphertext check can fail).
+between them (see netns.py for the topology):
+- the mesh link carries only ciphertext: on the captured bytes, no message text, user name, hub method, JSON or
+  node id after the clear handshake, everything after it is AEAD records, and their bytes look random;
+- one record altered (a bit of its body, tag or length), dropped or replayed drops the link at once with the
+  reason in the receiver's log, and the link comes back by itself with every message delivered exactly once;
+- a man in the middle stripping the encryption request from HELLO gets no link at all (never up in clear);
+- the control: with encryption off the same capture shows the messages and fails the ciphertext checks.
 
 Needs root and iproute2 (`ip netns`); skipped otherwise. The capture uses an AF_PACKET socket (no tcpdump)."""
+
 from __future__ import annotations
 
 import re
