@@ -11,13 +11,14 @@ import Testing
 
     func snapshot(_ v: UInt64) -> MeshSnapshot {
         let peer = PeerSnapshot(
-            id: "b", address: "127.0.0.1:6002", state: .up, sinceMillis: .max, epoch: v, dialedByUs: true, rttMicros: v,
+            id: "b", address: "127.0.0.1:6002", state: .up, sinceMillis: .max, epoch: v, dialedByUs: true, encrypted: true, rttMicros: v,
             dataSent: v, dataReceived: v, relayed: v, duplicatesDropped: v, outOfOrderDropped: v, staleDropped: v,
+            unexpectedOrigin: v,
             replayBufferedMessages: .max, replayBufferedBytes: .max, gaps: v, sendGaps: v, dataWrites: v,
             feeding: ["a"], requested: ["b"], reportedLinks: [LinkReport(peerId: "a", peerEpoch: v, up: true)])
         let origin = OriginSnapshot(id: "b", epoch: v, highestDelivered: v, gaps: v, logCount: .max, logBytes: .max)
         return MeshSnapshot(
-            nodeId: "a", epoch: v, cluster: "c", published: v, delivered: v, ownLogCount: 0, ownLogBytes: 0,
+            nodeId: "a", epoch: v, cluster: "c", published: v, delivered: v, ownLogCount: 0, ownLogBytes: 0, refusedHandshakes: v,
             peers: [peer], origins: [origin])
     }
 
@@ -28,6 +29,9 @@ import Testing
         #expect(text.contains("\"epoch\":\(v),"))
         #expect(text.contains("\"highestDelivered\":\(v),"))
         #expect(text.contains("\"rttMicros\":\(v),"))
+        #expect(text.contains("\"unexpectedOrigin\":\(v),"))
+        #expect(text.contains("\"refusedHandshakes\":\(v),"))
+        #expect(text.contains("\"encrypted\":true,"))
         // The whole document is valid JSON, and the big numbers come back exactly (as text: Double can't hold them).
         let parsed = try JSONParser.parse(Array(text.utf8))
         guard case .object(let fields) = parsed, case .number(let epoch)? = fields.first(where: { $0.0 == "epoch" })?.1 else {

@@ -12,6 +12,7 @@ enum MeshStatusJSON {
             ("delivered", .integer(s.delivered)),
             ("replayLogMessages", .integer(s.ownLogCount)),
             ("replayLogBytes", .integer(s.ownLogBytes)),
+            ("refusedHandshakes", .integer(s.refusedHandshakes)),
         ]
         var peers: [JSONValue] = []
         for p in s.peers {
@@ -23,6 +24,7 @@ enum MeshStatusJSON {
                 ("http", .string(entry.map { "\($0.http)" } ?? "")),
                 ("mesh", .string(p.address)),
                 ("state", .string(p.state.rawValue)),
+                ("encrypted", .bool(p.encrypted)),
                 ("since", .integer(p.sinceMillis)),
                 ("epoch", .integer(p.epoch)),
                 ("rttMicros", p.rttMicros.map { .integer($0) } ?? .null),
@@ -32,6 +34,7 @@ enum MeshStatusJSON {
                 ("duplicatesDropped", .integer(p.duplicatesDropped)),
                 ("outOfOrderDropped", .integer(p.outOfOrderDropped)),
                 ("staleDropped", .integer(p.staleDropped)),
+                ("unexpectedOrigin", .integer(p.unexpectedOrigin)),
                 ("replayBufferedMessages", .integer(p.replayBufferedMessages)),
                 ("replayBufferedBytes", .integer(p.replayBufferedBytes)),
                 ("gaps", .integer(p.gaps)),
