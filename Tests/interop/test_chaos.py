@@ -464,8 +464,10 @@ def analyse(chaos: Chaos, t_end: float) -> dict:
     for f in faults:
         if f.kind != "stop" or f.t1 is None:
             continue
-        during = [(text, s) for t_start, text, s, _ in accepted[bisect.bisect_left(starts, f.t0):
-                                                                bisect.bisect_right(starts, f.t1)]]
+        # Sent while it was stopped and accepted before SIGCONT (not what another stopped replica held back).
+        during = [(text, s) for t_start, text, s, sent in accepted[bisect.bisect_left(starts, f.t0):
+                                                                   bisect.bisect_right(starts, f.t1)]
+                  if sent.t_done <= f.t1]
         latest = None
         for r in clients:
             if r.replica != f.target or not (r.open_time or 1e18) < f.t0 or (r.close_time or 1e18) < f.t1 + 5:
@@ -477,6 +479,13 @@ def analyse(chaos: Chaos, t_end: float) -> dict:
         if latest is not None and during:
             res["catchup"].append(max(0.0, latest - f.t1))
     return res
+
+
+def read_lines(path) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
 
 
 def spread(values: list[float]) -> str:
@@ -620,6 +629,9 @@ def check(chaos: Chaos, plan: list[Fault], report, seed: int):
     if res["lost"]:
         failures.append(f"{len(res['lost'])} lost deliveries, e.g. " + "; ".join(
             f"{t} (sent {chaos.rel(ts)} by {s}) not at {rcv}" for t, s, rcv, ts in res["lost"][:8]))
+        gap_lines = [f"{r}: {line.strip()}" for r in IDS for line in read_lines(cluster[r].log_path) if "gap:" in line]
+        if gap_lines:
+            failures.append("the replicas logged gaps: " + " / ".join(gap_lines[:6]))
     for kind, values in rec.items():
         slow = [v for v in values if v > MAX_RECOVERY]
         if slow:
