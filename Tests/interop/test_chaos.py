@@ -143,9 +143,10 @@ def plan_is_meaningful(faults: list[Fault]) -> bool:
 
 def plan_faults(seed: int, seconds: float) -> list[Fault]:
     """The whole fault schedule, drawn from `seed` alone."""
-    rng = random.Random(seed)
     faults: list[Fault] = []
-    for _attempt in range(50):
+    for attempt in range(50):
+        # One generator per attempt: a retry must not depend on how far the previous attempt drew.
+        rng = random.Random(seed if attempt == 0 else f"{seed}/{attempt}")
         faults = []
         t = 1.0
         while True:
