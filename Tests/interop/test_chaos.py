@@ -92,6 +92,7 @@ class Fault:
     recovery: float | None = None  # the measured recovery time (see the module docstring)
     skipped: str | None = None
     note: str = ""
+    catchup: float | None = None  # stop: SIGCONT -> its clients have what was sent meanwhile
 
     @property
     def replica_fault(self) -> bool:
@@ -482,7 +483,8 @@ def analyse(chaos: Chaos, t_end: float) -> dict:
                 if seen is not None:
                     latest = seen if latest is None else max(latest, seen)
         if latest is not None and during:
-            res["catchup"].append(max(0.0, latest - f.t1))
+            f.catchup = max(0.0, latest - f.t1)
+            res["catchup"].append(f.catchup)
     return res
 
 
@@ -595,6 +597,7 @@ def check(chaos: Chaos, plan: list[Fault], report, seed: int):
     rec = {k: [f.recovery for f in done if f.kind == k and f.recovery is not None] for k in ("kill", "stop", "cut")}
     lines = [f"#{f.n} {f.kind} {f.target} at {chaos.rel(f.t0)} (plan +{f.at:.1f}s, hold {f.hold:.1f}s)"
              + (f" recovered {f.recovery:.2f}s" if f.recovery is not None else "")
+             + (f" caught up {f.catchup:.2f}s" if f.catchup is not None else "")
              + (f" [{f.note}]" if f.note else "") + (f" SKIPPED: {f.skipped}" if f.skipped else "") for f in faults]
     if len(lines) <= 40:
         report(f"seed {seed}: faults: " + "; ".join(lines))
