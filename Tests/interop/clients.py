@@ -5,7 +5,9 @@ Both expose the same small interface used by the tests:
   - `send_message(user, text, wait=...)`: invokes ChatHub.SendMessage with an invocationId and records when
     the server's Completion arrived (`sent[text]`)
   - `received`: list of (arguments, monotonic time) of every ReceiveMessage; `counts[text]` how often a message
-    text arrived; `wait_for(texts, timeout)`
+    text arrived; `first_seen[text]` when it first arrived; `wait_for(texts, timeout)`
+  - calls of `send_message` that follow one another (made under one lock, from any threads) reach the wire in
+    that order, for both clients (the chaos test checks per-sender order end to end)
   - `stop()`
 """
 from __future__ import annotations
@@ -43,6 +45,7 @@ class ClientBase:
     close_time: float | None = None
     received: list = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
+    first_seen: dict = field(default_factory=dict)
     sent: dict = field(default_factory=dict)
     errors: list = field(default_factory=list)
     bad_shapes: list = field(default_factory=list)
@@ -72,6 +75,7 @@ class ClientBase:
                 self.bad_shapes.append(list(args))
             if len(args) >= 2:
                 self.counts[args[1]] += 1
+                self.first_seen.setdefault(args[1], now)
 
     def _on_completion(self, text: str, error: str | None):
         with self._lock:
@@ -260,6 +264,14 @@ class PySignalRClient(ClientBase):
 
         self.client = asyncio.run_coroutine_threadsafe(make(), self.loop).result(5)
 
+        async def make_lock():
+            return asyncio.Lock()
+
+        # pysignalr's send() awaits (asyncio.wait_for on its "connected" event) before it writes, so two sends
+        # scheduled back to back could in principle overtake each other. Tasks start in the order they were
+        # scheduled and asyncio.Lock queues waiters FIFO: holding it around send() keeps the wire order.
+        self._send_order = asyncio.run_coroutine_threadsafe(make_lock(), self.loop).result(5)
+
     def start(self):
         async def run():
             try:
@@ -279,8 +291,11 @@ class PySignalRClient(ClientBase):
         async def on_done(message):
             self._on_completion(text, getattr(message, "error", None))
 
-        fut = asyncio.run_coroutine_threadsafe(
-            self.client.send("SendMessage", [user, text], on_invocation=on_done), self.loop)
+        async def ordered_send():
+            async with self._send_order:
+                await self.client.send("SendMessage", [user, text], on_invocation=on_done)
+
+        fut = asyncio.run_coroutine_threadsafe(ordered_send(), self.loop)
         if wait:
             fut.result(timeout)
             self.wait_sent(text, timeout)
