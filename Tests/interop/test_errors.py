@@ -50,7 +50,7 @@ def test_huge_header_431(server, healthy_pair):
     t = threading.Thread(target=reader, daemon=True)
     t.start()
     try:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
         chunk = b"a" * 65536
         for _ in range(16):
             s.sendall(chunk)
@@ -65,7 +65,7 @@ def test_huge_header_431(server, healthy_pair):
 def test_too_many_headers_is_refused(server, healthy_pair):
     s = raw_conn(server.port("a"))
     try:
-        head = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(2000)) + b"\r\n"
+        head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(2000)) + b"\r\n"
         try:
             s.sendall(head)
         except OSError:
@@ -250,16 +250,16 @@ def test_half_open_http_then_close_does_not_hurt(server, healthy_pair):
     s.sendall(b"GET /chatH")
     s.close()
     s = raw_conn(server.port("a"))
-    s.sendall(b"POST /chatHub/negotiate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    s.sendall(b"POST /chatHub/negotiate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
     s.close()
 
 
 def test_pipelined_requests_in_order(server, healthy_pair):
     s = raw_conn(server.port("a"))
     try:
-        s.sendall(b"GET /does-not-exist HTTP/1.1\r\nHost: x\r\n\r\n"
-                  b"POST /chatHub/negotiate HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
-                  b"GET /chatHub/negotiate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.sendall(b"GET /does-not-exist HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                  b"POST /chatHub/negotiate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+                  b"GET /chatHub/negotiate HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         buf = bytearray()
         r1 = read_response(s, buf)
         r2 = read_response(s, buf)

@@ -20,6 +20,11 @@ public struct ServerCommandLine: Equatable, Sendable {
                                     origins (http://host:port), `loopback` (http(s)://localhost, 127.x.y.z and
                                     [::1] literals, any port), or `*` (default: loopback). A hub request from any
                                     other Origin is refused with 403
+          --allowed-hosts LIST      names a request's Host header may give, against DNS rebinding: comma-separated
+                                    host names (chat.example), IP addresses, domains with all their subdomains
+                                    (.example.com), or `*` for any; localhost, 127.x.y.z and [::1] are always
+                                    served. Default: when the HTTP address is loopback, only those; otherwise any
+                                    Host. Every other request gets 403
           --keep-alive SECONDS      hub Ping after this much silence from the server (default: 15)
           --client-timeout SECONDS  close a hub client from which no byte at all (of any frame, a WebSocket ping
                                     included) arrived for this long (default: 30)
@@ -100,6 +105,16 @@ public struct ServerCommandLine: Equatable, Sendable {
                 } catch {
                     throw UsageError("--allowed-origins: \(error)")
                 }
+            case "--allowed-hosts":
+                do {
+                    result.options.allowedHosts = try HostPolicy.parse(try value(flag, inline))
+                } catch let e as HostPolicyError {
+                    throw UsageError("--allowed-hosts: \(e.text)")
+                } catch let e as UsageError {
+                    throw e
+                } catch {
+                    throw UsageError("--allowed-hosts: \(error)")
+                }
             case "--keep-alive":
                 result.options.keepAliveInterval = try seconds(flag, inline)
             case "--client-timeout":
@@ -148,7 +163,8 @@ extension ServerOptions: Equatable {
     public static func == (a: ServerOptions, b: ServerOptions) -> Bool {
         a.nodeId == b.nodeId && a.keepAliveInterval == b.keepAliveInterval && a.clientTimeout == b.clientTimeout
             && a.handshakeTimeout == b.handshakeTimeout && a.maxMessageSize == b.maxMessageSize
-            && a.negotiateTimeout == b.negotiateTimeout && a.allowedOrigins == b.allowedOrigins && a.wsEcho == b.wsEcho
+            && a.negotiateTimeout == b.negotiateTimeout && a.allowedOrigins == b.allowedOrigins
+            && a.allowedHosts == b.allowedHosts && a.wsEcho == b.wsEcho
             && a.publicDir == b.publicDir && a.maxNegotiationsPerAddress == b.maxNegotiationsPerAddress
             && a.maxNegotiations == b.maxNegotiations && a.statusAccess == b.statusAccess && a.statusMaxAge == b.statusMaxAge
     }

@@ -25,6 +25,8 @@ public final class HTTPServer {
     public private(set) var isShuttingDown = false
     /// Rate limits the log lines clients can cause, for everything on this loop.
     let throttledLog: ThrottledLog
+    /// Whether the listener is bound to a loopback address (decides the default of `allowedHosts`); set by `start`.
+    private(set) var listenerIsLoopback = false
 
     public init(loop: EventLoop, options: ServerOptions) {
         self.loop = loop
@@ -46,6 +48,7 @@ public final class HTTPServer {
     public func start(address: SocketAddress) throws -> SocketAddress {
         let listener = try TCPListener(loop: loop, address: address) { [unowned self] conn in self.accepted(conn) }
         self.listener = listener
+        listenerIsLoopback = HostPolicy.isLoopbackListener(listener.localAddress.host)
         let timeouts = [options.keepAliveInterval, options.clientTimeout, options.handshakeTimeout, options.negotiateTimeout]
         let interval = max(0.05, min(1.0, (timeouts.min() ?? 1) / 4))
         tickTimer = loop.scheduleRepeating(everyNanos: UInt64(interval * 1e9)) { [unowned self] in self.tick() }
@@ -98,6 +101,7 @@ public final class HTTPServer {
 
     func route(_ request: HTTPRequest, http: HTTPConnection) -> Outcome {
         let now = loop.now
+        if let refused = refuseForeignHost(request, http: http) { return .response(refused) }
         let path = request.path
         let lower = path.lowercased()
         if let endpoint = endpoints.first(where: { lower == $0.hub.path.lowercased() || lower == $0.hub.path.lowercased() + "/" }) {
@@ -150,6 +154,23 @@ public final class HTTPServer {
         var r = response
         for (k, v) in CORS.responseHeaders(for: request, policy: options.allowedOrigins) { r.headers.add(k, v) }
         return r
+    }
+
+    /// Any request whose `Host` names none of our names gets 403 before it is routed: a DNS-rebound page would
+    /// otherwise be "same origin" with us for the browser, past CORS and the Origin check. See ``HostPolicy``.
+    private func refuseForeignHost(_ request: HTTPRequest, http: HTTPConnection) -> HTTPResponse? {
+        let host = request.headers["Host"]
+        guard !options.allowedHosts.allows(host, listenerIsLoopback: listenerIsLoopback) else { return nil }
+        throttledLog.warning(logger, kind: "refused-host",
+            Self.refusedHostLine(method: request.method, path: request.path, host: host, peer: http.conn.remoteAddress))
+        return .text(403, "Forbidden: unknown Host (see --allowed-hosts)")
+    }
+
+    /// The log line of a refused Host: every client-supplied part quoted, escaped and cut short.
+    static func refusedHostLine(method: String, path: String, host: String?, peer: SocketAddress?) -> String {
+        "refused \(LogText.untrusted(method, limit: 16)) \(LogText.untrusted(path)) for Host "
+            + "\(host.map { LogText.untrusted($0) } ?? "(none)") (client \(peer?.description ?? "?")): not a name of this "
+            + "replica (DNS rebinding guard); to serve it, list it in --allowed-hosts"
     }
 
     /// A hub request (negotiate, WebSocket, or any other) whose `Origin` is present and not allowed gets 403

@@ -26,6 +26,8 @@ public struct ServerOptions: Sendable {
     public var statusMaxAge: Double = 1
     /// Who may call us from a browser (CORS and the WebSocket Origin check).
     public var allowedOrigins: OriginPolicy = .loopback
+    /// Which `Host` names are served at all (the DNS rebinding guard); the default depends on the listener.
+    public var allowedHosts: HostPolicy = .automatic
     /// Serve the raw RFC 6455 echo endpoint `/ws-echo` (for Autobahn).
     public var wsEcho: Bool = false
     /// Directory of the web client; nil = the bundled one.
