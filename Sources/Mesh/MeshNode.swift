@@ -96,6 +96,10 @@ public final class MeshNode: @unchecked Sendable {
         var receive = ReceiveState()
         /// Messages known lost (GAP_BEFORE).
         var gaps: UInt64 = 0
+        /// The relayer whose NOT_HELD skips we take as gaps: chosen as a last resort by `updateRoutes`.
+        var acceptsUnheldFrom: String?
+        /// Since when no route could feed us this origin without skipping what it may still hold (nil: one can).
+        var uncoveredSince: UInt64?
 
         init(log: OriginLog) { self.log = log }
     }
@@ -105,6 +109,8 @@ public final class MeshNode: @unchecked Sendable {
     private let own: OriginState
     private var delivered: UInt64 = 0
     private var lastLinksSent: [LinkReport]?
+    /// Routes are looked at again soon: an origin waits for a relayer that holds what it may still hold.
+    private var routeRecheck: TimerID?
     private var tickTimer: TimerID?
     /// Pumps every link once per loop iteration, after everything the iteration published or relayed.
     private var pumpTask: BatchTask!
@@ -790,7 +796,21 @@ public final class MeshNode: @unchecked Sendable {
             }
             return
         }
-        let verdict = state.receive.receive(epoch: data.epoch, seq: data.seq, gapBefore: data.gapBefore)
+        var gapBefore = data.gapBefore
+        var unheld = false
+        if data.notHeldBefore && origin != peer.id && skipsAhead(state.receive, data) {
+            // The relayer never held what lies before this message; the origin may still have it. Take the
+            // skip only from a relayer chosen knowing that (a last resort); otherwise its report was stale:
+            // correct it, and let the routes find another way (or wait).
+            if state.acceptsUnheldFrom != peer.id { notHeld(data, from: peer) }
+            guard state.acceptsUnheldFrom == peer.id, peer.requested.contains(origin) else {
+                peer.outOfOrderDropped &+= 1
+                return
+            }
+            gapBefore = true
+            unheld = true
+        }
+        let verdict = state.receive.receive(epoch: data.epoch, seq: data.seq, gapBefore: gapBefore)
         switch verdict {
         case .deliver(let gap, _):
             if gap > 0 {
@@ -800,10 +820,14 @@ public final class MeshNode: @unchecked Sendable {
             }
             // Delivered seqs only grow within an epoch, so the log can always take this one; the
             // lastSeq check is belt and braces against ever trapping in `append`.
+            let held = (epoch: state.log.epoch, from: state.log.heldFrom)
             if state.log.epoch != data.epoch || state.log.lastSeq >= data.seq {
                 state.log = OriginLog(epoch: data.epoch, maxCount: options.logMaxCount, maxBytes: options.logMaxBytes)
             }
-            state.log.append(seq: data.seq, payload: data.payload)
+            state.log.append(seq: data.seq, payload: data.payload, unheldBefore: unheld)
+            // What we could relay changed (a new life, or a skip): tell the peers (LINKS), and see whether a
+            // relayer we skipped to now covers us.
+            if state.log.heldFrom != held.from || state.log.epoch != held.epoch { updateRoutes() }
             delivered &+= 1
             link.ackDirty = true
             if isRelayed(origin) { schedulePump() }
@@ -815,6 +839,28 @@ public final class MeshNode: @unchecked Sendable {
         case .outOfOrder:
             peer.outOfOrderDropped &+= 1
         }
+    }
+
+    /// Whether `data` would skip messages: beyond `highest + 1` in the life we know, or a newer life not from its
+    /// start. Nothing is skipped while we know nothing of the origin (we want only new messages).
+    private func skipsAhead(_ receive: ReceiveState, _ data: MeshData) -> Bool {
+        guard receive.epoch != 0 else { return false }
+        if data.epoch == receive.epoch { return data.seq > receive.highest &+ 1 }
+        return data.epoch > receive.epoch && data.seq > 1
+    }
+
+    /// A relayer fed us a NOT_HELD skip we did not accept: its log of that origin starts at `data.seq` (its LINKS
+    /// said otherwise, or was in flight). Record that as its report and reroute; the route may drop it, or, if
+    /// it is the last resort anyway, accept it from now on.
+    private func notHeld(_ data: MeshData, from peer: Peer) {
+        if let index = peer.reportedLinks.firstIndex(where: { $0.peerId == data.origin }) {
+            peer.reportedLinks[index].heldEpoch = data.epoch
+            peer.reportedLinks[index].heldFrom = data.seq
+        }
+        logger.info(
+            "relay of \(data.origin) skips messages it never held; looking for another route",
+            ["peer": peer.id, "origin": data.origin, "seq": "\(data.seq)"])
+        updateRoutes()
     }
 
     /// The peer tells us which origins to feed it and from where.
@@ -862,27 +908,80 @@ public final class MeshNode: @unchecked Sendable {
     }
 
     private func currentLinks() -> [LinkReport] {
-        peerList.map { LinkReport(peerId: $0.id, peerEpoch: $0.epoch, up: $0.isUp) }
+        peerList.map { peer in
+            let log = origins[peer.id]!.log
+            let held = log.lastSeq > 0
+            return LinkReport(
+                peerId: peer.id, peerEpoch: peer.epoch, up: peer.isUp, heldEpoch: held ? log.epoch : 0,
+                heldFrom: held ? log.heldFrom : 0)
+        }
     }
 
-    /// Recomputes which peer feeds us each origin and sends RESUME where that changed; sends LINKS when
-    /// our own view changed.
+    /// Where origin `origin` should come from now, given our cursor and the peers' LINKS.
     ///
-    /// Origin O comes from O itself when linked; otherwise from one relayer: the lowest-id linked peer
-    /// that reports an up link to O. One relayer (not all of them) keeps a broadcast from crossing the
-    /// mesh several times; if it fails, its LINKS or link loss moves O to the next one.
+    /// O itself when linked. Otherwise one relayer (not all of them: that keeps a broadcast from crossing
+    /// the mesh several times) that holds everything after our cursor (``LinkReport/covers(epoch:seq:)``):
+    /// first the lowest-id one linked to O (it gets O's new messages too), else one that only holds what O
+    /// sent before (O is down, or cut from it). With none of those, nothing: we wait (delay, not loss) for
+    /// O, or a replica holding its messages, to come back, up to ``MeshOptions/relayCoverWaitNanos``; then a
+    /// last resort relayer (linked to O if any, holding the most) whose skip over what it never held we take.
+    private func route(for origin: Peer, now: UInt64) -> (relayer: Peer?, covered: Bool, acceptsUnheld: Bool) {
+        if origin.isUp { return (origin, true, false) }
+        let cursor = cursor(for: origin.id)
+        var holding: Peer?
+        var resort: (peer: Peer, rank: (Int, UInt64))?
+        for candidate in peerList where candidate !== origin && candidate.isUp {
+            guard let report = candidate.reportedLinks.first(where: { $0.peerId == origin.id }) else { continue }
+            let covers = report.covers(epoch: cursor.epoch, seq: cursor.seq)
+            if report.up && covers { return (candidate, true, false) }
+            if covers && report.heldEpoch != 0 && holding == nil { holding = candidate }
+            // Last resort: linked to O first, then the same life as our cursor, then holding from the lowest seq.
+            let rank = (
+                (report.up ? 0 : 2) + (report.heldEpoch == cursor.epoch ? 0 : 1),
+                report.heldEpoch == 0 ? UInt64.max : report.heldFrom
+            )
+            if report.up || report.heldEpoch != 0, resort == nil || rank < resort!.rank { resort = (candidate, rank) }
+        }
+        // Knowing nothing of O, we want only its new messages: nothing to wait for.
+        if cursor.epoch == 0 { return (nil, true, false) }
+        let state = origins[origin.id]!
+        let since = state.uncoveredSince ?? now
+        state.uncoveredSince = since
+        if now &- since < options.relayCoverWaitNanos { return (holding, false, false) }
+        // Waited long enough: O's new messages through a linked relayer, even across what it never held.
+        if let resort, resort.rank.0 < 2 { return (resort.peer, false, true) }
+        if let holding { return (holding, false, false) }
+        guard let resort else { return (nil, false, false) }
+        return (resort.peer, false, true)
+    }
+
+    /// Recomputes which peer feeds us each origin (see ``route(for:now:)``) and sends RESUME where that changed;
+    /// sends LINKS when our own view (links, what we hold) changed. If its LINKS or link loss says a relayer
+    /// no longer fits, the origin moves to the next one.
     private func updateRoutes() {
         guard runState == .running else { return }
         var assignment: [String: [String]] = [:]
+        let now = monotonicNanos()
+        var waiting = false
         for origin in peerList {
-            if origin.isUp {
+            let route = route(for: origin, now: now)
+            let state = origins[origin.id]!
+            state.acceptsUnheldFrom = route.acceptsUnheld ? route.relayer?.id : nil
+            if route.covered { state.uncoveredSince = nil } else { waiting = true }
+            guard let relayer = route.relayer else { continue }
+            if relayer === origin {
                 assignment[origin.id, default: []].insert(origin.id, at: 0)
-                continue
+            } else {
+                assignment[relayer.id, default: []].append(origin.id)
             }
-            let relayer = peerList.first { candidate in
-                candidate.isUp && candidate.reportedLinks.contains { $0.peerId == origin.id && $0.up }
+        }
+        if waiting && routeRecheck == nil {
+            // A relayer may come to cover us as our cursor moves, and the wait is bounded: look again soon.
+            routeRecheck = loop.schedule(afterNanos: options.heartbeatIntervalNanos) { [weak self] in
+                guard let self else { return }
+                self.routeRecheck = nil
+                self.updateRoutes()
             }
-            if let relayer { assignment[relayer.id, default: []].append(origin.id) }
         }
         for peer in peerList {
             guard let link = peer.link, link.isEstablished else { continue }
@@ -969,19 +1068,31 @@ public final class MeshNode: @unchecked Sendable {
                 let epoch = log.epoch
                 from = link.feeds[index].cursor
                 let result = log.read(after: link.feeds[index].cursor, maxBytes: budget, perEntryOverhead: overhead) {
-                    entry, gap in
+                    entry, skip in
+                    let flags: UInt8
+                    switch skip {
+                    case .none: flags = 0
+                    case .evicted: flags = MeshData.gapBeforeFlag
+                    case .unheld: flags = MeshData.notHeldBeforeFlag
+                    }
                     MeshFrame.appendData(
-                        origin: origin, epoch: epoch, seq: entry.seq, flags: gap ? MeshData.gapBeforeFlag : 0,
-                        payload: entry.payload, into: &buffer)
+                        origin: origin, epoch: epoch, seq: entry.seq, flags: flags, payload: entry.payload, into: &buffer)
                 }
                 link.feeds[index].cursor = result.cursor
                 frames += UInt64(result.count)
                 if origin != selfId { peer.relayed &+= UInt64(result.count) }
                 skipped &+= result.skipped
-                if result.skipped > 0 {
-                    peer.sendGaps &+= result.skipped
+                let evicted = result.skipped - result.unheld
+                if evicted > 0 {
+                    peer.sendGaps &+= evicted
                     logger.warning(
-                        "gap: \(result.skipped) message(s) of \(origin) were evicted before \(id) got them",
+                        "gap: \(evicted) message(s) of \(origin) were evicted before \(id) got them",
+                        ["peer": id, "origin": origin])
+                }
+                if result.unheld > 0 {
+                    // Flagged NOT_HELD: the peer decides whether to take the skip or get them elsewhere.
+                    logger.info(
+                        "relay: \(result.unheld) message(s) of \(origin) that \(id) asked for were never held here",
                         ["peer": id, "origin": origin])
                 }
             }

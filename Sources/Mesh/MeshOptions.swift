@@ -47,6 +47,10 @@ public struct MeshOptions: Sendable {
     public var ackIntervalNanos: UInt64 = 20_000_000
     /// A LINKS frame rides along with every n-th heartbeat (besides being sent on every change).
     public var linksEveryHeartbeats: UInt64 = 10
+    /// How long an origin we can't reach directly may wait for a relay that holds everything after our cursor
+    /// (default 30 s): the origin, or a replica holding its messages, may come back (delay, not loss). After
+    /// that, a relayer that joined the origin's life later is taken, and what it never held counts as a gap.
+    public var relayCoverWaitNanos: UInt64 = 30_000_000_000
     /// Target size of one batched write of DATA frames (default 256 KiB).
     public var writeBatchBytes: Int = 256 << 10
     /// The link stops pulling from the logs while this much is queued on the socket (default 1 MiB); the

@@ -7,9 +7,9 @@ private func collect(_ log: OriginLog, after: UInt64, maxBytes: Int = .max, maxC
 {
     var seqs = [UInt64]()
     var gaps = [UInt64]()
-    let result = log.read(after: after, maxBytes: maxBytes, maxCount: maxCount) { entry, gap in
+    let result = log.read(after: after, maxBytes: maxBytes, maxCount: maxCount) { entry, skip in
         seqs.append(entry.seq)
-        if gap { gaps.append(entry.seq) }
+        if skip != .none { gaps.append(entry.seq) }
     }
     return (seqs, gaps, result)
 }
@@ -74,6 +74,51 @@ private func collect(_ log: OriginLog, after: UInt64, maxBytes: Int = .max, maxC
         #expect(collect(log, after: 5).seqs == [8, 9])
         #expect(collect(log, after: 5).gaps == [8])
         #expect(log.entry(seq: 8) != nil && log.entry(seq: 5) == nil)
+    }
+
+    /// A relayer tells what it never held (before `heldFrom`: the origin may still have it) from what was evicted.
+    @Test func skipsBeforeHeldFromAreUnheld() {
+        var joined = OriginLog(epoch: 1)
+        for seq: UInt64 in 14...23 { joined.append(seq: seq, payload: []) }
+        #expect(joined.heldFrom == 14)
+        var skips = [OriginLog.Skip]()
+        let read = joined.read(after: 3, maxCount: 2) { _, skip in skips.append(skip) }
+        #expect(skips == [.unheld, .none] && read.skipped == 10 && read.unheld == 10 && read.cursor == 15)
+        #expect(collect(joined, after: 13).gaps.isEmpty)
+
+        // Evicted after joining: a reader at or past heldFrom gets an eviction gap, one before it an unheld skip.
+        var evicting = OriginLog(epoch: 1, maxCount: 3)
+        for seq: UInt64 in 5...10 { evicting.append(seq: seq, payload: []) }
+        var kinds = [OriginLog.Skip]()
+        let fromHeld = evicting.read(after: 5) { _, skip in kinds.append(skip) }
+        #expect(kinds == [.evicted, .none, .none] && fromHeld.unheld == 0 && fromHeld.skipped == 2)
+        kinds = []
+        #expect(evicting.read(after: 1) { _, skip in kinds.append(skip) }.unheld == 6)
+        #expect(kinds.first == .unheld)
+
+        // A skip taken as a last resort (unheldBefore) moves heldFrom; one the origin reported does not.
+        var holes = OriginLog(epoch: 1)
+        for seq: UInt64 in 1...5 { holes.append(seq: seq, payload: []) }
+        holes.append(seq: 9, payload: [], unheldBefore: false)
+        #expect(holes.heldFrom == 1)
+        holes.append(seq: 20, payload: [], unheldBefore: true)
+        #expect(holes.heldFrom == 20)
+        kinds = []
+        holes.read(after: 2) { _, skip in kinds.append(skip) }
+        #expect(kinds == [.none, .none, .none, .unheld, .unheld])
+        holes.reset(epoch: 2)
+        #expect(holes.heldFrom == 0)
+    }
+
+    @Test func linkReportCoversACursorOnlyFromWhatItHolds() {
+        let report = LinkReport(peerId: "c", peerEpoch: 7, up: true, heldEpoch: 7, heldFrom: 14)
+        #expect(report.covers(epoch: 7, seq: 13) && report.covers(epoch: 7, seq: 40))
+        #expect(!report.covers(epoch: 7, seq: 12))
+        #expect(report.covers(epoch: 0, seq: 0))  // a receiver that knows nothing wants only new messages
+        #expect(!report.covers(epoch: 8, seq: 0))  // an older life than the receiver's
+        #expect(!report.covers(epoch: 6, seq: 99))  // a newer life, held only from seq 14
+        #expect(LinkReport(peerId: "c", peerEpoch: 7, up: true, heldEpoch: 7, heldFrom: 1).covers(epoch: 6, seq: 99))
+        #expect(!LinkReport(peerId: "c", peerEpoch: 7, up: true).covers(epoch: 7, seq: 0))
     }
 
     @Test func resetStartsNewLife() {

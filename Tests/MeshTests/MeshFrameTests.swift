@@ -27,6 +27,8 @@ let sampleFrames: [MeshFrame] = [
     .heartbeatAck(nanos: .max),
     .links([]),
     .links([LinkReport(peerId: "a", peerEpoch: 1, up: true), LinkReport(peerId: "b", peerEpoch: 2, up: false)]),
+    .links([LinkReport(peerId: "c", peerEpoch: 9, up: true, heldEpoch: 9, heldFrom: 1 << 40)]),
+    .data(MeshData(origin: "c", epoch: 9, seq: 7, flags: MeshData.notHeldBeforeFlag, payload: [])),
     .leaving,
 ]
 
@@ -125,6 +127,15 @@ private func decodeAll(_ chunks: [ArraySlice<UInt8>], maxFrameBytes: Int = MeshP
         #expect(throws: MeshWireError.invalidUTF8(.reject)) { try decode([0, 0, 0, 5, 4, 0, 2, 0xc3, 0x28]) }
         // RESUME claiming 65535 entries with an empty body must fail, not allocate.
         #expect(throws: MeshWireError.truncated(.resume)) { try decode([0, 0, 0, 3, 5, 0xff, 0xff]) }
+        // A LINKS entry ends with the held range (two u64): without it the entry is truncated, and nothing may follow.
+        let links = MeshFrame.links([LinkReport(peerId: "a", peerEpoch: 1, up: true, heldEpoch: 1, heldFrom: 5)]).encoded()
+        var short = Array(links.dropLast(16))
+        short[3] -= 16
+        #expect(throws: MeshWireError.truncated(.links)) { try decode(short) }
+        var long = links + [0]
+        long[3] += 1
+        #expect(throws: MeshWireError.trailingBytes(.links)) { try decode(long) }
+        #expect(throws: MeshWireError.truncated(.links)) { try decode([0, 0, 0, 3, 10, 0xff, 0xff]) }
         // DATA payload length larger than the body.
         var data = MeshFrame.data(MeshData(origin: "a", epoch: 1, seq: 1, payload: [1, 2])).encoded()
         data[data.count - 3] = 9

@@ -4,7 +4,7 @@
 /// Bounded by message count and by payload bytes; the oldest messages go first. A reader whose
 /// position has been evicted is told how many messages it skipped, so the gap is reported instead
 /// of silently lost. Seqs increase but need not be contiguous: the log of a *relayed* origin holds
-/// only what this node itself received.
+/// only what this node itself received, from the point it joined the origin's life (``heldFrom``).
 public struct OriginLog: Sendable {
     /// One retained message.
     public struct Entry: Sendable, Equatable {
@@ -12,7 +12,18 @@ public struct OriginLog: Sendable {
         public var payload: [UInt8]
     }
 
-    /// Result of ``read(after:maxBytes:maxCount:_:)``.
+    /// What lies between a reader's cursor and the next entry it is handed.
+    public enum Skip: Sendable, Equatable {
+        /// Nothing: the entry follows the cursor.
+        case none
+        /// Messages this log held (or was told were lost by the origin) and evicted: gone for good.
+        case evicted
+        /// Messages before ``heldFrom``, which this log never held: someone else (the origin) may still
+        /// hold them.
+        case unheld
+    }
+
+    /// Result of ``read(after:maxBytes:maxCount:perEntryOverhead:_:)``.
     public struct ReadResult: Sendable, Equatable {
         /// Seq of the last entry handed out (the reader's new cursor); equals `after` if none.
         public var cursor: UInt64
@@ -20,6 +31,8 @@ public struct OriginLog: Sendable {
         public var count: Int
         /// Messages between the old cursor and what was handed out that this log no longer (or never) held.
         public var skipped: UInt64
+        /// The part of `skipped` this log never held (before ``heldFrom``).
+        public var unheld: UInt64 = 0
     }
 
     public static let defaultMaxCount = 100_000
@@ -33,6 +46,10 @@ public struct OriginLog: Sendable {
     public private(set) var byteCount = 0
     /// Messages evicted in this epoch.
     public private(set) var evictedCount: UInt64 = 0
+    /// From this seq on, the log has held every message of its life (up to ``lastSeq``) except the ones it
+    /// evicted or was told were lost: the seq of its first message, or of the first one after a jump over
+    /// messages it was not told were lost (see ``append(seq:payload:unheldBefore:)``). 0 = nothing appended.
+    public private(set) var heldFrom: UInt64 = 0
 
     public let maxCount: Int
     public let maxBytes: Int
@@ -68,11 +85,18 @@ public struct OriginLog: Sendable {
         lastSeq = 0
         byteCount = 0
         evictedCount = 0
+        heldFrom = 0
     }
 
     /// Appends the next message. `seq` must be greater than every seq appended before.
-    public mutating func append(seq: UInt64, payload: [UInt8]) {
+    ///
+    /// - Parameter unheldBefore: the messages between the previous one and this one were skipped although
+    ///   the origin may still hold them (a relayer's gap taken as a last resort): ``heldFrom`` moves here.
+    ///   false: a jump is a loss the origin itself reported (its log evicted them). The first message
+    ///   appended always sets ``heldFrom``.
+    public mutating func append(seq: UInt64, payload: [UInt8], unheldBefore: Bool = false) {
         precondition(seq > lastSeq, "OriginLog seqs must increase")
+        if lastSeq == 0 || (unheldBefore && seq != lastSeq + 1) { heldFrom = seq }
         entries.append(Entry(seq: seq, payload: payload))
         lastSeq = seq
         byteCount += payload.count
@@ -114,31 +138,43 @@ public struct OriginLog: Sendable {
     /// messages. Each message counts as its payload plus `perEntryOverhead` bytes (a caller filling a
     /// write buffer passes its framing size).
     ///
-    /// `body` receives each entry and whether messages were skipped right before it (the DATA frame's
-    /// GAP_BEFORE flag): a jump in seq means the reader can never get the missing ones from here.
+    /// `body` receives each entry and what was skipped right before it: a jump in seq means the reader can
+    /// never get the missing ones from here. ``Skip/evicted`` (the DATA frame's GAP_BEFORE) when the jump
+    /// starts at or after ``heldFrom``; ``Skip/unheld`` (NOT_HELD) when it reaches below it, since this log
+    /// never had those.
     @discardableResult
     public func read(
         after: UInt64, maxBytes: Int = .max, maxCount: Int = .max, perEntryOverhead: Int = 0,
-        _ body: (_ entry: Entry, _ gapBefore: Bool) -> Void
+        _ body: (_ entry: Entry, _ skip: Skip) -> Void
     ) -> ReadResult {
         var index = firstIndex(after: after)
         var cursor = after
         var handed = 0
         var bytes = 0
         var skipped: UInt64 = 0
+        var unheld: UInt64 = 0
         while index < entries.count && handed < maxCount {
             let entry = entries[index]
             let size = entry.payload.count + perEntryOverhead
             if handed > 0 && bytes > maxBytes - size { break }
-            let gap = entry.seq != cursor &+ 1
-            if gap { skipped += entry.seq - cursor - 1 }
-            body(entry, gap)
+            var skip = Skip.none
+            if entry.seq != cursor &+ 1 {
+                let count = entry.seq - cursor - 1
+                skipped += count
+                if cursor &+ 1 < heldFrom {
+                    skip = .unheld
+                    unheld += count
+                } else {
+                    skip = .evicted
+                }
+            }
+            body(entry, skip)
             cursor = entry.seq
             bytes += size
             handed += 1
             index += 1
         }
-        return ReadResult(cursor: cursor, count: handed, skipped: skipped)
+        return ReadResult(cursor: cursor, count: handed, skipped: skipped, unheld: unheld)
     }
 
     /// Index of the first retained entry with seq > `seq` (binary search; seqs are increasing).

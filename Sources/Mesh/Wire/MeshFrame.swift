@@ -45,16 +45,36 @@ public struct OriginCursor: Sendable, Hashable {
     }
 }
 
-/// One entry of a LINKS frame: the sender's view of its direct link to `peerId`.
+/// One entry of a LINKS frame: the sender's view of its direct link to `peerId`, and what it holds of
+/// `peerId`'s messages (what it could relay).
 public struct LinkReport: Sendable, Hashable {
     public var peerId: String
     public var peerEpoch: UInt64
     public var up: Bool
+    /// The life of `peerId` the sender's log of its messages belongs to (0: it holds none).
+    public var heldEpoch: UInt64
+    /// From this seq of `heldEpoch` on, the sender holds every message of `peerId` but those the origin
+    /// itself reported lost (``OriginLog/heldFrom``; 0 when `heldEpoch` is 0). A relayer that joined the
+    /// life midway can't feed a receiver whose cursor is below it.
+    public var heldFrom: UInt64
 
-    public init(peerId: String, peerEpoch: UInt64, up: Bool) {
+    public init(peerId: String, peerEpoch: UInt64, up: Bool, heldEpoch: UInt64 = 0, heldFrom: UInt64 = 0) {
         self.peerId = peerId
         self.peerEpoch = peerEpoch
         self.up = up
+        self.heldEpoch = heldEpoch
+        self.heldFrom = heldFrom
+    }
+
+    /// Whether a relayer with this report can feed, with no message missing that the origin may still hold,
+    /// a receiver at `cursor` (its epoch and highest delivered seq of `peerId`; epoch 0 = it knows nothing,
+    /// wants only new messages).
+    public func covers(epoch: UInt64, seq: UInt64) -> Bool {
+        if epoch == 0 { return true }
+        guard heldEpoch != 0 else { return false }
+        if heldEpoch == epoch { return heldFrom <= seq &+ 1 }
+        // A newer life is all news to the receiver: only a log holding it from its start will do.
+        return heldEpoch > epoch && heldFrom <= 1
     }
 }
 
@@ -88,8 +108,13 @@ public struct MeshHello: Sendable, Hashable {
 
 /// DATA body: one message of `origin`'s life `epoch`, numbered `seq`.
 public struct MeshData: Sendable, Hashable {
-    /// Bit 0: the sender knowingly skipped messages before this one (they were evicted from its log).
+    /// Bit 0: the sender knowingly skipped messages before this one (they were evicted from its log, or the
+    /// origin reported them lost): nobody has them any more.
     public static let gapBeforeFlag: UInt8 = 0x01
+    /// Bit 1: a relayer skipped messages before this one that it never held (it joined the origin's life
+    /// later); the origin may still have them. The receiver decides: it takes the skip only when it chose
+    /// this relayer knowing that, and otherwise drops the frame and looks for a better route.
+    public static let notHeldBeforeFlag: UInt8 = 0x02
 
     public var origin: String
     public var epoch: UInt64
@@ -106,6 +131,7 @@ public struct MeshData: Sendable, Hashable {
     }
 
     public var gapBefore: Bool { flags & MeshData.gapBeforeFlag != 0 }
+    public var notHeldBefore: Bool { flags & MeshData.notHeldBeforeFlag != 0 }
 }
 
 /// Every frame of the mesh protocol.
@@ -225,6 +251,8 @@ extension MeshFrame {
                 buffer.appendString(report.peerId)
                 buffer.appendUInt64(report.peerEpoch)
                 buffer.append(report.up ? 1 : 0)
+                buffer.appendUInt64(report.heldEpoch)
+                buffer.appendUInt64(report.heldFrom)
             }
         }
         buffer.patchUInt32(at: start, UInt32(buffer.count - start - 4))
@@ -458,12 +486,16 @@ extension MeshFrame {
         case .links:
             let count = Int(try reader.u16())
             var reports = [LinkReport]()
-            reports.reserveCapacity(min(count, reader.remaining / 11))
+            // Each entry is ≥ 27 bytes.
+            reports.reserveCapacity(min(count, reader.remaining / 27))
             for _ in 0..<count {
                 let peerId = try reader.string()
                 let epoch = try reader.u64()
                 let up = try reader.u8()
-                reports.append(LinkReport(peerId: peerId, peerEpoch: epoch, up: up != 0))
+                let heldEpoch = try reader.u64()
+                let heldFrom = try reader.u64()
+                reports.append(
+                    LinkReport(peerId: peerId, peerEpoch: epoch, up: up != 0, heldEpoch: heldEpoch, heldFrom: heldFrom))
             }
             frame = .links(reports)
         case .leaving:
