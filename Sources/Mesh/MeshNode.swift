@@ -63,6 +63,10 @@ public final class MeshNode: @unchecked Sendable {
         var gaps: UInt64 = 0
         var sendGaps: UInt64 = 0
         var dataWrites: UInt64 = 0
+        /// Links that came up with this peer (either role), over the node's lifetime.
+        var linksEstablished: UInt64 = 0
+        /// Test hook: every record sent on links to this peer gets one byte flipped.
+        var corruptRecords = false
 
         init(id: String, address: HostPort, backoff: Backoff) {
             self.id = id
@@ -306,6 +310,20 @@ public final class MeshNode: @unchecked Sendable {
         peers[peer]?.link?.corruptNextRecord = true
     }
 
+    /// Test hook: while `on`, flips one byte of every record sent to `peer` on this and later links, as a
+    /// tampering network would: every link dies as soon as it carries a record.
+    public func testCorruptRecords(to peer: String, _ on: Bool) {
+        guard let record = peers[peer] else { return }
+        record.corruptRecords = on
+        record.link?.corruptEveryRecord = on
+    }
+
+    /// Tests: failed attempts counted by the redial backoff to `peer` (0 = the next delay is the shortest).
+    func backoffAttempts(_ peer: String) -> Int { peers[peer]?.backoff.attempt ?? 0 }
+
+    /// Tests: links that came up with `peer` so far (either side dialed).
+    func linksEstablished(with peer: String) -> UInt64 { peers[peer]?.linksEstablished ?? 0 }
+
     /// Test hook: while blocked, never dial `peer` and refuse its dials (its link stays down).
     public func testBlockPeer(_ peer: String, _ blocked: Bool) {
         guard let record = peers[peer] else { return }
@@ -330,6 +348,14 @@ public final class MeshNode: @unchecked Sendable {
             fail(link, reason: "handshake timeout")
         }
         for peer in peerList {
+            if let link = peer.link, !link.stable, link.heartbeatAnswered,
+                now >= link.establishedAt && now - link.establishedAt >= options.linkStableNanos
+            {
+                // Only a link that proved itself starts the backoff over: one that dies right after its handshake
+                // (a network corrupting records, a peer that drops us at once) must not be redialed at full speed.
+                link.stable = true
+                peer.backoff.reset()
+            }
             if let link = peer.link, var detector = link.detector {
                 let verdict = detector.poll(now: now)
                 link.detector = detector
@@ -527,19 +553,22 @@ public final class MeshNode: @unchecked Sendable {
             link.sealer = RecordSealer(key: keys.sending(as: link.role), rekey: options.rekey)
             link.opener = RecordDecoder(key: keys.receiving(as: link.role), rekey: options.rekey)
         }
+        let now = monotonicNanos()
+        link.establishedAt = now
         link.detector = FailureDetector(
-            now: monotonicNanos(), heartbeatIntervalNanos: options.heartbeatIntervalNanos,
-            timeoutNanos: options.failureTimeoutNanos)
+            now: now, heartbeatIntervalNanos: options.heartbeatIntervalNanos, timeoutNanos: options.failureTimeoutNanos)
+        link.corruptEveryRecord = peer.corruptRecords
+        peer.linksEstablished &+= 1
         peer.link = link
         peer.state = .up
         peer.sinceMillis = wallClockMillis()
-        peer.backoff.reset()
+        // Not `backoff.reset()`: `tick` does that once the link has proved stable.
         peer.lastDialFailure = nil
         peer.lastAcceptFailure = nil
         peer.leftGracefully = false
         peer.requested = []  // forces a RESUME on this link
-        logger.info(
-            "link up",
+        limitedLog(
+            .info, key: "up:" + peerId, "link up",
             [
                 "peer": peerId, "epoch": "\(peerEpoch)", "dialed": link.role == .dialer ? "us" : "them",
                 "encrypted": link.isEncrypted ? "yes" : "no",
@@ -602,7 +631,7 @@ public final class MeshNode: @unchecked Sendable {
             }
             if peer.link === link {
                 peer.link = nil
-                if !wasRetired { markDown(peer, reason: "\(reason)") }
+                if !wasRetired { markDown(peer, link, reason: "\(reason)") }
             }
         }
         if runState == .leaving { finishLeavingIfDone() }
@@ -611,10 +640,11 @@ public final class MeshNode: @unchecked Sendable {
     /// The established link to `peer` failed: close it and go down.
     private func linkDown(_ peer: Peer, _ link: PeerLink, reason: String) {
         retire(link, abort: true)
-        markDown(peer, reason: reason)
+        markDown(peer, link, reason: reason)
     }
 
-    private func markDown(_ peer: Peer, reason: String) {
+    /// `link` (just closed) went down; the peer is down until a new link comes up.
+    private func markDown(_ peer: Peer, _ link: PeerLink, reason: String) {
         peer.state = peer.leftGracefully ? .left : .down
         peer.sinceMillis = wallClockMillis()
         peer.requested = []
@@ -624,10 +654,17 @@ public final class MeshNode: @unchecked Sendable {
             if peer.leftGracefully {
                 logger.info("peer left", ["peer": peer.id])
             } else {
-                logger.warning("link down: \(reason)", ["peer": peer.id])
+                // The one line per drop. A link that keeps dying the same way (a tampering network) logs a few
+                // lines, then one per interval saying how many were held back. Digits (record numbers, seconds of
+                // silence) don't make a reason new.
+                let kind = String(reason.unicodeScalars.filter { !("0"..."9").contains($0) }.prefix(200))
+                limitedLog(
+                    .warning, key: "down:\(peer.id):\(kind)", "link to \(peer.id) dropped: \(reason)", ["peer": peer.id])
             }
         }
-        peer.nextDialAt = monotonicNanos() + peer.backoff.nextDelay()
+        // A link that died before it proved stable waits at least half the ceiling: with full jitter both sides'
+        // dials would race to the earlier of two draws, relinking about every third of the cap.
+        peer.nextDialAt = monotonicNanos() + peer.backoff.nextDelay(jitter: link.stable ? .full : .equal)
         updateRoutes()
         if runState == .leaving { finishLeavingIfDone() }
     }
@@ -720,7 +757,6 @@ public final class MeshNode: @unchecked Sendable {
     /// connection can be trusted any more. Drop it at once; the redial brings fresh keys.
     private func recordFailure(_ link: PeerLink, _ error: RecordError) {
         guard let id = link.peerId, let peer = peers[id], peer.link === link else { return retire(link, abort: true) }
-        logger.warning("link to \(id) dropped: \(error)", ["peer": id])
         linkDown(peer, link, reason: "\(error)")
     }
 
@@ -730,14 +766,12 @@ public final class MeshNode: @unchecked Sendable {
         }
         link.send(.reject(reason: "protocol error"))
         guard let id = link.peerId, let peer = peers[id], peer.link === link else { return retire(link, abort: false) }
-        logger.warning("protocol error: \(reason)", ["peer": id])
         retire(link, abort: false)
-        markDown(peer, reason: "protocol error: \(reason)")
+        markDown(peer, link, reason: "protocol error: \(reason)")
     }
 
     private func handle(_ frame: MeshFrame, on link: PeerLink, peer: Peer) {
         guard peer.link === link else { return }
-        let id = peer.id
         link.detector?.received(now: loop.now)
         switch frame {
         case .data(let data):
@@ -751,6 +785,7 @@ public final class MeshNode: @unchecked Sendable {
         case .heartbeat(let nanos):
             link.send(.heartbeatAck(nanos: nanos))
         case .heartbeatAck(let nanos):
+            link.heartbeatAnswered = true
             let now = monotonicNanos()
             if now >= nanos { peer.rttMicros = (now - nanos) / 1000 }
         case .links(let reports):
@@ -761,11 +796,9 @@ public final class MeshNode: @unchecked Sendable {
         case .leaving:
             peer.leftGracefully = true
             retire(link, abort: false)
-            markDown(peer, reason: "left")
+            markDown(peer, link, reason: "left")
         case .reject(let reason):
-            let quoted = LogText.untrusted(reason)
-            logger.warning("peer closed the link: \(quoted)", ["peer": id])
-            linkDown(peer, link, reason: "rejected: \(quoted)")
+            linkDown(peer, link, reason: "closed by the peer: \(LogText.untrusted(reason))")
         case .hello, .share, .confirm, .accept:
             protocolError(link, "unexpected \(frame.type) frame on an established link")
         }

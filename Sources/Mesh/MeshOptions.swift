@@ -41,6 +41,9 @@ public struct MeshOptions: Sendable {
     /// A link not authenticated after this long is closed (default 2 s).
     public var handshakeTimeoutNanos: UInt64 = 2_000_000_000
     public var connectTimeoutNanos: UInt64 = 1_000_000_000
+    /// A link must stay up this long, and have answered a heartbeat, before its redial backoff starts over
+    /// (default 1.2 s, the failure timeout). A link that keeps dying sooner backs off to the cap.
+    public var linkStableNanos: UInt64 = 1_200_000_000
     public var backoffBaseNanos: UInt64 = 50_000_000
     public var backoffCapNanos: UInt64 = 1_000_000_000
     /// Cumulative ACKs go out at most this often, and only when something new arrived (default 20 ms).
