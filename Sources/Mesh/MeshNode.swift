@@ -116,8 +116,15 @@ public final class MeshNode: @unchecked Sendable {
     private var ownsListener = false
     /// Handshake failures and refused connections, per source: a peer retrying forever costs a few lines.
     private var failureLog: LogRateLimiter
-    /// Inbound connections closed at once because ``MeshOptions/maxInboundHandshakes`` were in handshake.
+    /// Inbound connections closed at once (handshake cap or auth throttle).
     private var refusedHandshakes: UInt64 = 0
+    /// Inbound connections closed at once because their source is blocked by ``acceptThrottle``.
+    private var throttledHandshakes: UInt64 = 0
+    private var failedAuthentications: UInt64 = 0
+    /// Failed authentications per source address of inbound connections: online guessing is limited per address.
+    private var acceptThrottle: AuthThrottle
+    /// Failed authentications per peer we dial: an impostor at a peer's address gets no faster guesses either.
+    private var dialThrottle: AuthThrottle
     private var leaveCompletion: (() -> Void)?
     private var leaveTimer: TimerID?
 
@@ -131,6 +138,8 @@ public final class MeshNode: @unchecked Sendable {
         self.options = options
         self.failureLog = LogRateLimiter(
             burst: max(1, options.failureLogBurst), intervalNanos: max(1, options.failureLogIntervalNanos))
+        self.acceptThrottle = AuthThrottle(policy: options.authThrottle)
+        self.dialThrottle = AuthThrottle(policy: options.authThrottle)
         self.epoch = options.resolveEpoch()
         self.identity = HandshakeIdentity(
             cluster: config.cluster, nodeId: selfId, epoch: epoch, secret: Array(config.secret.utf8))
@@ -232,7 +241,8 @@ public final class MeshNode: @unchecked Sendable {
         }
         return MeshSnapshot(
             nodeId: selfId, epoch: epoch, cluster: config.cluster, published: own.lastSeq, delivered: delivered,
-            ownLogCount: own.count, ownLogBytes: own.byteCount, refusedHandshakes: refusedHandshakes, peers: peerSnapshots,
+            ownLogCount: own.count, ownLogBytes: own.byteCount, refusedHandshakes: refusedHandshakes,
+            throttledHandshakes: throttledHandshakes, failedAuthentications: failedAuthentications, peers: peerSnapshots,
             origins: origins)
     }
 
@@ -320,6 +330,13 @@ public final class MeshNode: @unchecked Sendable {
 
     /// Tests: failed attempts counted by the redial backoff to `peer` (0 = the next delay is the shortest).
     func backoffAttempts(_ peer: String) -> Int { peers[peer]?.backoff.attempt ?? 0 }
+
+    /// Tests: how much longer inbound connections from `host` are refused by the auth throttle (0: not blocked).
+    func acceptBlockRemaining(host: String) -> UInt64 {
+        let now = monotonicNanos()
+        guard case .refuse(let until) = acceptThrottle.check(AuthThrottle.sourceKey(host: host), now: now) else { return 0 }
+        return until - now
+    }
 
     /// Tests: links that came up with `peer` so far (either side dialed).
     func linksEstablished(with peer: String) -> UInt64 { peers[peer]?.linksEstablished ?? 0 }
@@ -417,8 +434,9 @@ public final class MeshNode: @unchecked Sendable {
     }
 
     private func dialFailed(_ peer: Peer, reason: String, level: LogLevel = .info) {
-        let delay = peer.backoff.nextDelay()
-        peer.nextDialAt = monotonicNanos() + delay
+        let now = monotonicNanos()
+        peer.nextDialAt = now + peer.backoff.nextDelay()
+        if case .refuse(let until) = dialThrottle.check(peer.id, now: now) { peer.nextDialAt = max(peer.nextDialAt, until) }
         if peer.lastDialFailure != reason {
             // Log each new reason once; a peer that stays down would otherwise log every second. The reason may
             // quote the peer (a REJECT): rate limited too, so one varying it each time can't flood the log.
@@ -429,6 +447,20 @@ public final class MeshNode: @unchecked Sendable {
 
     private func acceptInbound(_ connection: TCPConnection) {
         guard runState == .running else { return connection.abort() }
+        let source = AuthThrottle.sourceKey(host: connection.remoteAddress?.host ?? "?")
+        let now = monotonicNanos()
+        if case .refuse(let until) = acceptThrottle.check(source, now: now) {
+            // Too many wrong guesses from there: closed before we read a byte or do any curve work.
+            connection.abort()
+            refusedHandshakes &+= 1
+            throttledHandshakes &+= 1
+            limitedLog(
+                .warning, key: "throttled:" + source,
+                "refused a mesh connection from \(source): too many failed authentications, blocked for another "
+                    + Self.seconds(until - now),
+                ["remote": connection.remoteAddress?.description ?? "?"])
+            return
+        }
         var inbound = 0
         for link in handshaking.values where link.role == .acceptor { inbound += 1 }
         if inbound >= options.maxInboundHandshakes {
@@ -447,8 +479,44 @@ public final class MeshNode: @unchecked Sendable {
         let link = PeerLink(
             connection: connection, role: .acceptor, handshake: handshake, maxFrameBytes: options.maxHandshakeFrameBytes,
             deadline: monotonicNanos() + options.handshakeTimeoutNanos, intern: internedIds)
+        link.source = source
         handshaking[ObjectIdentifier(link)] = link
         wire(link)
+    }
+
+    /// "1.5 s"
+    private static func seconds(_ nanos: UInt64) -> String { String(format: "%.1f s", Double(nanos) / 1e9) }
+
+    /// Counts what a handshake that ended without a link says about the other side's knowledge of the secret: a
+    /// failed proof (or, for our dial, our proof handed to someone who never proved itself) is one guess, and
+    /// blocks the source after a few; a verified proof clears it.
+    private func noteAuthentication(_ link: PeerLink) {
+        let handshake = link.handshake
+        let now = monotonicNanos()
+        switch link.role {
+        case .acceptor:
+            guard handshake.authenticationFailed, let source = link.source else { return }
+            failedAuthentications &+= 1
+            let block = acceptThrottle.recordFailure(source, now: now)
+            if block > 0 {
+                limitedLog(
+                    .warning, key: "throttled:" + source,
+                    "\(acceptThrottle.failures(source)) failed authentications from \(source): refusing its mesh "
+                        + "connections for " + Self.seconds(block), ["remote": source])
+            }
+        case .dialer:
+            guard let id = link.peerId else { return }
+            if handshake.peerConfirmed { return dialThrottle.recordSuccess(id) }
+            guard handshake.authenticationFailed || handshake.confirmedToUnprovenPeer else { return }
+            failedAuthentications &+= 1
+            let block = dialThrottle.recordFailure(id, now: now)
+            if block > 0 {
+                limitedLog(
+                    .warning, key: "throttled:peer:" + id,
+                    "\(dialThrottle.failures(id)) handshakes with \(id) failed after our key confirmation: not dialing "
+                        + "it for " + Self.seconds(block), ["peer": id])
+            }
+        }
     }
 
     private func wire(_ link: PeerLink) {
@@ -491,6 +559,9 @@ public final class MeshNode: @unchecked Sendable {
     private func decideInbound(_ link: PeerLink, peerId: String, peerEpoch: UInt64) {
         link.peerId = peerId
         link.peerEpoch = peerEpoch
+        // It proved it knows the secret: its address and (as a peer we dial) its id are in the clear again.
+        if let source = link.source { acceptThrottle.recordSuccess(source) }
+        dialThrottle.recordSuccess(peerId)
         guard let peer = peers[peerId] else { return perform(link, link.handshake.reject(reason: "unknown node id")) }
         guard runState == .running else { return perform(link, link.handshake.reject(reason: "shutting down")) }
         guard !peer.blocked else { return perform(link, link.handshake.reject(reason: "blocked (test)")) }
@@ -522,6 +593,10 @@ public final class MeshNode: @unchecked Sendable {
     private func establish(_ link: PeerLink, peerId: String, peerEpoch: UInt64) {
         handshaking[ObjectIdentifier(link)] = nil
         guard let peer = peers[peerId] else { return retire(link, abort: true) }
+        if link.role == .dialer {
+            dialThrottle.recordSuccess(peerId)
+            acceptThrottle.recordSuccess(AuthThrottle.sourceKey(host: peer.address.numericHost))
+        }
         if peer.outbound === link { peer.outbound = nil }
         if let old = peer.link, old !== link {
             if link.role == .dialer {
@@ -579,6 +654,7 @@ public final class MeshNode: @unchecked Sendable {
 
     private func fail(_ link: PeerLink, reason: String) {
         guard !link.closed else { return }
+        noteAuthentication(link)
         let peer = link.peerId.flatMap { peers[$0] }
         // For log de-duplication only: an acceptor failing key confirmation has just the id the peer claimed.
         let claimed = peer ?? link.handshake.peerId.flatMap { peers[$0] }
@@ -627,7 +703,10 @@ public final class MeshNode: @unchecked Sendable {
         if let id = link.peerId, let peer = peers[id] {
             if peer.outbound === link {
                 peer.outbound = nil
-                if !wasRetired { dialFailed(peer, reason: "closed during handshake: \(reason)") }
+                if !wasRetired {
+                    noteAuthentication(link)
+                    dialFailed(peer, reason: "closed during handshake: \(reason)")
+                }
             }
             if peer.link === link {
                 peer.link = nil

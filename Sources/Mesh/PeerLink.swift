@@ -17,6 +17,8 @@ final class PeerLink {
 
     let connection: TCPConnection
     let role: Handshake.Role
+    /// Acceptor: the source the auth throttle counts this connection's failures against (``AuthThrottle/sourceKey(host:)``).
+    var source: String?
     /// Peer id: known from the start for a dialer, from HELLO for an acceptor.
     var peerId: String?
     var peerEpoch: UInt64?
