@@ -450,8 +450,10 @@ public final class MeshNode: @unchecked Sendable {
         let source = AuthThrottle.sourceKey(host: connection.remoteAddress?.host ?? "?")
         let now = monotonicNanos()
         if case .refuse(let until) = acceptThrottle.check(source, now: now) {
-            // Too many wrong guesses from there: closed before we read a byte or do any curve work.
-            connection.abort()
+            // Too many wrong guesses from there: closed before we read a byte or do any curve work. The REJECT (a
+            // constant, a few bytes) tells a real peer that restarted with the right secret why it must wait.
+            connection.write(Self.throttledReject)
+            connection.close()
             refusedHandshakes &+= 1
             throttledHandshakes &+= 1
             limitedLog(
@@ -483,6 +485,10 @@ public final class MeshNode: @unchecked Sendable {
         handshaking[ObjectIdentifier(link)] = link
         wire(link)
     }
+
+    /// What a source blocked by the auth throttle gets before the close.
+    static let throttleRejectReason = "too many failed authentications from this address, retry later"
+    private static let throttledReject = MeshFrame.reject(reason: throttleRejectReason).encoded()
 
     /// "1.5 s"
     private static func seconds(_ nanos: UInt64) -> String { String(format: "%.1f s", Double(nanos) / 1e9) }

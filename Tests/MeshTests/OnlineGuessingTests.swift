@@ -32,13 +32,14 @@ import Testing
         }
         #expect(try waitUntil(timeout: 2) { try mesh.snapshot("b").failedAuthentications == 3 })
 
-        // From now on: closed at once, not one byte sent back (no HELLO, no share: no curve work).
+        // From now on: closed at once with a fixed REJECT and nothing else (no HELLO, no share: no curve work).
+        let reject = MeshFrame.reject(reason: MeshNode.throttleRejectReason).encoded()
         let started = Date()
         for _ in 0..<20 {
             let guesser = try RawPeer(port: port, source: "127.0.0.2")
             guesser.send(.hello(MeshHello(cluster: "test", nodeId: "a", epoch: 5, nonce: Handshake.randomNonce())))
             let (bytes, closed) = guesser.drain(timeout: 1)
-            #expect(closed && bytes == 0, "\(bytes) bytes, closed: \(closed)")
+            #expect(closed && bytes == reject.count, "\(bytes) bytes, closed: \(closed)")
         }
         let perAttempt = Date().timeIntervalSince(started) / 20
         #expect(perAttempt < 0.1, "\(perAttempt) s per refused attempt")
@@ -52,7 +53,8 @@ import Testing
         #expect(waitUntil { mesh.delivered("b").count(from: "a") == 10 })
         // …and the guesser is still shut out.
         let again = try RawPeer(port: port, source: "127.0.0.2")
-        #expect(again.drain(timeout: 1) == (0, true))
+        #expect(try again.receive(timeout: 1) == .reject(reason: MeshNode.throttleRejectReason))
+        #expect(again.waitClosed(timeout: 1))
         snap = try mesh.snapshot("b")
         #expect(snap.throttledHandshakes == 21)
 
@@ -82,15 +84,20 @@ import Testing
         })
         #expect(try mesh.snapshot("b").peer("a")?.state == .connecting)
 
+        // a learns why (b tells a blocked address so before closing), from a REJECT: no guess given away.
+        let sink = CapturingSink()
+        var restartOptions = options
+        restartOptions.logSink = sink
         try mesh.stopNode(mesh.index("a"))
         let restarted = Date()
-        try mesh.startNode(mesh.index("a"))
+        try mesh.startNode(mesh.index("a"), options: restartOptions)
         #expect(try mesh.with("b") { $0.acceptBlockRemaining(host: "127.0.0.1") } > 0, "the block was over already")
         try mesh.waitSettled(timeout: 5)
         let linkedAfter = Date().timeIntervalSince(restarted)
         // The block is at most 1 s here, then a redial (≤ 1 s): never locked out for long.
         #expect(linkedAfter < 3, "linked \(linkedAfter) s after the restart (block had \(remaining / 1_000_000) ms left)")
         #expect(try mesh.with("b") { $0.acceptBlockRemaining(host: "127.0.0.1") } == 0)
+        #expect(sink.lines.contains { $0.contains("[mesh-a] cannot link to peer: rejected by peer: \"\(MeshNode.throttleRejectReason)\"") })
         try mesh.publish(from: "b", 0..<10)
         #expect(waitUntil { mesh.delivered("a").count(from: "b") == 10 })
     }
