@@ -28,9 +28,9 @@ public struct MeshOptions: Sendable {
     /// Per-source limit on failed authentications (wrong secret: a failed key confirmation or an invalid PAKE
     /// share), at the acceptor per source address and at the dialer per peer (default: 3 free, then blocked 1 s,
     /// doubling per further failure up to 60 s, forgotten after 10 quiet minutes, 4096 sources). A blocked address's
-    /// connections get a fixed REJECT and are closed before any handshake work, and are counted (``MeshSnapshot/refusedHandshakes``,
-    /// ``MeshSnapshot/throttledHandshakes``); a blocked peer is not dialed until its block ends. A successful
-    /// authentication clears the source.
+    /// connections get a fixed REJECT and are closed before any handshake work, and are counted
+    /// (``MeshSnapshot/refusedHandshakes``, ``MeshSnapshot/throttledHandshakes``); a blocked peer is not dialed until
+    /// its block ends. A successful authentication clears the source.
     public var authThrottle = AuthThrottle.Policy()
     /// Handshake failures logged per source (remote host, or peer id) before rate limiting (default 5)…
     public var failureLogBurst: Int = 5

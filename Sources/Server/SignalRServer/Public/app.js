@@ -619,7 +619,8 @@
         class: `edge edge-${e.state}`,
       });
       const title = svg("title", {});
-      title.textContent = `${nodes[e.i].id} ↔ ${nodes[e.j].id}: ${e.state}${e.state === "up" && secured(e) ? ", encrypted (ChaCha20-Poly1305)" : ""}`;
+      const lock = e.state === "up" && secured(e) ? ", encrypted (ChaCha20-Poly1305)" : "";
+      title.textContent = `${nodes[e.i].id} ↔ ${nodes[e.j].id}: ${e.state}${lock}`;
       line.appendChild(title);
       edgeLayer.appendChild(line);
     }
@@ -727,7 +728,9 @@
       // Counters are rebuilt only when they change, so nothing flickers under the pointer.
       const statsKey = d.self
         ? JSON.stringify([d.refusedHandshakes])
-        : JSON.stringify([d.dataSent, d.dataReceived, d.relayed, d.duplicatesDropped, d.gaps, d.unexpectedOrigin, d.replayBufferedMessages, d.replayBufferedBytes]);
+        : JSON.stringify([
+            d.dataSent, d.dataReceived, d.relayed, d.duplicatesDropped, d.gaps, d.unexpectedOrigin, d.replayBufferedMessages, d.replayBufferedBytes,
+          ]);
       if (refs.stats.dataset.key !== statsKey) {
         refs.stats.dataset.key = statsKey;
         refs.stats.replaceChildren();
@@ -737,7 +740,8 @@
             stat(
               "refused handshakes",
               formatCount(d.refusedHandshakes),
-              "Mesh connections this replica closed before authenticating them: too many were in handshake at once, or their address had failed to authenticate too often (wrong secret)",
+              "Mesh connections this replica closed before authenticating them: too many were in handshake at once, " +
+                "or their address had failed to authenticate too often (wrong secret)",
               true
             )
           );
@@ -752,7 +756,8 @@
           // Trouble indicators only take space when there is trouble.
           if (d.gaps > 0) refs.stats.append(stat("gaps", formatCount(d.gaps), "Messages known to be lost (evicted before delivery)", true));
           if (d.unexpectedOrigin > 0) {
-            refs.stats.append(stat("unexpected", formatCount(d.unexpectedOrigin), "Messages for other replicas this peer was never asked to relay: dropped (a misbehaving peer)", true));
+            const why = "Messages for other replicas this peer was never asked to relay: dropped (a misbehaving peer)";
+            refs.stats.append(stat("unexpected", formatCount(d.unexpectedOrigin), why, true));
           }
           if (d.replayBufferedMessages > 0) {
             refs.stats.append(stat("buffered", `${formatCount(d.replayBufferedMessages)} · ${formatBytes(d.replayBufferedBytes)}`, "Messages kept for replay until this peer catches up", true));
