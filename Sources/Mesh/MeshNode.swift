@@ -63,6 +63,10 @@ public final class MeshNode: @unchecked Sendable {
         var gaps: UInt64 = 0
         var sendGaps: UInt64 = 0
         var dataWrites: UInt64 = 0
+        /// Links that came up with this peer (either role), over the node's lifetime.
+        var linksEstablished: UInt64 = 0
+        /// Test hook: every record sent on links to this peer gets one byte flipped.
+        var corruptRecords = false
 
         init(id: String, address: HostPort, backoff: Backoff) {
             self.id = id
@@ -118,8 +122,15 @@ public final class MeshNode: @unchecked Sendable {
     private var ownsListener = false
     /// Handshake failures and refused connections, per source: a peer retrying forever costs a few lines.
     private var failureLog: LogRateLimiter
-    /// Inbound connections closed at once because ``MeshOptions/maxInboundHandshakes`` were in handshake.
+    /// Inbound connections closed at once (handshake cap or auth throttle).
     private var refusedHandshakes: UInt64 = 0
+    /// Inbound connections closed at once because their source is blocked by ``acceptThrottle``.
+    private var throttledHandshakes: UInt64 = 0
+    private var failedAuthentications: UInt64 = 0
+    /// Failed authentications per source address of inbound connections: online guessing is limited per address.
+    private var acceptThrottle: AuthThrottle
+    /// Failed authentications per peer we dial: an impostor at a peer's address gets no faster guesses either.
+    private var dialThrottle: AuthThrottle
     private var leaveCompletion: (() -> Void)?
     private var leaveTimer: TimerID?
 
@@ -133,6 +144,8 @@ public final class MeshNode: @unchecked Sendable {
         self.options = options
         self.failureLog = LogRateLimiter(
             burst: max(1, options.failureLogBurst), intervalNanos: max(1, options.failureLogIntervalNanos))
+        self.acceptThrottle = AuthThrottle(policy: options.authThrottle)
+        self.dialThrottle = AuthThrottle(policy: options.authThrottle)
         self.epoch = options.resolveEpoch()
         self.identity = HandshakeIdentity(
             cluster: config.cluster, nodeId: selfId, epoch: epoch, secret: Array(config.secret.utf8))
@@ -234,7 +247,8 @@ public final class MeshNode: @unchecked Sendable {
         }
         return MeshSnapshot(
             nodeId: selfId, epoch: epoch, cluster: config.cluster, published: own.lastSeq, delivered: delivered,
-            ownLogCount: own.count, ownLogBytes: own.byteCount, refusedHandshakes: refusedHandshakes, peers: peerSnapshots,
+            ownLogCount: own.count, ownLogBytes: own.byteCount, refusedHandshakes: refusedHandshakes,
+            throttledHandshakes: throttledHandshakes, failedAuthentications: failedAuthentications, peers: peerSnapshots,
             origins: origins)
     }
 
@@ -312,6 +326,27 @@ public final class MeshNode: @unchecked Sendable {
         peers[peer]?.link?.corruptNextRecord = true
     }
 
+    /// Test hook: while `on`, flips one byte of every record sent to `peer` on this and later links, as a
+    /// tampering network would: every link dies as soon as it carries a record.
+    public func testCorruptRecords(to peer: String, _ on: Bool) {
+        guard let record = peers[peer] else { return }
+        record.corruptRecords = on
+        record.link?.corruptEveryRecord = on
+    }
+
+    /// Tests: failed attempts counted by the redial backoff to `peer` (0 = the next delay is the shortest).
+    func backoffAttempts(_ peer: String) -> Int { peers[peer]?.backoff.attempt ?? 0 }
+
+    /// Tests: how much longer inbound connections from `host` are refused by the auth throttle (0: not blocked).
+    func acceptBlockRemaining(host: String) -> UInt64 {
+        let now = monotonicNanos()
+        guard case .refuse(let until) = acceptThrottle.check(AuthThrottle.sourceKey(host: host), now: now) else { return 0 }
+        return until - now
+    }
+
+    /// Tests: links that came up with `peer` so far (either side dialed).
+    func linksEstablished(with peer: String) -> UInt64 { peers[peer]?.linksEstablished ?? 0 }
+
     /// Test hook: while blocked, never dial `peer` and refuse its dials (its link stays down).
     public func testBlockPeer(_ peer: String, _ blocked: Bool) {
         guard let record = peers[peer] else { return }
@@ -336,6 +371,14 @@ public final class MeshNode: @unchecked Sendable {
             fail(link, reason: "handshake timeout")
         }
         for peer in peerList {
+            if let link = peer.link, !link.stable, link.heartbeatAnswered,
+                now >= link.establishedAt && now - link.establishedAt >= options.linkStableNanos
+            {
+                // Only a link that proved itself starts the backoff over: one that dies right after its handshake
+                // (a network corrupting records, a peer that drops us at once) must not be redialed at full speed.
+                link.stable = true
+                peer.backoff.reset()
+            }
             if let link = peer.link, var detector = link.detector {
                 let verdict = detector.poll(now: now)
                 link.detector = detector
@@ -397,8 +440,9 @@ public final class MeshNode: @unchecked Sendable {
     }
 
     private func dialFailed(_ peer: Peer, reason: String, level: LogLevel = .info) {
-        let delay = peer.backoff.nextDelay()
-        peer.nextDialAt = monotonicNanos() + delay
+        let now = monotonicNanos()
+        peer.nextDialAt = now + peer.backoff.nextDelay()
+        if case .refuse(let until) = dialThrottle.check(peer.id, now: now) { peer.nextDialAt = max(peer.nextDialAt, until) }
         if peer.lastDialFailure != reason {
             // Log each new reason once; a peer that stays down would otherwise log every second. The reason may
             // quote the peer (a REJECT): rate limited too, so one varying it each time can't flood the log.
@@ -409,6 +453,22 @@ public final class MeshNode: @unchecked Sendable {
 
     private func acceptInbound(_ connection: TCPConnection) {
         guard runState == .running else { return connection.abort() }
+        let source = AuthThrottle.sourceKey(host: connection.remoteAddress?.host ?? "?")
+        let now = monotonicNanos()
+        if case .refuse(let until) = acceptThrottle.check(source, now: now) {
+            // Too many wrong guesses from there: closed before we read a byte or do any curve work. The REJECT (a
+            // constant, a few bytes) tells a real peer that restarted with the right secret why it must wait.
+            connection.write(Self.throttledReject)
+            connection.close()
+            refusedHandshakes &+= 1
+            throttledHandshakes &+= 1
+            limitedLog(
+                .warning, key: "throttled:" + source,
+                "refused a mesh connection from \(source): too many failed authentications, blocked for another "
+                    + Self.seconds(until - now),
+                ["remote": connection.remoteAddress?.description ?? "?"])
+            return
+        }
         var inbound = 0
         for link in handshaking.values where link.role == .acceptor { inbound += 1 }
         if inbound >= options.maxInboundHandshakes {
@@ -427,8 +487,48 @@ public final class MeshNode: @unchecked Sendable {
         let link = PeerLink(
             connection: connection, role: .acceptor, handshake: handshake, maxFrameBytes: options.maxHandshakeFrameBytes,
             deadline: monotonicNanos() + options.handshakeTimeoutNanos, intern: internedIds)
+        link.source = source
         handshaking[ObjectIdentifier(link)] = link
         wire(link)
+    }
+
+    /// What a source blocked by the auth throttle gets before the close.
+    static let throttleRejectReason = "too many failed authentications from this address, retry later"
+    private static let throttledReject = MeshFrame.reject(reason: throttleRejectReason).encoded()
+
+    /// "1.5 s"
+    private static func seconds(_ nanos: UInt64) -> String { String(format: "%.1f s", Double(nanos) / 1e9) }
+
+    /// Counts what a handshake that ended without a link says about the other side's knowledge of the secret: a
+    /// failed proof (or, for our dial, our proof handed to someone who never proved itself) is one guess, and
+    /// blocks the source after a few; a verified proof clears it.
+    private func noteAuthentication(_ link: PeerLink) {
+        let handshake = link.handshake
+        let now = monotonicNanos()
+        switch link.role {
+        case .acceptor:
+            guard handshake.authenticationFailed, let source = link.source else { return }
+            failedAuthentications &+= 1
+            let block = acceptThrottle.recordFailure(source, now: now)
+            if block > 0 {
+                limitedLog(
+                    .warning, key: "throttled:" + source,
+                    "\(acceptThrottle.failures(source)) failed authentications from \(source): refusing its mesh "
+                        + "connections for " + Self.seconds(block), ["remote": source])
+            }
+        case .dialer:
+            guard let id = link.peerId else { return }
+            if handshake.peerConfirmed { return dialThrottle.recordSuccess(id) }
+            guard handshake.authenticationFailed || handshake.confirmedToUnprovenPeer else { return }
+            failedAuthentications &+= 1
+            let block = dialThrottle.recordFailure(id, now: now)
+            if block > 0 {
+                limitedLog(
+                    .warning, key: "throttled:peer:" + id,
+                    "\(dialThrottle.failures(id)) handshakes with \(id) failed after our key confirmation: not dialing "
+                        + "it for " + Self.seconds(block), ["peer": id])
+            }
+        }
     }
 
     private func wire(_ link: PeerLink) {
@@ -471,6 +571,9 @@ public final class MeshNode: @unchecked Sendable {
     private func decideInbound(_ link: PeerLink, peerId: String, peerEpoch: UInt64) {
         link.peerId = peerId
         link.peerEpoch = peerEpoch
+        // It proved it knows the secret: its address and (as a peer we dial) its id are in the clear again.
+        if let source = link.source { acceptThrottle.recordSuccess(source) }
+        dialThrottle.recordSuccess(peerId)
         guard let peer = peers[peerId] else { return perform(link, link.handshake.reject(reason: "unknown node id")) }
         guard runState == .running else { return perform(link, link.handshake.reject(reason: "shutting down")) }
         guard !peer.blocked else { return perform(link, link.handshake.reject(reason: "blocked (test)")) }
@@ -502,6 +605,10 @@ public final class MeshNode: @unchecked Sendable {
     private func establish(_ link: PeerLink, peerId: String, peerEpoch: UInt64) {
         handshaking[ObjectIdentifier(link)] = nil
         guard let peer = peers[peerId] else { return retire(link, abort: true) }
+        if link.role == .dialer {
+            dialThrottle.recordSuccess(peerId)
+            acceptThrottle.recordSuccess(AuthThrottle.sourceKey(host: peer.address.numericHost))
+        }
         if peer.outbound === link { peer.outbound = nil }
         if let old = peer.link, old !== link {
             if link.role == .dialer {
@@ -533,19 +640,22 @@ public final class MeshNode: @unchecked Sendable {
             link.sealer = RecordSealer(key: keys.sending(as: link.role), rekey: options.rekey)
             link.opener = RecordDecoder(key: keys.receiving(as: link.role), rekey: options.rekey)
         }
+        let now = monotonicNanos()
+        link.establishedAt = now
         link.detector = FailureDetector(
-            now: monotonicNanos(), heartbeatIntervalNanos: options.heartbeatIntervalNanos,
-            timeoutNanos: options.failureTimeoutNanos)
+            now: now, heartbeatIntervalNanos: options.heartbeatIntervalNanos, timeoutNanos: options.failureTimeoutNanos)
+        link.corruptEveryRecord = peer.corruptRecords
+        peer.linksEstablished &+= 1
         peer.link = link
         peer.state = .up
         peer.sinceMillis = wallClockMillis()
-        peer.backoff.reset()
+        // Not `backoff.reset()`: `tick` does that once the link has proved stable.
         peer.lastDialFailure = nil
         peer.lastAcceptFailure = nil
         peer.leftGracefully = false
         peer.requested = []  // forces a RESUME on this link
-        logger.info(
-            "link up",
+        limitedLog(
+            .info, key: "up:" + peerId, "link up",
             [
                 "peer": peerId, "epoch": "\(peerEpoch)", "dialed": link.role == .dialer ? "us" : "them",
                 "encrypted": link.isEncrypted ? "yes" : "no",
@@ -556,6 +666,7 @@ public final class MeshNode: @unchecked Sendable {
 
     private func fail(_ link: PeerLink, reason: String) {
         guard !link.closed else { return }
+        noteAuthentication(link)
         let peer = link.peerId.flatMap { peers[$0] }
         // For log de-duplication only: an acceptor failing key confirmation has just the id the peer claimed.
         let claimed = peer ?? link.handshake.peerId.flatMap { peers[$0] }
@@ -604,11 +715,14 @@ public final class MeshNode: @unchecked Sendable {
         if let id = link.peerId, let peer = peers[id] {
             if peer.outbound === link {
                 peer.outbound = nil
-                if !wasRetired { dialFailed(peer, reason: "closed during handshake: \(reason)") }
+                if !wasRetired {
+                    noteAuthentication(link)
+                    dialFailed(peer, reason: "closed during handshake: \(reason)")
+                }
             }
             if peer.link === link {
                 peer.link = nil
-                if !wasRetired { markDown(peer, reason: "\(reason)") }
+                if !wasRetired { markDown(peer, link, reason: "\(reason)") }
             }
         }
         if runState == .leaving { finishLeavingIfDone() }
@@ -617,10 +731,11 @@ public final class MeshNode: @unchecked Sendable {
     /// The established link to `peer` failed: close it and go down.
     private func linkDown(_ peer: Peer, _ link: PeerLink, reason: String) {
         retire(link, abort: true)
-        markDown(peer, reason: reason)
+        markDown(peer, link, reason: reason)
     }
 
-    private func markDown(_ peer: Peer, reason: String) {
+    /// `link` (just closed) went down; the peer is down until a new link comes up.
+    private func markDown(_ peer: Peer, _ link: PeerLink, reason: String) {
         peer.state = peer.leftGracefully ? .left : .down
         peer.sinceMillis = wallClockMillis()
         peer.requested = []
@@ -630,10 +745,17 @@ public final class MeshNode: @unchecked Sendable {
             if peer.leftGracefully {
                 logger.info("peer left", ["peer": peer.id])
             } else {
-                logger.warning("link down: \(reason)", ["peer": peer.id])
+                // The one line per drop. A link that keeps dying the same way (a tampering network) logs a few
+                // lines, then one per interval saying how many were held back. Digits (record numbers, seconds of
+                // silence) don't make a reason new.
+                let kind = String(reason.unicodeScalars.filter { !("0"..."9").contains($0) }.prefix(200))
+                limitedLog(
+                    .warning, key: "down:\(peer.id):\(kind)", "link to \(peer.id) dropped: \(reason)", ["peer": peer.id])
             }
         }
-        peer.nextDialAt = monotonicNanos() + peer.backoff.nextDelay()
+        // A link that died before it proved stable waits at least half the ceiling: with full jitter both sides'
+        // dials would race to the earlier of two draws, relinking about every third of the cap.
+        peer.nextDialAt = monotonicNanos() + peer.backoff.nextDelay(jitter: link.stable ? .full : .equal)
         updateRoutes()
         if runState == .leaving { finishLeavingIfDone() }
     }
@@ -726,7 +848,6 @@ public final class MeshNode: @unchecked Sendable {
     /// connection can be trusted any more. Drop it at once; the redial brings fresh keys.
     private func recordFailure(_ link: PeerLink, _ error: RecordError) {
         guard let id = link.peerId, let peer = peers[id], peer.link === link else { return retire(link, abort: true) }
-        logger.warning("link to \(id) dropped: \(error)", ["peer": id])
         linkDown(peer, link, reason: "\(error)")
     }
 
@@ -736,14 +857,12 @@ public final class MeshNode: @unchecked Sendable {
         }
         link.send(.reject(reason: "protocol error"))
         guard let id = link.peerId, let peer = peers[id], peer.link === link else { return retire(link, abort: false) }
-        logger.warning("protocol error: \(reason)", ["peer": id])
         retire(link, abort: false)
-        markDown(peer, reason: "protocol error: \(reason)")
+        markDown(peer, link, reason: "protocol error: \(reason)")
     }
 
     private func handle(_ frame: MeshFrame, on link: PeerLink, peer: Peer) {
         guard peer.link === link else { return }
-        let id = peer.id
         link.detector?.received(now: loop.now)
         switch frame {
         case .data(let data):
@@ -757,6 +876,7 @@ public final class MeshNode: @unchecked Sendable {
         case .heartbeat(let nanos):
             link.send(.heartbeatAck(nanos: nanos))
         case .heartbeatAck(let nanos):
+            link.heartbeatAnswered = true
             let now = monotonicNanos()
             if now >= nanos { peer.rttMicros = (now - nanos) / 1000 }
         case .links(let reports):
@@ -767,11 +887,9 @@ public final class MeshNode: @unchecked Sendable {
         case .leaving:
             peer.leftGracefully = true
             retire(link, abort: false)
-            markDown(peer, reason: "left")
+            markDown(peer, link, reason: "left")
         case .reject(let reason):
-            let quoted = LogText.untrusted(reason)
-            logger.warning("peer closed the link: \(quoted)", ["peer": id])
-            linkDown(peer, link, reason: "rejected: \(quoted)")
+            linkDown(peer, link, reason: "closed by the peer: \(LogText.untrusted(reason))")
         case .hello, .share, .confirm, .accept:
             protocolError(link, "unexpected \(frame.type) frame on an established link")
         }

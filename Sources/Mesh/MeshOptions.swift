@@ -25,6 +25,13 @@ public struct MeshOptions: Sendable {
     /// Inbound connections allowed in handshake at once (default 32). Past that, new ones are closed at once,
     /// counted (``MeshSnapshot/refusedHandshakes``) and logged at a limited rate. Peers redial.
     public var maxInboundHandshakes: Int = 32
+    /// Per-source limit on failed authentications (wrong secret: a failed key confirmation or an invalid PAKE
+    /// share), at the acceptor per source address and at the dialer per peer (default: 3 free, then blocked 1 s,
+    /// doubling per further failure up to 60 s, forgotten after 10 quiet minutes, 4096 sources). A blocked address's
+    /// connections get a fixed REJECT and are closed before any handshake work, and are counted
+    /// (``MeshSnapshot/refusedHandshakes``, ``MeshSnapshot/throttledHandshakes``); a blocked peer is not dialed until
+    /// its block ends. A successful authentication clears the source.
+    public var authThrottle = AuthThrottle.Policy()
     /// Handshake failures logged per source (remote host, or peer id) before rate limiting (default 5)…
     public var failureLogBurst: Int = 5
     /// …then one line per this interval (default 10 s), saying how many were held back.
@@ -41,6 +48,9 @@ public struct MeshOptions: Sendable {
     /// A link not authenticated after this long is closed (default 2 s).
     public var handshakeTimeoutNanos: UInt64 = 2_000_000_000
     public var connectTimeoutNanos: UInt64 = 1_000_000_000
+    /// A link must stay up this long, and have answered a heartbeat, before its redial backoff starts over
+    /// (default 1.2 s, the failure timeout). A link that keeps dying sooner backs off to the cap.
+    public var linkStableNanos: UInt64 = 1_200_000_000
     public var backoffBaseNanos: UInt64 = 50_000_000
     public var backoffCapNanos: UInt64 = 1_000_000_000
     /// Cumulative ACKs go out at most this often, and only when something new arrived (default 20 ms).

@@ -82,8 +82,14 @@ public struct MeshSnapshot: Sendable, Equatable {
     /// Own messages retained for replay.
     public var ownLogCount: Int
     public var ownLogBytes: Int
-    /// Inbound connections closed at once because ``MeshOptions/maxInboundHandshakes`` were already in handshake.
+    /// Inbound connections closed at once: ``MeshOptions/maxInboundHandshakes`` were already in handshake, or the
+    /// source address is blocked after failed authentications (``throttledHandshakes``).
     public var refusedHandshakes: UInt64
+    /// Of ``refusedHandshakes``, those refused because their source address failed to authenticate too often
+    /// (``MeshOptions/authThrottle``).
+    public var throttledHandshakes: UInt64 = 0
+    /// Handshakes in which the other side failed to prove it knows the secret (each one a guess at it), both roles.
+    public var failedAuthentications: UInt64 = 0
     /// Other replicas, sorted by id.
     public var peers: [PeerSnapshot]
     /// Remote origins, sorted by id.

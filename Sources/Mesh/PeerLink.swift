@@ -17,6 +17,8 @@ final class PeerLink {
 
     let connection: TCPConnection
     let role: Handshake.Role
+    /// Acceptor: the source the auth throttle counts this connection's failures against (``AuthThrottle/sourceKey(host:)``).
+    var source: String?
     /// Peer id: known from the start for a dialer, from HELLO for an acceptor.
     var peerId: String?
     var peerEpoch: UInt64?
@@ -27,6 +29,12 @@ final class PeerLink {
 
     /// Non-nil once established.
     var detector: FailureDetector?
+    /// When it was established (monotonic ns; 0 before).
+    var establishedAt: UInt64 = 0
+    /// The peer answered one of our heartbeats on this link: both directions work.
+    var heartbeatAnswered = false
+    /// Up long enough (``MeshOptions/linkStableNanos``) and answered a heartbeat: the redial backoff started over.
+    var stable = false
     var isEstablished: Bool { detector != nil }
     /// Closed (or being closed) by us: the close callback must not count it as a link failure.
     var retired = false
@@ -38,6 +46,8 @@ final class PeerLink {
     var isEncrypted: Bool { sealer != nil }
     /// Test hook: flip one byte of the next record we send.
     var corruptNextRecord = false
+    /// Test hook: flip one byte of every record we send.
+    var corruptEveryRecord = false
 
     /// Origins the peer asked for, in RESUME order (own origin first is typical); the pump walks this.
     var feeds: [Feed] = []
@@ -83,7 +93,7 @@ final class PeerLink {
             // Only after 2^64 - 1 records: drop the link, the redial brings fresh keys.
             return connection.abort()
         }
-        if corruptNextRecord && sealed.count > RecordProtocol.headerCount {
+        if (corruptNextRecord || corruptEveryRecord) && sealed.count > RecordProtocol.headerCount {
             corruptNextRecord = false
             sealed[RecordProtocol.headerCount] ^= 0x01
         }

@@ -349,12 +349,65 @@ import Testing
         #expect(Self.failure(dialer.receive(.hello(wrongPeer))) == "dialed \"c\" but \"b\" answered")
     }
 
+    /// A refusal after the acceptor verified the dialer carries the acceptor's confirmation first, so the dialer knows
+    /// it was refused by the real peer (not an impostor that took its confirmation and hung up).
     @Test func tieBreakRejectionReachesDialer() throws {
         var dialer = makeDialer()
         var acceptor = makeAcceptor()
-        let events = try Self.run(dialer: &dialer, acceptor: &acceptor, decide: { _, _ in false })
+        var acceptorSent = [MeshFrame]()
+        let events = try Self.run(dialer: &dialer, acceptor: &acceptor, decide: { _, _ in false }, tamper: { frame, toAcceptor in
+            if !toAcceptor { acceptorSent.append(frame) }
+            return frame
+        })
         #expect(Self.failure(events.dialer) == #"rejected by peer: "duplicate link""#)
         #expect(Self.failure(events.acceptor) == "duplicate link")
+        #expect(acceptorSent.map(\.type) == [.hello, .share, .confirm, .reject])
+        #expect(dialer.peerConfirmed && !dialer.confirmedToUnprovenPeer && !dialer.authenticationFailed)
+        #expect(!acceptor.authenticationFailed && acceptor.peerConfirmed)
+    }
+
+    // MARK: - What a failed handshake says about guessing (for the auth throttle)
+
+    @Test func goodHandshakeCountsNoGuess() throws {
+        var dialer = makeDialer()
+        var acceptor = makeAcceptor()
+        _ = try Self.run(dialer: &dialer, acceptor: &acceptor)
+        for side in [dialer, acceptor] {
+            #expect(!side.authenticationFailed && side.peerConfirmed && side.confirmationSent && !side.confirmedToUnprovenPeer)
+        }
+    }
+
+    /// Wrong secret: the acceptor saw a failed proof (one guess against it); the dialer handed its confirmation to a
+    /// side that never proved itself (one guess against it, if that side was an impostor).
+    @Test func wrongSecretCountsAGuessOnBothSides() throws {
+        var dialer = makeDialer(HandshakeIdentity(cluster: "demo", nodeId: "a", epoch: 100, secret: Array("another-secret-entirely".utf8)))
+        var acceptor = makeAcceptor()
+        _ = try Self.run(dialer: &dialer, acceptor: &acceptor)
+        #expect(acceptor.authenticationFailed && !acceptor.confirmationSent && !acceptor.confirmedToUnprovenPeer)
+        #expect(!dialer.authenticationFailed && dialer.confirmedToUnprovenPeer)
+    }
+
+    /// An impostor acceptor that takes the dialer's confirmation and closes: nothing failed to verify, but the
+    /// dialer gave one guess away.
+    @Test func impostorThatHangsUpAfterOurConfirmationCountsAGuess() {
+        var dialer = makeDialer()
+        _ = dialer.start()
+        _ = dialer.receive(.hello(MeshHello(cluster: "demo", nodeId: "b", epoch: 200, nonce: nonceA)))
+        #expect(!dialer.confirmedToUnprovenPeer)
+        let flight = Self.sent(dialer.receive(.share(makeAcceptor().peerlessShare())))
+        #expect(flight.map(\.type) == [.share, .confirm])
+        #expect(dialer.confirmedToUnprovenPeer && !dialer.authenticationFailed)
+    }
+
+    @Test func lowOrderShareCountsAsFailedAuthentication() {
+        var acceptor = makeAcceptor()
+        _ = acceptor.receive(.hello(MeshHello(cluster: "demo", nodeId: "a", epoch: 100, nonce: nonceD)))
+        _ = acceptor.receive(.share([UInt8](repeating: 0, count: 32)))
+        #expect(acceptor.authenticationFailed)
+        // A HELLO that fails its checks is no guess (no curve work was done).
+        var acceptor2 = makeAcceptor()
+        _ = acceptor2.receive(.hello(MeshHello(cluster: "prod", nodeId: "a", epoch: 100, nonce: nonceD)))
+        #expect(!acceptor2.authenticationFailed)
     }
 
     @Test func dataDuringHandshakeIsProtocolError() {

@@ -99,6 +99,21 @@ import Testing
         #expect(delays.allSatisfy { $0 <= 1_000_000_000 })
         #expect(delays.contains { $0 < 500_000_000 })
     }
+
+    /// After a link that died at once: never below half the ceiling, still spread above it.
+    @Test func equalJitterKeepsHalfTheCeiling() {
+        var rng = SplitMix(seed: 7)
+        var backoff = Backoff()
+        var delays = [UInt64]()
+        for _ in 0..<60 {
+            let ceiling = backoff.currentCeiling
+            let delay = backoff.nextDelay(jitter: .equal, using: &rng)
+            #expect(delay >= ceiling / 2 && delay <= ceiling)
+            if ceiling == backoff.capNanos { delays.append(delay) }
+        }
+        #expect(Set(delays).count > 40)
+        #expect(delays.contains { $0 < 750_000_000 } && delays.contains { $0 > 750_000_000 })
+    }
 }
 
 @Suite struct FailureDetectorTests {

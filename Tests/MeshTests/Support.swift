@@ -197,8 +197,18 @@ final class RawPeer {
     let fd: Int32
     private var decoder = MeshFrameDecoder()
 
-    init(port: UInt16) throws {
+    /// - Parameter source: a local address to connect from (say "127.0.0.2", to look like another host); nil: any.
+    init(port: UInt16, source: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else { throw SystemError("bind \(source)") }  // deinit closes fd
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
@@ -249,6 +259,21 @@ final class RawPeer {
             if n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR { return true }
         }
         return false
+    }
+
+    /// Reads until the other end closes (EOF or reset) or `timeout` seconds pass: how many bytes arrived, and whether
+    /// it closed.
+    func drain(timeout: Double = 2) -> (bytes: Int, closed: Bool) {
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var total = 0
+        while Date() < deadline {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n > 0 { total += n; continue }
+            if n == 0 { return (total, true) }
+            if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR { return (total, true) }
+        }
+        return (total, false)
     }
 
     /// Runs the dialer side of the handshake; returns true once ACCEPT arrived.

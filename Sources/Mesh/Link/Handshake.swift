@@ -47,7 +47,8 @@ public struct LinkKeys: Sendable, Equatable {
 /// the clear (label, protocol version, cluster, both ids, epochs, nonces and flag bytes). Both compute the same key
 /// K only if they used the same secret and context. A recorded exchange gives an attacker nothing to test guesses
 /// against (checking one would take a Diffie-Hellman computation it can't do); an active attacker gets one guess
-/// per connection, and it fails visibly. The confirmation tags are HMACs under a key derived from K and the
+/// per connection, and it fails visibly (``authenticationFailed``, ``confirmedToUnprovenPeer``): the node then limits
+/// how often a source may try (``AuthThrottle``). The confirmation tags are HMACs under a key derived from K and the
 /// transcript (both shares included), over the *sender's* role, so a tag reflected back to its author does not
 /// verify; the acceptor sends its tag only after verifying the dialer's, and the dialer trusts ACCEPT only after
 /// verifying the acceptor's. A flipped flag bit (say, the encryption request stripped on the way) changes the
@@ -104,6 +105,17 @@ public struct Handshake: Sendable {
     public let encryptWith: Set<String>
 
     public private(set) var peerHello: MeshHello?
+    /// The peer failed to prove it knows the secret: its key confirmation did not verify, or its PAKE share was
+    /// invalid. Each such handshake was one guess at the secret; the node throttles the source (``AuthThrottle``).
+    public private(set) var authenticationFailed = false
+    /// We sent our key confirmation.
+    public private(set) var confirmationSent = false
+    /// The peer's key confirmation verified.
+    public private(set) var peerConfirmed = false
+    /// We sent our key confirmation to a peer that has not proved itself (yet): if the handshake ends here, whoever
+    /// answered may have used it to test one guess at the secret. Only the dialer can be in this position (the
+    /// acceptor confirms only after verifying the dialer, even when it then refuses the link).
+    public var confirmedToUnprovenPeer: Bool { confirmationSent && !peerConfirmed }
     /// Record keys, once established (derived for every link; used when ``isEncrypted``).
     public var keys: LinkKeys? { state == .established ? derivedKeys : nil }
     private var derivedKeys: LinkKeys?
@@ -202,6 +214,7 @@ public struct Handshake: Sendable {
             return []
         case (.awaitingShare, .share(let share)):
             guard let pake, let key = pake.sessionKey(peerShare: share, localIsInitiator: role == .dialer) else {
+                authenticationFailed = true
                 return failWithReject(Self.authenticationFailed, detail: "peer's PAKE share is invalid (a low-order point)")
             }
             peerShare = share
@@ -209,6 +222,7 @@ public struct Handshake: Sendable {
             state = .awaitingConfirm
             switch role {
             case .dialer:
+                confirmationSent = true
                 return [.send(.share(pake.share)), .send(.confirm(mac: tag(for: .dialer)))]
             case .acceptor:
                 return []
@@ -216,10 +230,12 @@ public struct Handshake: Sendable {
         case (.awaitingConfirm, .confirm(let mac)):
             let peerRole: Role = role == .dialer ? .acceptor : .dialer
             guard constantTimeEqual(mac, tag(for: peerRole)) else {
+                authenticationFailed = true
                 return failWithReject(
                     Self.authenticationFailed, detail: "peer's key confirmation does not verify (wrong secret?)")
             }
             guard let hello = peerHello else { return failWithReject("protocol error", detail: "CONFIRM before HELLO") }
+            peerConfirmed = true
             switch role {
             case .dialer:
                 state = .awaitingVerdict
@@ -242,12 +258,19 @@ public struct Handshake: Sendable {
     public mutating func accept() -> [Action] {
         guard state == .awaitingDecision, let hello = peerHello else { return [] }
         state = .established
+        confirmationSent = true
         return [.send(.confirm(mac: tag(for: .acceptor))), .send(.accept), .established(peerId: hello.nodeId, peerEpoch: hello.epoch)]
     }
 
-    /// Either side: refuse the link with `reason`.
+    /// Either side: refuse the link with `reason`. An acceptor that has verified the dialer (a tie-break refusal)
+    /// sends its own confirmation first, so the dialer can tell a real refusal from an impostor that took its
+    /// confirmation and hung up (which ``confirmedToUnprovenPeer`` counts as a guess).
     public mutating func reject(reason: String) -> [Action] {
         guard !isFinished else { return [] }
+        if role == .acceptor && state == .awaitingDecision {
+            confirmationSent = true
+            return [.send(.confirm(mac: tag(for: .acceptor)))] + failWithReject(reason, detail: reason)
+        }
         return failWithReject(reason, detail: reason)
     }
 

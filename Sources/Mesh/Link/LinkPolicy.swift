@@ -67,19 +67,29 @@ public struct Backoff: Sendable {
         return scaled.overflow ? capNanos : min(capNanos, scaled.partialValue)
     }
 
+    /// How a delay is drawn below the current ceiling.
+    public enum Jitter: Sendable, Equatable {
+        /// Uniform in `0...ceiling`: the usual redial (spreads replicas that lost each other at once).
+        case full
+        /// Uniform in `ceiling/2...ceiling`: after a link that came up and died at once, so that the two sides'
+        /// dials (each side redials) don't relink at the earlier of two short draws.
+        case equal
+    }
+
     /// The delay before the next attempt; advances the attempt counter.
-    public mutating func nextDelay<R: RandomNumberGenerator>(using rng: inout R) -> UInt64 {
+    public mutating func nextDelay<R: RandomNumberGenerator>(jitter: Jitter = .full, using rng: inout R) -> UInt64 {
         let ceiling = currentCeiling
         attempt += 1
-        return UInt64.random(in: 0...ceiling, using: &rng)
+        let floor = jitter == .equal ? ceiling / 2 : 0
+        return UInt64.random(in: floor...ceiling, using: &rng)
     }
 
     /// The delay before the next attempt, using the system generator.
-    public mutating func nextDelay() -> UInt64 {
+    public mutating func nextDelay(jitter: Jitter = .full) -> UInt64 {
         var rng = SystemRandomNumberGenerator()
-        return nextDelay(using: &rng)
+        return nextDelay(jitter: jitter, using: &rng)
     }
 
-    /// Call after a successful connection.
+    /// Call once a link has proved stable (the node waits ``MeshOptions/linkStableNanos`` after "link up").
     public mutating func reset() { attempt = 0 }
 }

@@ -593,7 +593,9 @@
     const edges = [];
     for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) edges.push({ i, j, state: edgeState(nodes[i], nodes[j], byId) });
 
-    const key = JSON.stringify([nodes.map((d) => [d.id, d.state]), edges.map((e) => e.state)]);
+    // This replica knows whether its own links are encrypted (not those between two peers).
+    const secured = (e) => (nodes[e.i].self && nodes[e.j].encrypted === true) || (nodes[e.j].self && nodes[e.i].encrypted === true);
+    const key = JSON.stringify([nodes.map((d) => [d.id, d.state]), edges.map((e) => [e.state, e.state === "up" && secured(e)])]);
     if (key === lastGraphKey) return;
     lastGraphKey = key;
 
@@ -617,7 +619,8 @@
         class: `edge edge-${e.state}`,
       });
       const title = svg("title", {});
-      title.textContent = `${nodes[e.i].id} ↔ ${nodes[e.j].id}: ${e.state}`;
+      const lock = e.state === "up" && secured(e) ? ", encrypted (ChaCha20-Poly1305)" : "";
+      title.textContent = `${nodes[e.i].id} ↔ ${nodes[e.j].id}: ${e.state}${lock}`;
       line.appendChild(title);
       edgeLayer.appendChild(line);
     }
@@ -651,8 +654,14 @@
     const name = el("span", "node-id", id);
     const tag = el("span", "node-tag", "this replica");
     const state = el("span", "node-state");
+    const lock = el("span", "node-lock");
+    lock.title = "encrypted (ChaCha20-Poly1305)";
+    lock.setAttribute("role", "img");
+    lock.setAttribute("aria-label", "encrypted");
+    lock.appendChild(lockIcon());
+    lock.hidden = true;
     const rtt = el("span", "node-rtt");
-    line1.append(name, tag, state, rtt);
+    line1.append(name, tag, state, lock, rtt);
     const line2 = el("div", "node-line node-line2");
     const link = el("a", "node-link");
     const since = el("span", "node-since");
@@ -660,9 +669,17 @@
     const stats = el("div", "node-stats");
     main.append(line1, line2, stats);
     li.append(dot, main);
-    item = { li, refs: { tag, state, since, link, rtt, stats } };
+    item = { li, refs: { tag, state, lock, since, link, rtt, stats } };
     nodeItems.set(id, item);
     return item;
+  }
+
+  /** A small padlock (the link to this peer is encrypted). */
+  function lockIcon() {
+    const icon = svg("svg", { viewBox: "0 0 12 12", width: 11, height: 11, "aria-hidden": "true", focusable: "false" });
+    icon.appendChild(svg("path", { d: "M3.75 5.5V4a2.25 2.25 0 0 1 4.5 0v1.5", fill: "none", stroke: "currentColor", "stroke-width": 1.5 }));
+    icon.appendChild(svg("rect", { x: 2, y: 5.25, width: 8, height: 6, rx: 1.25, fill: "currentColor" }));
+    return icon;
   }
 
   function stat(label, value, title, warn) {
@@ -683,6 +700,8 @@
       li.classList.toggle("node-self", !!d.self);
       refs.tag.hidden = !d.self;
       refs.state.textContent = d.state ? String(d.state) : "unknown";
+      // Only a live link is encrypted or not; the API says false for a link that is down.
+      refs.lock.hidden = d.self || state !== "up" || d.encrypted !== true;
       refs.since.textContent = typeof d.since === "number" && d.since > 0 ? `${d.self ? "up" : String(d.state)} for ${formatDuration(now - d.since)}` : "";
       refs.since.title = typeof d.since === "number" && d.since > 0 ? `since ${new Date(d.since).toLocaleString()}` : "";
 
@@ -707,10 +726,26 @@
       }
 
       // Counters are rebuilt only when they change, so nothing flickers under the pointer.
-      const statsKey = d.self ? "" : JSON.stringify([d.dataSent, d.dataReceived, d.relayed, d.duplicatesDropped, d.gaps, d.replayBufferedMessages, d.replayBufferedBytes]);
+      const statsKey = d.self
+        ? JSON.stringify([d.refusedHandshakes])
+        : JSON.stringify([
+            d.dataSent, d.dataReceived, d.relayed, d.duplicatesDropped, d.gaps, d.unexpectedOrigin, d.replayBufferedMessages, d.replayBufferedBytes,
+          ]);
       if (refs.stats.dataset.key !== statsKey) {
         refs.stats.dataset.key = statsKey;
         refs.stats.replaceChildren();
+        const refused = d.self && typeof d.refusedHandshakes === "number" && d.refusedHandshakes > 0;
+        if (refused) {
+          refs.stats.append(
+            stat(
+              "refused handshakes",
+              formatCount(d.refusedHandshakes),
+              "Mesh connections this replica closed before authenticating them: too many were in handshake at once, " +
+                "or their address had failed to authenticate too often (wrong secret)",
+              true
+            )
+          );
+        }
         if (!d.self) {
           refs.stats.append(
             stat("sent", formatCount(d.dataSent), "Messages sent to this peer"),
@@ -720,11 +755,15 @@
           );
           // Trouble indicators only take space when there is trouble.
           if (d.gaps > 0) refs.stats.append(stat("gaps", formatCount(d.gaps), "Messages known to be lost (evicted before delivery)", true));
+          if (d.unexpectedOrigin > 0) {
+            const why = "Messages for other replicas this peer was never asked to relay: dropped (a misbehaving peer)";
+            refs.stats.append(stat("unexpected", formatCount(d.unexpectedOrigin), why, true));
+          }
           if (d.replayBufferedMessages > 0) {
             refs.stats.append(stat("buffered", `${formatCount(d.replayBufferedMessages)} · ${formatBytes(d.replayBufferedBytes)}`, "Messages kept for replay until this peer catches up", true));
           }
         }
-        refs.stats.hidden = !!d.self;
+        refs.stats.hidden = !!d.self && !refused;
       }
 
       if (ui.meshNodes.children[index] !== li) ui.meshNodes.insertBefore(li, ui.meshNodes.children[index] || null);
@@ -756,6 +795,7 @@
       state: "up",
       // epoch is microseconds at boot.
       since: typeof data.epoch === "number" && data.epoch > 0 ? Math.floor(data.epoch / 1000) : null,
+      refusedHandshakes: data.refusedHandshakes,
     };
     const nodes = [self, ...peers.filter((p) => p.id !== self.id)];
     const byId = new Map(nodes.map((d) => [d.id, d]));
