@@ -19,6 +19,7 @@ import Testing
         let origin = OriginSnapshot(id: "b", epoch: v, highestDelivered: v, gaps: v, logCount: .max, logBytes: .max)
         return MeshSnapshot(
             nodeId: "a", epoch: v, cluster: "c", published: v, delivered: v, ownLogCount: 0, ownLogBytes: 0, refusedHandshakes: v,
+            throttledHandshakes: v, failedAuthentications: v,
             peers: [peer], origins: [origin])
     }
 
@@ -31,6 +32,8 @@ import Testing
         #expect(text.contains("\"rttMicros\":\(v),"))
         #expect(text.contains("\"unexpectedOrigin\":\(v),"))
         #expect(text.contains("\"refusedHandshakes\":\(v),"))
+        #expect(text.contains("\"throttledHandshakes\":\(v),"))
+        #expect(text.contains("\"failedAuthentications\":\(v),"))
         #expect(text.contains("\"encrypted\":true,"))
         // The whole document is valid JSON, and the big numbers come back exactly (as text: Double can't hold them).
         let parsed = try JSONParser.parse(Array(text.utf8))

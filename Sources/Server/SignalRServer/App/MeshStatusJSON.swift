@@ -13,6 +13,8 @@ enum MeshStatusJSON {
             ("replayLogMessages", .integer(s.ownLogCount)),
             ("replayLogBytes", .integer(s.ownLogBytes)),
             ("refusedHandshakes", .integer(s.refusedHandshakes)),
+            ("throttledHandshakes", .integer(s.throttledHandshakes)),
+            ("failedAuthentications", .integer(s.failedAuthentications)),
         ]
         var peers: [JSONValue] = []
         for p in s.peers {
