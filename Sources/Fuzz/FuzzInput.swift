@@ -58,10 +58,9 @@ func expectSameForEveryFeed<T: Equatable>(_ input: FuzzInput, _ drive: ([[UInt8]
     return whole
 }
 
-/// Reports a broken invariant: prints why, then traps, which libFuzzer reports as a crash with the input saved.
+/// Reports a broken invariant: traps with the reason, which libFuzzer reports as a crash with the input saved.
 func fuzzFailure(_ message: String, file: StaticString = #fileID, line: UInt = #line) -> Never {
-    print("FUZZ INVARIANT BROKEN (\(file):\(line)): \(message)")
-    fatalError(message, file: file, line: line)
+    fatalError("FUZZ INVARIANT BROKEN: \(message)", file: file, line: line)
 }
 
 /// `fuzzFailure` unless `condition` holds.

@@ -8,7 +8,7 @@ import Foundation
 /// - an accepted config has replicas, unique ids of at most 255 bytes, and no socket address used twice;
 /// - `validateForNode` knows every replica and refuses an unknown id;
 /// - an accepted config, written back as JSON, parses to an equal config;
-/// - an accepted `host:port` prints as text that parses to the same address.
+/// - an accepted `host:port` has a plain literal host and prints as text that parses to the same address.
 ///
 /// Flags: bit 0 = `MESH_SECRET` is set in the environment.
 enum PeersTarget {
@@ -70,6 +70,13 @@ enum PeersTarget {
 
     static func checkAddress(_ address: HostPort) {
         check(address.port != 0, "accepted port 0")
+        // What reaches the socket layer must be the literal itself: nothing a C string would cut or a log would show
+        // differently (a NUL, a scope, spaces).
+        let allowed = address.host == "localhost" || address.host.utf8.allSatisfy { byte in
+            (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "f"))
+                || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "F")) || byte == UInt8(ascii: ":") || byte == UInt8(ascii: ".")
+        }
+        check(allowed, "accepted host \(address.host.debugDescription)")
         do {
             let again = try HostPort.parse(address.description)
             check(again == address, "\(address) reads back as \(again)")

@@ -13,13 +13,14 @@ import struct
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 
 
-def write(target, name, payload, flags=0, cut=None):
-    """flags: the low nibble is the target's switches, the high nibble (piece size - 1) of the pieces feed."""
+def write(target, name, payload, flags=0, cut=None, prefix="seed-"):
+    """flags: the low nibble is the target's switches, the high nibble (piece size - 1) of the pieces feed.
+    Inputs that once found a bug are named regress-* (prefix="regress-"); the fuzzer's own finds are copied in as is."""
     if cut is None:
         cut = len(payload) // 2
     folder = os.path.join(ROOT, target)
     os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "seed-" + name), "wb") as f:
+    with open(os.path.join(folder, prefix + name), "wb") as f:
         f.write(bytes([flags]) + struct.pack(">H", cut) + payload)
 
 
@@ -299,6 +300,9 @@ write("peers", "bad-port", peers([rep("a", "127.0.0.1:0", "127.0.0.1:65536")]))
 write("peers", "bad-types", b'{"cluster":1,"secret":[],"replicas":{}}')
 write("peers", "bad-demo-secret-public", peers([rep("a", "127.0.0.1:5001", "10.1.2.3:6001")], secret="demo-secret-change-me-0123456789"))
 write("peers", "bad-json", b'{"cluster":"demo",')
+# Accepted as ::1 before the fix (inet_pton stopped at the NUL): MeshConfigTests.badAddresses.
+write("peers", "ipv6-nul", b"[::1\x00x]:6001", prefix="regress-")
+write("peers", "ipv6-nul-json", peers([rep("a", "127.0.0.1:5001", "[::1\u0000x]:6001")]), prefix="regress-")
 for name, text in {"v4": "127.0.0.1:6001", "v6": "[::ffff:127.0.0.1]:1", "localhost": "localhost:80",
                    "bad-v6": "[::1:6001", "bad-host": "example.com:80"}.items():
     write("peers", "hostport-" + name, text.encode())
