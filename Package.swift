@@ -37,3 +37,14 @@ let package = Package(
         .testTarget(name: "ServerTests", dependencies: ["SignalRServer", "Mesh", "NetKit"], path: "Tests/ServerTests"),
     ]
 )
+
+// libFuzzer targets (Tests/fuzz/README.md). Declared only when SIGNALR_FUZZ is set, as Tests/fuzz/run.sh does:
+// the harness needs `--sanitize=fuzzer` (libFuzzer supplies `main`) and `-enable-testing` (it reaches the parsers
+// with `@testable import`), so the normal builds neither compile nor link it.
+if Context.environment["SIGNALR_FUZZ"] != nil {
+    package.products.append(.executable(name: "Fuzz", targets: ["Fuzz"]))
+    package.targets.append(
+        .executableTarget(
+            name: "Fuzz", dependencies: ["SignalRServer", "Mesh", "NetKit"], path: "Sources/Fuzz",
+            swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]))
+}

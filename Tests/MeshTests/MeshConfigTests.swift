@@ -110,6 +110,12 @@ private func replicas(_ list: String) -> String {
         #expect(addressError("1.2.3:1")?.hasSuffix("host must be an IPv4 literal, \"localhost\" or [IPv6]") == true)
         #expect(addressError("[zz::1]:1")?.hasSuffix("host must be an IPv4 literal, \"localhost\" or [IPv6]") == true)
         #expect(addressError("::1:6001")?.hasSuffix("host must be an IPv4 literal, \"localhost\" or [IPv6]") == true)
+        // Caught by the peers fuzz target (Tests/fuzz/corpus/peers/regress-ipv6-nul): inet_pton stopped at the NUL and read
+        // ::1, so "[::1\u0000x]" passed as an address that differs from "[::1]" only as a key.
+        #expect(addressError("[::1\\u0000x]:6001")?.hasSuffix("host must be an IPv4 literal, \"localhost\" or [IPv6]") == true)
+        #expect(throws: HostPort.ParseError.badHost) { try HostPort.parse("[::1\u{0}x]:6001") }
+        #expect(throws: HostPort.ParseError.badHost) { try HostPort.parse("[fe80::1%lo]:6001") }
+        #expect((try? HostPort.parse("[::ffff:127.0.0.1]:1"))?.host == "::ffff:127.0.0.1")
         #expect(addressError("[::1]6001") == "peers.json: replicas[0].mesh \"[::1]6001\": expected host:port")
         #expect(addressError("[::1]:65535") == nil)
         #expect(addressError("0.0.0.0:1") == nil)

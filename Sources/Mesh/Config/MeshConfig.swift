@@ -85,8 +85,21 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
         return octets
     }
 
+    /// Hex digits, colons and (for an embedded IPv4 part) dots, and something `inet_pton` reads as an address.
+    /// The character check comes first: `inet_pton` gets a C string, so a NUL would hide whatever follows it
+    /// (`[::1\u0000x]` would pass as `::1` yet differ from it as a key); scopes (`%eth0`) are not accepted either.
     static func isIPv6Literal(_ text: String) -> Bool {
         guard !text.isEmpty, text.contains(":") else { return false }
+        let isLiteralByte: (UInt8) -> Bool = { byte in
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
+                UInt8(ascii: "A")...UInt8(ascii: "F"), UInt8(ascii: ":"), UInt8(ascii: "."):
+                true
+            default:
+                false
+            }
+        }
+        guard text.utf8.allSatisfy(isLiteralByte) else { return false }
         var storage = in6_addr()
         return inet_pton(AF_INET6, text, &storage) == 1
     }
