@@ -4,10 +4,11 @@
 #   2. swift test                 (unit tests: NetKitTests, MeshTests, ServerTests)
 #   3. pytest Tests/interop       (real replica processes with stock SignalR clients)
 #   4. Tests/autobahn/run.sh      (Autobahn|Testsuite fuzzingclient, cases 1–10, against --ws-echo)
-#   5. Tests/sanitize.sh thread   (the unit tests under ThreadSanitizer; `address` by hand)
+#   5. Tests/fuzz/run.sh --smoke  (every libFuzzer target: replay the corpus, then 6 s of fuzzing each)
+#   6. Tests/sanitize.sh thread   (the unit tests under ThreadSanitizer; `address` by hand)
 # and ends with the line "N passed, N failed" (exit status non-zero when anything failed).
 #
-# Env: SKIP_STEPS="swift-test pytest autobahn sanitize" (any subset) to leave steps out while developing;
+# Env: SKIP_STEPS="swift-test pytest autobahn fuzz sanitize" (any subset) to leave steps out while developing;
 #      PYTEST_ARGS extra pytest arguments (e.g. "-k mesh -x"); CHAOS_SEED to replay a chaos run;
 #      SWIFT_SCRATCH another build folder (swift --scratch-path; default .build), SERVER_BIN another binary.
 set -euo pipefail
@@ -243,6 +244,26 @@ else
     record autobahn 0 1
   fi
   echo "autobahn: $(elapsed "$T"), report in $ROOT/reports/autobahn/index.html"
+fi
+
+# ------------------------------------------------------------------------------------------------ fuzz
+
+if skipping fuzz; then
+  say "fuzz smoke (skipped by SKIP_STEPS)"
+else
+  say "fuzz smoke: every libFuzzer target"
+  T=$(date +%s)
+  set +e
+  FUZZ_SCRATCH="$ROOT/.build-fuzz" timeout 1200 bash "$ROOT/Tests/fuzz/run.sh" --smoke >"$LOG_DIR/fuzz.log" 2>&1
+  RC=$?
+  set -e
+  sed -n '/==> fuzz summary/,$p' "$LOG_DIR/fuzz.log" | grep -vE '^[0-9]+ passed, [0-9]+ failed$' || true
+  P=$(grep -cE '^  [a-z]+ +PASS' "$LOG_DIR/fuzz.log" || true)
+  F=$(grep -cE '^  [a-z]+ +FAIL' "$LOG_DIR/fuzz.log" || true)
+  if [ "$RC" -ne 0 ] && [ "$F" -eq 0 ]; then F=1; show_tail "$LOG_DIR/fuzz.log" 40; fi
+  [ "$F" -gt 0 ] && show_tail "$LOG_DIR/fuzz.log" 60
+  record fuzz "$P" "$F"
+  echo "fuzz: $(elapsed "$T")"
 fi
 
 # ------------------------------------------------------------------------------------------- sanitizer

@@ -13,6 +13,7 @@ let fuzzTargets: [(name: String, run: @Sendable (FuzzInput) -> Void)] = [
     ("json", JSONTarget.run),
     ("meshframe", MeshFrameTarget.run),
     ("meshhandshake", MeshHandshakeTarget.run),
+    ("meshrecord", MeshRecordTarget.run),
     ("peers", PeersTarget.run),
 ]
 

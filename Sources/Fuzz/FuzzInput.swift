@@ -23,6 +23,14 @@ struct FuzzInput {
         pieceSize = Int(flags >> 4) + 1
     }
 
+    /// The same steering (flags, cut, piece size) over another payload, e.g. bytes a target derived from the input.
+    init(reshaping other: FuzzInput, payload: [UInt8]) {
+        flags = other.flags
+        self.payload = payload
+        cut = payload.isEmpty ? 0 : other.cut % (payload.count + 1)
+        pieceSize = other.pieceSize
+    }
+
     /// Per-target switch `bit` (0…3) of the flags byte.
     func flag(_ bit: Int) -> Bool { flags & (1 << UInt8(bit)) != 0 }
 

@@ -11,12 +11,15 @@
 /// 7 corrupt the next frame queued for the acceptor (`[u8 position][u8 xor]`), delivered if it still decodes.
 ///
 /// Checks: a finished machine does nothing more; `established` comes at most once, only with the peer that holds the
-/// secret (the fuzzer can't forge an HMAC, so a forged peer must never get through); every frame a machine sends
+/// secret (the fuzzer can't forge the PAKE's key confirmation, so a forged peer must never get through); every frame a machine sends
 /// encodes and decodes unchanged.
 enum MeshHandshakeTarget {
     static let secret = Array("fuzz-secret-0123456789".utf8)
     static let acceptorIdentity = HandshakeIdentity(cluster: "demo", nodeId: "a", epoch: 1, secret: secret)
     static let dialerIdentity = HandshakeIdentity(cluster: "demo", nodeId: "d", epoch: 2, secret: secret)
+    /// Fixed PAKE scalars: a run must depend on the input only.
+    static let dialerScalar = [UInt8](repeating: 0x5D, count: 32)
+    static let acceptorScalar = [UInt8](repeating: 0x5A, count: 32)
 
     /// One side: its machine, the frames queued for it, and what it has reported so far.
     struct Side {
@@ -36,10 +39,13 @@ enum MeshHandshakeTarget {
 
     static func run(_ input: FuzzInput) {
         var dialer = Side(
-            Handshake(role: .dialer, local: dialerIdentity, nonce: Array(repeating: 0xD1, count: 32), expectedPeer: "a",
+            Handshake(
+                role: .dialer, local: dialerIdentity, nonce: Array(repeating: 0xD1, count: 32), scalar: dialerScalar, expectedPeer: "a",
                 knownPeers: ["a", "x"]), honestPeer: acceptorIdentity)
         var acceptor = Side(
-            Handshake(role: .acceptor, local: acceptorIdentity, nonce: Array(repeating: 0xA1, count: 32), knownPeers: ["d", "x"]),
+            Handshake(
+                role: .acceptor, local: acceptorIdentity, nonce: Array(repeating: 0xA1, count: 32), scalar: acceptorScalar,
+                knownPeers: ["d", "x"]),
             honestPeer: dialerIdentity)
 
         let opening = dialer.machine.start()

@@ -10,7 +10,10 @@
 /// - `UTF8Validator` fed the payload in two pieces agrees with the standard library's UTF-8 validation.
 ///
 /// Flags: bit 0 = small limits (frame 300, message 1000 bytes); bit 1 = the parser plays the client (peer frames
-/// unmasked); bit 2 = the server starts a close handshake before any input.
+/// unmasked); bit 2 = the server starts a close handshake before any input; bit 3 = a *streaming* parser (what hub
+/// connections use: data frames handed out as chunks as they arrive). Chunk boundaries follow the reads, so for the
+/// comparison across feeds a streaming run's chunks are joined back into whole messages (and its chunk-delivery
+/// actions left out); those messages must then pass the same checks as a buffering parser's.
 enum WebSocketTarget {
     enum Step: Equatable {
         case event(WebSocketEvent)
@@ -25,21 +28,30 @@ enum WebSocketTarget {
     static func run(_ input: FuzzInput) {
         let limits = input.flag(0) ? smallLimits : hubLimits
         let role: WebSocketFrameParser.Role = input.flag(1) ? .client : .server
-        let steps = expectSameForEveryFeed(input) { drive($0, role: role, limits: limits, closeFirst: input.flag(2)) }
+        let streaming = input.flag(3)
+        let steps = expectSameForEveryFeed(input) {
+            drive($0, role: role, limits: limits, closeFirst: input.flag(2), streaming: streaming)
+        }
+        // A streaming parser has no message limit of its own (the hub framer bounds each hub message).
+        let checked = streaming ? WebSocketLimits(maxFrameSize: limits.maxFrameSize, maxMessageSize: .max) : limits
         for step in steps {
-            if case .event(let event) = step { checkEvent(event, role: role, limits: limits, cut: input.cut) }
+            if case .event(let event) = step { checkEvent(event, role: role, limits: checked, cut: input.cut) }
         }
         checkUTF8Validator(input)
     }
 
     /// `WebSocketSession.received`: append, take events until the parser needs more or the transport is closed.
-    static func drive(_ chunks: [[UInt8]], role: WebSocketFrameParser.Role, limits: WebSocketLimits, closeFirst: Bool) -> [Step] {
-        var parser = WebSocketFrameParser(role: role, limits: limits)
+    static func drive(
+        _ chunks: [[UInt8]], role: WebSocketFrameParser.Role, limits: WebSocketLimits, closeFirst: Bool, streaming: Bool = false
+    ) -> [Step] {
+        var parser = WebSocketFrameParser(role: role, limits: limits, streaming: streaming)
         var machine = WebSocketStateMachine()
         var steps: [Step] = []
         var transportOpen = true
+        var partial: [UInt8] = []
         func perform(_ actions: WebSocketStateMachine.Actions) {
             for action in actions {
+                if case .deliverChunk = action { continue }  // read-boundary dependent: joined into the event instead
                 steps.append(.action(action))
                 if action == .closeTransport { transportOpen = false }
             }
@@ -50,7 +62,15 @@ enum WebSocketTarget {
             while transportOpen {
                 do {
                     guard let event = try parser.next() else { break }
-                    steps.append(.event(event))
+                    if case .dataChunk(let text, let bytes, let last) = event {
+                        partial += bytes
+                        if last {
+                            steps.append(.event(text ? .text(partial) : .binary(partial)))
+                            partial = []
+                        }
+                    } else {
+                        steps.append(.event(event))
+                    }
                     perform(machine.received(event))
                 } catch let error as WebSocketProtocolError {
                     steps.append(.failed(error))
@@ -75,6 +95,8 @@ enum WebSocketTarget {
             check(bytes.count <= limits.maxMessageSize, "message of \(bytes.count) bytes over the limit")
         case .ping(let payload), .pong(let payload):
             check(payload.count <= 125, "control payload of \(payload.count) bytes")
+        case .dataChunk:
+            fuzzFailure("chunks are joined into messages before they are checked")
         case .close(let code, let reason):
             if let code { check(WebSocketFrameParser.isValidReceivedCloseCode(code), "close code \(code) passed") }
             check(reason.utf8.count <= 123, "close reason of \(reason.utf8.count) bytes")
@@ -103,6 +125,8 @@ enum WebSocketTarget {
         case .close(let code, let reason):
             let payload = code.map { WebSocketFrameEncoder.closePayload(code: $0, reason: reason) } ?? []
             WebSocketFrameEncoder.encode(.close, payload: payload, maskKey: mask, into: &frames)
+        case .dataChunk:
+            return
         }
         var parser = WebSocketFrameParser(role: role, limits: limits)
         parser.append(frames)
