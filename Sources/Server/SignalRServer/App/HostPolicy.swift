@@ -100,26 +100,7 @@ public struct HostPolicy: Sendable, Equatable {
     static func parseHeader(_ value: String) -> (host: String, port: Int?)? {
         guard value.utf8.count <= 300 else { return nil }
         let lower = value.lowercased()
-        let host: String
-        let portText: Substring?
-        if lower.hasPrefix("[") {
-            guard let close = lower.firstIndex(of: "]") else { return nil }
-            let literal = lower[lower.index(after: lower.startIndex)..<close]
-            guard LoopbackAddress.ipv6(literal) != nil else { return nil }
-            host = "[\(literal)]"
-            let after = lower[lower.index(after: close)...]
-            if after.isEmpty {
-                portText = nil
-            } else {
-                guard after.first == ":" else { return nil }
-                portText = after.dropFirst()
-            }
-        } else {
-            let parts = lower.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard parts.count <= 2, !parts[0].isEmpty, parts[0].utf8.allSatisfy(isHostByte) else { return nil }
-            host = String(parts[0])
-            portText = parts.count == 2 ? parts[1] : nil
-        }
+        guard let (host, portText) = URIAuthority.split(lower[...]) else { return nil }
         guard let portText, !portText.isEmpty else { return (host, nil) }
         guard portText.utf8.count <= 5, portText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let port = Int(portText),
             port <= 65535
@@ -139,13 +120,8 @@ public struct HostPolicy: Sendable, Equatable {
 
     /// A configured name: dot-separated labels of letters, digits, `-` and `_`, none empty.
     private static func isEntryName(_ name: Substring) -> Bool {
-        !name.isEmpty && name.utf8.count <= 253 && name.utf8.allSatisfy(isHostByte)
+        !name.isEmpty && name.utf8.count <= 253 && name.utf8.allSatisfy(URIAuthority.isHostByte)
             && name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { !$0.isEmpty }
-    }
-
-    /// Letters, digits, `-`, `.`, `_` (after lowercasing).
-    private static func isHostByte(_ b: UInt8) -> Bool {
-        (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2D || b == 0x2E || b == 0x5F
     }
 }
 

@@ -23,26 +23,8 @@ struct Origin: Equatable {
         // host[:port].
         let authority = lower[range.upperBound...]
         guard !authority.utf8.contains(where: { Self.forbidden.contains($0) }) else { return nil }
-        let portText: Substring?
-        if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else { return nil }
-            let literal = authority[authority.index(after: authority.startIndex)..<close]
-            guard LoopbackAddress.ipv6(literal) != nil else { return nil }
-            host = "[\(literal)]"
-            let after = authority[authority.index(after: close)...]
-            if after.isEmpty {
-                portText = nil
-            } else {
-                guard after.first == ":" else { return nil }
-                portText = after.dropFirst()
-            }
-        } else {
-            let parts = authority.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count <= 2 else { return nil }
-            host = String(parts[0])
-            guard host.utf8.allSatisfy(Self.isHostByte) else { return nil }
-            portText = parts.count == 2 ? parts[1] : nil
-        }
+        guard let (host, portText) = URIAuthority.split(authority) else { return nil }
+        self.host = host
         guard !host.isEmpty, host != "." else { return nil }
         if let portText {
             guard (1...5).contains(portText.utf8.count), portText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
@@ -58,11 +40,6 @@ struct Origin: Equatable {
     /// `@` (userinfo), `/`, `?`, `#`, `\` (browsers read it as `/`), `%` (escapes), and `"`, `<`, `>`, `` ` ``,
     /// `{`, `}`, `|`, `^`, which no serialized origin contains.
     private static let forbidden: Set<UInt8> = Set("@/?#\\%\"<>`{}|^".utf8)
-
-    /// Letters, digits, `-`, `.`, `_` (after lowercasing).
-    private static func isHostByte(_ b: UInt8) -> Bool {
-        (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2D || b == 0x2E || b == 0x5F
-    }
 
     var serialized: String { port.map { "\(scheme)://\(host):\($0)" } ?? "\(scheme)://\(host)" }
     var hostPort: String { port.map { "\(host):\($0)" } ?? host }
