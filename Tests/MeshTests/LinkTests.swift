@@ -114,6 +114,22 @@ import Testing
         #expect(Set(delays).count > 40)
         #expect(delays.contains { $0 < 750_000_000 } && delays.contains { $0 > 750_000_000 })
     }
+
+    /// The system generator's path draws from the same ranges as the seeded one, spread over them.
+    @Test(arguments: [Backoff.Jitter.full, .equal])
+    func systemGeneratorStaysInTheRange(_ jitter: Backoff.Jitter) {
+        var backoff = Backoff()
+        var atCap = [UInt64]()
+        for _ in 0..<300 {
+            let ceiling = backoff.currentCeiling
+            let delay = backoff.nextDelay(jitter: jitter)
+            #expect(delay <= ceiling && delay >= (jitter == .equal ? ceiling / 2 : 0))
+            if ceiling == backoff.capNanos { atCap.append(delay) }
+        }
+        #expect(Set(atCap).count > 250)
+        let low = jitter == .equal ? UInt64(500_000_000) : 0
+        #expect(atCap.contains { $0 < low + 250_000_000 } && atCap.contains { $0 > 750_000_000 })
+    }
 }
 
 @Suite struct FailureDetectorTests {

@@ -78,16 +78,28 @@ public struct Backoff: Sendable {
 
     /// The delay before the next attempt; advances the attempt counter.
     public mutating func nextDelay<R: RandomNumberGenerator>(jitter: Jitter = .full, using rng: inout R) -> UInt64 {
-        let ceiling = currentCeiling
-        attempt += 1
-        let floor = jitter == .equal ? ceiling / 2 : 0
-        return UInt64.random(in: floor...ceiling, using: &rng)
+        let range = advance(jitter)
+        return UInt64.random(in: range, using: &rng)
     }
 
     /// The delay before the next attempt, using the system generator.
+    ///
+    /// One concrete `next()` scaled into the range (multiply-high: a bias below 2⁻³⁴ for ceilings up to 1 s, nothing
+    /// for a jitter), not the generic path above: the system generator is an empty struct, and passing it `inout` to
+    /// generic code hands every thread the same placeholder address, which ThreadSanitizer reports as a race.
     public mutating func nextDelay(jitter: Jitter = .full) -> UInt64 {
+        let range = advance(jitter)
         var rng = SystemRandomNumberGenerator()
-        return nextDelay(jitter: jitter, using: &rng)
+        let word = rng.next()
+        let span = range.upperBound - range.lowerBound
+        return range.lowerBound + (span == .max ? word : word.multipliedFullWidth(by: span + 1).high)
+    }
+
+    /// The range the next delay is drawn from; advances the attempt counter.
+    private mutating func advance(_ jitter: Jitter) -> ClosedRange<UInt64> {
+        let ceiling = currentCeiling
+        attempt += 1
+        return (jitter == .equal ? ceiling / 2 : 0)...ceiling
     }
 
     /// Call once a link has proved stable (the node waits ``MeshOptions/linkStableNanos`` after "link up").
