@@ -78,20 +78,20 @@ public final class MeshNode: @unchecked Sendable {
         var isUp: Bool { link?.isEstablished == true }
     }
 
-    private enum RunState { case idle, running, leaving, stopped }
+    enum RunState { case idle, running, leaving, stopped }
 
-    private var runState: RunState = .idle
-    private let identity: HandshakeIdentity
-    private let peerIds: Set<String>
+    var runState: RunState = .idle
+    let identity: HandshakeIdentity
+    let peerIds: Set<String>
     /// Peers we ask to encrypt the link with (peers.json `encryption`; a link is encrypted when either side asks).
-    private let encryptWith: Set<String>
+    let encryptWith: Set<String>
     /// Every node id, so decoders reuse these strings instead of allocating one per DATA frame.
-    private let internedIds: InternTable
+    let internedIds: InternTable
     /// Peers sorted by id (stable iteration order for routes and snapshots).
-    private let peerList: [Peer]
-    private let peers: [String: Peer]
+    let peerList: [Peer]
+    let peers: [String: Peer]
     /// Inbound and outbound links still in handshake.
-    private var handshaking: [ObjectIdentifier: PeerLink] = [:]
+    var handshaking: [ObjectIdentifier: PeerLink] = [:]
     /// Everything kept per origin, so that a DATA frame costs one dictionary lookup instead of five.
     final class OriginState {
         /// Our own messages (seq = 1, 2, 3… per epoch), or the remote ones we relay.
@@ -109,30 +109,30 @@ public final class MeshNode: @unchecked Sendable {
     }
 
     /// Self and every peer, fixed at init (the replica set comes from peers.json).
-    private let origins: [String: OriginState]
-    private let own: OriginState
-    private var delivered: UInt64 = 0
-    private var lastLinksSent: [LinkReport]?
+    let origins: [String: OriginState]
+    let own: OriginState
+    var delivered: UInt64 = 0
+    var lastLinksSent: [LinkReport]?
     /// Routes are looked at again soon: an origin waits for a relayer that holds what it may still hold.
-    private var routeRecheck: TimerID?
-    private var tickTimer: TimerID?
+    var routeRecheck: TimerID?
+    var tickTimer: TimerID?
     /// Pumps every link once per loop iteration, after everything the iteration published or relayed.
-    private var pumpTask: BatchTask!
-    private var listener: MeshListener?
-    private var ownsListener = false
+    var pumpTask: BatchTask!
+    var listener: MeshListener?
+    var ownsListener = false
     /// Handshake failures and refused connections, per source: a peer retrying forever costs a few lines.
-    private var failureLog: LogRateLimiter
+    var failureLog: LogRateLimiter
     /// Inbound connections closed at once (handshake cap or auth throttle).
-    private var refusedHandshakes: UInt64 = 0
+    var refusedHandshakes: UInt64 = 0
     /// Inbound connections closed at once because their source is blocked by ``acceptThrottle``.
-    private var throttledHandshakes: UInt64 = 0
-    private var failedAuthentications: UInt64 = 0
+    var throttledHandshakes: UInt64 = 0
+    var failedAuthentications: UInt64 = 0
     /// Failed authentications per source address of inbound connections: online guessing is limited per address.
-    private var acceptThrottle: AuthThrottle
+    var acceptThrottle: AuthThrottle
     /// Failed authentications per peer we dial: an impostor at a peer's address gets no faster guesses either.
-    private var dialThrottle: AuthThrottle
-    private var leaveCompletion: (() -> Void)?
-    private var leaveTimer: TimerID?
+    var dialThrottle: AuthThrottle
+    var leaveCompletion: (() -> Void)?
+    var leaveTimer: TimerID?
 
     /// - Throws: ``MeshConfigError`` when `selfId` is not in the config or its secret is too weak.
     public init(config: MeshConfig, selfId: String, loop: EventLoop, logger: Logger, options: MeshOptions = .init()) throws {
@@ -364,7 +364,7 @@ public final class MeshNode: @unchecked Sendable {
 
     // MARK: - Dialing and accepting
 
-    private func tick() {
+    func tick() {
         guard runState == .running || runState == .leaving else { return }
         let now = monotonicNanos()
         for link in Array(handshaking.values) where now > link.handshakeDeadline {
@@ -401,7 +401,7 @@ public final class MeshNode: @unchecked Sendable {
         }
     }
 
-    private func dial(_ peer: Peer) {
+    func dial(_ peer: Peer) {
         let address: SocketAddress
         do {
             address = try SocketAddress(host: peer.address.numericHost, port: peer.address.port)
@@ -439,7 +439,7 @@ public final class MeshNode: @unchecked Sendable {
         }
     }
 
-    private func dialFailed(_ peer: Peer, reason: String, level: LogLevel = .info) {
+    func dialFailed(_ peer: Peer, reason: String, level: LogLevel = .info) {
         let now = monotonicNanos()
         peer.nextDialAt = now + peer.backoff.nextDelay()
         if case .refuse(let until) = dialThrottle.check(peer.id, now: now) { peer.nextDialAt = max(peer.nextDialAt, until) }
@@ -451,7 +451,7 @@ public final class MeshNode: @unchecked Sendable {
         }
     }
 
-    private func acceptInbound(_ connection: TCPConnection) {
+    func acceptInbound(_ connection: TCPConnection) {
         guard runState == .running else { return connection.abort() }
         let source = AuthThrottle.sourceKey(host: connection.remoteAddress?.host ?? "?")
         let now = monotonicNanos()
@@ -494,15 +494,15 @@ public final class MeshNode: @unchecked Sendable {
 
     /// What a source blocked by the auth throttle gets before the close.
     static let throttleRejectReason = "too many failed authentications from this address, retry later"
-    private static let throttledReject = MeshFrame.reject(reason: throttleRejectReason).encoded()
+    static let throttledReject = MeshFrame.reject(reason: throttleRejectReason).encoded()
 
     /// "1.5 s"
-    private static func seconds(_ nanos: UInt64) -> String { String(format: "%.1f s", Double(nanos) / 1e9) }
+    static func seconds(_ nanos: UInt64) -> String { String(format: "%.1f s", Double(nanos) / 1e9) }
 
     /// Counts what a handshake that ended without a link says about the other side's knowledge of the secret: a
     /// failed proof (or, for our dial, our proof handed to someone who never proved itself) is one guess, and
     /// blocks the source after a few; a verified proof clears it.
-    private func noteAuthentication(_ link: PeerLink) {
+    func noteAuthentication(_ link: PeerLink) {
         let handshake = link.handshake
         let now = monotonicNanos()
         switch link.role {
@@ -531,7 +531,7 @@ public final class MeshNode: @unchecked Sendable {
         }
     }
 
-    private func wire(_ link: PeerLink) {
+    func wire(_ link: PeerLink) {
         let connection = link.connection
         // Control frames ride on top of at most `maxQueuedWriteBytes` + one batch of DATA.
         connection.maxPendingWriteBytes = max(16 << 20, options.maxQueuedWriteBytes * 4)
@@ -549,166 +549,9 @@ public final class MeshNode: @unchecked Sendable {
         }
     }
 
-    // MARK: - Handshake
-
-    private func perform(_ link: PeerLink, _ actions: [Handshake.Action]) {
-        for action in actions {
-            guard !link.closed else { return }
-            switch action {
-            case .send(let frame):
-                link.send(frame)
-            case .authenticated(let peerId, let peerEpoch):
-                decideInbound(link, peerId: peerId, peerEpoch: peerEpoch)
-            case .established(let peerId, let peerEpoch):
-                establish(link, peerId: peerId, peerEpoch: peerEpoch)
-            case .fail(let reason):
-                fail(link, reason: reason)
-            }
-        }
-    }
-
-    /// The acceptor's tie-break, once the dialer proved itself.
-    private func decideInbound(_ link: PeerLink, peerId: String, peerEpoch: UInt64) {
-        link.peerId = peerId
-        link.peerEpoch = peerEpoch
-        // It proved it knows the secret: its address and (as a peer we dial) its id are in the clear again.
-        if let source = link.source { acceptThrottle.recordSuccess(source) }
-        dialThrottle.recordSuccess(peerId)
-        guard let peer = peers[peerId] else { return perform(link, link.handshake.reject(reason: "unknown node id")) }
-        guard runState == .running else { return perform(link, link.handshake.reject(reason: "shutting down")) }
-        guard !peer.blocked else { return perform(link, link.handshake.reject(reason: "blocked (test)")) }
-
-        var existing: LinkPolicy.Candidate?
-        if let current = peer.link {
-            existing = LinkPolicy.Candidate(dialer: current.dialerId(selfId: selfId) ?? peerId, peerEpoch: current.peerEpoch)
-        } else if peer.outbound != nil || peer.connecting {
-            existing = LinkPolicy.Candidate(dialer: selfId, peerEpoch: peer.outbound?.handshake.peerEpoch)
-        }
-        let decision = LinkPolicy.decide(
-            selfId: selfId, peerId: peerId, existing: existing, new: LinkPolicy.Candidate(dialer: peerId, peerEpoch: peerEpoch))
-        switch decision {
-        case .rejectNew:
-            perform(link, link.handshake.reject(reason: "duplicate link"))
-        case .keepNew:
-            // Our own dial loses (if any); an established old link is replaced in `establish`.
-            cancelOutbound(peer)
-            perform(link, link.handshake.accept())
-        }
-    }
-
-    private func cancelOutbound(_ peer: Peer) {
-        peer.connecting = false
-        peer.dialToken &+= 1
-        if let outbound = peer.outbound { retire(outbound, abort: true) }
-    }
-
-    private func establish(_ link: PeerLink, peerId: String, peerEpoch: UInt64) {
-        handshaking[ObjectIdentifier(link)] = nil
-        guard let peer = peers[peerId] else { return retire(link, abort: true) }
-        if link.role == .dialer {
-            dialThrottle.recordSuccess(peerId)
-            acceptThrottle.recordSuccess(AuthThrottle.sourceKey(host: peer.address.numericHost))
-        }
-        if peer.outbound === link { peer.outbound = nil }
-        if let old = peer.link, old !== link {
-            if link.role == .dialer {
-                // Our dial completed while an inbound link exists: same rule as the acceptor applies.
-                let decision = LinkPolicy.decide(
-                    selfId: selfId, peerId: peerId,
-                    existing: LinkPolicy.Candidate(dialer: old.dialerId(selfId: selfId) ?? peerId, peerEpoch: old.peerEpoch),
-                    new: LinkPolicy.Candidate(dialer: selfId, peerEpoch: peerEpoch))
-                if decision == .rejectNew {
-                    logger.debug("dropping our dial: existing link wins", ["peer": peerId])
-                    return retire(link, abort: false)
-                }
-            }
-            retire(old, abort: true)
-        }
-        if peer.epoch != 0 && peerEpoch > peer.epoch {
-            logger.info("peer restarted", ["peer": peerId, "epoch": "\(peerEpoch)", "previous": "\(peer.epoch)"])
-            peer.ackedOwn = 0
-            peer.reportedLinks = []
-        }
-        peer.epoch = max(peer.epoch, peerEpoch)
-        origins[peerId]?.receive.observeEpoch(peerEpoch)
-
-        link.peerEpoch = peerEpoch
-        // Authenticated: full-size frames from now on.
-        link.decoder.maxFrameBytes = options.maxFrameBytes
-        if link.handshake.isEncrypted, let keys = link.handshake.keys {
-            // Everything after the handshake is sealed, both ways (`read` moves what already arrived).
-            link.sealer = RecordSealer(key: keys.sending(as: link.role), rekey: options.rekey)
-            link.opener = RecordDecoder(key: keys.receiving(as: link.role), rekey: options.rekey)
-        }
-        let now = monotonicNanos()
-        link.establishedAt = now
-        link.detector = FailureDetector(
-            now: now, heartbeatIntervalNanos: options.heartbeatIntervalNanos, timeoutNanos: options.failureTimeoutNanos)
-        link.corruptEveryRecord = peer.corruptRecords
-        peer.linksEstablished &+= 1
-        peer.link = link
-        peer.state = .up
-        peer.sinceMillis = wallClockMillis()
-        // Not `backoff.reset()`: `tick` does that once the link has proved stable.
-        peer.lastDialFailure = nil
-        peer.lastAcceptFailure = nil
-        peer.leftGracefully = false
-        peer.requested = []  // forces a RESUME on this link
-        limitedLog(
-            .info, key: "up:" + peerId, "link up",
-            [
-                "peer": peerId, "epoch": "\(peerEpoch)", "dialed": link.role == .dialer ? "us" : "them",
-                "encrypted": link.isEncrypted ? "yes" : "no",
-            ])
-        link.send(.links(currentLinks()))
-        updateRoutes()
-    }
-
-    private func fail(_ link: PeerLink, reason: String) {
-        guard !link.closed else { return }
-        noteAuthentication(link)
-        let peer = link.peerId.flatMap { peers[$0] }
-        // For log de-duplication only: an acceptor failing key confirmation has just the id the peer claimed.
-        let claimed = peer ?? link.handshake.peerId.flatMap { peers[$0] }
-        retire(link, abort: false)
-        // Our own tie-break verdicts, or the peer's (quoted): routine, not worth a warning.
-        let expected = reason.contains("duplicate link") || reason.contains("blocked (test)")
-        if let peer, link.role == .dialer {
-            dialFailed(peer, reason: reason, level: expected ? .debug : .warning)
-        } else if expected {
-            logger.debug("refused link: \(reason)", ["peer": link.peerId ?? "?"])
-        } else if let claimed {
-            // A misconfigured peer redials every second: log each distinct reason once.
-            if claimed.lastAcceptFailure != reason {
-                claimed.lastAcceptFailure = reason
-                limitedLog(.warning, key: "peer:" + claimed.id, "handshake failed: \(reason)", ["peer": claimed.id])
-            }
-        } else {
-            // A stranger: its address is the only identity it has (the port changes with every attempt).
-            let remote = link.connection.remoteAddress
-            limitedLog(
-                .warning, key: "remote:" + (remote?.host ?? "?"), "handshake failed: \(reason)",
-                ["remote": remote?.description ?? "?"])
-        }
-    }
-
-    /// Closes a link we no longer want without treating it as a failure (tie-break loser, handshake
-    /// failure, shutdown). `abort: false` flushes what is queued first (a REJECT).
-    private func retire(_ link: PeerLink, abort: Bool) {
-        guard !link.closed else { return }
-        link.retired = true
-        link.closed = true
-        handshaking[ObjectIdentifier(link)] = nil
-        if let id = link.peerId, let peer = peers[id] {
-            if peer.outbound === link { peer.outbound = nil }
-            if peer.link === link { peer.link = nil }
-        }
-        if abort { link.connection.abort() } else { link.connection.close() }
-    }
-
     // MARK: - Link lifecycle
 
-    private func closed(_ link: PeerLink, reason: TCPCloseReason) {
+    func closed(_ link: PeerLink, reason: TCPCloseReason) {
         let wasRetired = link.retired
         link.closed = true
         handshaking[ObjectIdentifier(link)] = nil
@@ -729,13 +572,13 @@ public final class MeshNode: @unchecked Sendable {
     }
 
     /// The established link to `peer` failed: close it and go down.
-    private func linkDown(_ peer: Peer, _ link: PeerLink, reason: String) {
+    func linkDown(_ peer: Peer, _ link: PeerLink, reason: String) {
         retire(link, abort: true)
         markDown(peer, link, reason: reason)
     }
 
     /// `link` (just closed) went down; the peer is down until a new link comes up.
-    private func markDown(_ peer: Peer, _ link: PeerLink, reason: String) {
+    func markDown(_ peer: Peer, _ link: PeerLink, reason: String) {
         peer.state = peer.leftGracefully ? .left : .down
         peer.sinceMillis = wallClockMillis()
         peer.requested = []
@@ -760,474 +603,9 @@ public final class MeshNode: @unchecked Sendable {
         if runState == .leaving { finishLeavingIfDone() }
     }
 
-    // MARK: - Frames
-
-    private func read(_ link: PeerLink, _ bytes: UnsafeRawBufferPointer) {
-        guard !link.closed else { return }
-        var bytes = bytes
-        if !link.isEstablished {
-            bytes = readHandshake(link, bytes)
-            guard link.isEstablished, !link.closed else { return }
-            if link.opener != nil {
-                // The peer's last handshake frame is behind us: whatever followed it is sealed.
-                let rest = link.decoder.takeBuffered()
-                if !rest.isEmpty { link.opener!.append(rest) }
-            }
-        }
-        if link.opener != nil {
-            if !bytes.isEmpty { link.opener!.append(bytes) }
-            do {
-                while try link.opener!.next({ link.decoder.append($0) }) {}
-            } catch {
-                return recordFailure(link, error)
-            }
-        } else if !bytes.isEmpty {
-            link.decoder.append(bytes)
-        }
-        // Looked up once per read, not once per frame (a read carries thousands of DATA frames).
-        var established: Peer?
-        while !link.closed {
-            let frame: MeshFrame?
-            do {
-                frame = try link.decoder.next()
-            } catch {
-                protocolError(link, "\(error)")
-                return
-            }
-            guard let frame else { return }
-            if link.isEstablished {
-                if established == nil {
-                    guard let id = link.peerId, let peer = peers[id] else { return }
-                    established = peer
-                }
-                handle(frame, on: link, peer: established!)
-            } else {
-                perform(link, link.handshake.receive(frame))
-            }
-        }
-    }
-
-    /// Feeds an unauthenticated link at most one handshake frame's worth at a time, so a stranger can't make
-    /// us buffer more than ``MeshOptions/maxHandshakeFrameBytes``. Returns the bytes left once it is established.
-    private func readHandshake(_ link: PeerLink, _ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-        var offset = 0
-        while offset < bytes.count && !link.closed && !link.isEstablished {
-            // After `next()` returned nil the decoder holds less than one whole frame: there is always room.
-            let room = max(1, options.maxHandshakeFrameBytes + 4 - link.decoder.bufferedCount)
-            let end = min(bytes.count, offset + room)
-            link.decoder.append(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
-            offset = end
-            while !link.closed && !link.isEstablished {
-                let frame: MeshFrame?
-                do {
-                    frame = try link.decoder.next()
-                } catch {
-                    protocolError(link, "\(error)")
-                    return UnsafeRawBufferPointer(start: nil, count: 0)
-                }
-                guard let frame else { break }
-                perform(link, link.handshake.receive(frame))
-            }
-        }
-        return UnsafeRawBufferPointer(rebasing: bytes[offset...])
-    }
-
-    /// Logs a line of `key` (a source: remote host or peer) unless that source has used up its share; the next
-    /// line it gets says how many were held back.
-    private func limitedLog(_ level: LogLevel, key: String, _ message: String, _ metadata: [String: String]) {
-        let verdict = failureLog.admit(key, now: monotonicNanos())
-        guard verdict.allowed else { return }
-        if verdict.suppressed > 0 {
-            logger.log(level, message + " (\(verdict.suppressed) similar line(s) suppressed)", metadata)
-        } else {
-            logger.log(level, message, metadata)
-        }
-    }
-
-    /// A record did not open (tampered, replayed, dropped or reordered on the way, or not ours): nothing on this
-    /// connection can be trusted any more. Drop it at once; the redial brings fresh keys.
-    private func recordFailure(_ link: PeerLink, _ error: RecordError) {
-        guard let id = link.peerId, let peer = peers[id], peer.link === link else { return retire(link, abort: true) }
-        linkDown(peer, link, reason: "\(error)")
-    }
-
-    private func protocolError(_ link: PeerLink, _ reason: String) {
-        if !link.isEstablished {
-            return perform(link, link.handshake.reject(reason: "protocol error: \(reason)"))
-        }
-        link.send(.reject(reason: "protocol error"))
-        guard let id = link.peerId, let peer = peers[id], peer.link === link else { return retire(link, abort: false) }
-        retire(link, abort: false)
-        markDown(peer, link, reason: "protocol error: \(reason)")
-    }
-
-    private func handle(_ frame: MeshFrame, on link: PeerLink, peer: Peer) {
-        guard peer.link === link else { return }
-        link.detector?.received(now: loop.now)
-        switch frame {
-        case .data(let data):
-            handleData(data, from: peer, on: link)
-        case .resume(let cursors):
-            handleResume(cursors, from: peer, on: link)
-        case .ack(let cursors):
-            for cursor in cursors where cursor.origin == selfId && cursor.epoch == epoch {
-                peer.ackedOwn = max(peer.ackedOwn, cursor.seq)
-            }
-        case .heartbeat(let nanos):
-            link.send(.heartbeatAck(nanos: nanos))
-        case .heartbeatAck(let nanos):
-            link.heartbeatAnswered = true
-            let now = monotonicNanos()
-            if now >= nanos { peer.rttMicros = (now - nanos) / 1000 }
-        case .links(let reports):
-            if reports != peer.reportedLinks {
-                peer.reportedLinks = reports
-                updateRoutes()
-            }
-        case .leaving:
-            peer.leftGracefully = true
-            retire(link, abort: false)
-            markDown(peer, link, reason: "left")
-        case .reject(let reason):
-            linkDown(peer, link, reason: "closed by the peer: \(LogText.untrusted(reason))")
-        case .hello, .share, .confirm, .accept:
-            protocolError(link, "unexpected \(frame.type) frame on an established link")
-        }
-    }
-
-    private func handleData(_ data: MeshData, from peer: Peer, on link: PeerLink) {
-        peer.dataReceived &+= 1
-        let origin = data.origin
-        guard origin != selfId, let state = origins[origin] else {
-            peer.staleDropped &+= 1
-            return
-        }
-        // Only the origin itself, or the peer we asked to relay it, may feed us an origin: anyone else could
-        // make its real messages stale with a forged epoch. Frames of a relay we just stopped using are still in
-        // flight after the switch; the new path resumes from what we had delivered when we switched, so
-        // dropping them loses nothing.
-        if origin != peer.id && !peer.requested.contains(origin) {
-            if link.everRequested.contains(origin) {
-                peer.outOfOrderDropped &+= 1
-            } else {
-                peer.unexpectedOrigin &+= 1
-            }
-            return
-        }
-        var gapBefore = data.gapBefore
-        var unheld = false
-        if data.notHeldBefore && origin != peer.id && skipsAhead(state.receive, data) {
-            // The relayer never held what lies before this message; the origin may still have it. Take the
-            // skip only from a relayer chosen knowing that (a last resort); otherwise its report was stale:
-            // correct it, and let the routes find another way (or wait).
-            if state.acceptsUnheldFrom != peer.id { notHeld(data, from: peer) }
-            guard state.acceptsUnheldFrom == peer.id, peer.requested.contains(origin) else {
-                peer.outOfOrderDropped &+= 1
-                return
-            }
-            gapBefore = true
-            unheld = true
-        }
-        let verdict = state.receive.receive(epoch: data.epoch, seq: data.seq, gapBefore: gapBefore)
-        switch verdict {
-        case .deliver(let gap, _):
-            if gap > 0 {
-                peer.gaps &+= gap
-                state.gaps &+= gap
-                logger.warning("gap: \(gap) message(s) from \(origin) were lost", ["peer": peer.id, "origin": origin])
-            }
-            // Delivered seqs only grow within an epoch, so the log can always take this one; the
-            // lastSeq check is belt and braces against ever trapping in `append`.
-            let held = (epoch: state.log.epoch, from: state.log.heldFrom)
-            if state.log.epoch != data.epoch || state.log.lastSeq >= data.seq {
-                state.log = OriginLog(epoch: data.epoch, maxCount: options.logMaxCount, maxBytes: options.logMaxBytes)
-            }
-            state.log.append(seq: data.seq, payload: data.payload, unheldBefore: unheld)
-            // What we could relay changed (a new life, or a skip): tell the peers (LINKS), and see whether a
-            // relayer we skipped to now covers us.
-            if state.log.heldFrom != held.from || state.log.epoch != held.epoch { updateRoutes() }
-            delivered &+= 1
-            link.ackDirty = true
-            if isRelayed(origin) { schedulePump() }
-            onDeliver?(origin, data.payload)
-        case .duplicate:
-            peer.duplicatesDropped &+= 1
-        case .stale:
-            peer.staleDropped &+= 1
-        case .outOfOrder:
-            peer.outOfOrderDropped &+= 1
-        }
-    }
-
-    /// Whether `data` would skip messages: beyond `highest + 1` in the life we know, or a newer life not from its
-    /// start. Nothing is skipped while we know nothing of the origin (we want only new messages).
-    private func skipsAhead(_ receive: ReceiveState, _ data: MeshData) -> Bool {
-        guard receive.epoch != 0 else { return false }
-        if data.epoch == receive.epoch { return data.seq > receive.highest &+ 1 }
-        return data.epoch > receive.epoch && data.seq > 1
-    }
-
-    /// A relayer fed us a NOT_HELD skip we did not accept: its log of that origin starts at `data.seq` (its LINKS
-    /// said otherwise, or was in flight). Record that as its report and reroute; the route may drop it, or, if
-    /// it is the last resort anyway, accept it from now on.
-    private func notHeld(_ data: MeshData, from peer: Peer) {
-        if let index = peer.reportedLinks.firstIndex(where: { $0.peerId == data.origin }) {
-            peer.reportedLinks[index].heldEpoch = data.epoch
-            peer.reportedLinks[index].heldFrom = data.seq
-        }
-        logger.info(
-            "relay of \(data.origin) skips messages it never held; looking for another route",
-            ["peer": peer.id, "origin": data.origin, "seq": "\(data.seq)"])
-        updateRoutes()
-    }
-
-    /// The peer tells us which origins to feed it and from where.
-    private func handleResume(_ cursors: [OriginCursor], from peer: Peer, on link: PeerLink) {
-        var feeds = [PeerLink.Feed]()
-        for cursor in cursors where cursor.origin == selfId || peerIds.contains(cursor.origin) {
-            guard cursor.origin != peer.id, !feeds.contains(where: { $0.origin == cursor.origin }) else { continue }
-            if let index = link.feedIndex(cursor.origin) {
-                let current = link.feeds[index]
-                // Already feeding it: keep our cursor if the peer merely hasn't received what is in flight.
-                if cursor.epoch == 0 || (cursor.epoch == current.epoch && cursor.seq <= current.cursor) {
-                    feeds.append(current)
-                    continue
-                }
-            }
-            var feed = PeerLink.Feed(origin: cursor.origin, epoch: cursor.epoch, cursor: cursor.seq)
-            if cursor.epoch == 0 {
-                // "I know nothing of this life": only messages from now on.
-                let log = origins[cursor.origin]?.log
-                feed.epoch = log?.epoch ?? 0
-                feed.cursor = log?.lastSeq ?? 0
-            }
-            if cursor.origin == selfId {
-                let base = feed.epoch == epoch ? feed.cursor : 0
-                peer.ackedOwn = max(peer.ackedOwn, base)
-            }
-            feeds.append(feed)
-        }
-        link.feeds = feeds
-        pump(link)
-    }
-
-    private func isRelayed(_ origin: String) -> Bool {
-        for peer in peerList where peer.id != origin {
-            if let link = peer.link, link.feedIndex(origin) != nil { return true }
-        }
-        return false
-    }
-
-    // MARK: - Routes (who feeds us what)
-
-    private func cursor(for origin: String) -> OriginCursor {
-        let state = origins[origin]?.receive ?? ReceiveState()
-        return OriginCursor(origin: origin, epoch: state.epoch, seq: state.highest)
-    }
-
-    private func currentLinks() -> [LinkReport] {
-        peerList.map { peer in
-            let log = origins[peer.id]!.log
-            let held = log.lastSeq > 0
-            return LinkReport(
-                peerId: peer.id, peerEpoch: peer.epoch, up: peer.isUp, heldEpoch: held ? log.epoch : 0,
-                heldFrom: held ? log.heldFrom : 0)
-        }
-    }
-
-    /// Where origin `origin` should come from now, given our cursor and the peers' LINKS.
-    ///
-    /// O itself when linked. Otherwise one relayer (not all of them: that keeps a broadcast from crossing
-    /// the mesh several times) that holds everything after our cursor (``LinkReport/covers(epoch:seq:)``):
-    /// first the lowest-id one linked to O (it gets O's new messages too), else one that only holds what O
-    /// sent before (O is down, or cut from it). With none of those, nothing: we wait (delay, not loss) for
-    /// O, or a replica holding its messages, to come back, up to ``MeshOptions/relayCoverWaitNanos``; then a
-    /// last resort relayer (linked to O if any, holding the most) whose skip over what it never held we take.
-    private func route(for origin: Peer, now: UInt64) -> (relayer: Peer?, covered: Bool, acceptsUnheld: Bool) {
-        if origin.isUp { return (origin, true, false) }
-        let cursor = cursor(for: origin.id)
-        var holding: Peer?
-        var resort: (peer: Peer, rank: (Int, UInt64))?
-        for candidate in peerList where candidate !== origin && candidate.isUp {
-            guard let report = candidate.reportedLinks.first(where: { $0.peerId == origin.id }) else { continue }
-            let covers = report.covers(epoch: cursor.epoch, seq: cursor.seq)
-            if report.up && covers { return (candidate, true, false) }
-            if covers && report.heldEpoch != 0 && holding == nil { holding = candidate }
-            // Last resort: linked to O first, then the same life as our cursor, then holding from the lowest seq.
-            let rank = (
-                (report.up ? 0 : 2) + (report.heldEpoch == cursor.epoch ? 0 : 1),
-                report.heldEpoch == 0 ? UInt64.max : report.heldFrom
-            )
-            if report.up || report.heldEpoch != 0, resort == nil || rank < resort!.rank { resort = (candidate, rank) }
-        }
-        // Knowing nothing of O, we want only its new messages: nothing to wait for.
-        if cursor.epoch == 0 { return (nil, true, false) }
-        let state = origins[origin.id]!
-        let since = state.uncoveredSince ?? now
-        state.uncoveredSince = since
-        if now &- since < options.relayCoverWaitNanos { return (holding, false, false) }
-        // Waited long enough: O's new messages through a linked relayer, even across what it never held.
-        if let resort, resort.rank.0 < 2 { return (resort.peer, false, true) }
-        if let holding { return (holding, false, false) }
-        guard let resort else { return (nil, false, false) }
-        return (resort.peer, false, true)
-    }
-
-    /// Recomputes which peer feeds us each origin (see ``route(for:now:)``) and sends RESUME where that changed;
-    /// sends LINKS when our own view (links, what we hold) changed. If its LINKS or link loss says a relayer
-    /// no longer fits, the origin moves to the next one.
-    private func updateRoutes() {
-        guard runState == .running else { return }
-        var assignment: [String: [String]] = [:]
-        let now = monotonicNanos()
-        var waiting = false
-        for origin in peerList {
-            let route = route(for: origin, now: now)
-            let state = origins[origin.id]!
-            state.acceptsUnheldFrom = route.acceptsUnheld ? route.relayer?.id : nil
-            if route.covered { state.uncoveredSince = nil } else { waiting = true }
-            guard let relayer = route.relayer else { continue }
-            if relayer === origin {
-                assignment[origin.id, default: []].insert(origin.id, at: 0)
-            } else {
-                assignment[relayer.id, default: []].append(origin.id)
-            }
-        }
-        if waiting && routeRecheck == nil {
-            // A relayer may come to cover us as our cursor moves, and the wait is bounded: look again soon.
-            routeRecheck = loop.schedule(afterNanos: options.heartbeatIntervalNanos) { [weak self] in
-                guard let self else { return }
-                self.routeRecheck = nil
-                self.updateRoutes()
-            }
-        }
-        for peer in peerList {
-            guard let link = peer.link, link.isEstablished else { continue }
-            let wanted = assignment[peer.id] ?? []
-            if wanted != peer.requested {
-                peer.requested = wanted
-                for origin in wanted where !link.everRequested.contains(origin) { link.everRequested.append(origin) }
-                link.send(.resume(wanted.map(cursor(for:))))
-            }
-        }
-        let links = currentLinks()
-        if links != lastLinksSent {
-            lastLinksSent = links
-            for peer in peerList where peer.isUp { peer.link?.send(.links(links)) }
-        }
-    }
-
-    // MARK: - Outbound data
-
-    private func schedulePump() {
-        pumpTask.arm()
-    }
-
-    /// A batch built from one origin's log in this pump round, for the next link fed from the same place: in a
-    /// healthy mesh every peer is fed our own messages from the same cursor, and gets the same bytes (one
-    /// encoding and one buffer per message, not one per peer). Only valid within the round: the logs don't
-    /// change during it.
-    private struct SharedBatch {
-        var origin: String
-        var epoch: UInt64
-        var from: UInt64
-        var to: UInt64
-        var frames: UInt64
-        var bytes: [UInt8]
-    }
-
-    private func pump(_ link: PeerLink) {
-        var none: SharedBatch?
-        pump(link, sharing: &none)
-    }
-
-    /// Pulls from the logs into the socket: batches of up to `writeBatchBytes`, while less than
-    /// `maxQueuedWriteBytes` is queued. Called again when the socket drains.
-    private func pump(_ link: PeerLink, sharing shared: inout SharedBatch?) {
-        guard !link.closed, link.isEstablished, !link.feeds.isEmpty, let id = link.peerId, let peer = peers[id] else {
-            return
-        }
-        let batch = options.writeBatchBytes
-        let singleFeed = link.feeds.count == 1
-        while link.connection.isOpen && link.connection.pendingWriteBytes < options.maxQueuedWriteBytes {
-            if singleFeed, let built = shared, built.origin == link.feeds[0].origin, built.epoch == link.feeds[0].epoch,
-                built.from == link.feeds[0].cursor
-            {
-                link.feeds[0].cursor = built.to
-                if built.origin != selfId { peer.relayed &+= built.frames }
-                peer.dataSent &+= built.frames
-                peer.dataWrites &+= 1
-                link.write(built.bytes)
-                continue
-            }
-            var buffer = [UInt8]()
-            var frames: UInt64 = 0
-            var from: UInt64 = 0
-            var skipped: UInt64 = 0
-            for index in link.feeds.indices {
-                let budget = batch - buffer.count
-                guard budget > 0 else { break }
-                let origin = link.feeds[index].origin
-                guard let log = origins[origin]?.log else { continue }
-                if link.feeds[index].epoch < log.epoch {
-                    // The origin restarted since the peer's cursor: its whole new life is news.
-                    link.feeds[index].epoch = log.epoch
-                    link.feeds[index].cursor = 0
-                }
-                guard link.feeds[index].epoch == log.epoch, log.lastSeq > link.feeds[index].cursor else { continue }
-                let overhead = MeshFrame.dataFrameCount(originCount: origin.utf8.count, payloadCount: 0)
-                if buffer.isEmpty {
-                    // Room for what is waiting, by the log's average size: a whole batch for a backlog, a few
-                    // hundred bytes for one chat message (not 260 KB allocated and freed per message).
-                    let waiting = log.count(after: link.feeds[index].cursor)
-                    let average = log.byteCount / max(1, log.count)
-                    buffer.reserveCapacity(min(batch + 4096, waiting * (average + overhead) + 256))
-                }
-                let epoch = log.epoch
-                from = link.feeds[index].cursor
-                let result = log.read(after: link.feeds[index].cursor, maxBytes: budget, perEntryOverhead: overhead) {
-                    entry, skip in
-                    let flags: UInt8
-                    switch skip {
-                    case .none: flags = 0
-                    case .evicted: flags = MeshData.gapBeforeFlag
-                    case .unheld: flags = MeshData.notHeldBeforeFlag
-                    }
-                    MeshFrame.appendData(
-                        origin: origin, epoch: epoch, seq: entry.seq, flags: flags, payload: entry.payload, into: &buffer)
-                }
-                link.feeds[index].cursor = result.cursor
-                frames += UInt64(result.count)
-                if origin != selfId { peer.relayed &+= UInt64(result.count) }
-                skipped &+= result.skipped
-                let evicted = result.skipped - result.unheld
-                if evicted > 0 {
-                    peer.sendGaps &+= evicted
-                    logger.warning(
-                        "gap: \(evicted) message(s) of \(origin) were evicted before \(id) got them",
-                        ["peer": id, "origin": origin])
-                }
-                if result.unheld > 0 {
-                    // Flagged NOT_HELD: the peer decides whether to take the skip or get them elsewhere.
-                    logger.info(
-                        "relay: \(result.unheld) message(s) of \(origin) that \(id) asked for were never held here",
-                        ["peer": id, "origin": origin])
-                }
-            }
-            guard frames > 0 else { return }
-            if singleFeed && skipped == 0 {
-                let feed = link.feeds[0]
-                shared = SharedBatch(origin: feed.origin, epoch: feed.epoch, from: from, to: feed.cursor, frames: frames, bytes: buffer)
-            }
-            peer.dataSent &+= frames
-            peer.dataWrites &+= 1
-            link.write(buffer)
-        }
-    }
-
     // MARK: - Leaving
 
-    private func stopAccepting() {
+    func stopAccepting() {
         if let listener {
             listener.onAccept = nil
             if ownsListener { listener.close() }
@@ -1235,12 +613,12 @@ public final class MeshNode: @unchecked Sendable {
         listener = nil
     }
 
-    private func finishLeavingIfDone() {
+    func finishLeavingIfDone() {
         guard runState == .leaving else { return }
         if peerList.allSatisfy({ $0.link == nil }) && handshaking.isEmpty { finishLeaving() }
     }
 
-    private func finishLeaving() {
+    func finishLeaving() {
         guard runState == .leaving else { return }
         shutdown()
     }

@@ -1,0 +1,263 @@
+import NetKit
+
+/// What a link receives once established: reading (records opened, frames decoded), DATA delivered exactly once
+/// in each origin's order, RESUME, ACK, heartbeats and LINKS.
+extension MeshNode {
+    // MARK: - Frames
+
+    func read(_ link: PeerLink, _ bytes: UnsafeRawBufferPointer) {
+        guard !link.closed else { return }
+        var bytes = bytes
+        if !link.isEstablished {
+            bytes = readHandshake(link, bytes)
+            guard link.isEstablished, !link.closed else { return }
+            if link.opener != nil {
+                // The peer's last handshake frame is behind us: whatever followed it is sealed.
+                let rest = link.decoder.takeBuffered()
+                if !rest.isEmpty { link.opener!.append(rest) }
+            }
+        }
+        if link.opener != nil {
+            if !bytes.isEmpty { link.opener!.append(bytes) }
+            do {
+                while try link.opener!.next({ link.decoder.append($0) }) {}
+            } catch {
+                return recordFailure(link, error)
+            }
+        } else if !bytes.isEmpty {
+            link.decoder.append(bytes)
+        }
+        // Looked up once per read, not once per frame (a read carries thousands of DATA frames).
+        var established: Peer?
+        while !link.closed {
+            let frame: MeshFrame?
+            do {
+                frame = try link.decoder.next()
+            } catch {
+                protocolError(link, "\(error)")
+                return
+            }
+            guard let frame else { return }
+            if link.isEstablished {
+                if established == nil {
+                    guard let id = link.peerId, let peer = peers[id] else { return }
+                    established = peer
+                }
+                handle(frame, on: link, peer: established!)
+            } else {
+                perform(link, link.handshake.receive(frame))
+            }
+        }
+    }
+
+    /// Feeds an unauthenticated link at most one handshake frame's worth at a time, so a stranger can't make
+    /// us buffer more than ``MeshOptions/maxHandshakeFrameBytes``. Returns the bytes left once it is established.
+    func readHandshake(_ link: PeerLink, _ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var offset = 0
+        while offset < bytes.count && !link.closed && !link.isEstablished {
+            // After `next()` returned nil the decoder holds less than one whole frame: there is always room.
+            let room = max(1, options.maxHandshakeFrameBytes + 4 - link.decoder.bufferedCount)
+            let end = min(bytes.count, offset + room)
+            link.decoder.append(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
+            offset = end
+            while !link.closed && !link.isEstablished {
+                let frame: MeshFrame?
+                do {
+                    frame = try link.decoder.next()
+                } catch {
+                    protocolError(link, "\(error)")
+                    return UnsafeRawBufferPointer(start: nil, count: 0)
+                }
+                guard let frame else { break }
+                perform(link, link.handshake.receive(frame))
+            }
+        }
+        return UnsafeRawBufferPointer(rebasing: bytes[offset...])
+    }
+
+    /// Logs a line of `key` (a source: remote host or peer) unless that source has used up its share; the next
+    /// line it gets says how many were held back.
+    func limitedLog(_ level: LogLevel, key: String, _ message: String, _ metadata: [String: String]) {
+        let verdict = failureLog.admit(key, now: monotonicNanos())
+        guard verdict.allowed else { return }
+        if verdict.suppressed > 0 {
+            logger.log(level, message + " (\(verdict.suppressed) similar line(s) suppressed)", metadata)
+        } else {
+            logger.log(level, message, metadata)
+        }
+    }
+
+    /// A record did not open (tampered, replayed, dropped or reordered on the way, or not ours): nothing on this
+    /// connection can be trusted any more. Drop it at once; the redial brings fresh keys.
+    func recordFailure(_ link: PeerLink, _ error: RecordError) {
+        guard let id = link.peerId, let peer = peers[id], peer.link === link else { return retire(link, abort: true) }
+        linkDown(peer, link, reason: "\(error)")
+    }
+
+    func protocolError(_ link: PeerLink, _ reason: String) {
+        if !link.isEstablished {
+            return perform(link, link.handshake.reject(reason: "protocol error: \(reason)"))
+        }
+        link.send(.reject(reason: "protocol error"))
+        guard let id = link.peerId, let peer = peers[id], peer.link === link else { return retire(link, abort: false) }
+        retire(link, abort: false)
+        markDown(peer, link, reason: "protocol error: \(reason)")
+    }
+
+    func handle(_ frame: MeshFrame, on link: PeerLink, peer: Peer) {
+        guard peer.link === link else { return }
+        link.detector?.received(now: loop.now)
+        switch frame {
+        case .data(let data):
+            handleData(data, from: peer, on: link)
+        case .resume(let cursors):
+            handleResume(cursors, from: peer, on: link)
+        case .ack(let cursors):
+            for cursor in cursors where cursor.origin == selfId && cursor.epoch == epoch {
+                peer.ackedOwn = max(peer.ackedOwn, cursor.seq)
+            }
+        case .heartbeat(let nanos):
+            link.send(.heartbeatAck(nanos: nanos))
+        case .heartbeatAck(let nanos):
+            link.heartbeatAnswered = true
+            let now = monotonicNanos()
+            if now >= nanos { peer.rttMicros = (now - nanos) / 1000 }
+        case .links(let reports):
+            if reports != peer.reportedLinks {
+                peer.reportedLinks = reports
+                updateRoutes()
+            }
+        case .leaving:
+            peer.leftGracefully = true
+            retire(link, abort: false)
+            markDown(peer, link, reason: "left")
+        case .reject(let reason):
+            linkDown(peer, link, reason: "closed by the peer: \(LogText.untrusted(reason))")
+        case .hello, .share, .confirm, .accept:
+            protocolError(link, "unexpected \(frame.type) frame on an established link")
+        }
+    }
+
+    func handleData(_ data: MeshData, from peer: Peer, on link: PeerLink) {
+        peer.dataReceived &+= 1
+        let origin = data.origin
+        guard origin != selfId, let state = origins[origin] else {
+            peer.staleDropped &+= 1
+            return
+        }
+        // Only the origin itself, or the peer we asked to relay it, may feed us an origin: anyone else could
+        // make its real messages stale with a forged epoch. Frames of a relay we just stopped using are still in
+        // flight after the switch; the new path resumes from what we had delivered when we switched, so
+        // dropping them loses nothing.
+        if origin != peer.id && !peer.requested.contains(origin) {
+            if link.everRequested.contains(origin) {
+                peer.outOfOrderDropped &+= 1
+            } else {
+                peer.unexpectedOrigin &+= 1
+            }
+            return
+        }
+        var gapBefore = data.gapBefore
+        var unheld = false
+        if data.notHeldBefore && origin != peer.id && skipsAhead(state.receive, data) {
+            // The relayer never held what lies before this message; the origin may still have it. Take the
+            // skip only from a relayer chosen knowing that (a last resort); otherwise its report was stale:
+            // correct it, and let the routes find another way (or wait).
+            if state.acceptsUnheldFrom != peer.id { notHeld(data, from: peer) }
+            guard state.acceptsUnheldFrom == peer.id, peer.requested.contains(origin) else {
+                peer.outOfOrderDropped &+= 1
+                return
+            }
+            gapBefore = true
+            unheld = true
+        }
+        let verdict = state.receive.receive(epoch: data.epoch, seq: data.seq, gapBefore: gapBefore)
+        switch verdict {
+        case .deliver(let gap, _):
+            if gap > 0 {
+                peer.gaps &+= gap
+                state.gaps &+= gap
+                logger.warning("gap: \(gap) message(s) from \(origin) were lost", ["peer": peer.id, "origin": origin])
+            }
+            // Delivered seqs only grow within an epoch, so the log can always take this one; the
+            // lastSeq check is belt and braces against ever trapping in `append`.
+            let held = (epoch: state.log.epoch, from: state.log.heldFrom)
+            if state.log.epoch != data.epoch || state.log.lastSeq >= data.seq {
+                state.log = OriginLog(epoch: data.epoch, maxCount: options.logMaxCount, maxBytes: options.logMaxBytes)
+            }
+            state.log.append(seq: data.seq, payload: data.payload, unheldBefore: unheld)
+            // What we could relay changed (a new life, or a skip): tell the peers (LINKS), and see whether a
+            // relayer we skipped to now covers us.
+            if state.log.heldFrom != held.from || state.log.epoch != held.epoch { updateRoutes() }
+            delivered &+= 1
+            link.ackDirty = true
+            if isRelayed(origin) { schedulePump() }
+            onDeliver?(origin, data.payload)
+        case .duplicate:
+            peer.duplicatesDropped &+= 1
+        case .stale:
+            peer.staleDropped &+= 1
+        case .outOfOrder:
+            peer.outOfOrderDropped &+= 1
+        }
+    }
+
+    /// Whether `data` would skip messages: beyond `highest + 1` in the life we know, or a newer life not from its
+    /// start. Nothing is skipped while we know nothing of the origin (we want only new messages).
+    func skipsAhead(_ receive: ReceiveState, _ data: MeshData) -> Bool {
+        guard receive.epoch != 0 else { return false }
+        if data.epoch == receive.epoch { return data.seq > receive.highest &+ 1 }
+        return data.epoch > receive.epoch && data.seq > 1
+    }
+
+    /// A relayer fed us a NOT_HELD skip we did not accept: its log of that origin starts at `data.seq` (its LINKS
+    /// said otherwise, or was in flight). Record that as its report and reroute; the route may drop it, or, if
+    /// it is the last resort anyway, accept it from now on.
+    func notHeld(_ data: MeshData, from peer: Peer) {
+        if let index = peer.reportedLinks.firstIndex(where: { $0.peerId == data.origin }) {
+            peer.reportedLinks[index].heldEpoch = data.epoch
+            peer.reportedLinks[index].heldFrom = data.seq
+        }
+        logger.info(
+            "relay of \(data.origin) skips messages it never held; looking for another route",
+            ["peer": peer.id, "origin": data.origin, "seq": "\(data.seq)"])
+        updateRoutes()
+    }
+
+    /// The peer tells us which origins to feed it and from where.
+    func handleResume(_ cursors: [OriginCursor], from peer: Peer, on link: PeerLink) {
+        var feeds = [PeerLink.Feed]()
+        for cursor in cursors where cursor.origin == selfId || peerIds.contains(cursor.origin) {
+            guard cursor.origin != peer.id, !feeds.contains(where: { $0.origin == cursor.origin }) else { continue }
+            if let index = link.feedIndex(cursor.origin) {
+                let current = link.feeds[index]
+                // Already feeding it: keep our cursor if the peer merely hasn't received what is in flight.
+                if cursor.epoch == 0 || (cursor.epoch == current.epoch && cursor.seq <= current.cursor) {
+                    feeds.append(current)
+                    continue
+                }
+            }
+            var feed = PeerLink.Feed(origin: cursor.origin, epoch: cursor.epoch, cursor: cursor.seq)
+            if cursor.epoch == 0 {
+                // "I know nothing of this life": only messages from now on.
+                let log = origins[cursor.origin]?.log
+                feed.epoch = log?.epoch ?? 0
+                feed.cursor = log?.lastSeq ?? 0
+            }
+            if cursor.origin == selfId {
+                let base = feed.epoch == epoch ? feed.cursor : 0
+                peer.ackedOwn = max(peer.ackedOwn, base)
+            }
+            feeds.append(feed)
+        }
+        link.feeds = feeds
+        pump(link)
+    }
+
+    func isRelayed(_ origin: String) -> Bool {
+        for peer in peerList where peer.id != origin {
+            if let link = peer.link, link.feedIndex(origin) != nil { return true }
+        }
+        return false
+    }
+}

@@ -1,0 +1,212 @@
+import NetKit
+
+/// Which peer feeds this node each origin (direct, or through a relayer that holds what we miss), and the pump
+/// that pulls from the origin logs into the links' sockets.
+extension MeshNode {
+    // MARK: - Routes (who feeds us what)
+
+    func cursor(for origin: String) -> OriginCursor {
+        let state = origins[origin]?.receive ?? ReceiveState()
+        return OriginCursor(origin: origin, epoch: state.epoch, seq: state.highest)
+    }
+
+    func currentLinks() -> [LinkReport] {
+        peerList.map { peer in
+            let log = origins[peer.id]!.log
+            let held = log.lastSeq > 0
+            return LinkReport(
+                peerId: peer.id, peerEpoch: peer.epoch, up: peer.isUp, heldEpoch: held ? log.epoch : 0,
+                heldFrom: held ? log.heldFrom : 0)
+        }
+    }
+
+    /// Where origin `origin` should come from now, given our cursor and the peers' LINKS.
+    ///
+    /// O itself when linked. Otherwise one relayer (not all of them: that keeps a broadcast from crossing
+    /// the mesh several times) that holds everything after our cursor (``LinkReport/covers(epoch:seq:)``):
+    /// first the lowest-id one linked to O (it gets O's new messages too), else one that only holds what O
+    /// sent before (O is down, or cut from it). With none of those, nothing: we wait (delay, not loss) for
+    /// O, or a replica holding its messages, to come back, up to ``MeshOptions/relayCoverWaitNanos``; then a
+    /// last resort relayer (linked to O if any, holding the most) whose skip over what it never held we take.
+    func route(for origin: Peer, now: UInt64) -> (relayer: Peer?, covered: Bool, acceptsUnheld: Bool) {
+        if origin.isUp { return (origin, true, false) }
+        let cursor = cursor(for: origin.id)
+        var holding: Peer?
+        var resort: (peer: Peer, rank: (Int, UInt64))?
+        for candidate in peerList where candidate !== origin && candidate.isUp {
+            guard let report = candidate.reportedLinks.first(where: { $0.peerId == origin.id }) else { continue }
+            let covers = report.covers(epoch: cursor.epoch, seq: cursor.seq)
+            if report.up && covers { return (candidate, true, false) }
+            if covers && report.heldEpoch != 0 && holding == nil { holding = candidate }
+            // Last resort: linked to O first, then the same life as our cursor, then holding from the lowest seq.
+            let rank = (
+                (report.up ? 0 : 2) + (report.heldEpoch == cursor.epoch ? 0 : 1),
+                report.heldEpoch == 0 ? UInt64.max : report.heldFrom
+            )
+            if report.up || report.heldEpoch != 0, resort == nil || rank < resort!.rank { resort = (candidate, rank) }
+        }
+        // Knowing nothing of O, we want only its new messages: nothing to wait for.
+        if cursor.epoch == 0 { return (nil, true, false) }
+        let state = origins[origin.id]!
+        let since = state.uncoveredSince ?? now
+        state.uncoveredSince = since
+        if now &- since < options.relayCoverWaitNanos { return (holding, false, false) }
+        // Waited long enough: O's new messages through a linked relayer, even across what it never held.
+        if let resort, resort.rank.0 < 2 { return (resort.peer, false, true) }
+        if let holding { return (holding, false, false) }
+        guard let resort else { return (nil, false, false) }
+        return (resort.peer, false, true)
+    }
+
+    /// Recomputes which peer feeds us each origin (see ``route(for:now:)``) and sends RESUME where that changed;
+    /// sends LINKS when our own view (links, what we hold) changed. If its LINKS or link loss says a relayer
+    /// no longer fits, the origin moves to the next one.
+    func updateRoutes() {
+        guard runState == .running else { return }
+        var assignment: [String: [String]] = [:]
+        let now = monotonicNanos()
+        var waiting = false
+        for origin in peerList {
+            let route = route(for: origin, now: now)
+            let state = origins[origin.id]!
+            state.acceptsUnheldFrom = route.acceptsUnheld ? route.relayer?.id : nil
+            if route.covered { state.uncoveredSince = nil } else { waiting = true }
+            guard let relayer = route.relayer else { continue }
+            if relayer === origin {
+                assignment[origin.id, default: []].insert(origin.id, at: 0)
+            } else {
+                assignment[relayer.id, default: []].append(origin.id)
+            }
+        }
+        if waiting && routeRecheck == nil {
+            // A relayer may come to cover us as our cursor moves, and the wait is bounded: look again soon.
+            routeRecheck = loop.schedule(afterNanos: options.heartbeatIntervalNanos) { [weak self] in
+                guard let self else { return }
+                self.routeRecheck = nil
+                self.updateRoutes()
+            }
+        }
+        for peer in peerList {
+            guard let link = peer.link, link.isEstablished else { continue }
+            let wanted = assignment[peer.id] ?? []
+            if wanted != peer.requested {
+                peer.requested = wanted
+                for origin in wanted where !link.everRequested.contains(origin) { link.everRequested.append(origin) }
+                link.send(.resume(wanted.map(cursor(for:))))
+            }
+        }
+        let links = currentLinks()
+        if links != lastLinksSent {
+            lastLinksSent = links
+            for peer in peerList where peer.isUp { peer.link?.send(.links(links)) }
+        }
+    }
+
+    // MARK: - Outbound data
+
+    func schedulePump() {
+        pumpTask.arm()
+    }
+
+    /// A batch built from one origin's log in this pump round, for the next link fed from the same place: in a
+    /// healthy mesh every peer is fed our own messages from the same cursor, and gets the same bytes (one
+    /// encoding and one buffer per message, not one per peer). Only valid within the round: the logs don't
+    /// change during it.
+    struct SharedBatch {
+        var origin: String
+        var epoch: UInt64
+        var from: UInt64
+        var to: UInt64
+        var frames: UInt64
+        var bytes: [UInt8]
+    }
+
+    func pump(_ link: PeerLink) {
+        var none: SharedBatch?
+        pump(link, sharing: &none)
+    }
+
+    /// Pulls from the logs into the socket: batches of up to `writeBatchBytes`, while less than
+    /// `maxQueuedWriteBytes` is queued. Called again when the socket drains.
+    func pump(_ link: PeerLink, sharing shared: inout SharedBatch?) {
+        guard !link.closed, link.isEstablished, !link.feeds.isEmpty, let id = link.peerId, let peer = peers[id] else {
+            return
+        }
+        let batch = options.writeBatchBytes
+        let singleFeed = link.feeds.count == 1
+        while link.connection.isOpen && link.connection.pendingWriteBytes < options.maxQueuedWriteBytes {
+            if singleFeed, let built = shared, built.origin == link.feeds[0].origin, built.epoch == link.feeds[0].epoch,
+                built.from == link.feeds[0].cursor
+            {
+                link.feeds[0].cursor = built.to
+                if built.origin != selfId { peer.relayed &+= built.frames }
+                peer.dataSent &+= built.frames
+                peer.dataWrites &+= 1
+                link.write(built.bytes)
+                continue
+            }
+            var buffer = [UInt8]()
+            var frames: UInt64 = 0
+            var from: UInt64 = 0
+            var skipped: UInt64 = 0
+            for index in link.feeds.indices {
+                let budget = batch - buffer.count
+                guard budget > 0 else { break }
+                let origin = link.feeds[index].origin
+                guard let log = origins[origin]?.log else { continue }
+                if link.feeds[index].epoch < log.epoch {
+                    // The origin restarted since the peer's cursor: its whole new life is news.
+                    link.feeds[index].epoch = log.epoch
+                    link.feeds[index].cursor = 0
+                }
+                guard link.feeds[index].epoch == log.epoch, log.lastSeq > link.feeds[index].cursor else { continue }
+                let overhead = MeshFrame.dataFrameCount(originCount: origin.utf8.count, payloadCount: 0)
+                if buffer.isEmpty {
+                    // Room for what is waiting, by the log's average size: a whole batch for a backlog, a few
+                    // hundred bytes for one chat message (not 260 KB allocated and freed per message).
+                    let waiting = log.count(after: link.feeds[index].cursor)
+                    let average = log.byteCount / max(1, log.count)
+                    buffer.reserveCapacity(min(batch + 4096, waiting * (average + overhead) + 256))
+                }
+                let epoch = log.epoch
+                from = link.feeds[index].cursor
+                let result = log.read(after: link.feeds[index].cursor, maxBytes: budget, perEntryOverhead: overhead) {
+                    entry, skip in
+                    let flags: UInt8
+                    switch skip {
+                    case .none: flags = 0
+                    case .evicted: flags = MeshData.gapBeforeFlag
+                    case .unheld: flags = MeshData.notHeldBeforeFlag
+                    }
+                    MeshFrame.appendData(
+                        origin: origin, epoch: epoch, seq: entry.seq, flags: flags, payload: entry.payload, into: &buffer)
+                }
+                link.feeds[index].cursor = result.cursor
+                frames += UInt64(result.count)
+                if origin != selfId { peer.relayed &+= UInt64(result.count) }
+                skipped &+= result.skipped
+                let evicted = result.skipped - result.unheld
+                if evicted > 0 {
+                    peer.sendGaps &+= evicted
+                    logger.warning(
+                        "gap: \(evicted) message(s) of \(origin) were evicted before \(id) got them",
+                        ["peer": id, "origin": origin])
+                }
+                if result.unheld > 0 {
+                    // Flagged NOT_HELD: the peer decides whether to take the skip or get them elsewhere.
+                    logger.info(
+                        "relay: \(result.unheld) message(s) of \(origin) that \(id) asked for were never held here",
+                        ["peer": id, "origin": origin])
+                }
+            }
+            guard frames > 0 else { return }
+            if singleFeed && skipped == 0 {
+                let feed = link.feeds[0]
+                shared = SharedBatch(origin: feed.origin, epoch: feed.epoch, from: from, to: feed.cursor, frames: frames, bytes: buffer)
+            }
+            peer.dataSent &+= frames
+            peer.dataWrites &+= 1
+            link.write(buffer)
+        }
+    }
+}
