@@ -2,18 +2,6 @@ import Testing
 
 @testable import NetKit
 
-/// Hex digits, whitespace ignored.
-private func hex(_ string: String) -> [UInt8] {
-    let digits = string.filter { !$0.isWhitespace }.map { UInt8($0.hexDigitValue!) }
-    precondition(digits.count % 2 == 0, "odd hex string")
-    return stride(from: 0, to: digits.count, by: 2).map { digits[$0] << 4 | digits[$0 + 1] }
-}
-
-private func hexString(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef")
-    return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0xf)]] })
-}
-
 private func ascii(_ string: String) -> [UInt8] { Array(string.utf8) }
 
 /// Deterministic filler bytes.
@@ -75,7 +63,7 @@ private let keyLastOne = [UInt8](repeating: 0, count: 31) + [1]
     /// §2.3.2.
     @Test func blockFunction() {
         let block = ChaCha20(key: keyCounting).block(counter: 1, nonce: hex("000000090000004a00000000"))
-        #expect(hexString(block) == """
+        #expect(hex(block) == """
             10f1e7e4d13b5915500fdd1fa32071c4c7d1f4c733c068030422aa9ac3d46c4ed2826446079faa0914c2d705d98b02a2\
             b5129cd1de164eb9cbd083e8a2503c4e
             """)
@@ -127,14 +115,14 @@ private let keyLastOne = [UInt8](repeating: 0, count: 31) + [1]
         ),
     ])
     func blockVectors(key: [UInt8], counter: UInt32, nonce: String, expected: String) {
-        #expect(hexString(ChaCha20(key: key).block(counter: counter, nonce: hex(nonce))) == expected)
+        #expect(hex(ChaCha20(key: key).block(counter: counter, nonce: hex(nonce))) == expected)
     }
 
     /// Appendix A.2 #1: 64 zero bytes.
     @Test func encryptionVector1() {
         var text = [UInt8](repeating: 0, count: 64)
         ChaCha20(key: [UInt8](repeating: 0, count: 32)).xor(counter: 0, nonce: [UInt8](repeating: 0, count: 12), &text)
-        #expect(hexString(text) == """
+        #expect(hex(text) == """
             76b8e0ada0f13d90405d6ae55386bd28bdd219b8a08ded1aa836efcc8b770dc7da41597c5157488d7724e03fb8d84a37\
             6a43b8f41518a11cc387b669b2ee6586
             """)
@@ -192,7 +180,7 @@ private let keyLastOne = [UInt8](repeating: 0, count: 31) + [1]
     @Test func example() {
         let key = hex("85d6be7857556d337f4452fe42d506a80103808afb0db2fd4abff6af4149f51b")
         let tag = Poly1305.authenticationCode(key: key, message: ascii("Cryptographic Forum Research Group"))
-        #expect(hexString(tag) == "a8061dc1305136c6c22b8baf0c0127a9")
+        #expect(hex(tag) == "a8061dc1305136c6c22b8baf0c0127a9")
     }
 
     /// Appendix A.3 #1–#4.
@@ -205,7 +193,7 @@ private let keyLastOne = [UInt8](repeating: 0, count: 31) + [1]
         (keyJabber, jabberwocky, "4541669a7eaaee61e708dc7cbcc5eb62"),
     ])
     func vectors(key: [UInt8], message: [UInt8], tag: String) {
-        #expect(hexString(Poly1305.authenticationCode(key: key, message: message)) == tag)
+        #expect(hex(Poly1305.authenticationCode(key: key, message: message)) == tag)
     }
 
     /// Appendix A.3 #5–#11: the reduction edge cases (key = R ‖ S).
@@ -231,7 +219,7 @@ private let keyLastOne = [UInt8](repeating: 0, count: 31) + [1]
          "13" + String(repeating: "00", count: 15)),
     ])
     func edgeCases(r: String, s: String, data: String, tag: String) {
-        #expect(hexString(Poly1305.authenticationCode(key: hex(r + s), message: hex(data))) == tag)
+        #expect(hex(Poly1305.authenticationCode(key: hex(r + s), message: hex(data))) == tag)
     }
 
     /// Incremental use: every split of a 375-byte message (and three-way splits of a shorter one) gives the one-shot tag.
@@ -264,7 +252,7 @@ private let keyLastOne = [UInt8](repeating: 0, count: 31) + [1]
         mac.update(Array(jabberwocky.prefix(50)))
         #expect(mac.finalize() == Poly1305.authenticationCode(key: keyJabber, message: Array(jabberwocky.prefix(50))))
         mac.update(Array(jabberwocky.dropFirst(50)))
-        #expect(hexString(mac.finalize()) == "4541669a7eaaee61e708dc7cbcc5eb62")
+        #expect(hex(mac.finalize()) == "4541669a7eaaee61e708dc7cbcc5eb62")
     }
 }
 
@@ -280,7 +268,7 @@ private let keyLastOne = [UInt8](repeating: 0, count: 31) + [1]
         (keyJabber, "000000000000000000000002", "965e3bc6f9ec7ed9560808f4d229f94b137ff275ca9b3fcbdd59deaad23310ae"),
     ])
     func poly1305KeyGeneration(key: [UInt8], nonce: String, expected: String) {
-        #expect(hexString(Array(ChaCha20(key: key).block(counter: 0, nonce: hex(nonce)).prefix(32))) == expected)
+        #expect(hex(Array(ChaCha20(key: key).block(counter: 0, nonce: hex(nonce)).prefix(32))) == expected)
     }
 
     private static let aadRFC = hex("50515253c0c1c2c3c4c5c6c7")
@@ -355,8 +343,8 @@ private let keyLastOne = [UInt8](repeating: 0, count: 31) + [1]
             (1000, "7e1fd98f965df6f0c4cbb0573ecb9a7b87e8c0b977ca72d84dfa26d9effe93a1", "480a3868f0cd5acc85e40ca88e30ce20"),
         ] {
             let sealed = aead.seal(nonce: nonce, plaintext: pattern(count), aad: ascii("record header"))
-            #expect(hexString(SHA256.hash(sealed)) == digest, "length \(count)")
-            #expect(hexString(Array(sealed.suffix(16))) == tag, "length \(count)")
+            #expect(hex(SHA256.hash(sealed)) == digest, "length \(count)")
+            #expect(hex(Array(sealed.suffix(16))) == tag, "length \(count)")
             let opened = aead.open(nonce: nonce, sealed: sealed, aad: ascii("record header")) == pattern(count)
             #expect(opened, "open, length \(count)")
         }

@@ -2,11 +2,6 @@ import Testing
 
 @testable import NetKit
 
-private func hex(_ string: String) -> [UInt8] {
-    let digits = string.filter { !$0.isWhitespace }.map { UInt8($0.hexDigitValue!) }
-    return stride(from: 0, to: digits.count, by: 2).map { digits[$0] << 4 | digits[$0 + 1] }
-}
-
 /// RFC 5869 appendix A, the SHA-256 cases.
 @Suite struct HKDFTests {
     /// A.1: basic case.

@@ -11,9 +11,9 @@ enum Hex {
         return out
     }
 
-    /// Bytes of a hex string (test literals only: traps on malformed input).
+    /// Bytes of a hex string, whitespace ignored (test literals only: traps on malformed input).
     static func decode(_ hex: String) -> [UInt8] {
-        let chars = Array(hex.utf8)
+        let chars = Array(hex.utf8.filter { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 })
         precondition(chars.count % 2 == 0, "odd hex literal")
         func nibble(_ c: UInt8) -> UInt8 {
             switch c {
@@ -31,3 +31,9 @@ enum Hex {
         Array(decode(hex).reversed())
     }
 }
+
+/// Lower-case hex of `bytes` (every crypto test's expected values are written this way).
+func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
+
+/// Bytes of a hex literal, whitespace ignored.
+func hex(_ string: String) -> [UInt8] { Hex.decode(string) }

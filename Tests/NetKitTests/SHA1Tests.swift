@@ -2,13 +2,6 @@ import Testing
 
 @testable import NetKit
 
-private func hex(_ bytes: [UInt8]) -> String {
-    bytes.map { byte in
-        let digits = Array("0123456789abcdef")
-        return String([digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
-    }.joined()
-}
-
 @Suite struct SHA1Tests {
     /// FIPS 180-2 appendix A and the usual extra vectors.
     @Test(arguments: [

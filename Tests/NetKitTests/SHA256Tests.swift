@@ -2,16 +2,6 @@ import Testing
 
 @testable import NetKit
 
-private func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef")
-    var out = ""
-    for byte in bytes {
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 0xf)])
-    }
-    return out
-}
-
 private func bytes(_ string: String) -> [UInt8] { Array(string.utf8) }
 
 @Suite struct SHA256Tests {
