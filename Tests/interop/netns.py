@@ -282,6 +282,35 @@ def _hard_close(s: socket.socket):
             pass
 
 
+def accept_and_dial(listener: socket.socket, ns: str, target: tuple[str, int], keep_going: Callable[[], bool],
+                    on_pair: Callable[[socket.socket, socket.socket], bool], source: str | None = None):
+    """The accept loop both forwarders run on their own thread: enters `ns` (so the dial is made inside it; the
+    listener stays wherever it was bound), then for each accepted client dials `target` (from `source`, if given)
+    and hands the pair to `on_pair`, which returns False to stop. A failed dial drops only that client."""
+    try:
+        enter_netns(ns)
+    except OSError:
+        listener.close()
+        return
+    while keep_going():
+        try:
+            client, _ = listener.accept()
+        except OSError:
+            return
+        try:
+            upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            upstream.settimeout(2)
+            if source is not None:
+                upstream.bind((source, 0))
+            upstream.connect(target)
+            upstream.settimeout(None)
+        except OSError:
+            _hard_close(client)
+            continue
+        if not on_pair(client, upstream):
+            return
+
+
 class NsForwarder:
     """127.0.0.1:<free port> in the root namespace → `target` inside namespace `ns`, dialed from 127.0.0.1."""
 
@@ -300,33 +329,20 @@ class NsForwarder:
         threading.Thread(target=self._accept_loop, daemon=True, name=f"fwd-{name}").start()
 
     def _accept_loop(self):
-        try:
-            enter_netns(self.ns)  # this thread dials inside the namespace; the listener stays in the root one
-        except OSError:
-            self._listener.close()
-            return
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                upstream.settimeout(2)
-                upstream.bind(("127.0.0.1", 0))
-                upstream.connect(self.target)
-                upstream.settimeout(None)
-            except OSError:
+        # This thread dials inside the namespace; the listener stays in the root one.
+        accept_and_dial(self._listener, self.ns, self.target, lambda: not self._closed, self._forward,
+                        source="127.0.0.1")
+
+    def _forward(self, client: socket.socket, upstream: socket.socket) -> bool:
+        with self._lock:
+            if self._closed:
                 _hard_close(client)
-                continue
-            with self._lock:
-                if self._closed:
-                    _hard_close(client)
-                    _hard_close(upstream)
-                    return
-                self._socks += [client, upstream]
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+                _hard_close(upstream)
+                return False
+            self._socks += [client, upstream]
+        for src, dst in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+        return True
 
     @staticmethod
     def _pump(src: socket.socket, dst: socket.socket):
@@ -529,33 +545,21 @@ class TamperProxy:
         threading.Thread(target=self._accept_loop, daemon=True, name=f"proxy-{name}").start()
 
     def _accept_loop(self):
-        try:
-            enter_netns(self.ns)
-        except OSError:
-            self._listener.close()
-            return
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target, timeout=2)
-                upstream.settimeout(None)
-            except OSError:
+        accept_and_dial(self._listener, self.ns, self.target, lambda: not self._closed, self._forward)
+
+    def _forward(self, client: socket.socket, upstream: socket.socket) -> bool:
+        for s in (client, upstream):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        pair = _Pair(client, upstream, time.monotonic())
+        with self._lock:
+            if self._closed:
                 _hard_close(client)
-                continue
-            for s in (client, upstream):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            pair = _Pair(client, upstream, time.monotonic())
-            with self._lock:
-                if self._closed:
-                    _hard_close(client)
-                    _hard_close(upstream)
-                    return
-                self.pairs.append(pair)
-            threading.Thread(target=self._pump, args=(pair, "c2u"), daemon=True).start()
-            threading.Thread(target=self._pump, args=(pair, "u2c"), daemon=True).start()
+                _hard_close(upstream)
+                return False
+            self.pairs.append(pair)
+        threading.Thread(target=self._pump, args=(pair, "c2u"), daemon=True).start()
+        threading.Thread(target=self._pump, args=(pair, "u2c"), daemon=True).start()
+        return True
 
     def _pump(self, pair: _Pair, direction: str):
         src, dst = (pair.client, pair.upstream) if direction == "c2u" else (pair.upstream, pair.client)
