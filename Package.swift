@@ -14,6 +14,8 @@ let hotPathSettings: [SwiftSetting] = swiftSettings + [
 let package = Package(
     name: "SignalRMesh",
     products: [
+        // The library apps build on: hubs, the HTTP/WebSocket/SignalR server and the mesh backplane.
+        .library(name: "SignalRMesh", targets: ["SignalRMesh"]),
         .executable(name: "Server", targets: ["Server"]),
         .executable(name: "Bench", targets: ["Bench"]),
     ],
@@ -26,15 +28,15 @@ let package = Package(
         .target(name: "Mesh", dependencies: ["NetKit"], path: "Sources/Mesh", swiftSettings: hotPathSettings),
         // HTTP/1.1, WebSocket, SignalR, hubs and the web client.
         .target(
-            name: "SignalRServer", dependencies: ["NetKit", "Mesh"], path: "Sources/Server/SignalRServer",
+            name: "SignalRMesh", dependencies: ["NetKit", "Mesh"], path: "Sources/Server/SignalRMesh",
             resources: [.copy("Public")], swiftSettings: swiftSettings),
         // `main`: command line, config, signals.
-        .executableTarget(name: "Server", dependencies: ["SignalRServer", "Mesh", "NetKit"], path: "Sources/Server/Main", swiftSettings: swiftSettings),
+        .executableTarget(name: "Server", dependencies: ["SignalRMesh", "Mesh", "NetKit"], path: "Sources/Server/Main", swiftSettings: swiftSettings),
         // Load client and link benchmark (not a test).
-        .executableTarget(name: "Bench", dependencies: ["SignalRServer", "Mesh", "NetKit", "CSystem"], path: "Sources/Bench", swiftSettings: swiftSettings),
+        .executableTarget(name: "Bench", dependencies: ["SignalRMesh", "Mesh", "NetKit", "CSystem"], path: "Sources/Bench", swiftSettings: swiftSettings),
         .testTarget(name: "NetKitTests", dependencies: ["NetKit"], path: "Tests/NetKitTests"),
         .testTarget(name: "MeshTests", dependencies: ["Mesh", "NetKit"], path: "Tests/MeshTests"),
-        .testTarget(name: "ServerTests", dependencies: ["SignalRServer", "Mesh", "NetKit"], path: "Tests/ServerTests"),
+        .testTarget(name: "ServerTests", dependencies: ["SignalRMesh", "Mesh", "NetKit"], path: "Tests/ServerTests"),
     ]
 )
 
@@ -45,6 +47,6 @@ if Context.environment["SIGNALR_FUZZ"] != nil {
     package.products.append(.executable(name: "Fuzz", targets: ["Fuzz"]))
     package.targets.append(
         .executableTarget(
-            name: "Fuzz", dependencies: ["SignalRServer", "Mesh", "NetKit"], path: "Sources/Fuzz",
+            name: "Fuzz", dependencies: ["SignalRMesh", "Mesh", "NetKit"], path: "Sources/Fuzz",
             swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]))
 }

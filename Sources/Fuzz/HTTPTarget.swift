@@ -1,7 +1,7 @@
 import Foundation
 
 @testable import NetKit
-@testable import SignalRServer
+@testable import SignalRMesh
 
 /// `http`: the HTTP/1.1 request parser, fed the way `HTTPConnection` feeds it, then what the server does with each
 /// request before routing (negotiate version, WebSocket upgrade checks, CORS, static file lookup).

@@ -1,4 +1,4 @@
-@testable import SignalRServer
+@testable import SignalRMesh
 
 /// `hub`: the 0x1E record framer, the handshake request and the JSON hub protocol, driven as `SignalRConnection`
 /// drives them (handshake first, then one hub message per record until an error or a Close).

@@ -1,4 +1,4 @@
-@testable import SignalRServer
+@testable import SignalRMesh
 
 /// `json`: the byte-level JSON parser behind the hub protocol, on one whole document.
 ///

@@ -1,4 +1,4 @@
-@testable import SignalRServer
+@testable import SignalRMesh
 
 /// `websocket`: the RFC 6455 frame parser and the close/ping state machine, driven as `WebSocketSession` drives them,
 /// plus the incremental UTF-8 validator on its own.

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SignalRServer
+@testable import SignalRMesh
 
 /// Caps on negotiations nobody connected to (issue 9, weakness 2: the cap was global, so one client could
 /// fill it and every negotiate answered 503 for the whole negotiate timeout).

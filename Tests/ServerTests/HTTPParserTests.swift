@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SignalRServer
+@testable import SignalRMesh
 
 // MARK: - Helpers (fileprivate: other test files in this target have their own)
 

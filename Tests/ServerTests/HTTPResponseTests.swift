@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import SignalRServer
+@testable import SignalRMesh
 
 private let fixedDate = Array("Sun, 06 Nov 1994 08:49:37 GMT".utf8)
 

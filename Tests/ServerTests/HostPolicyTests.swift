@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SignalRServer
+@testable import SignalRMesh
 
 /// The DNS rebinding guard (issue 9): which `Host` values a replica serves, by listener address and
 /// `--allowed-hosts`. Before it, every Host was served, so a page on a name rebound to 127.0.0.1 was "same origin"

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SignalRServer
+@testable import SignalRMesh
 
 @Suite struct HubConnectionStateMachineTests {
     let s: UInt64 = 1_000_000_000

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SignalRServer
+@testable import SignalRMesh
 
 /// Issue 9, weakness 7: a hub connection used to assemble a whole WebSocket message (up to 1 MiB) before the
 /// 32 KB hub limit applied. Its WebSocket now streams each frame's payload into the 0x1E framer as it arrives.

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SignalRServer
+@testable import SignalRMesh
 
 private func parse(_ text: String, maxDepth: Int = 64) throws -> JSONValue {
     try JSONParser.parse(Array(text.utf8), maxDepth: maxDepth)

@@ -1,7 +1,7 @@
 import NetKit
 import Testing
 
-@testable import SignalRServer
+@testable import SignalRMesh
 
 /// Issue 9, weakness 5 (server side): client-supplied text in log lines is escaped and cut short, and lines a
 /// client can cause at will are rate limited.

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SignalRServer
+@testable import SignalRMesh
 
 /// Issue 9, weakness 6: `/api/mesh` is restricted (`--status-access`, judged by the socket's peer address) and
 /// cheap (one rendering per interval).

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 @testable import Mesh
-@testable import SignalRServer
+@testable import SignalRMesh
 
 /// Issue 9, weakness 8 (second half): an epoch (or any counter) of 2^63 or more trapped in the /api/mesh encoder,
 /// which converted every UInt64 to Int.

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SignalRServer
+@testable import SignalRMesh
 
 /// The default "loopback" policy lets in only real loopback origins (issue 9, weakness 1: it used to accept any
 /// host starting with "127.").

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SignalRServer
+@testable import SignalRMesh
 
 /// The flags of the limits added for issue 9, and their defaults.
 @Suite struct SecurityFlagsTests {

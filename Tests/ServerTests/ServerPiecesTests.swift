@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SignalRServer
+@testable import SignalRMesh
 
 @Suite struct BackplaneMessageTests {
     static let samples: [BackplaneMessage] = [

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import SignalRServer
+@testable import SignalRMesh
 
 /// A throwaway tree:
 /// ```

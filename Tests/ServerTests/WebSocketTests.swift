@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SignalRServer
+@testable import SignalRMesh
 
 // MARK: - Helpers (private: other files in this test target define their own)
 

@@ -1,7 +1,7 @@
 import Foundation
 import Mesh
 import NetKit
-import SignalRServer
+import SignalRMesh
 
 /// Prints one line to stderr and exits: bad flags and bad config never produce a stack trace.
 func fail(_ text: String, code: Int32 = 2) -> Never {
