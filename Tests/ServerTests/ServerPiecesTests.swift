@@ -2,47 +2,6 @@ import Testing
 
 @testable import SignalRMesh
 
-@Suite struct BackplaneMessageTests {
-    static let samples: [BackplaneMessage] = [
-        BackplaneMessage(hub: "ChatHub", target: .all, json: Array("{\"type\":1}\u{1E}".utf8)),
-        BackplaneMessage(hub: "ChatHub", target: .allExcept(["abc", "défg"]), json: [1, 2, 3]),
-        BackplaneMessage(hub: "H", target: .connections(["x"]), json: []),
-    ]
-
-    @Test(arguments: samples) func roundTrip(_ m: BackplaneMessage) {
-        #expect(BackplaneMessage.decode(m.encode()) == m)
-    }
-
-    /// Bytes from the network: every truncation is refused (nil), never a crash or a wrong message.
-    @Test(arguments: samples) func everyTruncationIsRefused(_ m: BackplaneMessage) {
-        let bytes = m.encode()
-        for n in 0..<bytes.count {
-            #expect(BackplaneMessage.decode(Array(bytes.prefix(n))) == nil, "prefix \(n) of \(bytes.count)")
-        }
-    }
-
-    @Test func unknownVersionOrKindIsRefused() {
-        var bytes = Self.samples[0].encode()
-        bytes[0] = 2
-        #expect(BackplaneMessage.decode(bytes) == nil)
-        var kind = Self.samples[0].encode()
-        kind[1 + 2 + "ChatHub".utf8.count] = 9
-        #expect(BackplaneMessage.decode(kind) == nil)
-    }
-
-    @Test func unknownProtocolEntriesAreSkipped() {
-        // A newer sender may add MessagePack bytes next to the JSON ones.
-        var out: [UInt8] = [1, 0, 1, 0x48, 1, 0, 0, 2]
-        func entry(_ name: String, _ body: [UInt8]) {
-            out += [0, UInt8(name.utf8.count)] + Array(name.utf8)
-            out += [0, 0, 0, UInt8(body.count)] + body
-        }
-        entry("messagepack", [9, 9])
-        entry("json", [7])
-        #expect(BackplaneMessage.decode(out) == BackplaneMessage(hub: "H", target: .all, json: [7]))
-    }
-}
-
 /// The JSON is written after room for the frame header, which is then filled in: every header size (2, 4 and 10
 /// bytes, and the lengths where it changes) must give exactly the frame the encoder builds, and the JSON back.
 @Suite struct OutgoingMessageTests {
@@ -59,23 +18,16 @@ import Testing
 
     /// What a hub's `SendAsync` puts on the wire: the invocation with the replica header, arguments in order.
     @Test func clientProxyWritesArgumentsInPlace() throws {
-        final class Recorder: HubLifetimeManager {
-            let messageHeaders: [(key: String, value: String)] = [("replica", "b")]
-            var sent: [(OutgoingMessage, RouteTarget)] = []
-            func add(_ connection: SignalRConnection) {}
-            func remove(_ connection: SignalRConnection) {}
-            func send(_ message: OutgoingMessage, hub: String, to target: RouteTarget) { sent.append((message, target)) }
-            var connectionCount: Int { 0 }
-        }
-        let recorder = Recorder()
-        let proxy = ClientProxy(hubName: "ChatHub", target: .all, manager: recorder)
-        proxy.send("ReceiveMessage", "al\"ice" as String?, nil as String?, 3)
-        proxy.send("Values", JSONValue.bool(true), JSONValue.array([]))
-        #expect(recorder.sent.count == 2)
-        let texts = recorder.sent.map { $0.0.withJSON { String(decoding: $0, as: UTF8.self) } }
-        #expect(texts[0] == "{\"type\":1,\"headers\":{\"replica\":\"b\"},\"target\":\"ReceiveMessage\",\"arguments\":[\"al\\\"ice\",null,3]}\u{1E}")
-        #expect(texts[1] == "{\"type\":1,\"headers\":{\"replica\":\"b\"},\"target\":\"Values\",\"arguments\":[true,[]]}\u{1E}")
-        #expect(recorder.sent[0].1 == .all)
+        let bench = try RouterBench(replicas: ["b"])
+        let sink = RecordingSink("conn-1")
+        bench.run { bench.routers["b"]!.connected(sink, hub: "ChatHub", user: nil) }
+        let proxy = bench.clients("b", hub: "ChatHub").all
+        try proxy.send("ReceiveMessage", "al\"ice" as String?, nil as String?, 3)
+        try proxy.send("Values", true, [String]())
+        bench.settle()
+        #expect(sink.texts.count == 2)
+        #expect(sink.texts.first == "{\"type\":1,\"headers\":{\"replica\":\"b\"},\"target\":\"ReceiveMessage\",\"arguments\":[\"al\\\"ice\",null,3]}\u{1E}")
+        #expect(sink.texts.last == "{\"type\":1,\"headers\":{\"replica\":\"b\"},\"target\":\"Values\",\"arguments\":[true,[]]}\u{1E}")
     }
 }
 

@@ -36,6 +36,15 @@ do {
 LoggingSystem.bootstrap(level: commandLine.logLevel)
 let logger = Logger(label: "main", metadata: ["node": commandLine.node])
 
+var serverOptions = commandLine.options
+if serverOptions.jwtKey == nil, let key = ProcessInfo.processInfo.environment["JWT_KEY"], !key.isEmpty {
+    do {
+        serverOptions.jwtKey = try ServerCommandLine.jwtKey(key, source: "JWT_KEY")
+    } catch {
+        fail(error.text)
+    }
+}
+
 let config: MeshConfig
 
 do {
@@ -49,7 +58,7 @@ let replica: ReplicaServer
 let httpAddress: SocketAddress
 do {
     guard let entry = config.replicas.first(where: { $0.id == commandLine.node }) else { fail("unknown node '\(commandLine.node)'") }
-    replica = try ReplicaServer(config: config, options: commandLine.options)
+    replica = try ReplicaServer(config: config, options: serverOptions)
     httpAddress = try replica.start(httpAddress: SocketAddress(host: entry.http.host, port: entry.http.port))
 } catch {
     fail("\(error)", code: 1)

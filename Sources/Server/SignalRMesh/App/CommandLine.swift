@@ -40,11 +40,17 @@ public struct ServerCommandLine: Equatable, Sendable {
                                     others get 403), `any`, or `off` (404) (default: local)
           --status-max-age SECONDS  serve one rendering of /api/mesh for this long before taking a fresh snapshot
                                     (default: 1)
+          --detailed-errors         send the text of server errors to clients (ASP.NET Core's EnableDetailedErrors;
+                                    HubException messages are always sent)
+          --jwt-key KEY             HS256 key (at least 32 bytes of UTF-8) that bearer tokens are checked against;
+                                    a valid token's `sub` (else `nameidentifier`) claim is the connection's user.
+                                    The JWT_KEY environment variable works too; without either, every connection
+                                    is anonymous
           --public-dir DIR          serve the web client from DIR instead of the bundled one
           --ws-echo                 also serve a raw WebSocket echo endpoint at /ws-echo (conformance tests)
           -h, --help                show this help
 
-        Environment: MESH_SECRET overrides the peers file's secret.
+        Environment: MESH_SECRET overrides the peers file's secret; JWT_KEY gives --jwt-key.
         """
 
     public enum Parsed: Equatable, Sendable {
@@ -143,6 +149,10 @@ public struct ServerCommandLine: Equatable, Sendable {
                 let v = try seconds(flag, inline)
                 guard v <= 60 else { throw UsageError("--status-max-age takes a number of seconds between 0 and 60, not '\(v)'") }
                 result.options.statusMaxAge = v
+            case "--detailed-errors":
+                result.options.detailedErrors = true
+            case "--jwt-key":
+                result.options.jwtKey = try jwtKey(try value(flag, inline), source: "--jwt-key")
             case "--public-dir":
                 result.options.publicDir = try value(flag, inline)
             case "--ws-echo":
@@ -159,6 +169,17 @@ public struct ServerCommandLine: Equatable, Sendable {
     }
 }
 
+extension ServerCommandLine {
+    /// Checks a JWT signing key: HS256 wants at least 256 bits (what Microsoft.IdentityModel requires too).
+    public static func jwtKey(_ text: String, source: String) throws(UsageError) -> [UInt8] {
+        let key = Array(text.utf8)
+        guard key.count >= 32 else {
+            throw UsageError("\(source) must be at least 32 bytes (256 bits) for HS256, got \(key.count)")
+        }
+        return key
+    }
+}
+
 extension ServerOptions: Equatable {
     public static func == (a: ServerOptions, b: ServerOptions) -> Bool {
         a.nodeId == b.nodeId && a.keepAliveInterval == b.keepAliveInterval && a.clientTimeout == b.clientTimeout
@@ -167,6 +188,7 @@ extension ServerOptions: Equatable {
             && a.allowedHosts == b.allowedHosts && a.wsEcho == b.wsEcho
             && a.publicDir == b.publicDir && a.maxNegotiationsPerAddress == b.maxNegotiationsPerAddress
             && a.maxNegotiations == b.maxNegotiations && a.statusAccess == b.statusAccess && a.statusMaxAge == b.statusMaxAge
+            && a.detailedErrors == b.detailedErrors && a.jwtKey == b.jwtKey
     }
 }
 

@@ -37,12 +37,17 @@ public final class HTTPServer {
         statusCache = StatusCache(maxAgeNanos: UInt64(options.statusMaxAge * 1e9))
     }
 
-    /// Adds the seed's ChatHub at /chatHub, routed through `backplane` (nil = this replica only).
-    func addHub(_ hub: HubDefinition, backplane: MeshBackplane?) {
-        let local = LocalHubLifetimeManager(nodeId: options.nodeId, hubName: hub.name)
-        let manager: any HubLifetimeManager = backplane.map { MeshHubLifetimeManager(local: local, backplane: $0) } ?? local
-        endpoints.append(HubEndpoint(hub: hub, options: options, manager: manager, throttledLog: throttledLog))
+    /// Serves `hub` at its path, its messages routed by `router`. Loop thread, before ``start(address:)``.
+    func addHub(_ hub: Hub, router: HubRouter, authenticator: HubAuthenticator) {
+        precondition(!endpoints.contains { $0.hub.path.lowercased() == hub.path.lowercased() }, "two hubs at \(hub.path)")
+        endpoints.append(
+            HubEndpoint(
+                hub: hub, options: options, router: router, loop: loop, authenticator: authenticator,
+                throttledLog: throttledLog))
     }
+
+    /// The endpoint serving the hub named `name`.
+    func endpoint(named name: String) -> HubEndpoint? { endpoints.first { $0.hub.name == name } }
 
     /// Binds and starts serving. Loop thread only.
     public func start(address: SocketAddress) throws -> SocketAddress {

@@ -3,17 +3,39 @@ import Synchronization
 import Mesh
 import NetKit
 
-/// One replica: the HTTP/SignalR server and its mesh node on one event loop, with the ChatHub routed through the mesh.
+/// One replica: the HTTP/SignalR server, its hubs and its mesh node on one event loop. Messages of every hub are
+/// routed through the mesh to the clients of every replica.
+///
+/// ```swift
+/// let replica = try ReplicaServer(config: config, options: options, hubs: [ChatHub.make(), myHub])
+/// let address = try replica.start(httpAddress: SocketAddress(host: "127.0.0.1", port: 5001))
+/// let news = replica.hubContext("MyHub")!
+/// try news.clients.all.send("Tick", 1)
+/// ```
 public final class ReplicaServer: @unchecked Sendable {
     public let loop: EventLoop
     public let config: MeshConfig
     public let options: ServerOptions
     public private(set) var http: HTTPServer!
     public private(set) var mesh: MeshNode!
+    private(set) var router: HubRouter!
     private let logger: Logger
 
+    /// The hubs every replica serves unless told otherwise: the seed's `ChatHub` at `/chatHub` and the
+    /// `DemoHub` at `/demoHub`.
+    public static func defaultHubs() -> [Hub] { [ChatHub.make(), DemoHub.make()] }
+
     /// Creates the replica on a new loop thread. Nothing is bound yet.
-    public init(config: MeshConfig, options: ServerOptions, meshOptions: MeshOptions = MeshOptions()) throws {
+    ///
+    /// - Parameters:
+    ///   - hubs: the hubs to serve, each at its own path (default: ``defaultHubs()``). Every replica of a cluster
+    ///     should serve the same hubs.
+    ///   - userIdProvider: takes the user id from a connection's token (default: `sub`, else `nameidentifier`).
+    /// - Throws: a ``MeshConfigError`` for a bad config, or a ``UsageError`` for options that don't fit.
+    public init(
+        config: MeshConfig, options: ServerOptions, meshOptions: MeshOptions = MeshOptions(),
+        hubs: [Hub] = ReplicaServer.defaultHubs(), userIdProvider: any UserIdProvider = DefaultUserIdProvider()
+    ) throws {
         self.config = config
         self.options = options
         self.logger = Logger(label: "replica", metadata: ["node": options.nodeId])
@@ -23,7 +45,16 @@ public final class ReplicaServer: @unchecked Sendable {
             do {
                 self.mesh = try MeshNode(config: config, selfId: options.nodeId, loop: self.loop, logger: Logger(label: "mesh"), options: meshOptions)
                 self.http = HTTPServer(loop: self.loop, options: options)
-                self.http.addHub(ChatHub.make(), backplane: MeshBackplane(mesh: self.mesh, throttledLog: self.http.throttledLog))
+                self.router = HubRouter(
+                    replicaId: options.nodeId, backplane: MeshTransport(mesh: self.mesh),
+                    scheduler: LoopScheduler(loop: self.loop), throttledLog: self.http.throttledLog)
+                let authenticator = HubAuthenticator(
+                    validator: options.jwtKey.map { JWTValidator(key: $0) }, userIdProvider: userIdProvider)
+                var names = Set<String>()
+                for hub in hubs {
+                    guard names.insert(hub.name).inserted else { throw UsageError("two hubs are named \(hub.name)") }
+                    self.http.addHub(hub, router: self.router, authenticator: authenticator)
+                }
                 self.http.meshStatus = { [unowned self] in
                     MeshStatusJSON.render(self.mesh.snapshot(), config: config, loop: self.loop.wakeToFirstWrite)
                 }
@@ -44,6 +75,7 @@ public final class ReplicaServer: @unchecked Sendable {
             do {
                 do {
                     try self.mesh.start()
+                    self.router.start()
                 } catch let e as SystemError {
                     let mesh = self.config.replica(self.options.nodeId).map { "\($0.mesh)" } ?? "?"
                     throw ListenError(what: "mesh", address: mesh, error: e)
@@ -83,6 +115,18 @@ public final class ReplicaServer: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// The clients and groups of the hub named `name`, for sending from outside its methods (nil: no such hub).
+    /// Thread-safe.
+    public func hubContext(_ name: String) -> HubContext? {
+        var context: HubContext?
+        runOnLoop {
+            if let endpoint = self.http.endpoint(named: name) {
+                context = HubContext(clients: endpoint.clients, groups: endpoint.groups)
+            }
+        }
+        return context
     }
 
     /// Runs `body` on the loop and waits for it.

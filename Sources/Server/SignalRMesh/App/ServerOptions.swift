@@ -13,6 +13,11 @@ public struct ServerOptions: Sendable {
     public var handshakeTimeout: Double = 15
     /// Largest hub message a client may send, in bytes (`MaximumReceiveMessageSize`); 0 = unlimited.
     public var maxMessageSize: Int = 32 * 1024
+    /// Send the text of server errors to clients (ASP.NET Core's `EnableDetailedErrors`); `--detailed-errors`.
+    public var detailedErrors = false
+    /// The HS256 key that bearer tokens are checked against (`--jwt-key` or `JWT_KEY`); nil: tokens aren't
+    /// checked and every connection is anonymous.
+    public var jwtKey: [UInt8]?
     /// A negotiated connection that no transport claims is dropped after this (`DisconnectTimeout`).
     public var negotiateTimeout: Double = 15
     /// Unclaimed negotiations kept per client address (per /64 for IPv6); past it the address's own oldest one

@@ -6,12 +6,12 @@
 ///         await Clients.All.SendAsync("ReceiveMessage", user, message);
 /// }
 /// ```
-enum ChatHub {
-    static func make() -> HubDefinition {
-        let hub = HubDefinition(name: "ChatHub", path: "/chatHub")
+public enum ChatHub {
+    public static func make() -> Hub {
+        let hub = Hub("ChatHub", path: "/chatHub")
         // C# `string` parameters are nullable references, so JSON null binds too.
-        hub.on("SendMessage") { (ctx, user: String?, message: String?) in
-            ctx.clients.all.send("ReceiveMessage", user, message)
+        hub.method("SendMessage") { (caller, user: String?, message: String?) in
+            try caller.clients.all.send("ReceiveMessage", user, message)
         }
         return hub
     }

@@ -1,117 +1,113 @@
-import NetKit
-
-/// An error whose message reaches the client, like ASP.NET Core's `HubException`.
-struct HubException: Error {
-    var message: String
-    init(_ message: String) { self.message = message }
-}
-
-/// What a hub method sees: who called, and whom it can send to. A value made per invocation (no allocation).
-struct HubCallerContext {
-    let connection: SignalRConnection
-    let clients: HubClients
-
-    init(connection: SignalRConnection, clients: HubClients) {
-        self.connection = connection
-        self.clients = clients
-    }
-
-    var connectionId: String { connection.connectionId }
-    /// Per-connection storage, like `Context.Items`.
-    var items: [String: String] {
-        get { connection.items }
-        nonmutating set { connection.items = newValue }
-    }
-}
-
-/// `Clients.All/Caller/Others/Client(id)` over a lifetime manager (local or mesh-wide).
-struct HubClients {
-    let hubName: String
-    let callerId: String?
-    let manager: any HubLifetimeManager
-
-    var all: ClientProxy { ClientProxy(hubName: hubName, target: .all, manager: manager) }
-    func allExcept(_ ids: [String]) -> ClientProxy { ClientProxy(hubName: hubName, target: .allExcept(ids), manager: manager) }
-    var caller: ClientProxy { ClientProxy(hubName: hubName, target: .connections([callerId ?? ""]), manager: manager) }
-    var others: ClientProxy { ClientProxy(hubName: hubName, target: .allExcept([callerId ?? ""]), manager: manager) }
-    func client(_ id: String) -> ClientProxy { ClientProxy(hubName: hubName, target: .connections([id]), manager: manager) }
-    func clients(_ ids: [String]) -> ClientProxy { ClientProxy(hubName: hubName, target: .connections(ids), manager: manager) }
-}
-
-/// Sends one invocation to a set of connections, encoded once.
-struct ClientProxy {
-    let hubName: String
-    let target: RouteTarget
-    let manager: any HubLifetimeManager
-
-    func send<each Argument: HubValue>(_ method: String, _ arguments: repeat each Argument) {
-        encodeAndSend(method) { out in
-            var first = true
-            for argument in repeat each arguments {
-                if !first { out.append(JSONByte.comma) }
-                first = false
-                argument.writeJSON(into: &out)
-            }
-        }
-    }
-
-    /// One buffer for the JSON and its WebSocket frame, sized for a chat message; no value per argument.
-    private func encodeAndSend(_ method: String, writeArguments: (inout [UInt8]) -> Void) {
-        let headers = manager.messageHeaders
-        let message = OutgoingMessage(capacity: 256) { out in
-            JSONHubProtocol.encodeInvocation(target: method, headers: headers, into: &out, writeArguments: writeArguments)
-        }
-        manager.send(message, hub: hubName, to: target)
-    }
-}
-
-/// One callable hub method: name, arity, and a type-checked invoker.
-struct HubMethod {
-    let name: String
-    let parameterCount: Int
-    let invoke: (HubCallerContext, [JSONValue]) throws -> JSONValue?
-}
-
-/// A hub: a path and its methods. Methods are registered with typed closures; the argument count and types are
-/// checked before the body runs, and errors map to the exact ASP.NET Core error texts.
-final class HubDefinition {
-    let name: String
-    let path: String
+/// A hub: its name, the path it is served at, its methods and its connection hooks.
+///
+/// Methods take a ``HubCaller`` and up to any number of arguments of `Decodable` types, and may return an
+/// `Encodable` value. A method whose body doesn't `await` runs on the event loop, inline; one that does runs as a
+/// task and never blocks the loop. Either way one connection's invocations run one at a time, in order (ASP.NET
+/// Core's default). A ``HubException`` thrown by a method reaches the client with its message; other errors
+/// reach it as a generic message (with their text under `--detailed-errors`).
+///
+/// ```swift
+/// let hub = Hub("ChatHub", path: "/chatHub")
+/// hub.method("SendMessage") { (caller, user: String?, message: String?) in
+///     try caller.clients.all.send("ReceiveMessage", user, message)
+/// }
+/// hub.method("Join") { (caller, room: String) async throws in
+///     try await caller.groups.add(caller.connectionId, to: room)
+/// }
+/// ```
+///
+/// Configure a hub before handing it to ``ReplicaServer``; it is read-only from then on.
+public final class Hub: @unchecked Sendable {
+    /// The hub's name (messages between replicas are routed by it).
+    public let name: String
+    /// The path it is served at, such as `/chatHub`.
+    public let path: String
+    /// When true, connecting needs a valid token with a user id: without one, negotiate and a skip-negotiation
+    /// WebSocket connect get 401.
+    public var requiresUser = false
     private(set) var methods: [String: HubMethod] = [:]
-    var onConnected: ((HubCallerContext) -> Void)?
-    var onDisconnected: ((HubCallerContext) -> Void)?
+    private(set) var connectedHook: (@Sendable (HubCaller) async throws -> Void)?
+    private(set) var disconnectedHook: (@Sendable (HubCaller, (any Error)?) async -> Void)?
 
-    init(name: String, path: String) {
+    public init(_ name: String, path: String) {
         self.name = name
-        self.path = path
+        self.path = path.hasPrefix("/") ? path : "/" + path
     }
 
-    private func add(_ name: String, _ count: Int, _ invoke: @escaping (HubCallerContext, [JSONValue]) throws -> JSONValue?) {
-        methods[name] = HubMethod(name: name, parameterCount: count, invoke: invoke)
+    /// Runs when a connection has completed its handshake, before any of its invocations. Throwing closes it.
+    public func onConnected(_ body: @escaping @Sendable (HubCaller) async throws -> Void) { connectedHook = body }
+
+    /// Runs when a connection ended; `error` says why when it was not a normal close.
+    public func onDisconnected(_ body: @escaping @Sendable (HubCaller, (any Error)?) async -> Void) {
+        disconnectedHook = body
     }
 
-    func on(_ name: String, _ body: @escaping (HubCallerContext) throws -> Void) {
-        add(name, 0) { ctx, _ in try body(ctx); return nil }
-    }
-    func on<A: HubArgument>(_ name: String, _ body: @escaping (HubCallerContext, A) throws -> Void) {
-        add(name, 1) { ctx, args in try body(ctx, try A(hubArgument: args[0])); return nil }
-    }
-    func on<A: HubArgument, B: HubArgument>(_ name: String, _ body: @escaping (HubCallerContext, A, B) throws -> Void) {
-        add(name, 2) { ctx, args in try body(ctx, try A(hubArgument: args[0]), try B(hubArgument: args[1])); return nil }
-    }
-    func on<A: HubArgument, B: HubArgument, C: HubArgument>(_ name: String, _ body: @escaping (HubCallerContext, A, B, C) throws -> Void) {
-        add(name, 3) { ctx, args in
-            try body(ctx, try A(hubArgument: args[0]), try B(hubArgument: args[1]), try C(hubArgument: args[2]))
+    // MARK: Methods
+
+    /// A method without result that doesn't await: runs on the event loop.
+    /// - Parameter requiresUser: callers without a user id get the "unauthorized" error.
+    public func method<each Argument: Decodable>(
+        _ name: String, requiresUser: Bool = false, _ body: @escaping (HubCaller, repeat each Argument) throws -> Void
+    ) {
+        add(name, Self.arity(repeat (each Argument).self), requiresUser, .sync { caller, arguments in
+            let values = try Self.bind(repeat (each Argument).self, from: arguments)
+            try body(caller, repeat each values)
             return nil
+        })
+    }
+
+    /// A method with a result that doesn't await: runs on the event loop.
+    public func method<each Argument: Decodable, Result: Encodable>(
+        _ name: String, requiresUser: Bool = false, _ body: @escaping (HubCaller, repeat each Argument) throws -> Result
+    ) {
+        add(name, Self.arity(repeat (each Argument).self), requiresUser, .sync { caller, arguments in
+            let values = try Self.bind(repeat (each Argument).self, from: arguments)
+            return try HubArgumentCoding.encode(try body(caller, repeat each values))
+        })
+    }
+
+    /// An `async` method without result: runs as a task.
+    public func method<each Argument: Decodable>(
+        _ name: String, requiresUser: Bool = false,
+        _ body: @escaping @Sendable (HubCaller, repeat each Argument) async throws -> Void
+    ) {
+        add(name, Self.arity(repeat (each Argument).self), requiresUser, .async { caller, arguments in
+            let values = try Self.bind(repeat (each Argument).self, from: arguments)
+            try await body(caller, repeat each values)
+            return nil
+        })
+    }
+
+    /// An `async` method with a result: runs as a task.
+    public func method<each Argument: Decodable, Result: Encodable>(
+        _ name: String, requiresUser: Bool = false,
+        _ body: @escaping @Sendable (HubCaller, repeat each Argument) async throws -> Result
+    ) {
+        add(name, Self.arity(repeat (each Argument).self), requiresUser, .async { caller, arguments in
+            let values = try Self.bind(repeat (each Argument).self, from: arguments)
+            return try HubArgumentCoding.encode(try await body(caller, repeat each values))
+        })
+    }
+
+    private func add(_ name: String, _ count: Int, _ requiresUser: Bool, _ body: HubMethod.Body) {
+        methods[name] = HubMethod(name: name, parameterCount: count, requiresUser: requiresUser, body: body)
+    }
+
+    static func arity<each Argument>(_ types: repeat (each Argument).Type) -> Int {
+        var count = 0
+        for _ in repeat each types { count += 1 }
+        return count
+    }
+
+    /// Decodes the arguments in order; the caller checked the count.
+    static func bind<each Argument: Decodable>(
+        _ types: repeat (each Argument).Type, from arguments: [JSONValue]
+    ) throws -> (repeat each Argument) {
+        var index = 0
+        func next<T: Decodable>(_ type: T.Type) throws -> T {
+            defer { index += 1 }
+            return try HubArgumentCoding.decode(type, from: arguments[index])
         }
-    }
-    func on<R: HubValue>(_ name: String, _ body: @escaping (HubCallerContext) throws -> R) {
-        add(name, 0) { ctx, _ in try body(ctx).jsonValue }
-    }
-    func on<A: HubArgument, R: HubValue>(_ name: String, _ body: @escaping (HubCallerContext, A) throws -> R) {
-        add(name, 1) { ctx, args in try body(ctx, try A(hubArgument: args[0])).jsonValue }
-    }
-    func on<A: HubArgument, B: HubArgument, R: HubValue>(_ name: String, _ body: @escaping (HubCallerContext, A, B) throws -> R) {
-        add(name, 2) { ctx, args in try body(ctx, try A(hubArgument: args[0]), try B(hubArgument: args[1])).jsonValue }
+        return (repeat try next(each types))
     }
 }

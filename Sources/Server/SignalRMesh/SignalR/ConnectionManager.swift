@@ -23,6 +23,8 @@ final class ConnectionManager {
         /// Per-address key of the client that negotiated (``LoopbackAddress/sourceKey(_:)``); nil when created
         /// already claimed.
         let source: String?
+        /// The user the negotiate request authenticated, kept for the transport request.
+        var user: AuthenticatedUser?
         private(set) var claimed = false
         fileprivate var all = Links()
         fileprivate var ofSource = Links()
@@ -80,12 +82,16 @@ final class ConnectionManager {
     private var unclaimedBySource: [String: Queue] = [:]
     let maxUnclaimed: Int
     let maxUnclaimedPerSource: Int
+    /// Makes connection ids that name their replica (nil: fully random ids).
+    let owners: ConnectionOwners?
 
     /// - Parameters:
     ///   - maxUnclaimed: unclaimed negotiations kept at most, over all sources (a memory bound).
     ///   - maxUnclaimedPerSource: unclaimed negotiations kept at most per source address.
-    init(maxUnclaimed: Int = 100_000, maxUnclaimedPerSource: Int = 10_000) {
+    ///   - owners: makes the connection ids (tagged with this replica); nil: fully random ids.
+    init(maxUnclaimed: Int = 100_000, maxUnclaimedPerSource: Int = 10_000, owners: ConnectionOwners? = nil) {
         precondition(maxUnclaimed >= 1 && maxUnclaimedPerSource >= 1)
+        self.owners = owners
         self.maxUnclaimed = maxUnclaimed
         self.maxUnclaimedPerSource = maxUnclaimedPerSource
     }
@@ -103,6 +109,8 @@ final class ConnectionManager {
 
     /// Sources with unclaimed negotiations (tests).
     var sourceCount: Int { unclaimedBySource.count }
+
+    private func newConnectionId() -> String { owners?.newConnectionId() ?? Self.randomId() }
 
     /// A fresh 128-bit random id, base64url without padding (22 characters).
     static func randomId() -> String {
@@ -127,7 +135,7 @@ final class ConnectionManager {
             remove(token: oldest.token)
             evicted = .tableFull
         }
-        let id = Self.randomId()
+        let id = newConnectionId()
         let token = version >= 1 ? Self.randomId() : id
         let record = Record(connectionId: id, token: token, negotiatedAt: now, source: source)
         byToken[token] = record
@@ -139,7 +147,7 @@ final class ConnectionManager {
     /// A WebSocket request without `id` (skipNegotiation): a new connection, already claimed (its socket is
     /// the limit: it is removed when the connection ends).
     func createClaimed(now: UInt64) -> Record {
-        let id = Self.randomId()
+        let id = newConnectionId()
         let record = Record(connectionId: id, token: id, negotiatedAt: now, source: nil, claimed: true)
         byToken[id] = record
         return record

@@ -3,30 +3,52 @@ import NetKit
 /// One hub mapped at a path: negotiate, the WebSocket transport, the status codes of ASP.NET Core's
 /// `HttpConnectionDispatcher`, and the connections' heartbeat.
 final class HubEndpoint {
-    let hub: HubDefinition
+    let hub: Hub
     let options: ServerOptions
-    let manager: any HubLifetimeManager
+    let router: HubRouter
     let connections: ConnectionManager
     /// Rate limits the log lines clients can cause (shared by the loop).
     let throttledLog: ThrottledLog
+    let authenticator: HubAuthenticator
+    /// The hub's targets and groups, usable from any thread.
+    let clients: HubClients
+    let groups: HubGroups
     private(set) var active: [String: SignalRConnection] = [:]
     private var pending: [ObjectIdentifier: SignalRConnection] = [:]
     private let logger = Logger(label: "endpoint")
 
-    init(hub: HubDefinition, options: ServerOptions, manager: any HubLifetimeManager, throttledLog: ThrottledLog) {
+    init(
+        hub: Hub, options: ServerOptions, router: HubRouter, loop: EventLoop, authenticator: HubAuthenticator,
+        throttledLog: ThrottledLog
+    ) {
         self.hub = hub
         self.options = options
-        self.manager = manager
+        self.router = router
         self.throttledLog = throttledLog
+        self.authenticator = authenticator
+        let sender = HubSender(loop: loop, router: router, hubName: hub.name)
+        self.clients = HubClients(sender: sender)
+        self.groups = HubGroups(sender: sender)
         self.connections = ConnectionManager(
-            maxUnclaimed: options.maxNegotiations, maxUnclaimedPerSource: options.maxNegotiationsPerAddress)
+            maxUnclaimed: options.maxNegotiations, maxUnclaimedPerSource: options.maxNegotiationsPerAddress,
+            owners: router.owners)
+        _ = router.hub(hub.name)
     }
 
     /// Only WebSockets is offered: SSE and long polling aren't implemented yet, so they aren't advertised.
     static let transports = [TransportDescription(name: "WebSockets", formats: ["Text", "Binary"])]
 
-    func clients(caller: String?) -> HubClients {
-        HubClients(hubName: hub.name, callerId: caller, manager: manager)
+    /// The user a hub request authenticates as, or the 401 it gets (a hub that requires a user, and no valid token).
+    func authenticate(_ request: HTTPRequest) -> Result<AuthenticatedUser, HTTPResponse> {
+        let outcome = authenticator.authenticate(request)
+        if let failure = outcome.failure {
+            throttledLog.log(logger, .debug, kind: "bad-token", "hub request with a token that failed: \(failure)")
+        }
+        guard hub.requiresUser, outcome.user.userId == nil else { return .success(outcome.user) }
+        var response = HTTPResponse.text(401, "")
+        response.headers.add(
+            "WWW-Authenticate", outcome.failure == nil ? "Bearer" : "Bearer error=\"invalid_token\"")
+        return .failure(response)
     }
 
     // MARK: HTTP
@@ -34,12 +56,18 @@ final class HubEndpoint {
     /// `POST {hub}/negotiate` from a client at `source` (its per-address key). Errors in the version come back
     /// as HTTP 200 with `{"error":…}`, as ASP.NET does.
     func negotiate(_ request: HTTPRequest, source: String, now: UInt64) -> HTTPResponse {
+        let user: AuthenticatedUser
+        switch authenticate(request) {
+        case .success(let u): user = u
+        case .failure(let response): return response
+        }
         let version: Int
         switch NegotiateVersion.resolve(request.queryValue("negotiateVersion")) {
         case .success(let v): version = v
         case .failure(let e): return .json(200, NegotiateResponse.error(e.message))
         }
         let (record, evicted) = connections.negotiate(version: version, source: source, now: now)
+        record.user = user
         switch evicted {
         case .sourceAtCap?:
             throttledLog.warning(logger, kind: "negotiate-source-cap",
@@ -83,18 +111,35 @@ final class HubEndpoint {
     }
 
     /// Decides on a WebSocket upgrade: the connection record to use, or the error response.
+    /// The WebSocket request's own token counts; without one, the negotiate request's (browsers send it on both).
     func claimForWebSocket(_ request: HTTPRequest, now: UInt64) -> Result<ConnectionManager.Record, HTTPResponse> {
         guard let id = request.queryValue("id"), !id.isEmpty else {
-            return .success(connections.createClaimed(now: now))  // skipNegotiation
+            // skipNegotiation: this request is the only one that can carry a token.
+            let user: AuthenticatedUser
+            switch authenticate(request) {
+            case .success(let u): user = u
+            case .failure(let response): return .failure(response)
+            }
+            let record = connections.createClaimed(now: now)
+            record.user = user
+            return .success(record)
         }
         guard let record = connections.lookup(token: id) else { return .failure(.text(404, "No Connection with that ID")) }
         if record.claimed { return .failure(.text(409, "Connection already has an active WebSocket")) }
+        if authenticator.hasToken(request) {
+            switch authenticate(request) {
+            case .success(let u): record.user = u
+            case .failure(let response): return .failure(response)
+            }
+        }
         connections.claim(record)
         return .success(record)
     }
 
     func accept(record: ConnectionManager.Record, ws: WebSocketSession, leftover: [UInt8], now: UInt64) {
-        let connection = SignalRConnection(connectionId: record.connectionId, token: record.token, endpoint: self, ws: ws, now: now)
+        let connection = SignalRConnection(
+            connectionId: record.connectionId, token: record.token, endpoint: self, ws: ws, user: record.user?.userId,
+            claims: record.user?.claims, now: now)
         pending[ObjectIdentifier(connection)] = connection
         connection.start(leftover: leftover)
     }
@@ -104,17 +149,20 @@ final class HubEndpoint {
     func connected(_ connection: SignalRConnection) {
         pending[ObjectIdentifier(connection)] = nil
         active[connection.connectionId] = connection
-        manager.add(connection)
-        hub.onConnected?(HubCallerContext(connection: connection, clients: clients(caller: connection.connectionId)))
+        router.connected(connection, hub: hub.name, user: connection.userId)
+        connection.runConnectedHook()
     }
 
-    func disconnected(_ connection: SignalRConnection, wasActive: Bool) {
+    func disconnected(_ connection: SignalRConnection, wasActive: Bool, error: (any Error)?) {
         pending[ObjectIdentifier(connection)] = nil
         connections.remove(token: connection.token)
         guard wasActive, active[connection.connectionId] === connection else { return }
         active[connection.connectionId] = nil
-        manager.remove(connection)
-        hub.onDisconnected?(HubCallerContext(connection: connection, clients: clients(caller: connection.connectionId)))
+        router.disconnected(connection, hub: hub.name)
+        if let hook = hub.disconnectedHook {
+            let caller = connection.caller
+            Task { await hook(caller, error) }
+        }
     }
 
     var connectionCount: Int { active.count + pending.count }

@@ -2,12 +2,22 @@ import NetKit
 
 /// One SignalR connection over a WebSocket: the hub handshake, then hub messages, keep-alive pings and the client
 /// timeout. Confined to its loop.
-final class SignalRConnection {
+final class SignalRConnection: HubConnectionSink {
     let connectionId: String
     let token: String
     let endpoint: HubEndpoint
     let ws: WebSocketSession
-    var items: [String: String] = [:]
+    /// The user and token claims the transport request authenticated (nil: anonymous).
+    let userId: String?
+    let claims: JWTClaims?
+    let items = ConnectionItems()
+
+    /// Invocations waiting for the one running (one at a time, in order); bounded.
+    private var queued: [(invocation: InvocationMessage, streaming: Bool)] = []
+    private var queuedHead = 0
+    /// An async method (or `onConnected`) is running.
+    private var busy = false
+    static let maxQueuedInvocations = 1024
 
     private var timing: HubConnectionStateMachine
     private var framer: RecordSeparatorFramer
@@ -18,8 +28,13 @@ final class SignalRConnection {
 
     var hubName: String { endpoint.hub.name }
 
-    init(connectionId: String, token: String, endpoint: HubEndpoint, ws: WebSocketSession, now: UInt64) {
+    init(
+        connectionId: String, token: String, endpoint: HubEndpoint, ws: WebSocketSession, user: String?,
+        claims: JWTClaims?, now: UInt64
+    ) {
         self.connectionId = connectionId
+        self.userId = user
+        self.claims = claims
         self.token = token
         self.endpoint = endpoint
         self.ws = ws
@@ -101,7 +116,7 @@ final class SignalRConnection {
         sendRaw(Handshake.errorResponse(text))
         timing.closed()
         ws.close(code: 1000, reason: "")
-        endpoint.disconnected(self, wasActive: false)
+        endpoint.disconnected(self, wasActive: false, error: nil)
     }
 
     private func dispatch(_ parsed: Result<HubMessage, any Error>) {
@@ -116,9 +131,9 @@ final class SignalRConnection {
         }
         switch message {
         case .invocation(let inv):
-            invoke(inv, streaming: false)
+            enqueue(inv, streaming: false)
         case .streamInvocation(let inv):
-            invoke(inv, streaming: true)
+            enqueue(inv, streaming: true)
         case .ping, .cancelInvocation, .ack, .sequence:
             break
         case .completion, .streamItem:
@@ -127,7 +142,76 @@ final class SignalRConnection {
         case .close:
             timing.closed()
             ws.close(code: 1000, reason: "")
-            endpoint.disconnected(self, wasActive: true)
+            endpoint.disconnected(self, wasActive: true, error: nil)
+        }
+    }
+
+    // MARK: Invocations
+
+    /// The context a hub method or hook sees.
+    var caller: HubCaller {
+        let loop = ws.conn.loop
+        let box = UnsafeSendableBox(self)
+        return HubCaller(
+            connectionId: connectionId, userId: userId, claims: claims, items: items,
+            clients: HubCallerClients(base: endpoint.clients, callerId: connectionId), groups: endpoint.groups,
+            abortHandler: {
+                loop.execute { box.value.close(error: nil, allowReconnect: false) }
+            })
+    }
+
+    /// Runs `onConnected` before any invocation: invocations that arrive meanwhile queue behind it.
+    func runConnectedHook() {
+        guard let hook = endpoint.hub.connectedHook else { return }
+        busy = true
+        let caller = self.caller
+        let loop = ws.conn.loop
+        let box = UnsafeSendableBox(self)
+        Task {
+            let failure: String?
+            do {
+                try await hook(caller)
+                failure = nil
+            } catch {
+                failure = "\(error)"
+            }
+            loop.execute {
+                let connection = box.value
+                connection.busy = false
+                if let failure {
+                    connection.endpoint.throttledLog.warning(connection.logger, kind: "on-connected-failed",
+                        "onConnected failed: \(LogText.untrusted(failure, limit: 160)); closing")
+                    connection.close(error: HubErrors.closedWithError, allowReconnect: false)
+                } else {
+                    connection.runQueued()
+                }
+            }
+        }
+    }
+
+    private func enqueue(_ inv: InvocationMessage, streaming: Bool) {
+        if !busy && queuedHead == queued.count {
+            invoke(inv, streaming: streaming)
+            return
+        }
+        guard queued.count - queuedHead < Self.maxQueuedInvocations else {
+            endpoint.throttledLog.warning(logger, kind: "invocation-queue-full",
+                "closing: \(Self.maxQueuedInvocations) invocations waiting behind a running one")
+            close(error: HubErrors.closedWithError, allowReconnect: true)
+            return
+        }
+        queued.append((inv, streaming))
+    }
+
+    private func runQueued() {
+        while !busy && phase == .active && queuedHead < queued.count {
+            let next = queued[queuedHead]
+            queuedHead += 1
+            if queuedHead == queued.count {
+                queued.removeAll(keepingCapacity: true)
+                queuedHead = 0
+            }
+            invoke(next.invocation, streaming: next.streaming)
         }
     }
 
@@ -148,25 +232,72 @@ final class SignalRConnection {
             return
         }
         guard inv.arguments.count == method.parameterCount else {
-            logger.debug("Invocation provides \(inv.arguments.count) argument(s) but target expects \(method.parameterCount).")
-            complete(inv.invocationId, error: HubErrors.invocationFailed(name))
+            logger.debug(HubErrors.argumentCountMismatch(provided: inv.arguments.count, expected: method.parameterCount))
+            complete(inv.invocationId, error: endpoint.options.detailedErrors
+                ? HubErrors.invocationFailed(name, detail: "InvalidDataException: " + HubErrors.argumentCountMismatch(provided: inv.arguments.count, expected: method.parameterCount))
+                : HubErrors.invocationFailed(name))
             return
         }
-        let context = HubCallerContext(connection: self, clients: endpoint.clients(caller: connectionId))
-        do {
-            let result = try method.invoke(context, inv.arguments)
-            if let id = inv.invocationId, !id.isEmpty {
-                sendHubMessage(.completion(invocationId: id, result: result, error: nil))
+        if method.requiresUser && userId == nil {
+            complete(inv.invocationId, error: HubErrors.unauthorized(name))
+            return
+        }
+        switch method.body {
+        case .sync(let body):
+            let result: Result<JSONValue?, any Error>
+            do {
+                result = .success(try body(caller, inv.arguments))
+            } catch {
+                result = .failure(error)
             }
-        } catch let e as HubException {
+            finish(inv, result)
+        case .async(let body):
+            busy = true
+            let caller = self.caller
+            let arguments = inv.arguments
+            let loop = ws.conn.loop
+            let box = UnsafeSendableBox(self)
+            let request = UnsafeSendableBox(inv)
+            Task {
+                let result: Result<JSONValue?, any Error>
+                do {
+                    result = .success(try await body(caller, arguments))
+                } catch {
+                    result = .failure(error)
+                }
+                loop.execute {
+                    let connection = box.value
+                    connection.busy = false
+                    guard connection.phase == .active else { return }
+                    connection.finish(request.value, result)
+                    connection.runQueued()
+                }
+            }
+        }
+    }
+
+    /// Sends the invocation's Completion (when the caller waits for one), mapping errors to ASP.NET Core's texts.
+    private func finish(_ inv: InvocationMessage, _ result: Result<JSONValue?, any Error>) {
+        let name = inv.target
+        let detailed = endpoint.options.detailedErrors
+        switch result {
+        case .success(let value):
+            if let id = inv.invocationId, !id.isEmpty {
+                sendHubMessage(.completion(invocationId: id, result: value, error: nil))
+            }
+        case .failure(let e as HubException):
             complete(inv.invocationId, error: HubErrors.hubException(name, e.message))
-        } catch is ArgumentTypeMismatch {
+        case .failure(let e as HubArgumentCoding.Mismatch):
             logger.debug("\(LogText.untrusted(name)) called with arguments of the wrong type")
-            complete(inv.invocationId, error: HubErrors.invocationFailed(name))
-        } catch {
+            complete(inv.invocationId, error: detailed
+                ? HubErrors.invocationFailed(name, detail: "InvalidDataException: Error binding arguments. \(e.detail)")
+                : HubErrors.invocationFailed(name))
+        case .failure(let error):
             endpoint.throttledLog.warning(logger, kind: "hub-method-failed",
                 "hub method \(LogText.untrusted(name)) failed: \(LogText.untrusted("\(error)", limit: 160))")
-            complete(inv.invocationId, error: HubErrors.unexpected(name))
+            complete(inv.invocationId, error: detailed
+                ? HubErrors.unexpected(name, detail: "\(type(of: error)): \(error)")
+                : HubErrors.unexpected(name))
         }
     }
 
@@ -213,14 +344,14 @@ final class SignalRConnection {
         sendHubMessage(.close(error: error, allowReconnect: allowReconnect))
         timing.closed()
         ws.close(code: 1000, reason: "")
-        endpoint.disconnected(self, wasActive: wasActive)
+        endpoint.disconnected(self, wasActive: wasActive, error: error.map { ConnectionClosedError(reason: $0) })
     }
 
     private func transportClosed() {
         guard phase != .closed else { return }
         let wasActive = phase == .active
         timing.closed()
-        endpoint.disconnected(self, wasActive: wasActive)
+        endpoint.disconnected(self, wasActive: wasActive, error: nil)
     }
 
     /// The 1 s heartbeat: handshake timeout, keep-alive Ping, client timeout.
@@ -235,12 +366,12 @@ final class SignalRConnection {
             logger.debug("handshake timed out")
             sendRaw(Handshake.errorResponse(Handshake.canceledError))
             ws.close(code: 1000, reason: "")
-            endpoint.disconnected(self, wasActive: false)
+            endpoint.disconnected(self, wasActive: false, error: nil)
         case .clientTimedOut:
             logger.debug("client timeout: nothing received for \(endpoint.options.clientTimeout) s")
             sendHubMessage(.close(error: nil, allowReconnect: true))
             ws.close(code: 1000, reason: "")
-            endpoint.disconnected(self, wasActive: true)
+            endpoint.disconnected(self, wasActive: true, error: ConnectionClosedError(reason: "client timeout"))
         }
     }
 }

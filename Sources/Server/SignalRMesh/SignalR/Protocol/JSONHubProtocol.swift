@@ -344,14 +344,14 @@ enum JSONHubProtocol {
     /// values straight into the message. No `invocationId`: broadcasts never expect an answer.
     static func encodeInvocation(
         target: String, headers: [(key: String, value: String)]?, into out: inout [UInt8],
-        writeArguments: (inout [UInt8]) -> Void
-    ) {
+        writeArguments: (inout [UInt8]) throws -> Void
+    ) rethrows {
         JSONWriter.appendASCII("{\"type\":1", to: &out)
         if let headers { writeHeaders(headers, into: &out) }
         JSONWriter.appendASCII(",\"target\":", to: &out)
         JSONWriter.writeString(target, into: &out)
         JSONWriter.appendASCII(",\"arguments\":[", to: &out)
-        writeArguments(&out)
+        try writeArguments(&out)
         JSONWriter.appendASCII("]}", to: &out)
         out.append(JSONByte.recordSeparator)
     }

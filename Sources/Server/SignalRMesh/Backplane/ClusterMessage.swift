@@ -1,0 +1,277 @@
+/// What the hub layers of the replicas say to each other through the ``Backplane``: hub messages with their route,
+/// and the interest (groups, users) and group operations that routing needs.
+///
+/// Wire form: `u8 version (2) | u8 kind | fields`. Strings are `u16 length | UTF-8`, lists `u16 count | items`,
+/// ids `u64` big-endian, JSON `u32 length | bytes` (the hub protocol frame, 0x1E included).
+enum ClusterMessage: Equatable, Sendable {
+    /// A hub message for `target`, already serialized.
+    case invoke(hub: String, target: RouteTarget, json: [UInt8])
+    /// The sender now has (`added`) or no longer has members for `key`. An added key is acknowledged with
+    /// ``interestAck(_:)`` carrying `announce`.
+    case interest(key: InterestKey, added: Bool, announce: UInt64)
+    /// The sender applied the interest change numbered `announce` of the replica it is addressed to.
+    case interestAck(UInt64)
+    /// "Send me your interest" (a replica that starts, or that sees the sender again after losing it).
+    case snapshotRequest
+    /// The sender's interest: with `reset`, replaces everything known of it; without, adds to the previous part.
+    case snapshot(reset: Bool, keys: [InterestKey])
+    /// Add (`add`) or remove a connection of the receiving replica to or from a group; answered by ``groupReply``.
+    case groupRequest(id: UInt64, hub: String, connectionId: String, group: String, add: Bool)
+    /// The outcome of ``groupRequest``: nil error for success.
+    case groupReply(id: UInt64, error: String?)
+
+    static let version: UInt8 = 2
+
+    enum Kind: UInt8 {
+        case invoke = 1, interest, interestAck, snapshotRequest, snapshot, groupRequest, groupReply
+    }
+
+    // MARK: Encoding
+
+    func encode() -> [UInt8] {
+        var w = ClusterWireWriter()
+        switch self {
+        case .invoke(let hub, let target, let json):
+            return json.withUnsafeBytes { Self.encodeInvoke(hub: hub, target: target, json: $0) }
+        case .interest(let key, let added, let announce):
+            w.header(.interest)
+            w.key(key)
+            w.u8(added ? 1 : 0)
+            w.u64(announce)
+        case .interestAck(let announce):
+            w.header(.interestAck)
+            w.u64(announce)
+        case .snapshotRequest:
+            w.header(.snapshotRequest)
+        case .snapshot(let reset, let keys):
+            w.header(.snapshot)
+            w.u8(reset ? 1 : 0)
+            w.u32(keys.count)
+            for key in keys { w.key(key) }
+        case .groupRequest(let id, let hub, let connectionId, let group, let add):
+            w.header(.groupRequest)
+            w.u64(id)
+            w.string(hub)
+            w.string(connectionId)
+            w.string(group)
+            w.u8(add ? 1 : 0)
+        case .groupReply(let id, let error):
+            w.header(.groupReply)
+            w.u64(id)
+            w.u8(error == nil ? 0 : 1)
+            if let error { w.string(error) }
+        }
+        return w.bytes
+    }
+
+    /// An invocation straight from the bytes of an encoded hub message: one copy.
+    static func encodeInvoke(hub: String, target: RouteTarget, json: UnsafeRawBufferPointer) -> [UInt8] {
+        var w = ClusterWireWriter(capacity: json.count + hub.utf8.count + 32)
+        w.header(.invoke)
+        w.string(hub)
+        switch target {
+        case .all:
+            w.u8(1)
+        case .allExcept(let ids):
+            w.u8(2)
+            w.list(ids)
+        case .connections(let ids):
+            w.u8(3)
+            w.list(ids)
+        case .groups(let groups, let except):
+            w.u8(4)
+            w.list(groups)
+            w.list(except)
+        case .users(let users):
+            w.u8(5)
+            w.list(users)
+        }
+        w.u32(json.count)
+        w.bytes.append(contentsOf: json)
+        return w.bytes
+    }
+
+    // MARK: Decoding
+
+    /// Decodes any message; an invocation's JSON is copied out (see ``InvokeFields`` for the no-copy path).
+    static func decode(_ bytes: [UInt8]) -> ClusterMessage? {
+        bytes.withUnsafeBytes { raw -> ClusterMessage? in
+            var r = ClusterWireReader(raw)
+            guard r.u8() == version, let rawKind = r.u8(), let kind = Kind(rawValue: rawKind) else { return nil }
+            switch kind {
+            case .invoke:
+                guard let fields = InvokeFields(raw) else { return nil }
+                return .invoke(
+                    hub: String(decoding: raw[fields.hub], as: UTF8.self), target: fields.target,
+                    json: Array(raw[fields.json]))
+            case .interest:
+                guard let key = r.key(), let added = r.u8(), let announce = r.u64(), r.atEnd else { return nil }
+                return .interest(key: key, added: added != 0, announce: announce)
+            case .interestAck:
+                guard let announce = r.u64(), r.atEnd else { return nil }
+                return .interestAck(announce)
+            case .snapshotRequest:
+                return r.atEnd ? .snapshotRequest : nil
+            case .snapshot:
+                guard let reset = r.u8(), let count = r.u32() else { return nil }
+                var keys: [InterestKey] = []
+                // Each key takes at least 7 bytes: a count beyond what is left is a lie, not a reservation.
+                keys.reserveCapacity(min(count, r.remaining / 7))
+                for _ in 0..<count {
+                    guard let key = r.key() else { return nil }
+                    keys.append(key)
+                }
+                return r.atEnd ? .snapshot(reset: reset != 0, keys: keys) : nil
+            case .groupRequest:
+                guard let id = r.u64(), let hub = r.string(), let connection = r.string(), let group = r.string(),
+                    let add = r.u8(), r.atEnd
+                else { return nil }
+                return .groupRequest(id: id, hub: hub, connectionId: connection, group: group, add: add != 0)
+            case .groupReply:
+                guard let id = r.u64(), let hasError = r.u8() else { return nil }
+                if hasError == 0 { return r.atEnd ? .groupReply(id: id, error: nil) : nil }
+                guard let error = r.string(), r.atEnd else { return nil }
+                return .groupReply(id: id, error: error)
+            }
+        }
+    }
+
+    /// The kind of an encoded message, without decoding it.
+    static func kind(of bytes: UnsafeRawBufferPointer) -> Kind? {
+        guard bytes.count >= 2, bytes[0] == version else { return nil }
+        return Kind(rawValue: bytes[1])
+    }
+
+    /// Where an invocation's parts are in its bytes: only the ids of its target are copied out.
+    struct InvokeFields {
+        var hub: Range<Int>
+        var target: RouteTarget
+        var json: Range<Int>
+
+        init?(_ bytes: UnsafeRawBufferPointer) {
+            var r = ClusterWireReader(bytes)
+            guard r.u8() == ClusterMessage.version, r.u8() == Kind.invoke.rawValue, let hub = r.stringRange(),
+                let target = r.u8()
+            else { return nil }
+            switch target {
+            case 1: self.target = .all
+            case 2:
+                guard let ids = r.list() else { return nil }
+                self.target = .allExcept(ids)
+            case 3:
+                guard let ids = r.list() else { return nil }
+                self.target = .connections(ids)
+            case 4:
+                guard let groups = r.list(), let except = r.list() else { return nil }
+                self.target = .groups(groups, except: except)
+            case 5:
+                guard let users = r.list() else { return nil }
+                self.target = .users(users)
+            default:
+                return nil
+            }
+            guard let length = r.u32(), let json = r.take(length), r.atEnd else { return nil }
+            self.hub = hub
+            self.json = json
+        }
+    }
+}
+
+/// Appends the big-endian fields of a ``ClusterMessage``.
+struct ClusterWireWriter {
+    var bytes: [UInt8] = []
+
+    init(capacity: Int = 64) { bytes.reserveCapacity(capacity) }
+
+    mutating func header(_ kind: ClusterMessage.Kind) {
+        bytes.append(ClusterMessage.version)
+        bytes.append(kind.rawValue)
+    }
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func u16(_ v: Int) {
+        bytes.append(UInt8(truncatingIfNeeded: v >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: v))
+    }
+    mutating func u32(_ v: Int) {
+        u16(v >> 16)
+        u16(v & 0xFFFF)
+    }
+    mutating func u64(_ v: UInt64) {
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
+    }
+    /// Strings longer than 65 535 bytes are cut there (names and ids are far shorter; callers check).
+    mutating func string(_ s: String) {
+        let utf8 = s.utf8.prefix(65_535)
+        u16(utf8.count)
+        bytes.append(contentsOf: utf8)
+    }
+    mutating func list(_ items: [String]) {
+        let count = min(items.count, 65_535)
+        u16(count)
+        for item in items.prefix(count) { string(item) }
+    }
+    mutating func key(_ key: InterestKey) {
+        string(key.hub)
+        u8(key.kind.rawValue)
+        string(key.name)
+    }
+}
+
+/// Reads the fields of a ``ClusterMessage``; every read returns nil past the end.
+struct ClusterWireReader {
+    let bytes: UnsafeRawBufferPointer
+    private(set) var index = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    var remaining: Int { bytes.count - index }
+    var atEnd: Bool { index == bytes.count }
+
+    mutating func u8() -> UInt8? {
+        guard index < bytes.count else { return nil }
+        defer { index += 1 }
+        return bytes[index]
+    }
+    mutating func u16() -> Int? {
+        guard let a = u8(), let b = u8() else { return nil }
+        return Int(a) << 8 | Int(b)
+    }
+    mutating func u32() -> Int? {
+        guard let a = u16(), let b = u16() else { return nil }
+        return a << 16 | b
+    }
+    mutating func u64() -> UInt64? {
+        guard remaining >= 8 else { return nil }
+        var v: UInt64 = 0
+        for _ in 0..<8 { v = v << 8 | UInt64(bytes[index]); index += 1 }
+        return v
+    }
+    mutating func take(_ n: Int) -> Range<Int>? {
+        guard n >= 0, n <= remaining else { return nil }
+        defer { index += n }
+        return index..<index + n
+    }
+    mutating func stringRange() -> Range<Int>? {
+        guard let n = u16() else { return nil }
+        return take(n)
+    }
+    mutating func string() -> String? {
+        stringRange().map { String(decoding: bytes[$0], as: UTF8.self) }
+    }
+    mutating func list() -> [String]? {
+        guard let count = u16() else { return nil }
+        var items: [String] = []
+        items.reserveCapacity(min(count, remaining / 2))
+        for _ in 0..<count {
+            guard let s = string() else { return nil }
+            items.append(s)
+        }
+        return items
+    }
+    mutating func key() -> InterestKey? {
+        guard let hub = string(), let raw = u8(), let kind = InterestKey.Kind(rawValue: raw), let name = string() else {
+            return nil
+        }
+        return InterestKey(hub: hub, kind: kind, name: name)
+    }
+}

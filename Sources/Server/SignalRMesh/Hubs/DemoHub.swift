@@ -1,0 +1,47 @@
+/// The demo hub every replica serves at `/demoHub`: one method per hub feature, with a fixed contract that
+/// clients and tests outside the repository rely on (README, "The demo hub").
+public enum DemoHub {
+    public static func make() -> Hub {
+        let hub = Hub("DemoHub", path: "/demoHub")
+        hub.method("Echo") { (_, message: String) in message }
+        hub.method("EchoObject") { (_, object: AnyJSON) in object }
+        hub.method("Add") { (_, a: Int, b: Int) -> Int in
+            let (sum, overflow) = a.addingReportingOverflow(b)
+            if overflow { throw HubException("\(a) + \(b) overflows a 64-bit integer.") }
+            return sum
+        }
+        hub.method("Throw") { (_, message: String) in throw HubException(message) }
+        hub.method("GetConnectionId") { caller in caller.connectionId }
+        hub.method("WhoAmI") { caller in caller.userId }
+
+        hub.method("JoinGroup") { (caller, group: String) async throws in
+            try await caller.groups.add(caller.connectionId, to: group)
+        }
+        hub.method("LeaveGroup") { (caller, group: String) async throws in
+            try await caller.groups.remove(caller.connectionId, from: group)
+        }
+        hub.method("AddToGroup") { (caller, connectionId: String, group: String) async throws in
+            try await caller.groups.add(connectionId, to: group)
+        }
+
+        hub.method("SendToGroup") { (caller, group: String, message: String) in
+            try caller.clients.group(group).send("GroupMessage", group, message)
+        }
+        hub.method("SendToOthersInGroup") { (caller, group: String, message: String) in
+            try caller.clients.othersInGroup(group).send("GroupMessage", group, message)
+        }
+        hub.method("SendToConnection") { (caller, connectionId: String, message: String) in
+            try caller.clients.client(connectionId).send("DirectMessage", caller.connectionId, message)
+        }
+        hub.method("SendToUser") { (caller, userId: String, message: String) in
+            try caller.clients.user(userId).send("UserMessage", caller.userId, message)
+        }
+        hub.method("SendToOthers") { (caller, message: String) in
+            try caller.clients.others.send("OthersMessage", message)
+        }
+        hub.method("SendToAll") { (caller, message: String) in
+            try caller.clients.all.send("AllMessage", message)
+        }
+        return hub
+    }
+}

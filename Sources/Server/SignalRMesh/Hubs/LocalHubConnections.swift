@@ -1,0 +1,114 @@
+/// One hub's connections on this replica, with their groups and users: who gets a message here.
+///
+/// Confined to the replica's loop. Reports when a group or user gains its first or loses its last member here,
+/// which is when the other replicas must hear of it (``HubRouter``).
+final class LocalHubConnections {
+    let hubName: String
+    private(set) var connections: [String: any HubConnectionSink] = [:]
+    private var groupMembers: [String: Set<String>] = [:]
+    private var groupsOf: [String: Set<String>] = [:]
+    private var userConnections: [String: Set<String>] = [:]
+    private var userOf: [String: String] = [:]
+
+    init(hubName: String) { self.hubName = hubName }
+
+    var count: Int { connections.count }
+    func contains(_ connectionId: String) -> Bool { connections[connectionId] != nil }
+    /// Groups and users with members here.
+    var groupNames: [String] { Array(groupMembers.keys) }
+    var userIds: [String] { Array(userConnections.keys) }
+    func members(of group: String) -> Set<String> { groupMembers[group] ?? [] }
+    func groups(of connectionId: String) -> Set<String> { groupsOf[connectionId] ?? [] }
+
+    /// Adds a connection; returns true when `user` had no connection here before.
+    @discardableResult
+    func add(_ connection: any HubConnectionSink, user: String?) -> Bool {
+        connections[connection.connectionId] = connection
+        guard let user else { return false }
+        userOf[connection.connectionId] = user
+        return userConnections[user, default: []].insert(connection.connectionId).inserted
+            && userConnections[user]!.count == 1
+    }
+
+    /// Removes a connection (if `connection` is the one registered under its id) with its group memberships.
+    /// Returns the groups and the user that have no member here any more.
+    func remove(_ connection: any HubConnectionSink) -> (emptiedGroups: [String], emptiedUser: String?) {
+        let id = connection.connectionId
+        guard connections[id] === connection else { return ([], nil) }
+        connections[id] = nil
+        var emptied: [String] = []
+        for group in groupsOf.removeValue(forKey: id) ?? [] where removeMember(id, from: group) {
+            emptied.append(group)
+        }
+        var emptiedUser: String?
+        if let user = userOf.removeValue(forKey: id), var set = userConnections[user] {
+            set.remove(id)
+            if set.isEmpty {
+                userConnections[user] = nil
+                emptiedUser = user
+            } else {
+                userConnections[user] = set
+            }
+        }
+        return (emptied, emptiedUser)
+    }
+
+    /// Adds a local connection to a group. Returns whether the group had no member here before, or nil when the
+    /// connection isn't here.
+    func addToGroup(_ connectionId: String, _ group: String) -> Bool? {
+        guard connections[connectionId] != nil else { return nil }
+        groupsOf[connectionId, default: []].insert(group)
+        let inserted = groupMembers[group, default: []].insert(connectionId).inserted
+        return inserted && groupMembers[group]!.count == 1
+    }
+
+    /// Removes a local connection from a group. Returns whether the group has no member here any more, or nil when
+    /// the connection isn't here.
+    func removeFromGroup(_ connectionId: String, _ group: String) -> Bool? {
+        guard connections[connectionId] != nil else { return nil }
+        groupsOf[connectionId]?.remove(group)
+        if groupsOf[connectionId]?.isEmpty == true { groupsOf[connectionId] = nil }
+        return removeMember(connectionId, from: group)
+    }
+
+    private func removeMember(_ id: String, from group: String) -> Bool {
+        guard var set = groupMembers[group], set.remove(id) != nil else { return false }
+        groupMembers[group] = set.isEmpty ? nil : set
+        return set.isEmpty
+    }
+
+    /// Writes the message to every matching connection here, each at most once.
+    func deliver(_ message: OutgoingMessage, to target: RouteTarget) {
+        switch target {
+        case .all:
+            for c in connections.values { c.sendMessage(message) }
+        case .allExcept(let excluded):
+            if excluded.count == 1 {
+                let skip = excluded[0]
+                for (id, c) in connections where id != skip { c.sendMessage(message) }
+            } else {
+                let skip = Set(excluded)
+                for (id, c) in connections where !skip.contains(id) { c.sendMessage(message) }
+            }
+        case .connections(let ids):
+            if ids.count == 1 {
+                connections[ids[0]]?.sendMessage(message)
+            } else {
+                for id in Set(ids) { connections[id]?.sendMessage(message) }
+            }
+        case .groups(let groups, let except):
+            if groups.count == 1 && except.isEmpty {
+                for id in groupMembers[groups[0]] ?? [] { connections[id]?.sendMessage(message) }
+                return
+            }
+            var ids = Set<String>()
+            for g in groups { ids.formUnion(groupMembers[g] ?? []) }
+            for id in except { ids.remove(id) }
+            for id in ids { connections[id]?.sendMessage(message) }
+        case .users(let users):
+            var ids = Set<String>()
+            for u in users { ids.formUnion(userConnections[u] ?? []) }
+            for id in ids { connections[id]?.sendMessage(message) }
+        }
+    }
+}

@@ -1,0 +1,196 @@
+import Testing
+
+@testable import SignalRMesh
+
+/// The hub layer across replicas without sockets: three routers on an in-memory backplane. Frames are counted at
+/// the network, so "no frame to a replica without members" is checked, not assumed.
+@Suite struct HubRouterTests {
+    @Test func groupMessagesReachOnlyReplicasWithMembers() throws {
+        let bench = try RouterBench(replicas: ["a", "b", "c"])
+        let onA = bench.connect("a")
+        let onB = bench.connect("b")
+        let onC = bench.connect("c")
+        #expect(bench.changeGroup(from: "a", onA.connectionId, "room") == nil)
+        #expect(bench.changeGroup(from: "b", onB.connectionId, "room") == nil)
+        bench.send(from: "a", to: .groups(["room"], except: []), "m1")
+        bench.send(from: "c", to: .groups(["room"], except: []), "m2")
+        #expect(onA.texts == ["m1", "m2"])
+        #expect(onB.texts == ["m1", "m2"])
+        #expect(onC.texts.isEmpty)
+        // a's message went to b only; c's went to a and b: c received no invocation at all.
+        #expect(bench.invokesReceived(by: "c") == 0)
+        #expect(bench.invokesReceived(by: "b") == 2)
+        #expect(bench.invokesReceived(by: "a") == 1)
+    }
+
+    @Test func aGroupNobodyElseHasStaysLocal() throws {
+        let bench = try RouterBench(replicas: ["a", "b", "c"])
+        let onA = bench.connect("a")
+        #expect(bench.changeGroup(from: "a", onA.connectionId, "solo") == nil)
+        bench.send(from: "a", to: .groups(["solo"], except: []), "x")
+        #expect(onA.texts == ["x"])
+        #expect(bench.invokesReceived(by: "b") == 0 && bench.invokesReceived(by: "c") == 0)
+    }
+
+    @Test func addingAConnectionOfAnotherReplica() throws {
+        let bench = try RouterBench(replicas: ["a", "b", "c"])
+        let onB = bench.connect("b")
+        // a adds b's connection; the group message from c then reaches it.
+        #expect(bench.changeGroup(from: "a", onB.connectionId, "g") == nil)
+        bench.send(from: "c", to: .groups(["g"], except: []), "hello")
+        #expect(onB.texts == ["hello"])
+        #expect(bench.invokesReceived(by: "a") == 0)
+        // …and removing it from a stops them.
+        #expect(bench.changeGroup(from: "a", onB.connectionId, "g", add: false) == nil)
+        bench.send(from: "c", to: .groups(["g"], except: []), "gone")
+        #expect(onB.texts == ["hello"])
+        #expect(bench.invokesReceived(by: "b") == 1)
+    }
+
+    @Test func groupAddCompletesOnlyOnceEveryReplicaKnows() throws {
+        let bench = try RouterBench(replicas: ["a", "b", "c"])
+        let onA = bench.connect("a")
+        #expect(bench.changeGroup(from: "a", onA.connectionId, "g", settle: false) == "pending")
+        bench.settle()
+        // A second member of the same group needs no new round.
+        let second = bench.connect("a")
+        #expect(bench.changeGroup(from: "a", second.connectionId, "g", settle: false) == nil)
+    }
+
+    @Test func unknownConnectionsAndUnreachableOwnersFailAtOnce() throws {
+        let bench = try RouterBench(replicas: ["a", "b", "c"])
+        #expect(bench.changeGroup(from: "a", "nope", "g", settle: false)?.contains("does not exist") == true)
+        // A well-formed id of b that b doesn't have: b says so.
+        let ghost = bench.routers["b"]!.owners.newConnectionId()
+        #expect(bench.changeGroup(from: "a", ghost, "g")?.contains("does not exist") == true)
+        // b is gone: an error without a wait.
+        let onB = bench.connect("b")
+        bench.run { bench.network.setIsolated("b", true) }
+        #expect(bench.changeGroup(from: "a", onB.connectionId, "g", settle: false)?.contains("cannot be reached") == true)
+    }
+
+    @Test func aRequestInFlightFailsWhenItsReplicaDies() throws {
+        let bench = try RouterBench(replicas: ["a", "b", "c"])
+        let onB = bench.connect("b")
+        let outcome = bench.beginChangeGroup(from: "a", onB.connectionId, "g")
+        #expect(outcome() == nil)
+        bench.run { bench.network.setIsolated("b", true) }
+        let error = try #require(outcome())
+        #expect(error == "Replica 'b' became unreachable.")
+    }
+
+    @Test func usersAcrossReplicas() throws {
+        let bench = try RouterBench(replicas: ["a", "b", "c"])
+        let aliceOnA = bench.connect("a", user: "alice")
+        let aliceOnC = bench.connect("c", user: "alice")
+        let bob = bench.connect("b", user: "bob")
+        bench.send(from: "b", to: .users(["alice"]), "hi alice")
+        #expect(aliceOnA.texts == ["hi alice"])
+        #expect(aliceOnC.texts == ["hi alice"])
+        #expect(bob.texts.isEmpty)
+        #expect(bench.invokesReceived(by: "b") == 0)
+        bench.send(from: "a", to: .users(["bob", "alice"]), "both")
+        #expect(bob.texts == ["both"] && aliceOnA.texts.last == "both" && aliceOnC.texts.last == "both")
+        #expect(aliceOnA.texts.count == 2)
+    }
+
+    @Test func aConnectionTargetGoesToItsOwnerOnly() throws {
+        let bench = try RouterBench(replicas: ["a", "b", "c"])
+        let onB = bench.connect("b")
+        _ = bench.connect("c")
+        bench.send(from: "a", to: .connections([onB.connectionId]), "direct")
+        #expect(onB.texts == ["direct"])
+        #expect(bench.invokesReceived(by: "c") == 0)
+    }
+
+    @Test func groupsTargetsDeliverOnceAndHonourExclusions() throws {
+        let bench = try RouterBench(replicas: ["a", "b"])
+        let x = bench.connect("a")
+        let y = bench.connect("b")
+        for g in ["g1", "g2"] {
+            #expect(bench.changeGroup(from: "a", x.connectionId, g) == nil)
+            #expect(bench.changeGroup(from: "a", y.connectionId, g) == nil)
+        }
+        bench.send(from: "a", to: .groups(["g1", "g2"], except: []), "once")
+        #expect(x.texts == ["once"] && y.texts == ["once"])
+        bench.send(from: "a", to: .groups(["g1"], except: [x.connectionId]), "others")
+        #expect(x.texts == ["once"] && y.texts == ["once", "others"])
+    }
+
+    @Test func interestIsDroppedWithAReplicaAndResynchronisedWhenItIsBack() throws {
+        let bench = try RouterBench(replicas: ["a", "b", "c"])
+        let onB = bench.connect("b")
+        #expect(bench.changeGroup(from: "b", onB.connectionId, "g") == nil)
+        #expect(bench.run { bench.routers["a"]!.interest.replicas(for: InterestKey(hub: "H", kind: .group, name: "g")) } == ["b"])
+        bench.run { bench.network.setIsolated("b", true) }
+        #expect(bench.run { bench.routers["a"]!.interest.count } == 0)
+        bench.send(from: "a", to: .groups(["g"], except: []), "while away")
+        bench.run { bench.network.setIsolated("b", false) }
+        bench.settle()
+        #expect(bench.run { bench.routers["a"]!.interest.replicas(for: InterestKey(hub: "H", kind: .group, name: "g")) } == ["b"])
+        bench.send(from: "a", to: .groups(["g"], except: []), "back")
+        #expect(onB.texts == ["back"])
+    }
+
+    @Test func disconnectingTheLastMemberWithdrawsInterest() throws {
+        let bench = try RouterBench(replicas: ["a", "b"])
+        let onB = bench.connect("b", user: "u")
+        #expect(bench.changeGroup(from: "b", onB.connectionId, "g") == nil)
+        #expect(bench.run { bench.routers["a"]!.interest.count } == 2)
+        bench.run { bench.routers["b"]!.disconnected(onB, hub: "H") }
+        bench.settle()
+        #expect(bench.run { bench.routers["a"]!.interest.count } == 0)
+        bench.send(from: "a", to: .groups(["g"], except: []), "nobody")
+        #expect(bench.invokesReceived(by: "b") == 0)
+    }
+}
+
+@Suite struct ClusterMessageTests {
+    static let samples: [ClusterMessage] = [
+        .invoke(hub: "ChatHub", target: .all, json: Array("{\"type\":1}\u{1E}".utf8)),
+        .invoke(hub: "ChatHub", target: .allExcept(["abc", "défg"]), json: [1, 2, 3]),
+        .invoke(hub: "H", target: .connections(["x"]), json: []),
+        .invoke(hub: "H", target: .groups(["g1", "g2"], except: ["c"]), json: [0x1E]),
+        .invoke(hub: "H", target: .users(["alice"]), json: [7]),
+        .interest(key: InterestKey(hub: "H", kind: .group, name: "room"), added: true, announce: 42),
+        .interest(key: InterestKey(hub: "H", kind: .user, name: "bob"), added: false, announce: 0),
+        .interestAck(UInt64.max),
+        .snapshotRequest,
+        .snapshot(reset: true, keys: []),
+        .snapshot(reset: false, keys: [InterestKey(hub: "A", kind: .group, name: "x"), InterestKey(hub: "B", kind: .user, name: "y")]),
+        .groupRequest(id: 9, hub: "H", connectionId: "abc", group: "g", add: true),
+        .groupReply(id: 9, error: nil),
+        .groupReply(id: 10, error: "Connection 'x' does not exist."),
+    ]
+
+    @Test(arguments: samples) func roundTrip(_ m: ClusterMessage) {
+        #expect(ClusterMessage.decode(m.encode()) == m)
+    }
+
+    /// Bytes from another replica: every truncation is refused (nil), never a crash or a wrong message.
+    @Test(arguments: samples) func everyTruncationIsRefused(_ m: ClusterMessage) {
+        let bytes = m.encode()
+        for n in 0..<bytes.count {
+            #expect(ClusterMessage.decode(Array(bytes.prefix(n))) == nil, "prefix \(n) of \(bytes.count)")
+        }
+        #expect(ClusterMessage.decode(bytes + [0]) == nil, "a trailing byte")
+    }
+
+    @Test func unknownVersionOrKindIsRefused() {
+        var bytes = Self.samples[0].encode()
+        bytes[0] = 1
+        #expect(ClusterMessage.decode(bytes) == nil)
+        var kind = Self.samples[0].encode()
+        kind[1] = 99
+        #expect(ClusterMessage.decode(kind) == nil)
+    }
+
+    @Test func aSnapshotCountLargerThanItsBytesIsRefusedWithoutReserving() {
+        let bytes: [UInt8] = [2, 5, 1, 0xFF, 0xFF, 0xFF, 0xFF]
+        #expect(ClusterMessage.decode(bytes) == nil)
+    }
+}
+
+extension ClusterMessage: CustomTestStringConvertible {
+    public var testDescription: String { "\(self)".prefix(80).description }
+}
