@@ -2,13 +2,14 @@
 # The one test command: sets up what the tests need (idempotent, quick when already done), then runs
 #   1. swift build -c release --static-swift-stdlib   (products Server and Bench)
 #   2. swift test                 (unit tests: NetKitTests, MeshTests, ServerTests)
-#   3. pytest Tests/interop       (real replica processes with stock SignalR clients)
-#   4. Tests/autobahn/run.sh      (Autobahn|Testsuite fuzzingclient, cases 1–10, against --ws-echo)
-#   5. Tests/fuzz/run.sh --smoke  (every libFuzzer target: replay the corpus, then 6 s of fuzzing each)
-#   6. Tests/sanitize.sh thread   (the unit tests under ThreadSanitizer; `address` by hand)
+#   3. swift test in Examples/GreeterApp (an app package that depends on the SignalRMesh library by path)
+#   4. pytest Tests/interop       (real replica processes with stock SignalR clients)
+#   5. Tests/autobahn/run.sh      (Autobahn|Testsuite fuzzingclient, cases 1–10, against --ws-echo)
+#   6. Tests/fuzz/run.sh --smoke  (every libFuzzer target: replay the corpus, then 6 s of fuzzing each)
+#   7. Tests/sanitize.sh thread   (the unit tests under ThreadSanitizer; `address` by hand)
 # and ends with the line "N passed, N failed" (exit status non-zero when anything failed).
 #
-# Env: SKIP_STEPS="swift-test pytest autobahn fuzz sanitize" (any subset) to leave steps out while developing;
+# Env: SKIP_STEPS="swift-test example pytest autobahn fuzz sanitize" (any subset) to leave steps out while developing;
 #      PYTEST_ARGS extra pytest arguments (e.g. "-k mesh -x"); CHAOS_SEED to replay a chaos run;
 #      SWIFT_SCRATCH another build folder (swift --scratch-path; default .build), SERVER_BIN another binary.
 set -euo pipefail
@@ -199,6 +200,26 @@ else
     show_tail "$LOG_DIR/swift-test.log" 40
   fi
   record swift-test "$P" "$F" "$S"
+fi
+
+# --------------------------------------------------------------------------------------------- example
+
+if skipping example; then
+  say "example package (skipped by SKIP_STEPS)"
+else
+  say "example package: swift test in Examples/GreeterApp"
+  T=$(date +%s)
+  rm -f "$LOG_DIR"/example-tests*.xml
+  set +e
+  timeout 1200 swift test --package-path "$ROOT/Examples/GreeterApp" --scratch-path "$SCRATCH-example" \
+    --xunit-output "$LOG_DIR/example-tests.xml" >"$LOG_DIR/example-test.log" 2>&1
+  RC=$?
+  set -e
+  read -r P F S < <(count_xunit "$LOG_DIR"/example-tests*.xml)
+  echo "example: exit $RC, $P passed, $F failed, $S skipped, $(elapsed "$T")"
+  if [ "$RC" -ne 0 ] && [ "$F" -eq 0 ]; then F=1; fi
+  [ "$F" -gt 0 ] && show_tail "$LOG_DIR/example-test.log" 40
+  record example "$P" "$F" "$S"
 fi
 
 # --------------------------------------------------------------------------------------------- interop

@@ -145,6 +145,52 @@ import Testing
     }
 }
 
+/// Bounded waits, with a clock the test moves: nothing hangs when a replica stops answering.
+@Suite struct HubRouterTimeoutTests {
+    @Test func aJoinThatAReplicaNeverConfirmsFailsAfterTheAnnounceTimeout() throws {
+        let clock = ManualScheduler()
+        let bench = try RouterBench(replicas: ["a", "b", "c"], scheduler: clock)
+        let onA = bench.connect("a")
+        bench.run { bench.network.setSilent("c", true) }
+        let outcome = bench.beginChangeGroup(from: "a", onA.connectionId, "g")
+        bench.settle()
+        #expect(outcome() == nil, "c never acknowledged: still waiting")
+        bench.run { clock.advance(4_900_000_000) }
+        #expect(outcome() == nil)
+        bench.run { clock.advance(200_000_000) }
+        #expect(outcome() == .some("Replica(s) c did not confirm the group membership in time."))
+    }
+
+    @Test func aRequestToAReplicaThatNeverAnswersTimesOut() throws {
+        let clock = ManualScheduler()
+        let bench = try RouterBench(replicas: ["a", "b"], scheduler: clock)
+        let onB = bench.connect("b")
+        bench.run { bench.network.setSilent("b", true) }
+        let outcome = bench.beginChangeGroup(from: "a", onB.connectionId, "g")
+        bench.settle()
+        #expect(outcome() == nil)
+        bench.run { clock.advance(6_000_000_000) }
+        #expect(outcome() == .some("Replica 'b' did not answer in time."))
+    }
+
+    @Test func aMissingSnapshotIsAskedForAgainUntilItArrives() throws {
+        let clock = ManualScheduler()
+        let bench = try RouterBench(replicas: ["a", "b"], scheduler: clock)
+        let onB = bench.connect("b")
+        #expect(bench.changeGroup(from: "b", onB.connectionId, "g") == nil)
+        // a loses b, and its first requests after b is back are lost too (b hung a moment).
+        bench.run { bench.network.setIsolated("b", true) }
+        bench.run { bench.network.setSilent("b", true) }
+        bench.run { bench.network.setIsolated("b", false) }
+        bench.settle()
+        #expect(bench.run { bench.routers["a"]!.interest.count } == 0)
+        bench.run { bench.network.setSilent("b", false) }
+        bench.run { clock.advance(500_000_000) }
+        bench.settle()
+        #expect(bench.run { bench.routers["a"]!.interest.count } == 1)
+    }
+}
+
 @Suite struct ClusterMessageTests {
     static let samples: [ClusterMessage] = [
         .invoke(hub: "ChatHub", target: .all, json: Array("{\"type\":1}\u{1E}".utf8)),

@@ -27,14 +27,15 @@ final class RouterBench: @unchecked Sendable {
     let network = InMemoryBackplaneNetwork()
     var routers: [String: HubRouter] = [:]
 
-    init(replicas: [String], options: HubRouter.Options = HubRouter.Options()) throws {
+    /// - Parameter scheduler: the routers' timers (default: the loop's real ones).
+    init(replicas: [String], options: HubRouter.Options = HubRouter.Options(), scheduler: (any RouterScheduler)? = nil) throws {
         loop = try EventLoop.spawn(name: "router-bench")
         run {
             for id in replicas {
                 let backplane = self.network.node(id, cluster: replicas)
                 let router = HubRouter(
                     replicaId: id, backplane: replicas.count > 1 ? backplane : nil,
-                    scheduler: LoopScheduler(loop: self.loop), options: options)
+                    scheduler: scheduler ?? LoopScheduler(loop: self.loop), options: options)
                 self.routers[id] = router
                 router.start()
             }
@@ -126,6 +127,29 @@ final class RouterBench: @unchecked Sendable {
             self.network.deliveries.filter {
                 $0.destination == replica && $0.payload.withUnsafeBytes { ClusterMessage.kind(of: $0) } == .invoke
             }.count
+        }
+    }
+}
+
+/// Timers that fire only when a test moves the clock (call ``advance(_:)`` on the routers' loop).
+final class ManualScheduler: RouterScheduler, @unchecked Sendable {
+    private var now: UInt64 = 0
+    private var timers: [(id: Int, at: UInt64, body: () -> Void)] = []
+    private var nextId = 0
+
+    func schedule(afterNanos nanos: UInt64, _ body: @escaping () -> Void) -> () -> Void {
+        nextId += 1
+        let id = nextId
+        timers.append((id, now + nanos, body))
+        return { [weak self] in self?.timers.removeAll { $0.id == id } }
+    }
+
+    /// Moves the clock and runs the timers that came due, in order.
+    func advance(_ nanos: UInt64) {
+        now += nanos
+        while let index = timers.indices.filter({ timers[$0].at <= now }).min(by: { timers[$0].at < timers[$1].at }) {
+            let timer = timers.remove(at: index)
+            timer.body()
         }
     }
 }

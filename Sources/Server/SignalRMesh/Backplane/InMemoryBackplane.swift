@@ -12,6 +12,8 @@ final class InMemoryBackplaneNetwork {
     private(set) var deliveries: [(origin: String, destination: String, payload: [UInt8])] = []
     /// Replicas cut off from every other one.
     private var isolated: Set<String> = []
+    /// Replicas whose incoming traffic vanishes while they still look reachable (a hung process).
+    private var silent: Set<String> = []
 
     init() {}
 
@@ -27,7 +29,7 @@ final class InMemoryBackplaneNetwork {
         let targets = destinations ?? nodes.keys.sorted()
         var seen = Set<String>()
         for id in targets where id != origin && seen.insert(id).inserted && nodes[id] != nil {
-            guard !isolated.contains(id) else { continue }
+            guard !isolated.contains(id), !silent.contains(id) else { continue }
             queue.append((origin, id, payload))
         }
     }
@@ -59,6 +61,11 @@ final class InMemoryBackplaneNetwork {
         for (other, node) in nodes where other != id {
             node.onPeerEvent?(cut ? .unreachable(id) : .reachable(id))
         }
+    }
+
+    /// `id` stops answering without looking unreachable: what is sent to it is lost.
+    func setSilent(_ id: String, _ silent: Bool) {
+        if silent { self.silent.insert(id) } else { self.silent.remove(id) }
     }
 
     /// `id` leaves the cluster gracefully.
