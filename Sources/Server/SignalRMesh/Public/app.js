@@ -1,8 +1,9 @@
 /*
  * Mesh Chat: the page each replica serves at "/".
  *
- * Chat over the replica's own hub (/chatHub, via signalr-lite.js) and a live view of the mesh
- * (GET /api/mesh, polled every second). All user- and server-provided text goes into the DOM
+ * Chat over the replica's own hub (/chatHub, via signalr-lite.js), rooms over the demo hub (/demoHub:
+ * JoinGroup / LeaveGroup / SendToGroup → GroupMessage) and a live view of the mesh (GET /api/mesh,
+ * polled every second). All user- and server-provided text goes into the DOM
  * through textContent / setAttribute, never through innerHTML.
  */
 (function () {
@@ -862,12 +863,635 @@
     }
   }
 
+  // ---- rooms ----------------------------------------------------------------------------------------
+  //
+  // A second connection, to the demo hub (/demoHub): JoinGroup / LeaveGroup / SendToGroup → GroupMessage.
+  // The hub's message argument is one string; the page sends {"user": name, "text": text} as JSON text and
+  // shows any other string as an unnamed message, so other clients can post plain text. Memberships belong
+  // to a connection, so every room is joined again after a reconnect.
+
+  const ROOM_MAX_ITEMS = 300; // messages + system lines kept per room
+  const MAX_ROOMS = 50;
+  const ROOMS_KEY = "meshchat.rooms";
+  const ACTIVE_ROOM_KEY = "meshchat.activeRoom";
+
+  const rui = {
+    status: $("rooms-status"),
+    statusText: $("rooms-status-text"),
+    retry: $("rooms-retry"),
+    connId: $("rooms-conn-id"),
+    user: $("rooms-user"),
+    reconnectBtn: $("rooms-reconnect-btn"),
+    joinForm: $("room-join-form"),
+    roomInput: $("room-input"),
+    joinBtn: $("room-join-btn"),
+    joinError: $("room-join-error"),
+    list: $("room-list"),
+    logs: $("room-logs"),
+    empty: $("room-empty"),
+    composer: $("room-composer"),
+    messageLabel: $("room-message-label"),
+    messageInput: $("room-message-input"),
+    sendBtn: $("room-send-btn"),
+    composerError: $("room-composer-error"),
+  };
+
+  const roomsConn = new SignalRLite.HubConnection("/demoHub", {
+    retryStart: true,
+    logger: (level, text) => {
+      if (level === "error" || level === "warn") console.warn(`[signalr demoHub] ${text}`);
+    },
+  });
+
+  /**
+   * name → room. A room's `status`: "waiting" (to be joined once connected), "joining", "joined", "leaving",
+   * or "error" (a rejoin failed; retried on the next connect or when the user joins it again).
+   */
+  const rooms = new Map();
+  let activeRoom = null;
+  /** Bumped whenever the connection drops: answers to older JoinGroup calls are then ignored. */
+  let roomEpoch = 0;
+  let roomsEverConnected = false;
+
+  /** A room name fit for a sentence: long names are cut (the full name stays in the title). */
+  function shortName(name) {
+    const chars = Array.from(name);
+    return chars.length > 48 ? `${chars.slice(0, 45).join("")}…` : name;
+  }
+
+  /** The hub's error text without the server's generic prefix. */
+  function hubReason(err) {
+    let text = err && err.message ? String(err.message) : String(err || "unknown error");
+    const m = /HubException: ([\s\S]+)$/.exec(text);
+    if (m) text = m[1];
+    return text.replace(/[.\s]+$/, "");
+  }
+
+  /** {user, text} of a GroupMessage: the page's JSON form, or any other string as an unnamed message. */
+  function parseRoomMessage(raw) {
+    if (typeof raw === "string" && raw.charAt(0) === "{") {
+      try {
+        const obj = JSON.parse(raw);
+        if (obj && typeof obj.user === "string" && typeof obj.text === "string") return { user: obj.user, text: obj.text };
+      } catch (_) {
+        /* not ours: shown as it is */
+      }
+    }
+    return { user: "", text: asText(raw) };
+  }
+
+  // Items wait until the next frame and are built then, per room, like the chat's list.
+  const roomQueue = []; // {room, build, force, isMsg}
+  let roomFlushScheduled = false;
+
+  function roomEnqueue(room, build, opts) {
+    roomQueue.push({ room, build, force: !!(opts && opts.forceScroll), isMsg: !!(opts && opts.isMsg) });
+    if (roomQueue.length >= 4 * ROOM_MAX_ITEMS) roomQueue.splice(0, roomQueue.length - 2 * ROOM_MAX_ITEMS);
+    if (roomFlushScheduled) return;
+    roomFlushScheduled = true;
+    if (document.hidden) setTimeout(roomFlush, 250);
+    else requestAnimationFrame(roomFlush);
+  }
+
+  function logNearBottom(log) {
+    return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+  }
+
+  function roomFlush() {
+    roomFlushScheduled = false;
+    const byRoom = new Map();
+    for (const item of roomQueue.splice(0)) {
+      if (rooms.get(item.room.name) !== item.room) continue; // left meanwhile
+      if (!byRoom.has(item.room)) byRoom.set(item.room, []);
+      byRoom.get(item.room).push(item);
+    }
+    for (const [room, batch] of byRoom) {
+      const log = room.log;
+      const visible = room === activeRoom;
+      const stick = room.pinned || batch.some((b) => b.force) || (visible && logNearBottom(log));
+      const first = Math.max(0, batch.length - ROOM_MAX_ITEMS);
+      let newMessages = 0;
+      for (let i = 0; i < batch.length; i++) {
+        if (batch[i].isMsg) newMessages++;
+        if (i >= first) log.appendChild(batch[i].build(log));
+      }
+      const excess = log.children.length - ROOM_MAX_ITEMS;
+      for (let i = 0; i < excess; i++) log.removeChild(log.firstElementChild);
+      if (excess > 0 && log.firstElementChild) log.firstElementChild.classList.remove("cont");
+      if (stick) {
+        room.pinned = true;
+        if (visible) log.scrollTop = log.scrollHeight;
+      }
+      if (!visible && newMessages > 0) {
+        room.unread += newMessages;
+        renderRoomItem(room);
+      }
+    }
+  }
+
+  function addRoomMessage(room, user, text, replica) {
+    const now = new Date();
+    const mine = user !== "" && user === currentName();
+    roomEnqueue(
+      room,
+      (log) => {
+        const li = buildMessage(user, text, replica, now);
+        li.dataset.user = user;
+        li.dataset.replica = replica || "";
+        li.dataset.at = String(now.getTime());
+        if (mine) li.classList.add("mine");
+        const prev = log.lastElementChild;
+        if (
+          prev &&
+          prev.classList.contains("msg") &&
+          !prev.classList.contains("failed") &&
+          prev.dataset.user === user &&
+          prev.dataset.replica === (replica || "") &&
+          now.getTime() - Number(prev.dataset.at) < GROUP_WINDOW_MS
+        ) {
+          li.classList.add("cont");
+        }
+        return li;
+      },
+      { forceScroll: mine, isMsg: true }
+    );
+  }
+
+  /** A system line in one room; `retry` adds a button that runs it. */
+  function addRoomSystem(room, text, kind, retry) {
+    const now = new Date();
+    roomEnqueue(room, () => {
+      const li = el("li", `sys${kind ? ` sys-${kind}` : ""}`);
+      li.appendChild(el("span", "sys-text", text));
+      if (retry) {
+        const btn = el("button", "link-btn", "Retry");
+        btn.type = "button";
+        btn.addEventListener("click", retry);
+        li.appendChild(btn);
+      }
+      li.appendChild(el("time", "sys-time", formatClock(now)));
+      return li;
+    });
+  }
+
+  /** A message the hub refused (or that never reached it), with the reason and a retry. */
+  function addRoomFailed(room, user, text, reason) {
+    const now = new Date();
+    roomEnqueue(
+      room,
+      () => {
+        const li = buildMessage(user, text, null, now);
+        li.classList.add("failed");
+        li.dataset.user = user;
+        const err = el("div", "msg-error");
+        err.appendChild(el("span", "msg-error-text", `Not sent: ${reason}`));
+        const retry = el("button", "link-btn", "Retry");
+        retry.type = "button";
+        retry.addEventListener("click", () => {
+          if (!canSendTo(room)) {
+            showRoomComposerError(`Not in room “${shortName(room.name)}” right now: wait until it is joined, then retry.`);
+            return;
+          }
+          li.remove();
+          sendToRoom(room, user, text);
+        });
+        err.appendChild(retry);
+        li.querySelector(".msg-body").appendChild(err);
+        return li;
+      },
+      { forceScroll: true }
+    );
+  }
+
+  // ---- rooms: the list --------------------------------------------------------------------------------
+
+  const ROOM_STATE_TEXT = { waiting: "waiting…", joining: "joining…", leaving: "leaving…", error: "not joined" };
+
+  function createRoom(name) {
+    const log = el("ol", "messages room-log");
+    log.setAttribute("role", "log");
+    log.setAttribute("aria-live", "polite");
+    log.setAttribute("aria-label", `Messages in room ${shortName(name)}`);
+    log.hidden = true;
+
+    const li = el("li", "room-item");
+    const select = el("button", "room-select");
+    select.type = "button";
+    select.title = name;
+    const hash = el("span", "room-hash", "#");
+    hash.setAttribute("aria-hidden", "true");
+    const nameEl = el("span", "room-name", name);
+    const stateEl = el("span", "room-state");
+    const unread = el("span", "room-unread");
+    const unreadCount = el("span", "room-unread-count");
+    unread.append(unreadCount, el("span", "sr-only", " unread"));
+    select.append(hash, nameEl, stateEl, unread);
+    const leave = el("button", "room-leave", "×");
+    leave.type = "button";
+    leave.title = `Leave ${shortName(name)}`;
+    leave.setAttribute("aria-label", `Leave room ${shortName(name)}`);
+    li.append(select, leave);
+
+    const room = { name, status: "waiting", unread: 0, pinned: true, everJoined: false, log, li, refs: { select, stateEl, unread, unreadCount, leave } };
+    select.addEventListener("click", () => selectRoom(room));
+    leave.addEventListener("click", () => leaveRoom(room));
+    log.addEventListener("scroll", () => {
+      if (room === activeRoom) room.pinned = logNearBottom(log);
+    });
+    rooms.set(name, room);
+    rui.list.appendChild(li);
+    rui.logs.appendChild(log);
+    renderRoomItem(room);
+    return room;
+  }
+
+  function renderRoomItem(room) {
+    const r = room.refs;
+    room.li.dataset.state = room.status;
+    r.select.setAttribute("aria-pressed", room === activeRoom ? "true" : "false");
+    r.stateEl.textContent = ROOM_STATE_TEXT[room.status] || "";
+    r.stateEl.hidden = !ROOM_STATE_TEXT[room.status];
+    r.unreadCount.textContent = room.unread > 99 ? "99+" : String(room.unread);
+    r.unread.hidden = room.unread === 0;
+    // A leave racing a join in flight could end with the join winning on the server: wait for the join's answer.
+    r.leave.disabled = room.status === "leaving" || room.status === "joining";
+  }
+
+  function removeRoom(room) {
+    if (rooms.get(room.name) !== room) return;
+    const hadFocus = room.li.contains(document.activeElement);
+    rooms.delete(room.name);
+    room.li.remove();
+    room.log.remove();
+    if (activeRoom === room) {
+      activeRoom = null;
+      const next = rooms.values().next();
+      selectRoom(next.done ? null : next.value);
+    }
+    // Keyboard users keep a place in the page instead of falling back to <body>.
+    if (hadFocus) (activeRoom ? activeRoom.refs.select : rui.roomInput).focus();
+    saveRooms();
+  }
+
+  function selectRoom(room) {
+    const prev = activeRoom;
+    activeRoom = room;
+    for (const r of rooms.values()) {
+      r.log.hidden = r !== room;
+      if (r === prev || r === room) renderRoomItem(r);
+    }
+    rui.empty.hidden = !!room;
+    if (room) {
+      room.unread = 0;
+      renderRoomItem(room);
+      if (room.pinned) room.log.scrollTop = room.log.scrollHeight;
+    }
+    hideRoomComposerError();
+    renderRoomComposer();
+    storage.set(ACTIVE_ROOM_KEY, room ? room.name : "");
+  }
+
+  function saveRooms() {
+    const names = [];
+    for (const r of rooms.values()) if (r.status !== "leaving") names.push(r.name);
+    storage.set(ROOMS_KEY, JSON.stringify(names));
+  }
+
+  function restoreRooms() {
+    let names = [];
+    try {
+      const parsed = JSON.parse(storage.get(ROOMS_KEY) || "[]");
+      if (Array.isArray(parsed)) names = parsed;
+    } catch (_) {
+      /* nothing usable stored */
+    }
+    for (const name of names.slice(0, MAX_ROOMS)) {
+      if (typeof name === "string" && name.trim() && name.length <= 2000 && !rooms.has(name)) createRoom(name);
+    }
+    const active = storage.get(ACTIVE_ROOM_KEY);
+    selectRoom(rooms.get(active) || rooms.values().next().value || null);
+  }
+
+  // ---- rooms: joining, leaving, sending ---------------------------------------------------------------
+
+  function showJoinError(text) {
+    rui.joinError.textContent = text;
+    rui.joinError.hidden = false;
+  }
+
+  function hideJoinError() {
+    rui.joinError.hidden = true;
+  }
+
+  /**
+   * Asks the hub for the membership. `fresh`: the user (or a stored list) asked for a room the page is not in
+   * yet; if the hub refuses, the room goes away again and the reason shows under the Join form.
+   * `focusAfter`: the user pressed Join; once joined, the message box gets the focus (if it is still in the form).
+   */
+  function joinOnHub(room, fresh, focusAfter) {
+    if (roomsConn.state !== "connected") {
+      room.status = "waiting";
+      renderRoomItem(room);
+      renderRoomComposer();
+      return;
+    }
+    const epoch = roomEpoch;
+    const rejoin = room.everJoined;
+    room.status = "joining";
+    renderRoomItem(room);
+    renderRoomComposer();
+    roomsConn.invoke("JoinGroup", room.name).then(
+      () => {
+        if (epoch !== roomEpoch || rooms.get(room.name) !== room || room.status !== "joining") return;
+        room.status = "joined";
+        room.everJoined = true;
+        const where = selfId ? ` through replica ${selfId}` : "";
+        addRoomSystem(room, rejoin ? `Rejoined${where}.` : `Joined${where}.`, "ok");
+        renderRoomItem(room);
+        renderRoomComposer();
+        saveRooms();
+        if (focusAfter && room === activeRoom && rui.joinForm.contains(document.activeElement) && !rui.roomInput.value) {
+          rui.messageInput.focus();
+        }
+      },
+      (err) => {
+        if (epoch !== roomEpoch || rooms.get(room.name) !== room || room.status !== "joining") return;
+        const reason = hubReason(err);
+        if (fresh && !room.everJoined) {
+          removeRoom(room);
+          showJoinError(`Could not join “${shortName(room.name)}”: ${reason}.`);
+          return;
+        }
+        room.status = "error";
+        addRoomSystem(room, `Could not rejoin: ${reason}.`, "error", () => {
+          if (room.status === "error") joinOnHub(room, false);
+        });
+        renderRoomItem(room);
+        renderRoomComposer();
+      }
+    );
+  }
+
+  function joinRoom(rawName) {
+    const name = rawName.trim();
+    if (!name) {
+      showJoinError("Enter a room name.");
+      rui.roomInput.focus();
+      return;
+    }
+    const existing = rooms.get(name);
+    if (existing) {
+      hideJoinError();
+      rui.roomInput.value = "";
+      selectRoom(existing);
+      if (existing.status === "error") joinOnHub(existing, false);
+      return;
+    }
+    if (rooms.size >= MAX_ROOMS) {
+      showJoinError(`This page joins at most ${MAX_ROOMS} rooms: leave one first.`);
+      return;
+    }
+    hideJoinError();
+    rui.roomInput.value = "";
+    const room = createRoom(name);
+    selectRoom(room);
+    saveRooms();
+    joinOnHub(room, true, true);
+  }
+
+  function leaveRoom(room) {
+    if (room.status === "leaving" || room.status === "joining") return;
+    // Without a live membership (never joined, or the connection that held it is gone) there is nothing to undo.
+    if (roomsConn.state !== "connected" || room.status === "waiting" || room.status === "error") {
+      removeRoom(room);
+      return;
+    }
+    const epoch = roomEpoch;
+    room.status = "leaving";
+    renderRoomItem(room);
+    renderRoomComposer();
+    saveRooms();
+    roomsConn.invoke("LeaveGroup", room.name).then(
+      () => {
+        if (epoch === roomEpoch) removeRoom(room);
+      },
+      (err) => {
+        if (epoch !== roomEpoch || rooms.get(room.name) !== room) return;
+        room.status = "joined";
+        addRoomSystem(room, `Could not leave: ${hubReason(err)}.`, "error");
+        renderRoomItem(room);
+        renderRoomComposer();
+        saveRooms();
+      }
+    );
+  }
+
+  function canSendTo(room) {
+    return !!room && rooms.get(room.name) === room && room.status === "joined" && roomsConn.state === "connected";
+  }
+
+  function sendToRoom(room, user, text) {
+    roomsConn.invoke("SendToGroup", room.name, JSON.stringify({ user, text })).then(
+      () => {},
+      (err) => {
+        if (rooms.get(room.name) === room) addRoomFailed(room, user, text, hubReason(err));
+      }
+    );
+  }
+
+  function showRoomComposerError(text) {
+    rui.composerError.textContent = text;
+    rui.composerError.hidden = false;
+  }
+
+  function hideRoomComposerError() {
+    rui.composerError.hidden = true;
+  }
+
+  function renderRoomComposer() {
+    const room = activeRoom;
+    const name = currentName();
+    const as = name ? ` as ${name}` : "";
+    rui.messageLabel.textContent = room ? `Message to ${shortName(room.name)}${as}` : "Message";
+    rui.messageInput.disabled = !room; // a draft survives a reconnect; only sending waits
+    let placeholder = "Join a room first";
+    if (room) {
+      if (canSendTo(room)) placeholder = `Write to ${shortName(room.name)}…`;
+      else if (roomsConn.state === "disconnected") placeholder = "Disconnected: press Reconnect to send";
+      else if (room.status === "error") placeholder = "Not in this room: join it again to send";
+      else placeholder = "Waiting for the room…";
+    }
+    rui.messageInput.placeholder = placeholder;
+    rui.sendBtn.disabled = !canSendTo(room);
+  }
+
+  rui.joinForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    joinRoom(rui.roomInput.value);
+  });
+  rui.roomInput.addEventListener("input", hideJoinError);
+
+  rui.composer.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const room = activeRoom;
+    const text = rui.messageInput.value.trim();
+    if (!room || !text) return;
+    const user = currentName();
+    if (!user) {
+      showRoomComposerError("Enter a name first (the Name field of the chat).");
+      ui.nameInput.focus();
+      return;
+    }
+    if (!canSendTo(room)) return;
+    hideRoomComposerError();
+    rui.messageInput.value = "";
+    rui.messageInput.focus();
+    sendToRoom(room, user, text);
+  });
+  rui.messageInput.addEventListener("input", hideRoomComposerError);
+  ui.nameInput.addEventListener("input", renderRoomComposer);
+
+  // ---- rooms: the connection ----------------------------------------------------------------------------
+
+  roomsConn.on("GroupMessage", (args, message) => {
+    if (typeof args[0] !== "string") return;
+    const group = args[0];
+    let room = rooms.get(group);
+    if (!room) {
+      // Another connection put this one in the group (AddToGroup): show the room rather than drop its messages.
+      if (rooms.size >= MAX_ROOMS) return;
+      room = createRoom(group);
+      room.status = "joined";
+      room.everJoined = true;
+      renderRoomItem(room);
+      addRoomSystem(room, "Added to this room by another connection.", "ok");
+      if (!activeRoom) selectRoom(room);
+      saveRooms();
+    }
+    const replica = message.headers && typeof message.headers.replica === "string" && message.headers.replica ? message.headers.replica : null;
+    const { user, text } = parseRoomMessage(args[1]);
+    addRoomMessage(room, user, text, replica);
+  });
+
+  function roomsConnected() {
+    rui.connId.textContent = roomsConn.connectionId || "—";
+    const epoch = roomEpoch;
+    roomsConn.invoke("GetConnectionId").then(
+      (id) => {
+        if (epoch === roomEpoch && typeof id === "string" && id) rui.connId.textContent = id;
+      },
+      () => {}
+    );
+    roomsConn.invoke("WhoAmI").then(
+      (user) => {
+        if (epoch !== roomEpoch) return;
+        rui.user.hidden = !(typeof user === "string" && user);
+        rui.user.textContent = rui.user.hidden ? "" : `user ${user}`;
+      },
+      () => {}
+    );
+    for (const room of rooms.values()) {
+      if (room.status === "waiting" || room.status === "error") joinOnHub(room, !room.everJoined);
+    }
+  }
+
+  function roomsLost() {
+    roomEpoch++;
+    rui.connId.textContent = "—";
+    const reason = reasonOf(roomsConn.lastError, roomsConn.state === "disconnected" ? "closed" : "unknown reason");
+    for (const room of Array.from(rooms.values())) {
+      if (room.status === "leaving") {
+        removeRoom(room); // the membership ended with the connection
+        continue;
+      }
+      if (room.status === "joined") {
+        addRoomSystem(room, `Connection lost: ${reason}. Messages sent meanwhile are missed; the room is rejoined once the connection is back.`, "warn");
+      }
+      room.status = "waiting";
+      renderRoomItem(room);
+    }
+  }
+
+  roomsConn.onstatechange = (state, prev) => {
+    if (state !== prev) {
+      if (state === "connected") {
+        roomsEverConnected = true;
+        roomsConnected();
+      } else if (prev === "connected") {
+        roomsLost();
+      }
+    }
+    renderRoomsConnection();
+  };
+
+  function renderRoomsConnection() {
+    const state = roomsConn.state;
+    rui.status.dataset.state = state;
+    let text;
+    let retry = "";
+    let button = null;
+    switch (state) {
+      case "connected":
+        text = "Connected";
+        break;
+      case "connecting":
+        text = "Connecting";
+        break;
+      case "reconnecting": {
+        // The countdown lives outside the status (a live region), so screen readers don't read every tick.
+        const waitMs = roomsConn.nextRetryAt ? roomsConn.nextRetryAt - Date.now() : 0;
+        text = "Reconnecting";
+        if (waitMs > 500) {
+          retry = `retry in ${Math.ceil(waitMs / 1000)} s`;
+          button = "Retry now";
+        }
+        break;
+      }
+      default:
+        text = roomsEverConnected ? "Disconnected" : "Not connected";
+        button = "Reconnect";
+    }
+    if (rui.statusText.textContent !== text) rui.statusText.textContent = text;
+    rui.retry.textContent = retry;
+    rui.retry.hidden = !retry;
+    rui.status.title = state === "connected" || !roomsConn.lastError ? "" : reasonOf(roomsConn.lastError, "");
+    rui.reconnectBtn.hidden = !button;
+    if (button) rui.reconnectBtn.textContent = button;
+    renderRoomComposer();
+  }
+
+  function startRooms() {
+    roomsConn.start().catch(() => {
+      /* the status and its Reconnect button tell the story */
+    });
+  }
+
+  rui.reconnectBtn.addEventListener("click", () => {
+    if (roomsConn.state === "reconnecting") roomsConn.retryNow();
+    else if (roomsConn.state === "disconnected") startRooms();
+  });
+
+  // The reconnect countdown.
+  setInterval(() => {
+    if (roomsConn.state === "reconnecting") renderRoomsConnection();
+  }, 500);
+
+  window.addEventListener("pagehide", () => {
+    roomsConn.stop();
+  });
+  window.addEventListener("pageshow", (e) => {
+    if (e.persisted && roomsConn.state === "disconnected") startRooms();
+  });
+
   // ---- go -----------------------------------------------------------------------------------------
 
   // For the console and for browser tests.
-  window.meshChat = Object.freeze({ connection: conn });
+  window.meshChat = Object.freeze({ connection: conn, rooms: roomsConn });
 
   renderConnection();
   pollMesh();
   startConnection();
+  restoreRooms();
+  renderRoomsConnection();
+  startRooms();
 })();
