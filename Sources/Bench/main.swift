@@ -17,6 +17,8 @@ enum BenchMain {
 
         \(BroadcastBench.usage)
 
+        \(GroupBench.usage)
+
         \(CryptoBench.usage)
 
           Bench selftest
@@ -46,6 +48,7 @@ enum BenchMain {
             case "connections": try ConnectionsBench.run(rest)
             case "conn-worker": try ConnectionsBench.worker(rest)
             case "broadcast": try BroadcastBench.run(rest)
+            case "groups": try GroupBench.run(rest)
             case "crypto": try CryptoBench.run(rest)
             case "selftest": exit(SelfTest.run() ? 0 : 1)
             default: throw UsageError("unknown command '\(command)' (see Bench --help)")
