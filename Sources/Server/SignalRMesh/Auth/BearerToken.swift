@@ -55,20 +55,21 @@ struct BearerToken {
     /// `target` (a request target or URL) with the value of every `access_token` query parameter replaced by
     /// `***`, for logging.
     ///
-    /// Keys are compared the way the server reads them: percent-decoded (with `+` as a space) and ASCII
-    /// case-insensitively, so `Access_Token=` and `%61ccess_token=` are redacted too. Everything else, including a
-    /// `#fragment`, is kept byte for byte.
+    /// The query is split exactly as the HTTP parser splits it (`HTTPTarget.decode`): everything after the first
+    /// `?`, in `&`-separated pairs, keys percent-decoded (with `+` as a space) and compared ASCII case-insensitively.
+    /// So `Access_Token=` and `%61ccess_token=` are redacted too, and a `#` hides nothing: request targets have no
+    /// fragment, and the parser would read `?x=1#&access_token=t` as carrying a token. Everything else is kept
+    /// byte for byte.
     static func redactingAccessToken(_ target: String) -> String {
         let bytes = Array(target.utf8)
         guard let question = bytes.firstIndex(of: UInt8(ascii: "?")) else { return target }
-        let queryEnd = bytes[question...].firstIndex(of: UInt8(ascii: "#")) ?? bytes.count
         var out = Array(bytes[...question])
         out.reserveCapacity(bytes.count)
         var changed = false
         var start = question + 1
-        while start <= queryEnd {
+        while start <= bytes.count {
             var end = start
-            while end < queryEnd && bytes[end] != UInt8(ascii: "&") { end += 1 }
+            while end < bytes.count && bytes[end] != UInt8(ascii: "&") { end += 1 }
             let pair = bytes[start..<end]
             if let equals = pair.firstIndex(of: UInt8(ascii: "=")), isAccessTokenKey(bytes[start..<equals]) {
                 out.append(contentsOf: bytes[start...equals])
@@ -77,10 +78,9 @@ struct BearerToken {
             } else {
                 out.append(contentsOf: pair)
             }
-            if end < queryEnd { out.append(UInt8(ascii: "&")) }
+            if end < bytes.count { out.append(UInt8(ascii: "&")) }
             start = end + 1
         }
-        out.append(contentsOf: bytes[queryEnd...])
         return changed ? String(decoding: out, as: UTF8.self) : target
     }
 
