@@ -15,6 +15,7 @@ let fuzzTargets: [(name: String, run: @Sendable (FuzzInput) -> Void)] = [
     ("meshhandshake", MeshHandshakeTarget.run),
     ("meshrecord", MeshRecordTarget.run),
     ("peers", PeersTarget.run),
+    ("jwt", JWTTarget.run),
 ]
 
 /// The target chosen by `FUZZ_TARGET`, looked up once.

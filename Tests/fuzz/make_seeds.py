@@ -6,6 +6,9 @@ then the payload the parser sees. Seeds are real requests, frames, hub messages 
 what the real clients send (/work/shared/docs/clients.md), plus a few known-bad ones. Re-run after changing a seed;
 the files are committed. Usage: python3 Tests/fuzz/make_seeds.py
 """
+import base64
+import hashlib
+import hmac
 import json
 import os
 import struct
@@ -306,3 +309,54 @@ write("peers", "ipv6-nul-json", peers([rep("a", "127.0.0.1:5001", "[::1\u0000x]:
 for name, text in {"v4": "127.0.0.1:6001", "v6": "[::ffff:127.0.0.1]:1", "localhost": "localhost:80",
                    "bad-v6": "[::1:6001", "bad-host": "example.com:80"}.items():
     write("peers", "hostport-" + name, text.encode())
+
+# -------------------------------------------------------------------------------------------------------- jwt
+# Flags (Sources/Fuzz/JWTTarget.swift): bits 0-1 = mode (0 raw token, 1 "<h>.<p>" signed by the harness,
+# 2 header JSON + claims JSON cut at `cut`, 3 claims JSON under {"alg":"HS256"}); bit 2 = require exp; bit 3 = 60 s skew.
+# The harness clock stands at 1 000 000 000; its key is below.
+
+JWT_KEY = b"fuzz-harness-hs256-key-0123456789"
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def jwt(header, claims, key=JWT_KEY):
+    signing_input = b64url(header) + b"." + b64url(claims)
+    return signing_input + b"." + b64url(hmac.new(key, signing_input, hashlib.sha256).digest())
+
+
+HS = b'{"alg":"HS256","typ":"JWT"}'
+good = jwt(HS, b'{"sub":"alice","exp":2000000000,"nbf":999999000}')
+jwt_raw = {
+    "good": good,
+    "expired": jwt(HS, b'{"sub":"alice","exp":999999999}'),
+    "not-yet": jwt(HS, b'{"sub":"alice","nbf":1000000001.5}'),
+    "nameid": jwt(HS, b'{"nameid":"bob"}'),
+    "long-nameidentifier": jwt(HS, b'{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier":"carol"}'),
+    "bad-alg-none": b64url(b'{"alg":"none"}') + b"." + b64url(b'{"sub":"admin"}') + b".",
+    "bad-rs256": jwt(b'{"alg":"RS256"}', b'{"sub":"a"}'),
+    "bad-other-key": jwt(HS, b'{"sub":"a"}', key=b"another key"),
+    "bad-padding": good + b"=",
+    "bad-two-segments": b".".join(good.split(b".")[:2]),
+    "bad-exp-string": jwt(HS, b'{"exp":"soon"}'),
+    "bearer-header": b"Bearer  " + good,
+    "target": b"/chatHub?id=AbC&access_token=" + good,
+    "target-encoded-key": b"http://h/chatHub/negotiate?negotiateVersion=1&%61ccess_Token=" + good + b"&x=1&&access_token",
+}
+for name, token in jwt_raw.items():
+    write("jwt", name, token)
+write("jwt", "signed-segments", b64url(HS) + b"." + b64url(b'{"sub":"a"}'), flags=0x01)
+write("jwt", "signed-segments-bad-payload", b64url(HS) + b".e30=", flags=0x01)
+for name, header, claims in [
+    ("json-good", HS, b'{"sub":"alice","exp":1000000000.5}'),
+    ("json-crit", b'{"alg":"HS256","b64":false,"crit":["b64"]}', b"{}"),
+    ("json-hs512", b'{"alg":"HS512"}', b'{"sub":"a"}'),
+    ("json-dup-alg", b'{"alg":"none","alg":"HS256"}', b'{"sub":42,"nameid":"n"}'),
+    ("json-not-object", HS, b'["sub"]'),
+]:
+    write("jwt", name, header + claims, flags=0x02, cut=len(header))
+write("jwt", "claims-skew", b'{"sub":"a","exp":999999950,"nbf":1000000050}', flags=0x0B)
+write("jwt", "claims-require-exp", b'{"sub":"a"}', flags=0x07)
+write("jwt", "claims-escapes", b'{"sub":"Ren\\u00e9e","exp":1e10,"sub":"last"}', flags=0x03)
