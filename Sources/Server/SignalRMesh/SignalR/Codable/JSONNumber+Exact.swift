@@ -72,20 +72,26 @@ extension JSONNumber {
     static func nearestFloatingPoint<T: BinaryFloatingPoint & LosslessStringConvertible>(
         _ text: String, as type: T.Type = T.self
     ) throws(ExactFailure) -> T {
-        // Swift's parser also takes "inf", "nan" and hexadecimal forms: let through only the JSON number alphabet,
-        // starting with a digit or '-'. Literals from JSONParser always pass; this guards hand-built values.
+        // Swift's parser also takes "inf", "nan" and hexadecimal forms: let through only the JSON number alphabet.
+        // Literals from JSONParser always pass; this guards hand-built values.
+        guard hasNumberAlphabet(text) else { throw .malformed }
+        guard let value = T(text) else { throw .malformed }
+        guard value.isFinite else { throw .outOfRange }
+        return value
+    }
+
+    /// True when `text` is not empty, starts with a digit or '-', and holds only characters of JSON numbers
+    /// (`0-9 - + . e E`). A cheap screen before handing text to parsers that accept more than JSON does.
+    static func hasNumberAlphabet(_ text: String) -> Bool {
         var first = true
         for b in text.utf8 {
             switch b {
-            case JSONByte.zero...JSONByte.nine: break
-            case JSONByte.minus: break
-            case JSONByte.plus, JSONByte.dot, JSONByte.lowerE, JSONByte.upperE: if first { throw .malformed }
-            default: throw .malformed
+            case JSONByte.zero...JSONByte.nine, JSONByte.minus: break
+            case JSONByte.plus, JSONByte.dot, JSONByte.lowerE, JSONByte.upperE: if first { return false }
+            default: return false
             }
             first = false
         }
-        guard !first, let value = T(text) else { throw .malformed }
-        guard value.isFinite else { throw .outOfRange }
-        return value
+        return !first
     }
 }

@@ -72,7 +72,7 @@ final class JSONValueDecoderImpl: Decoder, SingleValueDecodingContainer {
         JSONValueDecoderImpl(value: value, parent: self, key: key, userInfo: userInfo)
     }
 
-    /// The types decoded without a nested decoder: the scalars and ``AnyJSON``. Returns nil for other types.
+    /// The types decoded without a nested decoder: the scalars, ``AnyJSON`` and ``JSONFoundationValues``. Returns nil for other types.
     /// The comparisons are between metatypes, so in specialised code all but one branch fold away.
     static func scalar<T>(_ type: T.Type, from value: JSONValue, at path: @autoclosure () -> [any CodingKey]) throws -> T? {
         if T.self == String.self { return try string(value, at: path()) as? T }
@@ -92,7 +92,7 @@ final class JSONValueDecoderImpl: Decoder, SingleValueDecodingContainer {
         if T.self == UInt8.self { return try integer(UInt8.self, value, at: path()) as? T }
         if T.self == Int128.self { return try integer(Int128.self, value, at: path()) as? T }
         if T.self == UInt128.self { return try integer(UInt128.self, value, at: path()) as? T }
-        return nil
+        return try JSONFoundationValues.decode(T.self, from: value, at: path())
     }
 
     static func bool(_ value: JSONValue, at path: @autoclosure () -> [any CodingKey]) throws -> Bool {

@@ -173,7 +173,7 @@ final class JSONValueEncoderImpl: Encoder, SingleValueEncodingContainer {
         return child.finish()
     }
 
-    /// The types encoded without a nested node: the scalars and ``AnyJSON``. Returns nil for other types.
+    /// The types encoded without a nested node: the scalars, ``AnyJSON`` and ``JSONFoundationValues``. Returns nil for other types.
     static func scalar<T: Encodable>(_ value: T, at path: @autoclosure () -> [any CodingKey]) throws -> JSONValue? {
         if T.self == String.self, let v = value as? String { return .string(v) }
         if T.self == Int.self, let v = value as? Int { return .integer(v) }
@@ -192,7 +192,7 @@ final class JSONValueEncoderImpl: Encoder, SingleValueEncodingContainer {
         if T.self == UInt8.self, let v = value as? UInt8 { return .integer(v) }
         if T.self == Int128.self, let v = value as? Int128 { return .integer(v) }
         if T.self == UInt128.self, let v = value as? UInt128 { return .integer(v) }
-        return nil
+        return try JSONFoundationValues.encode(value, at: path())
     }
 
     /// A finite floating-point value as a number in Swift's shortest round-trip form; `invalidValue` for NaN and
