@@ -29,10 +29,21 @@ struct JSONKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
 
     /// Every member name once, in order of first appearance, that `Key` accepts.
     var allKeys: [Key] {
-        var seen = Set<String>()
         var keys: [Key] = []
-        for member in members where seen.insert(member.0).inserted {
-            if let key = Key(stringValue: member.0) { keys.append(key) }
+        keys.reserveCapacity(members.count)
+        if let index {
+            // Large objects: remember the names already taken.
+            var seen = Set<String>(minimumCapacity: index.count)
+            for member in members where seen.insert(member.0).inserted {
+                if let key = Key(stringValue: member.0) { keys.append(key) }
+            }
+        } else {
+            // Small objects: a scan of the earlier members costs less than hashing.
+            for i in members.indices {
+                let name = members[i].0
+                if members[..<i].contains(where: { $0.0 == name }) { continue }
+                if let key = Key(stringValue: name) { keys.append(key) }
+            }
         }
         return keys
     }

@@ -73,25 +73,27 @@ final class JSONValueDecoderImpl: Decoder, SingleValueDecodingContainer {
     }
 
     /// The types decoded without a nested decoder: the scalars, ``AnyJSON`` and ``JSONFoundationValues``. Returns nil for other types.
-    /// The comparisons are between metatypes, so in specialised code all but one branch fold away.
+    /// The comparisons are between metatypes, so in specialised code all but one branch fold away. The casts are
+    /// `unsafeBitCast`s because each sits behind a check that `T` is exactly that type: `as? T` would cost a
+    /// dynamic cast per value in unspecialised code (Codable's container boxes are never specialised).
     static func scalar<T>(_ type: T.Type, from value: JSONValue, at path: @autoclosure () -> [any CodingKey]) throws -> T? {
-        if T.self == String.self { return try string(value, at: path()) as? T }
-        if T.self == Int.self { return try integer(Int.self, value, at: path()) as? T }
-        if T.self == Double.self { return try floatingPoint(Double.self, value, at: path()) as? T }
-        if T.self == Bool.self { return try bool(value, at: path()) as? T }
-        if T.self == AnyJSON.self { return AnyJSON(value) as? T }
-        if T.self == Int64.self { return try integer(Int64.self, value, at: path()) as? T }
-        if T.self == UInt64.self { return try integer(UInt64.self, value, at: path()) as? T }
-        if T.self == Int32.self { return try integer(Int32.self, value, at: path()) as? T }
-        if T.self == UInt32.self { return try integer(UInt32.self, value, at: path()) as? T }
-        if T.self == UInt.self { return try integer(UInt.self, value, at: path()) as? T }
-        if T.self == Float.self { return try floatingPoint(Float.self, value, at: path()) as? T }
-        if T.self == Int16.self { return try integer(Int16.self, value, at: path()) as? T }
-        if T.self == UInt16.self { return try integer(UInt16.self, value, at: path()) as? T }
-        if T.self == Int8.self { return try integer(Int8.self, value, at: path()) as? T }
-        if T.self == UInt8.self { return try integer(UInt8.self, value, at: path()) as? T }
-        if T.self == Int128.self { return try integer(Int128.self, value, at: path()) as? T }
-        if T.self == UInt128.self { return try integer(UInt128.self, value, at: path()) as? T }
+        if T.self == String.self { return unsafeBitCast(try string(value, at: path()), to: T.self) }
+        if T.self == Int.self { return unsafeBitCast(try integer(Int.self, value, at: path()), to: T.self) }
+        if T.self == Double.self { return unsafeBitCast(try floatingPoint(Double.self, value, at: path()), to: T.self) }
+        if T.self == Bool.self { return unsafeBitCast(try bool(value, at: path()), to: T.self) }
+        if T.self == AnyJSON.self { return unsafeBitCast(AnyJSON(value), to: T.self) }
+        if T.self == Int64.self { return unsafeBitCast(try integer(Int64.self, value, at: path()), to: T.self) }
+        if T.self == UInt64.self { return unsafeBitCast(try integer(UInt64.self, value, at: path()), to: T.self) }
+        if T.self == Int32.self { return unsafeBitCast(try integer(Int32.self, value, at: path()), to: T.self) }
+        if T.self == UInt32.self { return unsafeBitCast(try integer(UInt32.self, value, at: path()), to: T.self) }
+        if T.self == UInt.self { return unsafeBitCast(try integer(UInt.self, value, at: path()), to: T.self) }
+        if T.self == Float.self { return unsafeBitCast(try floatingPoint(Float.self, value, at: path()), to: T.self) }
+        if T.self == Int16.self { return unsafeBitCast(try integer(Int16.self, value, at: path()), to: T.self) }
+        if T.self == UInt16.self { return unsafeBitCast(try integer(UInt16.self, value, at: path()), to: T.self) }
+        if T.self == Int8.self { return unsafeBitCast(try integer(Int8.self, value, at: path()), to: T.self) }
+        if T.self == UInt8.self { return unsafeBitCast(try integer(UInt8.self, value, at: path()), to: T.self) }
+        if T.self == Int128.self { return unsafeBitCast(try integer(Int128.self, value, at: path()), to: T.self) }
+        if T.self == UInt128.self { return unsafeBitCast(try integer(UInt128.self, value, at: path()), to: T.self) }
         return try JSONFoundationValues.decode(T.self, from: value, at: path())
     }
 

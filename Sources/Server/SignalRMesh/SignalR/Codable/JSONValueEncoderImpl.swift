@@ -173,25 +173,27 @@ final class JSONValueEncoderImpl: Encoder, SingleValueEncodingContainer {
         return child.finish()
     }
 
-    /// The types encoded without a nested node: the scalars, ``AnyJSON`` and ``JSONFoundationValues``. Returns nil for other types.
+    /// The types encoded without a nested node: the scalars, ``AnyJSON`` and ``JSONFoundationValues``. Returns nil
+    /// for other types. Each `unsafeBitCast` sits behind a check that `T` is exactly its target type: `as?` would
+    /// cost a dynamic cast per value in unspecialised code (Codable's container boxes are never specialised).
     static func scalar<T: Encodable>(_ value: T, at path: @autoclosure () -> [any CodingKey]) throws -> JSONValue? {
-        if T.self == String.self, let v = value as? String { return .string(v) }
-        if T.self == Int.self, let v = value as? Int { return .integer(v) }
-        if T.self == Double.self, let v = value as? Double { return try number(v, at: path()) }
-        if T.self == Bool.self, let v = value as? Bool { return .bool(v) }
-        if T.self == AnyJSON.self, let v = value as? AnyJSON { return v.value }
-        if T.self == Int64.self, let v = value as? Int64 { return .integer(v) }
-        if T.self == UInt64.self, let v = value as? UInt64 { return .integer(v) }
-        if T.self == Int32.self, let v = value as? Int32 { return .integer(v) }
-        if T.self == UInt32.self, let v = value as? UInt32 { return .integer(v) }
-        if T.self == UInt.self, let v = value as? UInt { return .integer(v) }
-        if T.self == Float.self, let v = value as? Float { return try number(v, at: path()) }
-        if T.self == Int16.self, let v = value as? Int16 { return .integer(v) }
-        if T.self == UInt16.self, let v = value as? UInt16 { return .integer(v) }
-        if T.self == Int8.self, let v = value as? Int8 { return .integer(v) }
-        if T.self == UInt8.self, let v = value as? UInt8 { return .integer(v) }
-        if T.self == Int128.self, let v = value as? Int128 { return .integer(v) }
-        if T.self == UInt128.self, let v = value as? UInt128 { return .integer(v) }
+        if T.self == String.self { return .string(unsafeBitCast(value, to: String.self)) }
+        if T.self == Int.self { return .integer(unsafeBitCast(value, to: Int.self)) }
+        if T.self == Double.self { return try number(unsafeBitCast(value, to: Double.self), at: path()) }
+        if T.self == Bool.self { return .bool(unsafeBitCast(value, to: Bool.self)) }
+        if T.self == AnyJSON.self { return unsafeBitCast(value, to: AnyJSON.self).value }
+        if T.self == Int64.self { return .integer(unsafeBitCast(value, to: Int64.self)) }
+        if T.self == UInt64.self { return .integer(unsafeBitCast(value, to: UInt64.self)) }
+        if T.self == Int32.self { return .integer(unsafeBitCast(value, to: Int32.self)) }
+        if T.self == UInt32.self { return .integer(unsafeBitCast(value, to: UInt32.self)) }
+        if T.self == UInt.self { return .integer(unsafeBitCast(value, to: UInt.self)) }
+        if T.self == Float.self { return try number(unsafeBitCast(value, to: Float.self), at: path()) }
+        if T.self == Int16.self { return .integer(unsafeBitCast(value, to: Int16.self)) }
+        if T.self == UInt16.self { return .integer(unsafeBitCast(value, to: UInt16.self)) }
+        if T.self == Int8.self { return .integer(unsafeBitCast(value, to: Int8.self)) }
+        if T.self == UInt8.self { return .integer(unsafeBitCast(value, to: UInt8.self)) }
+        if T.self == Int128.self { return .integer(unsafeBitCast(value, to: Int128.self)) }
+        if T.self == UInt128.self { return .integer(unsafeBitCast(value, to: UInt128.self)) }
         return try JSONFoundationValues.encode(value, at: path())
     }
 
