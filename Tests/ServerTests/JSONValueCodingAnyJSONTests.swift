@@ -15,7 +15,8 @@ import Testing
     @Test(arguments: [
         #"{"b":1.50,"a":[1e3,null,true,"x\u0000"]}"#,
         #"{"a":1,"a":2,"":{},"z":[]}"#,  // duplicates and empty names kept, in order
-        #"[-0,1E+2,0.5e-7,123456789012345678901234567890,-1.0e-400,1e400]"#,  // literals as written, even out of Double's range
+        // Number literals as written, even those out of Double's range.
+        #"[-0,1E+2,0.5e-7,123456789012345678901234567890,-1.0e-400,1e400]"#,
         #""é\n\t\"\\ \u001f😀""#,
         "1.50", "null", "true", "false", "[]", "{}", #""""#,
         #"{"deep":[[[[{"x":[null]}]]]]}"#,

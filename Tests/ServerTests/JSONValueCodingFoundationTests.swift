@@ -7,7 +7,9 @@ import Testing
 
 @Suite struct JSONValueCodingFoundationTests {
     @Test func dataIsBase64() throws {
-        let record = Record(blob: Data([0, 1, 0xFE, 0xFF]), link: URL(string: "https://example.com/a?b=1")!, price: Decimal(string: "19.90")!)
+        let record = Record(
+            blob: Data([0, 1, 0xFE, 0xFF]), link: URL(string: "https://example.com/a?b=1")!,
+            price: Decimal(string: "19.90")!)
         let text = try CodingCheck.encode(record)
         #expect(text == #"{"blob":"AAH+/w==","link":"https://example.com/a?b=1","price":19.9}"#)
         let back = try CodingCheck.decode(Record.self, text)

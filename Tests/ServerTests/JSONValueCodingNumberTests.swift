@@ -18,7 +18,9 @@ import Testing
 
         var description: String { name }
 
-        static func of<T: FixedWidthInteger & Codable & Sendable>(_ type: T.Type, belowMin: String, aboveMax: String) -> IntegerBounds {
+        static func of<T: FixedWidthInteger & Codable & Sendable>(
+            _ type: T.Type, belowMin: String, aboveMax: String
+        ) -> IntegerBounds {
             IntegerBounds(
                 name: "\(T.self)", min: String(T.min), max: String(T.max), belowMin: belowMin, aboveMax: aboveMax,
                 roundTrip: { text in try CodingCheck.encode(CodingCheck.decode(T.self, text)) })
@@ -30,7 +32,9 @@ import Testing
             .of(Int32.self, belowMin: "-2147483649", aboveMax: "2147483648"),
             .of(Int64.self, belowMin: "-9223372036854775809", aboveMax: "9223372036854775808"),
             .of(Int.self, belowMin: "-9223372036854775809", aboveMax: "9223372036854775808"),
-            .of(Int128.self, belowMin: "-170141183460469231731687303715884105729", aboveMax: "170141183460469231731687303715884105728"),
+            .of(
+                Int128.self, belowMin: "-170141183460469231731687303715884105729",
+                aboveMax: "170141183460469231731687303715884105728"),
             .of(UInt8.self, belowMin: "-1", aboveMax: "256"),
             .of(UInt16.self, belowMin: "-1", aboveMax: "65536"),
             .of(UInt32.self, belowMin: "-1", aboveMax: "4294967296"),
@@ -77,12 +81,16 @@ import Testing
     @Test func integerErrorsSayWhy() {
         #expect(CodingCheck.failure(UInt8.self, "256")?.message == "Number 256 does not fit in UInt8.")
         #expect(CodingCheck.failure(UInt8.self, "-1")?.message == "Number -1 does not fit in UInt8.")
-        #expect(CodingCheck.failure(Int.self, "1.5")?.message == "Number 1.5 is not an integer literal; Int takes no fraction or exponent.")
+        #expect(
+            CodingCheck.failure(Int.self, "1.5")?.message
+                == "Number 1.5 is not an integer literal; Int takes no fraction or exponent.")
         // A huge literal is quoted only in part.
         let huge = String(repeating: "9", count: 10_000)
         let message = CodingCheck.failure(Int.self, huge)?.message ?? ""
         #expect(message.count < 120 && message.hasSuffix("… does not fit in Int."))
-        #expect(CodingCheck.failure([Int16].self, "[1,40000]") == CodingCheck.Failure(kind: "dataCorrupted", path: ["Index 1"]))
+        #expect(
+            CodingCheck.failure([Int16].self, "[1,40000]")
+                == CodingCheck.Failure(kind: "dataCorrupted", path: ["Index 1"]))
     }
 
     @Test func integersInAllContainerKinds() throws {
@@ -100,7 +108,9 @@ import Testing
         #expect(try CodingCheck.encode(["x": UInt64.max]) == #"{"x":18446744073709551615}"#)
         #expect(try CodingCheck.encode(Int128.min) == "-170141183460469231731687303715884105728")
         #expect(try CodingCheck.decode(UnkeyedInts.self, "[-1,2,-3,4,-5,6,-7,8,-9,10,-11,12]") == UnkeyedInts())
-        #expect(CodingCheck.failure(UnkeyedInts.self, "[-1,2,-3,4,-5,6,-7,8,-9,10,-11,1.0]") == CodingCheck.Failure(kind: "dataCorrupted", path: ["Index 11"]))
+        #expect(
+            CodingCheck.failure(UnkeyedInts.self, "[-1,2,-3,4,-5,6,-7,8,-9,10,-11,1.0]")
+                == CodingCheck.Failure(kind: "dataCorrupted", path: ["Index 11"]))
     }
 
     @Test func doubleEdgeCases() throws {
@@ -118,7 +128,10 @@ import Testing
         // Shortest forms, all valid JSON.
         #expect(try CodingCheck.encode([0.1, 1.0, 1e20, 1e-5, 123.456, -2.5]) == "[0.1,1.0,1e+20,1e-05,123.456,-2.5]")
         // Any number literal reads as a Double, integers included; underflow goes to zero as in System.Text.Json.
-        #expect(try CodingCheck.decode([Double].self, "[1,1E2,-3e-2,123456789012345678901234567890,1e-400]") == [1, 100, -0.03, 1.2345678901234568e29, 0])
+        #expect(
+            try CodingCheck.decode([Double].self, "[1,1E2,-3e-2,123456789012345678901234567890,1e-400]") == [
+                1, 100, -0.03, 1.2345678901234568e29, 0,
+            ])
         // Beyond the range: rejected, not infinity.
         #expect(CodingCheck.failure(Double.self, "1.8e308")?.kind == "dataCorrupted")
         #expect(CodingCheck.failure(Double.self, "-1e309")?.kind == "dataCorrupted")
@@ -179,23 +192,38 @@ import Testing
         #expect(CodingCheck.failure(Double.self, #""1.5""#)?.kind == "typeMismatch")
         #expect(CodingCheck.failure(String.self, "1")?.kind == "typeMismatch")
         #expect(CodingCheck.failure(String.self, "false")?.kind == "typeMismatch")
-        #expect(CodingCheck.failure(WithBool.self, #"{"flag":1}"#) == CodingCheck.Failure(kind: "typeMismatch", path: ["flag"]))
-        #expect(CodingCheck.failure([Bool].self, "[true,0]") == CodingCheck.Failure(kind: "typeMismatch", path: ["Index 1"]))
-        #expect(CodingCheck.failure([Int].self, "[1,true]") == CodingCheck.Failure(kind: "typeMismatch", path: ["Index 1"]))
+        #expect(
+            CodingCheck.failure(WithBool.self, #"{"flag":1}"#)
+                == CodingCheck.Failure(kind: "typeMismatch", path: ["flag"]))
+        #expect(
+            CodingCheck.failure([Bool].self, "[true,0]") == CodingCheck.Failure(kind: "typeMismatch", path: ["Index 1"])
+        )
+        #expect(
+            CodingCheck.failure([Int].self, "[1,true]") == CodingCheck.Failure(kind: "typeMismatch", path: ["Index 1"]))
     }
 
     @Test func exactIntegerReader() throws {
         // The literal reader on its own, including inputs the parser would never hand it.
         #expect(try JSONNumber.exactInteger("-128", as: Int8.self) == -128)
         #expect(throws: JSONNumber.ExactFailure.outOfRange) { try JSONNumber.exactInteger("-129", as: Int8.self) }
-        #expect(throws: JSONNumber.ExactFailure.notAnInteger) { try JSONNumber.exactInteger("99999999999999999999.5", as: Int8.self) }
+        #expect(throws: JSONNumber.ExactFailure.notAnInteger) {
+            try JSONNumber.exactInteger("99999999999999999999.5", as: Int8.self)
+        }
         #expect(throws: JSONNumber.ExactFailure.malformed) { try JSONNumber.exactInteger("-", as: Int.self) }
         #expect(throws: JSONNumber.ExactFailure.malformed) { try JSONNumber.exactInteger("", as: Int.self) }
         #expect(throws: JSONNumber.ExactFailure.malformed) { try JSONNumber.exactInteger("1x", as: Int.self) }
-        #expect(throws: JSONNumber.ExactFailure.malformed) { try JSONNumber.nearestFloatingPoint("inf", as: Double.self) }
-        #expect(throws: JSONNumber.ExactFailure.malformed) { try JSONNumber.nearestFloatingPoint("nan", as: Double.self) }
-        #expect(throws: JSONNumber.ExactFailure.malformed) { try JSONNumber.nearestFloatingPoint("0x10", as: Double.self) }
-        #expect(throws: JSONNumber.ExactFailure.malformed) { try JSONNumber.nearestFloatingPoint(".5", as: Double.self) }
+        #expect(throws: JSONNumber.ExactFailure.malformed) {
+            try JSONNumber.nearestFloatingPoint("inf", as: Double.self)
+        }
+        #expect(throws: JSONNumber.ExactFailure.malformed) {
+            try JSONNumber.nearestFloatingPoint("nan", as: Double.self)
+        }
+        #expect(throws: JSONNumber.ExactFailure.malformed) {
+            try JSONNumber.nearestFloatingPoint("0x10", as: Double.self)
+        }
+        #expect(throws: JSONNumber.ExactFailure.malformed) {
+            try JSONNumber.nearestFloatingPoint(".5", as: Double.self)
+        }
         #expect(throws: JSONNumber.ExactFailure.malformed) { try JSONNumber.nearestFloatingPoint("", as: Double.self) }
         // A hand-built JSONValue with a non-JSON literal is refused, not read as infinity.
         #expect(throws: DecodingError.self) { try JSONValueDecoder.decode(Double.self, from: .number("infinity")) }

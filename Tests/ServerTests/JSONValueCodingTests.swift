@@ -10,7 +10,9 @@ import Testing
 /// Test helpers for JSONValueEncoder/JSONValueDecoder (a namespace, so the names don't clash across the target).
 enum CodingCheck {
     /// Parses `text` strictly and decodes a `T` from it.
-    static func decode<T: Decodable>(_ type: T.Type, _ text: String, userInfo: [CodingUserInfoKey: any Sendable] = [:]) throws -> T {
+    static func decode<T: Decodable>(
+        _ type: T.Type, _ text: String, userInfo: [CodingUserInfoKey: any Sendable] = [:]
+    ) throws -> T {
         try JSONValueDecoder.decode(type, from: JSONParser.parse(text), userInfo: userInfo)
     }
 
@@ -34,11 +36,16 @@ enum CodingCheck {
 
         init(_ error: DecodingError) {
             switch error {
-            case .typeMismatch(_, let c): (kind, path, message) = ("typeMismatch", c.codingPath.map(\.stringValue), c.debugDescription)
-            case .valueNotFound(_, let c): (kind, path, message) = ("valueNotFound", c.codingPath.map(\.stringValue), c.debugDescription)
+            case .typeMismatch(_, let c):
+                (kind, path, message) = ("typeMismatch", c.codingPath.map(\.stringValue), c.debugDescription)
+            case .valueNotFound(_, let c):
+                (kind, path, message) = ("valueNotFound", c.codingPath.map(\.stringValue), c.debugDescription)
             case .keyNotFound(let key, let c):
-                (kind, path, message) = ("keyNotFound:\(key.stringValue)", c.codingPath.map(\.stringValue), c.debugDescription)
-            case .dataCorrupted(let c): (kind, path, message) = ("dataCorrupted", c.codingPath.map(\.stringValue), c.debugDescription)
+                (kind, path, message) = (
+                    "keyNotFound:\(key.stringValue)", c.codingPath.map(\.stringValue), c.debugDescription
+                )
+            case .dataCorrupted(let c):
+                (kind, path, message) = ("dataCorrupted", c.codingPath.map(\.stringValue), c.debugDescription)
             @unknown default: (kind, path, message) = ("unknown", [], "")
             }
         }
@@ -79,7 +86,10 @@ enum CodingCheck {
 // MARK: - Model types
 
 private enum Color: String, Codable, Equatable, CodingKeyRepresentable { case red, green, blue }
-private enum Priority: Int, Codable, Equatable { case low = 1, high = 9 }
+private enum Priority: Int, Codable, Equatable {
+    case low = 1
+    case high = 9
+}
 
 private enum Shape: Codable, Equatable {
     case circle(radius: Double)
@@ -129,7 +139,8 @@ private struct Nothing: Codable, Equatable {}
     fileprivate static let person = Person(
         name: "Ann", age: 41, color: .green, priority: .high, address: Address(street: "1 Main St", zip: nil),
         tags: ["a", "", "ü\u{0}\""], scores: ["math": 1.5], byId: [7: "seven"], matrix: [[1, 2], [], [3]],
-        maybe: [1, nil, 3], homes: [Address(street: "x", zip: "123")], shape: .rectangle(width: 2, height: 3), nickname: nil)
+        maybe: [1, nil, 3], homes: [Address(street: "x", zip: "123")], shape: .rectangle(width: 2, height: 3),
+        nickname: nil)
 
     @Test func nestedStructRoundTripsAndKeepsDeclarationOrder() throws {
         let text = try CodingCheck.encode(Self.person)
@@ -225,12 +236,16 @@ private struct Nothing: Codable, Equatable {}
         let cat2 = try CodingCheck.decode(Cat.self, #"{"name":"Tom","lives":9}"#)
         #expect(cat2.name == "Tom" && cat2.lives == 9)
         // With no "super" member, superDecoder reads null, which Animal rejects with a path into "super".
-        #expect(CodingCheck.failure(Dog.self, #"{"breed":"x"}"#) == CodingCheck.Failure(kind: "valueNotFound", path: ["super"]))
+        #expect(
+            CodingCheck.failure(Dog.self, #"{"breed":"x"}"#)
+                == CodingCheck.Failure(kind: "valueNotFound", path: ["super"]))
     }
 
     @Test func nestedContainersKeepTheirPosition() throws {
         // The nested containers are filled after later siblings were written; they stay where they were created.
-        #expect(try CodingCheck.encode(Manual()) == #"{"first":{"list":[true,{"deep":"d"},[]],"x":1},"second":2,"items":[[5],{"k":null}],"last":{}}"#)
+        #expect(
+            try CodingCheck.encode(Manual())
+                == #"{"first":{"list":[true,{"deep":"d"},[]],"x":1},"second":2,"items":[[5],{"k":null}],"last":{}}"#)
         #expect(try CodingCheck.decode(Manual.self, CodingCheck.encode(Manual())) == Manual())
     }
 
@@ -288,7 +303,9 @@ private struct Nothing: Codable, Equatable {}
 @Suite struct JSONValueCodingErrorTests {
     @Test func missingKeyNamesTheKeyAndTheContainerPath() {
         #expect(CodingCheck.failure(Pair.self, #"{"a":1}"#) == CodingCheck.Failure(kind: "keyNotFound:b", path: []))
-        #expect(CodingCheck.failure(Outer.self, #"{"inner":{"b":1}}"#) == CodingCheck.Failure(kind: "keyNotFound:a", path: ["inner"]))
+        #expect(
+            CodingCheck.failure(Outer.self, #"{"inner":{"b":1}}"#)
+                == CodingCheck.Failure(kind: "keyNotFound:a", path: ["inner"]))
         #expect(
             CodingCheck.failure(Items.self, #"{"items":[{"a":1,"b":2},{"a":1}]}"#)
                 == CodingCheck.Failure(kind: "keyNotFound:b", path: ["items", "Index 1"]))
@@ -299,17 +316,31 @@ private struct Nothing: Codable, Equatable {}
         #expect(
             CodingCheck.failure(Items.self, #"{"items":[{"a":1,"b":2},{"a":1,"b":"2"}]}"#)
                 == CodingCheck.Failure(kind: "typeMismatch", path: ["items", "Index 1", "b"]))
-        #expect(CodingCheck.failure(Items.self, #"{"items":{"a":1}}"#) == CodingCheck.Failure(kind: "typeMismatch", path: ["items"]))
-        #expect(CodingCheck.failure(Outer.self, #"{"inner":[1,2]}"#) == CodingCheck.Failure(kind: "typeMismatch", path: ["inner"]))
-        #expect(CodingCheck.failure([[Int]].self, "[[1],[2,false]]") == CodingCheck.Failure(kind: "typeMismatch", path: ["Index 1", "Index 1"]))
-        #expect(CodingCheck.failure([String: Pair].self, #"{"p":{"a":1,"b":1.5}}"#) == CodingCheck.Failure(kind: "dataCorrupted", path: ["p", "b"]))
+        #expect(
+            CodingCheck.failure(Items.self, #"{"items":{"a":1}}"#)
+                == CodingCheck.Failure(kind: "typeMismatch", path: ["items"]))
+        #expect(
+            CodingCheck.failure(Outer.self, #"{"inner":[1,2]}"#)
+                == CodingCheck.Failure(kind: "typeMismatch", path: ["inner"]))
+        #expect(
+            CodingCheck.failure([[Int]].self, "[[1],[2,false]]")
+                == CodingCheck.Failure(kind: "typeMismatch", path: ["Index 1", "Index 1"]))
+        #expect(
+            CodingCheck.failure([String: Pair].self, #"{"p":{"a":1,"b":1.5}}"#)
+                == CodingCheck.Failure(kind: "dataCorrupted", path: ["p", "b"]))
         #expect(CodingCheck.failure(Pair.self, "[1,2]")?.message == "Expected an object but found an array instead.")
     }
 
     @Test func nullIntoANonOptionalIsRejected() {
-        #expect(CodingCheck.failure(Pair.self, #"{"a":null,"b":1}"#) == CodingCheck.Failure(kind: "valueNotFound", path: ["a"]))
-        #expect(CodingCheck.failure(Outer.self, #"{"inner":null}"#) == CodingCheck.Failure(kind: "valueNotFound", path: ["inner"]))
-        #expect(CodingCheck.failure([Int].self, "[1,null]") == CodingCheck.Failure(kind: "valueNotFound", path: ["Index 1"]))
+        #expect(
+            CodingCheck.failure(Pair.self, #"{"a":null,"b":1}"#)
+                == CodingCheck.Failure(kind: "valueNotFound", path: ["a"]))
+        #expect(
+            CodingCheck.failure(Outer.self, #"{"inner":null}"#)
+                == CodingCheck.Failure(kind: "valueNotFound", path: ["inner"]))
+        #expect(
+            CodingCheck.failure([Int].self, "[1,null]") == CodingCheck.Failure(kind: "valueNotFound", path: ["Index 1"])
+        )
         #expect(CodingCheck.failure(String.self, "null") == CodingCheck.Failure(kind: "valueNotFound", path: []))
         #expect(CodingCheck.failure([String].self, "null")?.kind == "valueNotFound")
         #expect(CodingCheck.failure(Color.self, "null")?.kind == "valueNotFound")
@@ -317,7 +348,8 @@ private struct Nothing: Codable, Equatable {}
 
     @Test func tooFewArrayElements() {
         // A tuple-like type reading three elements from two.
-        #expect(CodingCheck.failure(Triple.self, "[1,2]") == CodingCheck.Failure(kind: "valueNotFound", path: ["Index 2"]))
+        #expect(
+            CodingCheck.failure(Triple.self, "[1,2]") == CodingCheck.Failure(kind: "valueNotFound", path: ["Index 2"]))
         #expect(CodingCheck.failure(Triple.self, "[1,2]")?.message == "Unkeyed container is at end.")
     }
 
@@ -412,12 +444,14 @@ private struct Manual: Codable, Equatable {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "bad"))
         }
         var list = try first.nestedUnkeyedContainer(forKey: .list)
-        guard try list.decode(Bool.self), try list.nestedContainer(keyedBy: Keys.self).decode(String.self, forKey: .deep) == "d",
+        guard try list.decode(Bool.self),
+            try list.nestedContainer(keyedBy: Keys.self).decode(String.self, forKey: .deep) == "d",
             try list.nestedUnkeyedContainer().isAtEnd, list.isAtEnd
         else { throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "bad list")) }
         var items = try root.nestedUnkeyedContainer(forKey: .items)
         var inner = try items.nestedUnkeyedContainer()
-        guard try inner.decode(Int.self) == 5, try items.nestedContainer(keyedBy: Keys.self).decodeNil(forKey: .k) else {
+        guard try inner.decode(Int.self) == 5, try items.nestedContainer(keyedBy: Keys.self).decodeNil(forKey: .k)
+        else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "bad items"))
         }
         _ = try root.superDecoder(forKey: .last).container(keyedBy: Keys.self)

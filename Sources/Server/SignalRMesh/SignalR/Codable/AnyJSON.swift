@@ -91,7 +91,9 @@ public struct AnyJSON: Codable, Sendable, Equatable, CustomStringConvertible {
         }
         let object = try decoder.container(keyedBy: JSONCodingKey.self)
         var members: [(String, JSONValue)] = []
-        for key in object.allKeys { members.append((key.stringValue, try object.decode(AnyJSON.self, forKey: key).value)) }
+        for key in object.allKeys {
+            members.append((key.stringValue, try object.decode(AnyJSON.self, forKey: key).value))
+        }
         return .object(members)
     }
 
@@ -114,7 +116,8 @@ public struct AnyJSON: Codable, Sendable, Equatable, CustomStringConvertible {
                 try single.encode(d)
             } else {
                 throw EncodingError.invalidValue(
-                    text, .init(codingPath: encoder.codingPath, debugDescription: "Number \(text) does not fit in a Double."))
+                    text,
+                    .init(codingPath: encoder.codingPath, debugDescription: "Number \(text) does not fit in a Double."))
             }
         case .string(let s):
             var single = encoder.singleValueContainer()
@@ -124,7 +127,9 @@ public struct AnyJSON: Codable, Sendable, Equatable, CustomStringConvertible {
             for element in elements { try array.encode(AnyJSON(element)) }
         case .object(let members):
             var object = encoder.container(keyedBy: JSONCodingKey.self)
-            for (name, member) in members { try object.encode(AnyJSON(member), forKey: JSONCodingKey(stringValue: name)) }
+            for (name, member) in members {
+                try object.encode(AnyJSON(member), forKey: JSONCodingKey(stringValue: name))
+            }
         }
     }
 }

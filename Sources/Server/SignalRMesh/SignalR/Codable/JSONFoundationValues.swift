@@ -15,11 +15,14 @@ import Foundation
 /// `Date` keeps its own Codable form (seconds since 2001-01-01 as a number), which is also JSONEncoder's default.
 enum JSONFoundationValues {
     /// The value for the types above; nil for any other `T`.
-    static func decode<T>(_ type: T.Type, from value: JSONValue, at path: @autoclosure () -> [any CodingKey]) throws -> T? {
+    static func decode<T>(
+        _ type: T.Type, from value: JSONValue, at path: @autoclosure () -> [any CodingKey]
+    ) throws -> T? {
         if T.self == Data.self {
             let text = try JSONValueDecoderImpl.string(value, at: path())
             guard let data = Data(base64Encoded: text) else {
-                throw DecodingError.dataCorrupted(.init(codingPath: path(), debugDescription: "Expected Base64 text for Data."))
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: path(), debugDescription: "Expected Base64 text for Data."))
             }
             return data as? T
         }
@@ -52,7 +55,8 @@ enum JSONFoundationValues {
         if T.self == URL.self, let url = value as? URL { return .string(url.absoluteString) }
         if T.self == Decimal.self, let decimal = value as? Decimal {
             guard !decimal.isNaN else {
-                throw EncodingError.invalidValue(decimal, .init(codingPath: path(), debugDescription: "Decimal NaN has no JSON representation."))
+                throw EncodingError.invalidValue(
+                    decimal, .init(codingPath: path(), debugDescription: "Decimal NaN has no JSON representation."))
             }
             // Plain decimal notation ("1.5", "-0.0025", "1000"), always a JSON number.
             return .number(decimal.description)

@@ -64,7 +64,8 @@ struct JSONKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
     private func value(for key: Key) throws -> JSONValue {
         guard let value = lookup(key) else {
             throw DecodingError.keyNotFound(
-                key, .init(codingPath: codingPath, debugDescription: "No value associated with key \"\(key.stringValue)\"."))
+                key,
+                .init(codingPath: codingPath, debugDescription: "No value associated with key \"\(key.stringValue)\"."))
         }
         return value
     }
@@ -105,7 +106,9 @@ struct JSONKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
         try JSONValueDecoderImpl.integer(type, value(for: key), at: decoder.path(appending: key))
     }
 
-    private func floatingPoint<T: BinaryFloatingPoint & LosslessStringConvertible>(_ type: T.Type, _ key: Key) throws -> T {
+    private func floatingPoint<T: BinaryFloatingPoint & LosslessStringConvertible>(
+        _ type: T.Type, _ key: Key
+    ) throws -> T {
         try JSONValueDecoderImpl.floatingPoint(type, value(for: key), at: decoder.path(appending: key))
     }
 

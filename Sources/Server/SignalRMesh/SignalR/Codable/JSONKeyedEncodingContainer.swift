@@ -23,13 +23,23 @@ struct JSONKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtoco
     mutating func encode(_ value: Int16, forKey key: Key) throws { encoder.setMember(key.stringValue, .integer(value)) }
     mutating func encode(_ value: Int32, forKey key: Key) throws { encoder.setMember(key.stringValue, .integer(value)) }
     mutating func encode(_ value: Int64, forKey key: Key) throws { encoder.setMember(key.stringValue, .integer(value)) }
-    mutating func encode(_ value: Int128, forKey key: Key) throws { encoder.setMember(key.stringValue, .integer(value)) }
+    mutating func encode(_ value: Int128, forKey key: Key) throws {
+        encoder.setMember(key.stringValue, .integer(value))
+    }
     mutating func encode(_ value: UInt, forKey key: Key) throws { encoder.setMember(key.stringValue, .integer(value)) }
     mutating func encode(_ value: UInt8, forKey key: Key) throws { encoder.setMember(key.stringValue, .integer(value)) }
-    mutating func encode(_ value: UInt16, forKey key: Key) throws { encoder.setMember(key.stringValue, .integer(value)) }
-    mutating func encode(_ value: UInt32, forKey key: Key) throws { encoder.setMember(key.stringValue, .integer(value)) }
-    mutating func encode(_ value: UInt64, forKey key: Key) throws { encoder.setMember(key.stringValue, .integer(value)) }
-    mutating func encode(_ value: UInt128, forKey key: Key) throws { encoder.setMember(key.stringValue, .integer(value)) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws {
+        encoder.setMember(key.stringValue, .integer(value))
+    }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws {
+        encoder.setMember(key.stringValue, .integer(value))
+    }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws {
+        encoder.setMember(key.stringValue, .integer(value))
+    }
+    mutating func encode(_ value: UInt128, forKey key: Key) throws {
+        encoder.setMember(key.stringValue, .integer(value))
+    }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         encoder.setMember(key.stringValue, try encoder.encodeChild(value, key: key))

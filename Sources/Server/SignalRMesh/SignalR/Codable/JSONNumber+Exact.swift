@@ -28,7 +28,9 @@ extension JSONNumber {
     }
 
     /// ``exactInteger(_:as:)`` over the literal's UTF-8 bytes.
-    static func exactInteger<T: FixedWidthInteger>(_ bytes: UnsafeRawBufferPointer, as type: T.Type = T.self) throws(ExactFailure) -> T {
+    static func exactInteger<T: FixedWidthInteger>(
+        _ bytes: UnsafeRawBufferPointer, as type: T.Type = T.self
+    ) throws(ExactFailure) -> T {
         let n = bytes.count
         var i = 0
         var negative = false

@@ -22,7 +22,8 @@ struct JSONUnkeyedDecodingContainer: UnkeyedDecodingContainer {
     private func current(_ type: Any.Type) throws -> JSONValue {
         guard currentIndex < elements.count else {
             throw DecodingError.valueNotFound(
-                type, .init(codingPath: decoder.path(appending: indexKey), debugDescription: "Unkeyed container is at end."))
+                type,
+                .init(codingPath: decoder.path(appending: indexKey), debugDescription: "Unkeyed container is at end."))
         }
         return elements[currentIndex]
     }
@@ -72,20 +73,25 @@ struct JSONUnkeyedDecodingContainer: UnkeyedDecodingContainer {
         return value
     }
 
-    private mutating func floatingPoint<T: BinaryFloatingPoint & LosslessStringConvertible>(_ type: T.Type) throws -> T {
+    private mutating func floatingPoint<T: BinaryFloatingPoint & LosslessStringConvertible>(_ type: T.Type) throws -> T
+    {
         let value = try JSONValueDecoderImpl.floatingPoint(type, current(type), at: decoder.path(appending: indexKey))
         currentIndex += 1
         return value
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
-        let container = try decoder.child(current(KeyedDecodingContainer<NestedKey>.self), key: indexKey).container(keyedBy: type)
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type
+    ) throws -> KeyedDecodingContainer<NestedKey> {
+        let container = try decoder.child(current(KeyedDecodingContainer<NestedKey>.self), key: indexKey).container(
+            keyedBy: type)
         currentIndex += 1
         return container
     }
 
     mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
-        let container = try decoder.child(current((any UnkeyedDecodingContainer).self), key: indexKey).unkeyedContainer()
+        let container = try decoder.child(current((any UnkeyedDecodingContainer).self), key: indexKey)
+            .unkeyedContainer()
         currentIndex += 1
         return container
     }

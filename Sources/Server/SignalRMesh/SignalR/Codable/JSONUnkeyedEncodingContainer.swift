@@ -39,7 +39,9 @@ struct JSONUnkeyedEncodingContainer: UnkeyedEncodingContainer {
         encoder.appendElement(try encoder.encodeChild(value, key: nextKey))
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type
+    ) -> KeyedEncodingContainer<NestedKey> {
         KeyedEncodingContainer(JSONKeyedEncodingContainer<NestedKey>(encoder: encoder.pendingElement(kind: .object)))
     }
 

@@ -76,7 +76,9 @@ final class JSONValueDecoderImpl: Decoder, SingleValueDecodingContainer {
     /// The comparisons are between metatypes, so in specialised code all but one branch fold away. The casts are
     /// `unsafeBitCast`s because each sits behind a check that `T` is exactly that type: `as? T` would cost a
     /// dynamic cast per value in unspecialised code (Codable's container boxes are never specialised).
-    static func scalar<T>(_ type: T.Type, from value: JSONValue, at path: @autoclosure () -> [any CodingKey]) throws -> T? {
+    static func scalar<T>(
+        _ type: T.Type, from value: JSONValue, at path: @autoclosure () -> [any CodingKey]
+    ) throws -> T? {
         if T.self == String.self { return unsafeBitCast(try string(value, at: path()), to: T.self) }
         if T.self == Int.self { return unsafeBitCast(try integer(Int.self, value, at: path()), to: T.self) }
         if T.self == Double.self { return unsafeBitCast(try floatingPoint(Double.self, value, at: path()), to: T.self) }
@@ -132,19 +134,27 @@ final class JSONValueDecoderImpl: Decoder, SingleValueDecodingContainer {
     // MARK: Errors
 
     /// `valueNotFound` when `value` is null, else `typeMismatch`, in Foundation's wording.
-    static func mismatch(_ type: Any.Type, _ expected: String, _ value: JSONValue, _ path: [any CodingKey]) -> DecodingError {
+    static func mismatch(
+        _ type: Any.Type, _ expected: String, _ value: JSONValue, _ path: [any CodingKey]
+    ) -> DecodingError {
         if case .null = value {
-            return .valueNotFound(type, .init(codingPath: path, debugDescription: "Expected \(expected) but found null instead."))
+            return .valueNotFound(
+                type, .init(codingPath: path, debugDescription: "Expected \(expected) but found null instead."))
         }
-        return .typeMismatch(type, .init(codingPath: path, debugDescription: "Expected \(expected) but found \(kind(of: value)) instead."))
+        return .typeMismatch(
+            type,
+            .init(codingPath: path, debugDescription: "Expected \(expected) but found \(kind(of: value)) instead."))
     }
 
-    static func numberError(_ failure: JSONNumber.ExactFailure, _ text: String, _ type: Any.Type, _ path: [any CodingKey]) -> DecodingError {
+    static func numberError(
+        _ failure: JSONNumber.ExactFailure, _ text: String, _ type: Any.Type, _ path: [any CodingKey]
+    ) -> DecodingError {
         // Literals can be long (they are bounded only by the message size): quote at most 40 characters.
         let shown = text.utf8.count <= 40 ? text : String(text.prefix(40)) + "…"
         let message: String
         switch failure {
-        case .notAnInteger: message = "Number \(shown) is not an integer literal; \(type) takes no fraction or exponent."
+        case .notAnInteger:
+            message = "Number \(shown) is not an integer literal; \(type) takes no fraction or exponent."
         case .outOfRange: message = "Number \(shown) does not fit in \(type)."
         case .malformed: message = "Number \(shown) is not a valid JSON number."
         }

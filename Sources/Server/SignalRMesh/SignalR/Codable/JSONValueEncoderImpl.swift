@@ -60,7 +60,8 @@ final class JSONValueEncoderImpl: Encoder, SingleValueEncodingContainer {
         case .empty: kind = .object
         case .object: break  // a subclass and its superclass sharing one container: allowed, as in Foundation
         case .single, .array:
-            context.recordMisuse("Asked for a keyed container where \(kind == .single ? "a single value" : "an unkeyed container") was already encoded.", at: codingPath)
+            let earlier = kind == .single ? "a single value" : "an unkeyed container"
+            context.recordMisuse("Asked for a keyed container where \(earlier) was already encoded.", at: codingPath)
             return KeyedEncodingContainer(JSONKeyedEncodingContainer<Key>(encoder: detached(.object)))
         }
         return KeyedEncodingContainer(JSONKeyedEncodingContainer<Key>(encoder: self))
@@ -71,7 +72,8 @@ final class JSONValueEncoderImpl: Encoder, SingleValueEncodingContainer {
         case .empty: kind = .array
         case .array: break
         case .single, .object:
-            context.recordMisuse("Asked for an unkeyed container where \(kind == .single ? "a single value" : "a keyed container") was already encoded.", at: codingPath)
+            let earlier = kind == .single ? "a single value" : "a keyed container"
+            context.recordMisuse("Asked for an unkeyed container where \(earlier) was already encoded.", at: codingPath)
             return JSONUnkeyedEncodingContainer(encoder: detached(.array))
         }
         return JSONUnkeyedEncodingContainer(encoder: self)
@@ -128,7 +130,8 @@ final class JSONValueEncoderImpl: Encoder, SingleValueEncodingContainer {
 
     /// A child node for a nested container or super-encoder at the next array position.
     func pendingElement(kind: Kind) -> JSONValueEncoderImpl {
-        let node = JSONValueEncoderImpl(context: context, parent: self, key: JSONCodingKey(index: elements.count), kind: kind)
+        let node = JSONValueEncoderImpl(
+            context: context, parent: self, key: JSONCodingKey(index: elements.count), kind: kind)
         pending.append((elements.count, node))
         elements.append(.null)
         return node
@@ -199,7 +202,9 @@ final class JSONValueEncoderImpl: Encoder, SingleValueEncodingContainer {
 
     /// A finite floating-point value as a number in Swift's shortest round-trip form; `invalidValue` for NaN and
     /// infinities.
-    static func number<F: BinaryFloatingPoint & CustomStringConvertible>(_ value: F, at path: @autoclosure () -> [any CodingKey]) throws -> JSONValue {
+    static func number<F: BinaryFloatingPoint & CustomStringConvertible>(
+        _ value: F, at path: @autoclosure () -> [any CodingKey]
+    ) throws -> JSONValue {
         guard value.isFinite else {
             throw EncodingError.invalidValue(
                 value, .init(codingPath: path(), debugDescription: "\(value) has no JSON representation."))
@@ -215,7 +220,8 @@ final class JSONValueEncoderImpl: Encoder, SingleValueEncodingContainer {
     private func claimSingle(_ value: Any) throws {
         guard kind == .empty else {
             throw EncodingError.invalidValue(
-                value, .init(codingPath: codingPath, debugDescription: "A value was already encoded through this encoder."))
+                value,
+                .init(codingPath: codingPath, debugDescription: "A value was already encoded through this encoder."))
         }
     }
 
