@@ -22,12 +22,12 @@ struct HubAuthenticator: Sendable {
         guard let validator else {
             return Outcome(user: AuthenticatedUser(), failure: "no --jwt-key is configured to check tokens")
         }
-        switch validator.validate(token) {
-        case .success(let claims):
+        do {
+            let claims = try validator.validate(token)
             let info = HubRequestInfo(
                 claims: claims, headers: request.headers.map { ($0.name, $0.value) }, query: request.query)
             return Outcome(user: AuthenticatedUser(userId: userIdProvider.userId(claims: claims, request: info), claims: claims))
-        case .failure(let error):
+        } catch {
             return Outcome(user: AuthenticatedUser(), failure: "\(error)")
         }
     }
