@@ -13,9 +13,3 @@ struct HubMethod: Sendable {
     let requiresUser: Bool
     let body: Body
 }
-
-/// The connection ended because of an error (passed to ``Hub/onDisconnected(_:)``).
-public struct ConnectionClosedError: Error, Sendable, CustomStringConvertible {
-    public var reason: String
-    public var description: String { reason }
-}
