@@ -42,6 +42,8 @@ extension MeshNode {
                 if established == nil {
                     guard let id = link.peerId, let peer = peers[id] else { return }
                     established = peer
+                    // Any frame is a sign of life: noted once per read.
+                    if peer.link === link { link.detector?.received(now: now()) }
                 }
                 handle(frame, on: link, peer: established!)
             } else {
@@ -78,7 +80,7 @@ extension MeshNode {
     /// Logs a line of `key` (a source: remote host or peer) unless that source has used up its share; the next
     /// line it gets says how many were held back.
     func limitedLog(_ level: LogLevel, key: String, _ message: String, _ metadata: [String: String]) {
-        let verdict = failureLog.admit(key, now: monotonicNanos())
+        let verdict = failureLog.admit(key, now: now())
         guard verdict.allowed else { return }
         if verdict.suppressed > 0 {
             logger.log(level, message + " (\(verdict.suppressed) similar line(s) suppressed)", metadata)
@@ -106,7 +108,6 @@ extension MeshNode {
 
     func handle(_ frame: MeshFrame, on link: PeerLink, peer: Peer) {
         guard peer.link === link else { return }
-        link.detector?.received(now: loop.now)
         switch frame {
         case .data(let data):
             handleData(data, from: peer, on: link)
@@ -124,7 +125,7 @@ extension MeshNode {
             link.send(.heartbeatAck(nanos: nanos))
         case .heartbeatAck(let nanos):
             link.heartbeatAnswered = true
-            let now = monotonicNanos()
+            let now = self.now()
             if now >= nanos { peer.rttMicros = (now - nanos) / 1000 }
         case .links(let reports):
             if reports != peer.reportedLinks {

@@ -73,7 +73,7 @@ extension MeshNode {
     func updateRoutes() {
         guard runState == .running else { return }
         var assignment: [String: [String]] = [:]
-        let now = monotonicNanos()
+        let now = self.now()
         var waiting = false
         for origin in peerList {
             let route = route(for: origin, now: now)

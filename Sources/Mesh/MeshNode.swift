@@ -361,6 +361,10 @@ public final class MeshNode: @unchecked Sendable {
         }
     }
 
+    /// Monotonic time in nanoseconds, from ``MeshOptions/clock``: every deadline, timeout and wait of the node
+    /// (failure detection, handshakes, redials, throttles, the relay cover wait) is measured with it.
+    @inline(__always) func now() -> UInt64 { options.clock() }
+
     /// Links in handshake (inbound and outbound). Loop thread.
     var handshakingCount: Int { handshaking.count }
 
@@ -403,7 +407,7 @@ public final class MeshNode: @unchecked Sendable {
 
     /// Tests: how much longer inbound connections from `host` are refused by the auth throttle (0: not blocked).
     func acceptBlockRemaining(host: String) -> UInt64 {
-        let now = monotonicNanos()
+        let now = self.now()
         guard case .refuse(let until) = acceptThrottle.check(AuthThrottle.sourceKey(host: host), now: now) else { return 0 }
         return until - now
     }
@@ -430,7 +434,7 @@ public final class MeshNode: @unchecked Sendable {
 
     func tick() {
         guard runState == .running || runState == .leaving else { return }
-        let now = monotonicNanos()
+        let now = self.now()
         for link in Array(handshaking.values) where now > link.handshakeDeadline {
             fail(link, reason: "handshake timeout")
         }
@@ -493,7 +497,7 @@ public final class MeshNode: @unchecked Sendable {
                 let link = PeerLink(
                     connection: connection, role: .dialer, handshake: handshake,
                     maxFrameBytes: self.options.maxHandshakeFrameBytes,
-                    deadline: monotonicNanos() + self.options.handshakeTimeoutNanos, intern: self.internedIds)
+                    deadline: self.now() + self.options.handshakeTimeoutNanos, intern: self.internedIds)
                 link.peerId = peer.id
                 peer.outbound = link
                 self.handshaking[ObjectIdentifier(link)] = link
@@ -504,7 +508,7 @@ public final class MeshNode: @unchecked Sendable {
     }
 
     func dialFailed(_ peer: Peer, reason: String, level: LogLevel = .info) {
-        let now = monotonicNanos()
+        let now = self.now()
         peer.nextDialAt = now + peer.backoff.nextDelay()
         if case .refuse(let until) = dialThrottle.check(peer.id, now: now) { peer.nextDialAt = max(peer.nextDialAt, until) }
         if peer.lastDialFailure != reason {
@@ -518,7 +522,7 @@ public final class MeshNode: @unchecked Sendable {
     func acceptInbound(_ connection: TCPConnection) {
         guard runState == .running else { return connection.abort() }
         let source = AuthThrottle.sourceKey(host: connection.remoteAddress?.host ?? "?")
-        let now = monotonicNanos()
+        let now = self.now()
         if case .refuse(let until) = acceptThrottle.check(source, now: now) {
             // Too many wrong guesses from there: closed before we read a byte or do any curve work. The REJECT (a
             // constant, a few bytes) tells a real peer that restarted with the right secret why it must wait.
@@ -550,7 +554,7 @@ public final class MeshNode: @unchecked Sendable {
             role: .acceptor, local: identity, nonce: Handshake.randomNonce(), knownPeers: peerIds, encryptWith: encryptWith)
         let link = PeerLink(
             connection: connection, role: .acceptor, handshake: handshake, maxFrameBytes: options.maxHandshakeFrameBytes,
-            deadline: monotonicNanos() + options.handshakeTimeoutNanos, intern: internedIds)
+            deadline: self.now() + options.handshakeTimeoutNanos, intern: internedIds)
         link.source = source
         handshaking[ObjectIdentifier(link)] = link
         wire(link)
@@ -568,7 +572,7 @@ public final class MeshNode: @unchecked Sendable {
     /// blocks the source after a few; a verified proof clears it.
     func noteAuthentication(_ link: PeerLink) {
         let handshake = link.handshake
-        let now = monotonicNanos()
+        let now = self.now()
         switch link.role {
         case .acceptor:
             guard handshake.authenticationFailed, let source = link.source else { return }
@@ -662,7 +666,7 @@ public final class MeshNode: @unchecked Sendable {
         }
         // A link that died before it proved stable waits at least half the ceiling: with full jitter both sides'
         // dials would race to the earlier of two draws, relinking about every third of the cap.
-        peer.nextDialAt = monotonicNanos() + peer.backoff.nextDelay(jitter: link.stable ? .full : .equal)
+        peer.nextDialAt = now() + peer.backoff.nextDelay(jitter: link.stable ? .full : .equal)
         updateRoutes()
         // Our messages for it may now have to go through the peers still linked to it.
         schedulePump()
