@@ -42,6 +42,8 @@ extension MeshNode {
                 if established == nil {
                     guard let id = link.peerId, let peer = peers[id] else { return }
                     established = peer
+                    // Any frame is a sign of life: noted once per read.
+                    if peer.link === link { link.detector?.received(now: now()) }
                 }
                 handle(frame, on: link, peer: established!)
             } else {
@@ -78,7 +80,7 @@ extension MeshNode {
     /// Logs a line of `key` (a source: remote host or peer) unless that source has used up its share; the next
     /// line it gets says how many were held back.
     func limitedLog(_ level: LogLevel, key: String, _ message: String, _ metadata: [String: String]) {
-        let verdict = failureLog.admit(key, now: monotonicNanos())
+        let verdict = failureLog.admit(key, now: now())
         guard verdict.allowed else { return }
         if verdict.suppressed > 0 {
             logger.log(level, message + " (\(verdict.suppressed) similar line(s) suppressed)", metadata)
@@ -106,7 +108,6 @@ extension MeshNode {
 
     func handle(_ frame: MeshFrame, on link: PeerLink, peer: Peer) {
         guard peer.link === link else { return }
-        link.detector?.received(now: loop.now)
         switch frame {
         case .data(let data):
             handleData(data, from: peer, on: link)
@@ -115,17 +116,23 @@ extension MeshNode {
         case .ack(let cursors):
             for cursor in cursors where cursor.origin == selfId && cursor.epoch == epoch {
                 peer.ackedOwn = max(peer.ackedOwn, cursor.seq)
+                // What we passed over since the last frame it acknowledged was not for it: nothing to replay there.
+                if let index = link.feedIndex(selfId), link.feeds[index].epoch == epoch, link.feeds[index].lastSent <= cursor.seq {
+                    peer.ackedOwn = max(peer.ackedOwn, link.feeds[index].cursor)
+                }
             }
         case .heartbeat(let nanos):
             link.send(.heartbeatAck(nanos: nanos))
         case .heartbeatAck(let nanos):
             link.heartbeatAnswered = true
-            let now = monotonicNanos()
+            let now = self.now()
             if now >= nanos { peer.rttMicros = (now - nanos) / 1000 }
         case .links(let reports):
             if reports != peer.reportedLinks {
                 peer.reportedLinks = reports
                 updateRoutes()
+                // It may have become (or stopped being) the way to a replica we have no link to.
+                schedulePump()
             }
         case .leaving:
             peer.leftGracefully = true
@@ -159,7 +166,17 @@ extension MeshNode {
         }
         var gapBefore = data.gapBefore
         var unheld = false
-        if data.notHeldBefore && origin != peer.id && skipsAhead(state.receive, data) {
+        // A FILTERED_BEFORE hole that held messages for us we don't have: the sender passed over something we need.
+        var holeForUs = false
+        if let mine = data.filtered?.latest(for: selfId) {
+            let known = state.receive
+            holeForUs = data.epoch == known.epoch ? mine > known.highest : data.epoch > known.epoch && known.epoch != 0
+        }
+        if holeForUs && origin == peer.id {
+            // The origin itself says so: nobody else can have them.
+            gapBefore = true
+        }
+        if (data.notHeldBefore || holeForUs) && origin != peer.id && skipsAhead(state.receive, data) {
             // The relayer never held what lies before this message; the origin may still have it. Take the
             // skip only from a relayer chosen knowing that (a last resort); otherwise its report was stale:
             // correct it, and let the routes find another way (or wait).
@@ -171,7 +188,8 @@ extension MeshNode {
             gapBefore = true
             unheld = true
         }
-        let verdict = state.receive.receive(epoch: data.epoch, seq: data.seq, gapBefore: gapBefore)
+        let verdict = state.receive.receive(
+            epoch: data.epoch, seq: data.seq, gapBefore: gapBefore, filteredFrom: holeForUs ? nil : data.filtered?.from)
         switch verdict {
         case .deliver(let gap, _):
             if gap > 0 {
@@ -185,14 +203,22 @@ extension MeshNode {
             if state.log.epoch != data.epoch || state.log.lastSeq >= data.seq {
                 state.log = OriginLog(epoch: data.epoch, maxCount: options.logMaxCount, maxBytes: options.logMaxBytes)
             }
-            state.log.append(seq: data.seq, payload: data.payload, unheldBefore: unheld)
+            // A hole is recorded only when it is all that lies between: a jump taken as a loss is a loss to every
+            // reader of our log too.
+            state.log.append(
+                seq: data.seq, payload: data.payload, destinations: data.destinations,
+                filtered: gapBefore || unheld ? nil : data.filtered, unheldBefore: unheld)
             // What we could relay changed (a new life, or a skip): tell the peers (LINKS), and see whether a
             // relayer we skipped to now covers us.
             if state.log.heldFrom != held.from || state.log.epoch != held.epoch { updateRoutes() }
-            delivered &+= 1
             link.ackDirty = true
             if isRelayed(origin) { schedulePump() }
-            onDeliver?(origin, data.payload)
+            if data.isFor(selfId) {
+                delivered &+= 1
+                onDeliver?(origin, data.payload)
+            } else {
+                storedForRelay &+= 1
+            }
         case .duplicate:
             peer.duplicatesDropped &+= 1
         case .stale:
@@ -241,8 +267,7 @@ extension MeshNode {
             if cursor.epoch == 0 {
                 // "I know nothing of this life": only messages from now on.
                 let log = origins[cursor.origin]?.log
-                feed.epoch = log?.epoch ?? 0
-                feed.cursor = log?.lastSeq ?? 0
+                feed = PeerLink.Feed(origin: cursor.origin, epoch: log?.epoch ?? 0, cursor: log?.lastSeq ?? 0)
             }
             if cursor.origin == selfId {
                 let base = feed.epoch == epoch ? feed.cursor : 0

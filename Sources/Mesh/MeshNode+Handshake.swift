@@ -94,7 +94,7 @@ extension MeshNode {
             link.sealer = RecordSealer(key: keys.sending(as: link.role), rekey: options.rekey)
             link.opener = RecordDecoder(key: keys.receiving(as: link.role), rekey: options.rekey)
         }
-        let now = monotonicNanos()
+        let now = self.now()
         link.establishedAt = now
         link.detector = FailureDetector(
             now: now, heartbeatIntervalNanos: options.heartbeatIntervalNanos, timeoutNanos: options.failureTimeoutNanos)

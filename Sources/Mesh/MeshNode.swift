@@ -4,6 +4,10 @@ import NetKit
 /// between them exactly once, survives link loss (replay from bounded logs, relay through a third
 /// replica) and peer restarts (epochs).
 ///
+/// A payload goes to every replica (``publish(_:)``) or to a list of them (``publish(_:to:)``): in a fully
+/// linked mesh a replica that is not a destination gets no frame for it. Either way each origin's messages
+/// reach each destination exactly once and in publish order.
+///
 /// Lives on one NetKit ``EventLoop``: every method except ``requestSnapshot(_:)`` must be called on
 /// that loop's thread, and ``onDeliver`` is called there.
 ///
@@ -12,6 +16,7 @@ import NetKit
 /// node.onDeliver = { origin, payload in router.deliverRemote(payload) }
 /// try node.start()
 /// node.publish(bytes)
+/// node.publish(bytes, to: ["b", "c"])
 /// ```
 public final class MeshNode: @unchecked Sendable {
     public let config: MeshConfig
@@ -22,8 +27,11 @@ public final class MeshNode: @unchecked Sendable {
     let logger: MeshLog
     let options: MeshOptions
 
-    /// Called on the loop for every new remote message, exactly once per (origin, epoch, seq).
+    /// Called on the loop for every new remote message addressed to this node (or to every node), exactly once per
+    /// (origin, epoch, seq). Messages this node only holds for relaying are not handed out.
     public var onDeliver: ((_ origin: String, _ payload: [UInt8]) -> Void)?
+    /// Called on the loop when another replica becomes reachable or unreachable, or leaves (see ``MeshPeerEvent``).
+    public var onPeerEvent: ((MeshPeerEvent) -> Void)?
 
     /// Everything about one other replica that outlives a single connection.
     final class Peer {
@@ -53,6 +61,8 @@ public final class MeshNode: @unchecked Sendable {
         var ackedOwn: UInt64 = 0
         var rttMicros: UInt64?
         var dataSent: UInt64 = 0
+        /// Own messages not sent to this peer because none was for it (targeted publish).
+        var filteredSkipped: UInt64 = 0
         var dataReceived: UInt64 = 0
         var relayed: UInt64 = 0
         var duplicatesDropped: UInt64 = 0
@@ -67,6 +77,11 @@ public final class MeshNode: @unchecked Sendable {
         var linksEstablished: UInt64 = 0
         /// Test hook: every record sent on links to this peer gets one byte flipped.
         var corruptRecords = false
+        /// Test hook: DATA frames for this peer are taken from the logs but never written (lost in flight).
+        var dropData = false
+        /// What ``onPeerEvent`` last said about this peer, and of which of its lives (0: not known then).
+        var announced: Announced = .unknown
+        var announcedEpoch: UInt64 = 0
 
         init(id: String, address: HostPort, backoff: Backoff) {
             self.id = id
@@ -79,6 +94,7 @@ public final class MeshNode: @unchecked Sendable {
     }
 
     enum RunState { case idle, running, leaving, stopped }
+    enum Announced { case unknown, reachable, unreachable, left }
 
     var runState: RunState = .idle
     let identity: HandshakeIdentity
@@ -111,7 +127,10 @@ public final class MeshNode: @unchecked Sendable {
     /// Self and every peer, fixed at init (the replica set comes from peers.json).
     let origins: [String: OriginState]
     let own: OriginState
+    /// Remote messages handed to ``onDeliver``.
     var delivered: UInt64 = 0
+    /// Remote messages accepted only to be relayed (not addressed to this node).
+    var storedForRelay: UInt64 = 0
     var lastLinksSent: [LinkReport]?
     /// Routes are looked at again soon: an origin waits for a relayer that holds what it may still hold.
     var routeRecheck: TimerID?
@@ -208,13 +227,50 @@ public final class MeshNode: @unchecked Sendable {
         tick()  // dial everyone now
     }
 
-    /// Publishes one message from this node: next own seq, fanned out to every linked peer. Loop thread.
+    /// Publishes one message from this node to every replica: next own seq, fanned out to every linked peer.
+    /// Loop thread. Same as ``publish(_:to:)`` with `nil`.
     ///
     /// Messages published in one loop iteration leave together, many DATA frames per write.
     public func publish(_ payload: [UInt8]) {
+        publish(payload, to: nil)
+    }
+
+    /// Publishes to the given replicas only (nil: every replica). Self in the list is ignored; an empty list
+    /// (after removing self) publishes nothing and returns false. Returns true when published. Loop thread.
+    ///
+    /// Ids that are not replicas of the cluster are ignored too; a list naming every other replica is a
+    /// broadcast. In a fully linked mesh only the destinations get a DATA frame for the message. When the link to
+    /// a destination is down, the message also goes to the peers that report a link to it, which hold it for
+    /// relaying without delivering it. Either way it shares the origin's one sequence: every replica gets this
+    /// node's messages for it exactly once, in publish order.
+    @discardableResult public func publish(_ payload: [UInt8], to destinations: [String]?) -> Bool {
         assert(loop.inEventLoop)
-        own.log.append(seq: own.log.lastSeq + 1, payload: payload)
+        var targets: [String]?
+        if let destinations {
+            var list = [String]()
+            for id in destinations where id != selfId && peers[id] != nil && !list.contains(id) { list.append(id) }
+            guard !list.isEmpty else { return false }
+            // Every other replica (or more ids than a frame can name, in a cluster that big): a broadcast.
+            if list.count < peerList.count && list.count <= MeshData.maxDestinations { targets = list.sorted() }
+        }
+        own.log.append(seq: own.log.lastSeq + 1, payload: payload, destinations: targets)
         schedulePump()
+        return true
+    }
+
+    /// Whether `peer` can be reached now: our link to it is up, or an up peer's latest LINKS report says its link to
+    /// `peer` is up. After `peer` said LEAVING, only a direct link or a report of a newer life of it counts (the
+    /// others' reports of the life that left are stale). Loop thread.
+    public func isReachable(_ peer: String) -> Bool {
+        guard let record = peers[peer] else { return false }
+        if record.isUp { return true }
+        for other in peerList where other !== record && other.isUp {
+            for report in other.reportedLinks where report.peerId == peer && report.up {
+                if record.leftGracefully && report.peerEpoch <= record.epoch { continue }
+                return true
+            }
+        }
+        return false
     }
 
     /// Current state for /api/mesh. Loop thread (see ``requestSnapshot(_:)`` from elsewhere).
@@ -228,14 +284,15 @@ public final class MeshNode: @unchecked Sendable {
                     id: peer.id, address: peer.address.description, state: peer.state, sinceMillis: peer.sinceMillis,
                     epoch: peer.epoch, dialedByUs: peer.link.map { $0.role == .dialer },
                     encrypted: peer.link?.isEncrypted ?? false, rttMicros: peer.rttMicros,
-                    dataSent: peer.dataSent, dataReceived: peer.dataReceived, relayed: peer.relayed,
+                    dataSent: peer.dataSent, filteredSkipped: peer.filteredSkipped, dataReceived: peer.dataReceived,
+                    relayed: peer.relayed,
                     duplicatesDropped: peer.duplicatesDropped, outOfOrderDropped: peer.outOfOrderDropped,
                     staleDropped: peer.staleDropped, unexpectedOrigin: peer.unexpectedOrigin,
                     replayBufferedMessages: linked ? own.count(after: peer.ackedOwn) : 0,
                     replayBufferedBytes: linked ? own.bytes(after: peer.ackedOwn) : 0,
                     gaps: peer.gaps, sendGaps: peer.sendGaps, dataWrites: peer.dataWrites,
                     feeding: (peer.link?.feeds.map(\.origin) ?? []).sorted(), requested: peer.requested.sorted(),
-                    reportedLinks: peer.reportedLinks))
+                    reportedLinks: peer.reportedLinks, reachable: isReachable(peer.id)))
         }
         var origins = [OriginSnapshot]()
         for peer in peerList {
@@ -247,6 +304,7 @@ public final class MeshNode: @unchecked Sendable {
         }
         return MeshSnapshot(
             nodeId: selfId, epoch: epoch, cluster: config.cluster, published: own.lastSeq, delivered: delivered,
+            storedForRelay: storedForRelay,
             ownLogCount: own.count, ownLogBytes: own.byteCount, refusedHandshakes: refusedHandshakes,
             throttledHandshakes: throttledHandshakes, failedAuthentications: failedAuthentications, peers: peerSnapshots,
             origins: origins)
@@ -303,6 +361,10 @@ public final class MeshNode: @unchecked Sendable {
         }
     }
 
+    /// Monotonic time in nanoseconds, from ``MeshOptions/clock``: every deadline, timeout and wait of the node
+    /// (failure detection, handshakes, redials, throttles, the relay cover wait) is measured with it.
+    @inline(__always) func now() -> UInt64 { options.clock() }
+
     /// Links in handshake (inbound and outbound). Loop thread.
     var handshakingCount: Int { handshaking.count }
 
@@ -318,6 +380,12 @@ public final class MeshNode: @unchecked Sendable {
         guard let link = peers[peer]?.link else { return }
         logger.info("test: cutting link", ["peer": peer])
         link.connection.abort()
+    }
+
+    /// Test hook: while `on`, DATA frames for `peer` leave the logs as if sent but are never written: what a link
+    /// that dies with frames in flight loses. Heartbeats and everything else still flow.
+    func testDropData(to peer: String, _ on: Bool) {
+        peers[peer]?.dropData = on
     }
 
     /// Test hook: flips one byte of the next record sent to `peer` (an encrypted link), as a tampering network
@@ -339,7 +407,7 @@ public final class MeshNode: @unchecked Sendable {
 
     /// Tests: how much longer inbound connections from `host` are refused by the auth throttle (0: not blocked).
     func acceptBlockRemaining(host: String) -> UInt64 {
-        let now = monotonicNanos()
+        let now = self.now()
         guard case .refuse(let until) = acceptThrottle.check(AuthThrottle.sourceKey(host: host), now: now) else { return 0 }
         return until - now
     }
@@ -366,7 +434,7 @@ public final class MeshNode: @unchecked Sendable {
 
     func tick() {
         guard runState == .running || runState == .leaving else { return }
-        let now = monotonicNanos()
+        let now = self.now()
         for link in Array(handshaking.values) where now > link.handshakeDeadline {
             fail(link, reason: "handshake timeout")
         }
@@ -429,7 +497,7 @@ public final class MeshNode: @unchecked Sendable {
                 let link = PeerLink(
                     connection: connection, role: .dialer, handshake: handshake,
                     maxFrameBytes: self.options.maxHandshakeFrameBytes,
-                    deadline: monotonicNanos() + self.options.handshakeTimeoutNanos, intern: self.internedIds)
+                    deadline: self.now() + self.options.handshakeTimeoutNanos, intern: self.internedIds)
                 link.peerId = peer.id
                 peer.outbound = link
                 self.handshaking[ObjectIdentifier(link)] = link
@@ -440,7 +508,7 @@ public final class MeshNode: @unchecked Sendable {
     }
 
     func dialFailed(_ peer: Peer, reason: String, level: LogLevel = .info) {
-        let now = monotonicNanos()
+        let now = self.now()
         peer.nextDialAt = now + peer.backoff.nextDelay()
         if case .refuse(let until) = dialThrottle.check(peer.id, now: now) { peer.nextDialAt = max(peer.nextDialAt, until) }
         if peer.lastDialFailure != reason {
@@ -454,7 +522,7 @@ public final class MeshNode: @unchecked Sendable {
     func acceptInbound(_ connection: TCPConnection) {
         guard runState == .running else { return connection.abort() }
         let source = AuthThrottle.sourceKey(host: connection.remoteAddress?.host ?? "?")
-        let now = monotonicNanos()
+        let now = self.now()
         if case .refuse(let until) = acceptThrottle.check(source, now: now) {
             // Too many wrong guesses from there: closed before we read a byte or do any curve work. The REJECT (a
             // constant, a few bytes) tells a real peer that restarted with the right secret why it must wait.
@@ -486,7 +554,7 @@ public final class MeshNode: @unchecked Sendable {
             role: .acceptor, local: identity, nonce: Handshake.randomNonce(), knownPeers: peerIds, encryptWith: encryptWith)
         let link = PeerLink(
             connection: connection, role: .acceptor, handshake: handshake, maxFrameBytes: options.maxHandshakeFrameBytes,
-            deadline: monotonicNanos() + options.handshakeTimeoutNanos, intern: internedIds)
+            deadline: self.now() + options.handshakeTimeoutNanos, intern: internedIds)
         link.source = source
         handshaking[ObjectIdentifier(link)] = link
         wire(link)
@@ -504,7 +572,7 @@ public final class MeshNode: @unchecked Sendable {
     /// blocks the source after a few; a verified proof clears it.
     func noteAuthentication(_ link: PeerLink) {
         let handshake = link.handshake
-        let now = monotonicNanos()
+        let now = self.now()
         switch link.role {
         case .acceptor:
             guard handshake.authenticationFailed, let source = link.source else { return }
@@ -598,8 +666,10 @@ public final class MeshNode: @unchecked Sendable {
         }
         // A link that died before it proved stable waits at least half the ceiling: with full jitter both sides'
         // dials would race to the earlier of two draws, relinking about every third of the cap.
-        peer.nextDialAt = monotonicNanos() + peer.backoff.nextDelay(jitter: link.stable ? .full : .equal)
+        peer.nextDialAt = now() + peer.backoff.nextDelay(jitter: link.stable ? .full : .equal)
         updateRoutes()
+        // Our messages for it may now have to go through the peers still linked to it.
+        schedulePump()
         if runState == .leaving { finishLeavingIfDone() }
     }
 

@@ -41,6 +41,11 @@ public struct MeshOptions: Sendable {
     public var rekey = RekeyPolicy()
     /// Tests: this node's log lines go here instead of the process-wide sink. nil (default): the logger's sink.
     public var logSink: (any LogSink)?
+    /// Monotonic nanoseconds for every deadline, timeout and wait of the node (failure detection, handshakes,
+    /// redials, auth throttles, the relay cover wait). Default: the system's monotonic clock. Tests put a clock they
+    /// can move forward here, so routing and failure logic runs without waiting in real time (the loop's timers
+    /// still fire in real time: they are when the node looks, not what it sees).
+    public var clock: @Sendable () -> UInt64 = { monotonicNanos() }
 
     public var heartbeatIntervalNanos: UInt64 = 200_000_000
     /// Silence after which a peer is declared down (default 1.2 s).

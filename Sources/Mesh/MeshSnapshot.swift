@@ -27,6 +27,8 @@ public struct PeerSnapshot: Sendable, Equatable {
     public var rttMicros: UInt64?
     /// DATA frames sent on this link (own and relayed).
     public var dataSent: UInt64
+    /// Own messages not sent to this peer because none was addressed to it (targeted publish).
+    public var filteredSkipped: UInt64 = 0
     /// DATA frames received on this link (including duplicates).
     public var dataReceived: UInt64
     /// DATA frames we sent on this link for origins other than ourselves.
@@ -55,6 +57,8 @@ public struct PeerSnapshot: Sendable, Equatable {
     public var requested: [String]
     /// The peer's own direct links, from its last LINKS frame.
     public var reportedLinks: [LinkReport]
+    /// ``MeshNode/isReachable(_:)``: linked to us, or to a peer linked to us.
+    public var reachable: Bool = false
 }
 
 /// What this node knows of one remote origin's message stream.
@@ -79,6 +83,8 @@ public struct MeshSnapshot: Sendable, Equatable {
     public var published: UInt64
     /// Remote messages delivered to `onDeliver`.
     public var delivered: UInt64
+    /// Remote messages this node accepted only to relay them (targeted at other replicas).
+    public var storedForRelay: UInt64 = 0
     /// Own messages retained for replay.
     public var ownLogCount: Int
     public var ownLogBytes: Int

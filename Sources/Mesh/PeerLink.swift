@@ -11,8 +11,26 @@ final class PeerLink {
         var origin: String
         /// The origin life the cursor refers to; when our log moves to a newer life the feed restarts at 0.
         var epoch: UInt64
-        /// Last seq handed to the socket.
+        /// Last seq handed to the socket, or passed over because it was not for the peer.
         var cursor: UInt64
+        /// Last seq actually sent (the cursor the feed started from before any).
+        var lastSent: UInt64
+        /// Own messages passed over since `lastSent` (not for the peer): the FILTERED_BEFORE of the next frame.
+        var pending: FilteredRange?
+        /// An eviction was crossed among them: the next frame also says GAP_BEFORE.
+        var pendingGap = false
+
+        init(origin: String, epoch: UInt64, cursor: UInt64) {
+            self.origin = origin
+            self.epoch = epoch
+            self.cursor = cursor
+            self.lastSent = cursor
+        }
+
+        /// Starts over at `cursor` of `epoch` (the origin's new life).
+        mutating func restart(epoch: UInt64, cursor: UInt64) {
+            self = Feed(origin: origin, epoch: epoch, cursor: cursor)
+        }
     }
 
     let connection: TCPConnection
@@ -54,6 +72,9 @@ final class PeerLink {
     /// Origins we have asked this peer to feed us at some point on this connection (its frames for one we
     /// no longer ask for are leftovers of a route change, not a forgery).
     var everRequested: [String] = []
+    /// The replicas this peer was sent our own messages for at the last pump, to relay them (see
+    /// ``MeshNode/relayTargets(via:)``).
+    var relayingFor: [String] = []
     /// Something was delivered from this link since the last ACK.
     var ackDirty = false
 

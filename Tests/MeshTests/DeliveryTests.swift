@@ -110,6 +110,61 @@ private func collect(_ log: OriginLog, after: UInt64, maxBytes: Int = .max, maxC
         #expect(holes.heldFrom == 0)
     }
 
+    /// Holes of messages filtered out on their way here (FILTERED_BEFORE) are recorded on the entry after them, and a
+    /// reader crossing one is handed the record, not an eviction gap.
+    @Test func filteredHolesAreRecordedAndHandedToReaders() {
+        var log = OriginLog(epoch: 1, maxCount: 4)
+        let first = FilteredRange(from: 3, latest: [.init(replica: "b", seq: 6)])
+        // The first entry holds from the start of its hole.
+        log.append(seq: 7, payload: [7], destinations: ["b"], filtered: first)
+        #expect(log.heldFrom == 3 && log.entry(seq: 7)?.filtered == first && log.entry(seq: 7)?.destinations == ["b"])
+        // A record on a contiguous entry describes no hole: dropped.
+        log.append(seq: 8, payload: [8], filtered: FilteredRange(from: 8))
+        #expect(log.entry(seq: 8)?.filtered == nil)
+        let second = FilteredRange(from: 9, latest: [.init(replica: "c", seq: 10)])
+        log.append(seq: 11, payload: [11], filtered: second)
+        #expect(log.heldFrom == 3)
+
+        var skips = [OriginLog.Skip]()
+        var read = log.read(after: 4) { _, skip in skips.append(skip) }
+        #expect(skips == [.filtered(first), .none, .filtered(second)])
+        #expect(read.skipped == 4 && read.filtered == 4 && read.unheld == 0 && read.cursor == 11)
+        // Before the first hole's start: never held.
+        skips = []
+        read = log.read(after: 1, maxCount: 1) { _, skip in skips.append(skip) }
+        #expect(skips == [.unheld] && read.unheld == 5 && read.filtered == 0)
+
+        // Evicting the entries before a hole: a reader from before the hole's start lost messages there (gap); one
+        // inside it crosses only the hole.
+        log.append(seq: 12, payload: [])
+        log.append(seq: 13, payload: [])
+        log.append(seq: 14, payload: [])
+        #expect(log.firstSeq == 11)
+        skips = []
+        read = log.read(after: 7, maxCount: 1) { _, skip in skips.append(skip) }
+        #expect(skips == [.evicted] && read.filtered == 0 && read.skipped == 3)
+        skips = []
+        read = log.read(after: 8, maxCount: 1) { _, skip in skips.append(skip) }
+        #expect(skips == [.filtered(second)] && read.filtered == 2)
+    }
+
+    /// A filtering reader (the origin feeding one peer) passes entries over without spending its budget on them.
+    @Test func scanDeclinesEntriesWithoutCountingThem() {
+        var log = OriginLog(epoch: 1)
+        for seq in 1...10 {
+            log.append(seq: UInt64(seq), payload: [UInt8](repeating: 0, count: 10), destinations: seq % 2 == 0 ? nil : ["x"])
+        }
+        var taken = [UInt64]()
+        let result = log.scan(after: 0, maxCount: 3) { entry, _ in
+            guard entry.destinations == nil else { return false }
+            taken.append(entry.seq)
+            return true
+        }
+        #expect(taken == [2, 4, 6] && result.count == 3 && result.declined == 3 && result.cursor == 6)
+        let bytes = log.scan(after: 0, maxBytes: 25) { entry, _ in entry.destinations == nil }
+        #expect(bytes.count == 2 && bytes.cursor == 4)
+    }
+
     @Test func linkReportCoversACursorOnlyFromWhatItHolds() {
         let report = LinkReport(peerId: "c", peerEpoch: 7, up: true, heldEpoch: 7, heldFrom: 14)
         #expect(report.covers(epoch: 7, seq: 13) && report.covers(epoch: 7, seq: 40))
@@ -188,6 +243,24 @@ private func collect(_ log: OriginLog, after: UInt64, maxBytes: Int = .max, maxC
         #expect(known.receive(epoch: 7, seq: 1, gapBefore: false) == .deliver(gap: 0, newLife: false))
         known.observeEpoch(5)
         #expect(known.epoch == 7 && known.highest == 1)
+    }
+
+    /// FILTERED_BEFORE: a jump over messages the sender passed over (none was for us) is contiguous, as long as the
+    /// hole starts right after what we have.
+    @Test func filteredJumpIsContiguousFromWhereTheHoleStarts() {
+        var state = ReceiveState(epoch: 1, highest: 5)
+        #expect(state.receive(epoch: 1, seq: 9, gapBefore: false, filteredFrom: 6) == .deliver(gap: 0, newLife: false))
+        #expect(state.highest == 9)
+        // A hole starting before what we have (the sender's view was older) still joins up.
+        #expect(state.receive(epoch: 1, seq: 12, gapBefore: false, filteredFrom: 8) == .deliver(gap: 0, newLife: false))
+        // One starting later: frames of that feed before it went astray. Out of order, nothing recorded.
+        #expect(state.receive(epoch: 1, seq: 20, gapBefore: false, filteredFrom: 15) == .outOfOrder)
+        #expect(state.highest == 12)
+        // With GAP_BEFORE too, it is a loss like any other, counted from what we have.
+        #expect(state.receive(epoch: 1, seq: 20, gapBefore: true, filteredFrom: 15) == .deliver(gap: 7, newLife: false))
+        #expect(state.receive(epoch: 1, seq: 20, gapBefore: false, filteredFrom: 1) == .duplicate)
+        // A new life whose first messages were all for others: no gap.
+        #expect(state.receive(epoch: 2, seq: 4, gapBefore: false, filteredFrom: 1) == .deliver(gap: 0, newLife: true))
     }
 
     /// Two paths (direct + relay), each FIFO from a resume point, interleaved arbitrarily: every seq

@@ -29,6 +29,15 @@ let sampleFrames: [MeshFrame] = [
     .links([LinkReport(peerId: "a", peerEpoch: 1, up: true), LinkReport(peerId: "b", peerEpoch: 2, up: false)]),
     .links([LinkReport(peerId: "c", peerEpoch: 9, up: true, heldEpoch: 9, heldFrom: 1 << 40)]),
     .data(MeshData(origin: "c", epoch: 9, seq: 7, flags: MeshData.notHeldBeforeFlag, payload: [])),
+    .data(MeshData(origin: "a", epoch: 2, seq: 5, destinations: ["b"], payload: Array("to b".utf8))),
+    .data(MeshData(origin: "a", epoch: 2, seq: 6, destinations: [], payload: [1])),
+    .data(MeshData(origin: "a", epoch: 2, seq: 9, filtered: FilteredRange(from: 6), payload: [])),
+    .data(
+        MeshData(
+            origin: "node-7", epoch: .max, seq: 1 << 50, flags: MeshData.gapBeforeFlag, destinations: ["b", "ünï", "c"],
+            filtered: FilteredRange(
+                from: 3, latest: [FilteredRange.Mark(replica: "d", seq: 1 << 49), FilteredRange.Mark(replica: "e", seq: 4)]),
+            payload: Array("both parts".utf8))),
     .leaving,
 ]
 
@@ -66,12 +75,54 @@ private func decodeAll(_ chunks: [ArraySlice<UInt8>], maxFrameBytes: Int = MeshP
                 == [0, 0, 0, 26, 6, 0, 1, 97, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 1, 0, 0, 0, 1, 9])
     }
 
+    @Test func exactWireLayoutOfTheOptionalParts() {
+        let frame = MeshFrame.data(
+            MeshData(
+                origin: "a", epoch: 2, seq: 3, destinations: ["b", "cc"],
+                filtered: FilteredRange(from: 1, latest: [FilteredRange.Mark(replica: "d", seq: 2)]), payload: [9]))
+        #expect(
+            frame.encoded() == [0, 0, 0, 51, 6, 0, 1, 97, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0x0c]
+                + [2, 1, 98, 2, 99, 99]  // destinations: count, then u8-length ids
+                + [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 100, 0, 0, 0, 0, 0, 0, 0, 2]  // from, count, (id, seq)
+                + [0, 0, 0, 1, 9])
+        // The two flag bits always say which parts follow, whatever the caller put in `flags`.
+        let data = MeshData(origin: "a", epoch: 1, seq: 1, flags: 0x0f, payload: [])
+        #expect(data.flags == 0x03 && data.destinations == nil && data.filtered == nil)
+        #expect(MeshData(origin: "a", epoch: 1, seq: 1, destinations: [], payload: []).flags == MeshData.hasDestinationsFlag)
+        #expect(MeshData(origin: "a", epoch: 1, seq: 1, destinations: ["x"], payload: []).isFor("x"))
+        #expect(!MeshData(origin: "a", epoch: 1, seq: 1, destinations: ["x"], payload: []).isFor("y"))
+        #expect(MeshData(origin: "a", epoch: 1, seq: 1, payload: []).isFor("y"))
+    }
+
+    @Test func filteredRangeMarks() {
+        var range = FilteredRange(from: 4)
+        range.add(seq: 4, destinations: ["b", "c"])
+        range.add(seq: 6, destinations: ["c"])
+        #expect(range.latest(for: "b") == 4 && range.latest(for: "c") == 6 && range.latest(for: "d") == nil)
+        #expect(range.newMarks(["b", "d", "e"]) == 2)
+        #expect(range.after(5) == FilteredRange(from: 6, latest: [FilteredRange.Mark(replica: "c", seq: 6)]))
+        // Duplicate marks from the wire: the highest counts.
+        let twice = FilteredRange(from: 1, latest: [.init(replica: "b", seq: 9), .init(replica: "b", seq: 3)])
+        #expect(twice.latest(for: "b") == 9)
+    }
+
     @Test func appendDataMatchesEncode() {
         let data = MeshData(origin: "origin", epoch: 77, seq: 88, flags: 1, payload: [1, 2, 3])
         var buffer = [UInt8]()
         MeshFrame.appendData(origin: "origin", epoch: 77, seq: 88, flags: 1, payload: [1, 2, 3], into: &buffer)
         #expect(buffer == MeshFrame.data(data).encoded())
         #expect(buffer.count == MeshFrame.dataFrameCount(originCount: 6, payloadCount: 3))
+        let hole = FilteredRange(from: 80, latest: [.init(replica: "x", seq: 85)])
+        let targeted = MeshData(origin: "origin", epoch: 77, seq: 88, destinations: ["p", "q"], filtered: hole, payload: [4])
+        buffer = []
+        MeshFrame.appendData(
+            origin: "origin", epoch: 77, seq: 88, flags: 0, destinations: ["p", "q"], filtered: hole, payload: [4],
+            into: &buffer)
+        #expect(buffer == MeshFrame.data(targeted).encoded())
+        #expect(
+            buffer.count
+                == MeshFrame.dataFrameCount(originCount: 6, payloadCount: 1) + MeshFrame.destinationsCount(["p", "q"]) + 8 + 1
+                + 1 + 1 + 8)
     }
 
     /// The whole sample stream split into two chunks at every byte position, and one byte at a time.
@@ -140,6 +191,22 @@ private func decodeAll(_ chunks: [ArraySlice<UInt8>], maxFrameBytes: Int = MeshP
         var data = MeshFrame.data(MeshData(origin: "a", epoch: 1, seq: 1, payload: [1, 2])).encoded()
         data[data.count - 3] = 9
         #expect(throws: MeshWireError.truncated(.data)) { try decode(data) }
+        // HAS_DESTINATIONS set on a frame without the list: the count eats into the payload length, which runs out.
+        var flagged = MeshFrame.data(MeshData(origin: "a", epoch: 1, seq: 1, payload: [])).encoded()
+        flagged[24] = MeshData.hasDestinationsFlag
+        #expect(throws: MeshWireError.truncated(.data)) { try decode(flagged) }
+        // FILTERED_BEFORE set without its part: `from` needs 8 bytes, 4 are there.
+        flagged[24] = MeshData.filteredBeforeFlag
+        #expect(throws: MeshWireError.truncated(.data)) { try decode(flagged) }
+        // A destination id that is not UTF-8.
+        let targeted = MeshFrame.data(MeshData(origin: "a", epoch: 1, seq: 1, destinations: ["é"], payload: [])).encoded()
+        var broken = targeted
+        broken[27] = 0x28  // the first byte of é
+        #expect(throws: MeshWireError.invalidUTF8(.data)) { try decode(broken) }
+        // A count claiming 255 destinations in a short body fails, it does not allocate.
+        var many = targeted
+        many[25] = 255
+        #expect(throws: MeshWireError.truncated(.data)) { try decode(many) }
     }
 
     @Test func partialFrameWaitsForMore() throws {

@@ -199,6 +199,27 @@ import Testing
         #expect(elapsed <= 2.0, "declared down after \(elapsed) s")
     }
 
+    /// The same on a clock the test moves: alive at exactly the failure timeout (1.2 s) of silence, down one
+    /// nanosecond later. No real time passes on the node's clock.
+    @Test func silentPeerIsDeclaredDownAtTheFailureTimeoutOfClockTime() throws {
+        let clock = TestClock(followingRealTime: false)
+        var options = MeshOptions()
+        options.clock = clock.function
+        let mesh = try TestMesh(ids: ["a", "b"], options: options, start: false)
+        defer { mesh.shutdownAll() }
+        try mesh.startNode(mesh.index("b"))
+        let raw = try RawPeer(port: mesh.listeners[mesh.index("b")].port)
+        #expect(try raw.handshake(as: "a", epoch: 42, config: mesh.config, expecting: "b"))
+        #expect(try mesh.snapshot("b").peer("a")?.state == .up)
+
+        clock.advance(seconds: 1.2)
+        try mesh.with("b") { $0.tick() }
+        #expect(try mesh.snapshot("b").peer("a")?.state == .up)
+        clock.advance(nanos: 1)
+        try mesh.with("b") { $0.tick() }
+        #expect(try mesh.snapshot("b").peer("a")?.state == .down)
+    }
+
     @Test func batchesManyDataFramesPerWrite() throws {
         let mesh = try TestMesh(ids: ["a", "b"])
         defer { mesh.shutdownAll() }

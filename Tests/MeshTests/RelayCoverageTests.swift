@@ -93,6 +93,32 @@ import Testing
         #expect(try mesh.snapshot("b").peers.allSatisfy { $0.duplicatesDropped == 0 })
     }
 
+    /// The same with the default wait (30 s) on a clock the test moves: nothing is skipped until the clock says
+    /// 30 s have passed, and then at once, without the test waiting 30 s.
+    @Test func theLastResortWaitsThirtySecondsOfClockTime() throws {
+        let clock = TestClock(followingRealTime: true)
+        var options = MeshOptions()
+        options.clock = clock.function
+        // Links go down by their sockets here; silence must not take them down when the clock jumps.
+        options.failureTimeoutNanos = 3_600_000_000_000
+        #expect(options.relayCoverWaitNanos == 30_000_000_000)
+        let mesh = try TestMesh(ids: ["a", "b", "c"], options: options)
+        defer { mesh.shutdownAll() }
+        try stageRestartedRelayer(mesh, restartOptions: options)
+
+        // b waits for c (which still holds batch 1): a relays nothing of c to it.
+        #expect(try waitUntil { try mesh.snapshot("b").peer("a")?.requested == ["a"] })
+        clock.advance(seconds: 20)
+        try mesh.with("b") { $0.updateRoutes() }
+        #expect(try mesh.snapshot("b").peer("a")?.requested == ["a"])
+        #expect(mesh.delivered("b").count(from: "c") == 3)
+
+        clock.advance(seconds: 11)
+        #expect(waitUntil { mesh.delivered("b").count(from: "c") == 13 }, "b has \(mesh.delivered("b").count(from: "c"))")
+        #expect(mesh.delivered("b").messages(from: "c") == expectedMessages("warm", 0..<3) + expectedMessages("batch2", 0..<10))
+        #expect(try mesh.snapshot("b").origin("c")?.gaps == 10)
+    }
+
     /// An origin's messages come through a replica that holds them even when that replica has no link to the
     /// origin any more (it went away after sending them).
     @Test func heldMessagesAreRelayedWhileTheirOriginIsAway() throws {

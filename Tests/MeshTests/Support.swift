@@ -426,3 +426,26 @@ extension Array where Element == UInt8 {
         return false
     }
 }
+
+// MARK: - A clock tests move by hand
+
+/// A clock for ``MeshOptions/clock`` that a test moves forward: frozen between moves (`followingRealTime: false`),
+/// or the real monotonic clock plus everything added. Routing and failure logic then sees seconds pass at once.
+final class TestClock: Sendable {
+    private let followsRealTime: Bool
+    private let start: UInt64
+    private let added = Atomic<UInt64>(0)
+
+    init(followingRealTime: Bool) {
+        self.followsRealTime = followingRealTime
+        self.start = monotonicNanos()
+    }
+
+    var now: UInt64 { (followsRealTime ? monotonicNanos() : start) &+ added.load(ordering: .relaxed) }
+
+    func advance(nanos: UInt64) { added.add(nanos, ordering: .relaxed) }
+    func advance(seconds: Double) { advance(nanos: UInt64((seconds * 1e9).rounded())) }
+
+    /// The closure for ``MeshOptions/clock``.
+    var function: @Sendable () -> UInt64 { { [self] in now } }
+}

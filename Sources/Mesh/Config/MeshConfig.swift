@@ -163,6 +163,10 @@ public struct MeshConfig: Sendable, Equatable {
     /// runs that way). Anything else must have a real secret: ≥ 16 bytes and not the published demo one.
     public func validateForNode(_ id: String) throws(MeshConfigError) {
         guard let me = replica(id) else { throw .unknownNode(id, known: replicas.map(\.id)) }
+        // DATA frames name destinations with a one-byte length (``parse(_:environment:)`` checks this for files).
+        for (index, replica) in replicas.enumerated() where replica.id.utf8.count > 255 {
+            throw .wrongType(field: "replicas[\(index)].id", expected: "at most 255 bytes")
+        }
         if secret.isEmpty { throw .missingSecret }
         guard !me.mesh.isLoopback else { return }
         if secret.utf8.count < MeshConfig.minimumSecretBytes {

@@ -4,12 +4,19 @@
 /// Bounded by message count and by payload bytes; the oldest messages go first. A reader whose
 /// position has been evicted is told how many messages it skipped, so the gap is reported instead
 /// of silently lost. Seqs increase but need not be contiguous: the log of a *relayed* origin holds
-/// only what this node itself received, from the point it joined the origin's life (``heldFrom``).
+/// only what this node itself received, from the point it joined the origin's life (``heldFrom``), and
+/// between two entries it may lack messages the origin did not send it because none was for it (targeted
+/// publish): such an entry records that hole (``Entry/filtered``), and readers crossing it are told so.
 public struct OriginLog: Sendable {
     /// One retained message.
     public struct Entry: Sendable, Equatable {
         public var seq: UInt64
         public var payload: [UInt8]
+        /// The replicas the message is for (nil: every replica).
+        public var destinations: [String]? = nil
+        /// The messages right before this one that the log lacks because they were filtered out on the way here
+        /// (FILTERED_BEFORE), with the last seq each of their destinations had among them.
+        public var filtered: FilteredRange? = nil
     }
 
     /// What lies between a reader's cursor and the next entry it is handed.
@@ -21,6 +28,9 @@ public struct OriginLog: Sendable {
         /// Messages before ``heldFrom``, which this log never held: someone else (the origin) may still
         /// hold them.
         case unheld
+        /// Messages filtered out on their way here (none was for this node): the entry's hole record, which
+        /// covers the whole jump. Whether the reader needs any of them depends on who it is.
+        case filtered(FilteredRange)
     }
 
     /// Result of ``read(after:maxBytes:maxCount:perEntryOverhead:_:)``.
@@ -33,6 +43,10 @@ public struct OriginLog: Sendable {
         public var skipped: UInt64
         /// The part of `skipped` this log never held (before ``heldFrom``).
         public var unheld: UInt64 = 0
+        /// The part of `skipped` that lies in holes of messages filtered out on their way here (``Skip/filtered``).
+        public var filtered: UInt64 = 0
+        /// Entries looked at but not handed out (the reader's filter turned them down; see ``scan(after:maxBytes:maxCount:perEntryOverhead:_:)``).
+        public var declined: Int = 0
     }
 
     public static let defaultMaxCount = 100_000
@@ -47,8 +61,9 @@ public struct OriginLog: Sendable {
     /// Messages evicted in this epoch.
     public private(set) var evictedCount: UInt64 = 0
     /// From this seq on, the log has held every message of its life (up to ``lastSeq``) except the ones it
-    /// evicted or was told were lost: the seq of its first message, or of the first one after a jump over
-    /// messages it was not told were lost (see ``append(seq:payload:unheldBefore:)``). 0 = nothing appended.
+    /// evicted, was told were lost, or knows were filtered out on their way here: the seq of its first message
+    /// (or the start of the hole recorded with it), or of the first one after a jump over messages it was not
+    /// told were lost (see ``append(seq:payload:destinations:filtered:unheldBefore:)``). 0 = nothing appended.
     public private(set) var heldFrom: UInt64 = 0
 
     public let maxCount: Int
@@ -90,14 +105,27 @@ public struct OriginLog: Sendable {
 
     /// Appends the next message. `seq` must be greater than every seq appended before.
     ///
-    /// - Parameter unheldBefore: the messages between the previous one and this one were skipped although
-    ///   the origin may still hold them (a relayer's gap taken as a last resort): ``heldFrom`` moves here.
-    ///   false: a jump is a loss the origin itself reported (its log evicted them). The first message
-    ///   appended always sets ``heldFrom``.
-    public mutating func append(seq: UInt64, payload: [UInt8], unheldBefore: Bool = false) {
+    /// - Parameters:
+    ///   - destinations: the replicas the message is for (nil: all).
+    ///   - filtered: the hole right before it (FILTERED_BEFORE): messages filtered out on their way here. Kept
+    ///     with the entry for readers crossing it; the first message of the log holds from the hole's start.
+    ///   - unheldBefore: the messages between the previous one and this one were skipped although
+    ///     the origin may still hold them (a relayer's gap taken as a last resort): ``heldFrom`` moves here.
+    ///     false: a jump is a loss the origin itself reported (its log evicted them), or a filtered hole. The
+    ///     first message appended always sets ``heldFrom``.
+    public mutating func append(
+        seq: UInt64, payload: [UInt8], destinations: [String]? = nil, filtered: FilteredRange? = nil,
+        unheldBefore: Bool = false
+    ) {
         precondition(seq > lastSeq, "OriginLog seqs must increase")
-        if lastSeq == 0 || (unheldBefore && seq != lastSeq + 1) { heldFrom = seq }
-        entries.append(Entry(seq: seq, payload: payload))
+        if lastSeq == 0 {
+            heldFrom = filtered.map { max(1, min($0.from, seq)) } ?? seq
+        } else if unheldBefore && seq != lastSeq + 1 {
+            heldFrom = seq
+        }
+        // A hole record is kept only where there is a hole.
+        let hole = seq == lastSeq &+ 1 && lastSeq != 0 ? nil : filtered
+        entries.append(Entry(seq: seq, payload: payload, destinations: destinations, filtered: hole))
         lastSeq = seq
         byteCount += payload.count
         while count > 1 && (count > maxCount || byteCount > maxBytes) {
@@ -141,11 +169,25 @@ public struct OriginLog: Sendable {
     /// `body` receives each entry and what was skipped right before it: a jump in seq means the reader can
     /// never get the missing ones from here. ``Skip/evicted`` (the DATA frame's GAP_BEFORE) when the jump
     /// starts at or after ``heldFrom``; ``Skip/unheld`` (NOT_HELD) when it reaches below it, since this log
-    /// never had those.
+    /// never had those; ``Skip/filtered`` when the entry's hole record covers the whole jump.
     @discardableResult
     public func read(
         after: UInt64, maxBytes: Int = .max, maxCount: Int = .max, perEntryOverhead: Int = 0,
         _ body: (_ entry: Entry, _ skip: Skip) -> Void
+    ) -> ReadResult {
+        scan(after: after, maxBytes: maxBytes, maxCount: maxCount, perEntryOverhead: perEntryOverhead) {
+            body($0, $1)
+            return true
+        }
+    }
+
+    /// ``read(after:maxBytes:maxCount:perEntryOverhead:_:)`` for a reader that filters: `body` returns whether it
+    /// took the entry. Declined entries move the cursor on but count toward neither `maxBytes` nor `maxCount` (nor
+    /// the result's `count`); the skip handed with an entry is always relative to the previous entry looked at.
+    @discardableResult
+    public func scan(
+        after: UInt64, maxBytes: Int = .max, maxCount: Int = .max, perEntryOverhead: Int = 0,
+        _ body: (_ entry: Entry, _ skip: Skip) -> Bool
     ) -> ReadResult {
         var index = firstIndex(after: after)
         var cursor = after
@@ -153,6 +195,8 @@ public struct OriginLog: Sendable {
         var bytes = 0
         var skipped: UInt64 = 0
         var unheld: UInt64 = 0
+        var filtered: UInt64 = 0
+        var declined = 0
         while index < entries.count && handed < maxCount {
             let entry = entries[index]
             let size = entry.payload.count + perEntryOverhead
@@ -164,17 +208,24 @@ public struct OriginLog: Sendable {
                 if cursor &+ 1 < heldFrom {
                     skip = .unheld
                     unheld += count
+                } else if let hole = entry.filtered, hole.from <= cursor &+ 1 {
+                    skip = .filtered(hole)
+                    filtered += count
                 } else {
                     skip = .evicted
                 }
             }
-            body(entry, skip)
+            if body(entry, skip) {
+                bytes += size
+                handed += 1
+            } else {
+                declined += 1
+            }
             cursor = entry.seq
-            bytes += size
-            handed += 1
             index += 1
         }
-        return ReadResult(cursor: cursor, count: handed, skipped: skipped, unheld: unheld)
+        return ReadResult(
+            cursor: cursor, count: handed, skipped: skipped, unheld: unheld, filtered: filtered, declined: declined)
     }
 
     /// Index of the first retained entry with seq > `seq` (binary search; seqs are increasing).

@@ -4,6 +4,12 @@
 /// Every path that feeds us an origin is FIFO from a resume point ≤ `highest + 1`, so a seq beyond
 /// `highest + 1` without GAP_BEFORE can only come from a second path racing ahead (a relay and the
 /// direct link both feeding us); the missing messages will arrive on the other path, so it is dropped.
+///
+/// A jump with FILTERED_BEFORE (the sender skipped messages not addressed to us) is contiguous when the hole starts
+/// right after what we have: `from ≤ highest + 1`. A hole starting further on means frames of that feed before it
+/// went astray, so the jump is out of order like any other.
+///
+/// `highest` counts every message of the origin we accepted, whether it was for us or only held for relaying.
 public struct ReceiveState: Sendable, Equatable {
     /// The outcome for one DATA frame.
     public enum Verdict: Sendable, Equatable {
@@ -28,8 +34,8 @@ public struct ReceiveState: Sendable, Equatable {
         self.highest = highest
     }
 
-    /// Judges DATA(epoch, seq, GAP_BEFORE) and records it if delivered.
-    public mutating func receive(epoch: UInt64, seq: UInt64, gapBefore: Bool) -> Verdict {
+    /// Judges DATA(epoch, seq, GAP_BEFORE, FILTERED_BEFORE from `filteredFrom`) and records it if delivered.
+    public mutating func receive(epoch: UInt64, seq: UInt64, gapBefore: Bool, filteredFrom: UInt64? = nil) -> Verdict {
         if epoch < self.epoch { return .stale }
         if epoch > self.epoch {
             // A new life. If the sender says it skipped messages before this one, seqs 1..<seq were
@@ -41,6 +47,11 @@ public struct ReceiveState: Sendable, Equatable {
         }
         if seq <= highest { return .duplicate }
         if seq == highest + 1 {
+            highest = seq
+            return .deliver(gap: 0, newLife: false)
+        }
+        if !gapBefore, let from = filteredFrom, from <= highest + 1 {
+            // Everything between was filtered out for us on purpose: nothing is missing.
             highest = seq
             return .deliver(gap: 0, newLife: false)
         }

@@ -138,8 +138,8 @@ extension MeshFrame {
             }
         case .data(let data):
             MeshFrame.appendDataBody(
-                origin: data.origin, epoch: data.epoch, seq: data.seq, flags: data.flags, payload: data.payload,
-                into: &buffer)
+                origin: data.origin, epoch: data.epoch, seq: data.seq, flags: data.flags, destinations: data.destinations,
+                filtered: data.filtered, payload: data.payload, into: &buffer)
         case .heartbeat(let nanos), .heartbeatAck(let nanos):
             buffer.appendUInt64(nanos)
         case .links(let reports):
@@ -164,30 +164,59 @@ extension MeshFrame {
     }
 
     /// Appends a whole DATA frame without building a ``MeshData`` (the link's batching write path).
+    ///
+    /// `destinations` and `filtered` are the optional parts (their flag bits are set from them); more than 255
+    /// destinations or marks, or an id longer than 255 bytes, can't be expressed: callers never build them (the node
+    /// caps both, ids are ≤ 255 bytes), so they trap.
     @inline(__always)
     public static func appendData(
-        origin: String, epoch: UInt64, seq: UInt64, flags: UInt8, payload: [UInt8], into buffer: inout [UInt8]
+        origin: String, epoch: UInt64, seq: UInt64, flags: UInt8, destinations: [String]? = nil,
+        filtered: FilteredRange? = nil, payload: [UInt8], into buffer: inout [UInt8]
     ) {
-        let bodyCount = 2 + origin.utf8.count + 8 + 8 + 1 + 4 + payload.count
-        buffer.appendUInt32(UInt32(1 + bodyCount))
+        let start = buffer.count
+        buffer.appendUInt32(0)  // patched below
         buffer.append(MeshFrameType.data.rawValue)
-        appendDataBody(origin: origin, epoch: epoch, seq: seq, flags: flags, payload: payload, into: &buffer)
+        appendDataBody(
+            origin: origin, epoch: epoch, seq: seq, flags: flags, destinations: destinations, filtered: filtered,
+            payload: payload, into: &buffer)
+        buffer.patchUInt32(at: start, UInt32(buffer.count - start - 4))
     }
 
-    /// Size on the wire of a DATA frame, header included.
+    /// Size on the wire of a DATA frame without optional parts, header included.
     @inline(__always)
     public static func dataFrameCount(originCount: Int, payloadCount: Int) -> Int {
         MeshProtocol.headerCount + 2 + originCount + 8 + 8 + 1 + 4 + payloadCount
     }
 
+    /// Bytes a destinations list adds to a DATA frame.
+    public static func destinationsCount(_ destinations: [String]?) -> Int {
+        guard let destinations else { return 0 }
+        return 1 + destinations.reduce(0) { $0 + 1 + $1.utf8.count }
+    }
+
     @inline(__always)
     private static func appendDataBody(
-        origin: String, epoch: UInt64, seq: UInt64, flags: UInt8, payload: [UInt8], into buffer: inout [UInt8]
+        origin: String, epoch: UInt64, seq: UInt64, flags: UInt8, destinations: [String]?, filtered: FilteredRange?,
+        payload: [UInt8], into buffer: inout [UInt8]
     ) {
         buffer.appendString(origin)
         buffer.appendUInt64(epoch)
         buffer.appendUInt64(seq)
-        buffer.append(flags)
+        buffer.append(MeshData.flags(flags, destinations: destinations, filtered: filtered))
+        if let destinations {
+            precondition(destinations.count <= MeshData.maxDestinations, "more than 255 destinations")
+            buffer.append(UInt8(destinations.count))
+            for id in destinations { buffer.appendShortString(id) }
+        }
+        if let filtered {
+            precondition(filtered.latest.count <= FilteredRange.maxMarks, "more than 255 filtered marks")
+            buffer.appendUInt64(filtered.from)
+            buffer.append(UInt8(filtered.latest.count))
+            for mark in filtered.latest {
+                buffer.appendShortString(mark.replica)
+                buffer.appendUInt64(mark.seq)
+            }
+        }
         buffer.appendUInt32(UInt32(payload.count))
         buffer.append(contentsOf: payload)
     }
@@ -247,9 +276,34 @@ extension MeshFrame {
             let epoch = try reader.u64()
             let seq = try reader.u64()
             let flags = try reader.u8()
+            var destinations: [String]?
+            if flags & MeshData.hasDestinationsFlag != 0 {
+                let count = Int(try reader.u8())
+                var list = [String]()
+                // Each id is ≥ 1 byte (its length).
+                list.reserveCapacity(min(count, reader.remaining))
+                for _ in 0..<count { list.append(try reader.shortString()) }
+                destinations = list
+            }
+            var filtered: FilteredRange?
+            if flags & MeshData.filteredBeforeFlag != 0 {
+                let from = try reader.u64()
+                let count = Int(try reader.u8())
+                var marks = [FilteredRange.Mark]()
+                // Each mark is ≥ 9 bytes.
+                marks.reserveCapacity(min(count, reader.remaining / 9))
+                for _ in 0..<count {
+                    let replica = try reader.shortString()
+                    marks.append(FilteredRange.Mark(replica: replica, seq: try reader.u64()))
+                }
+                filtered = FilteredRange(from: from, latest: marks)
+            }
             let count = Int(try reader.u32())
             let payload = try reader.raw(count)
-            frame = .data(MeshData(origin: origin, epoch: epoch, seq: seq, flags: flags, payload: payload))
+            frame = .data(
+                MeshData(
+                    origin: origin, epoch: epoch, seq: seq, flags: flags, destinations: destinations, filtered: filtered,
+                    payload: payload))
         case .heartbeat:
             frame = .heartbeat(nanos: try reader.u64())
         case .heartbeatAck:

@@ -26,6 +26,14 @@ extension Array where Element == UInt8 {
         append(contentsOf: value.utf8)
     }
 
+    /// `u8 length + UTF-8`: replica ids inside DATA frames (ids are at most 255 bytes).
+    @inline(__always) mutating func appendShortString(_ value: String) {
+        let count = value.utf8.count
+        precondition(count <= Int(UInt8.max), "mesh short string longer than 255 bytes")
+        append(UInt8(count))
+        append(contentsOf: value.utf8)
+    }
+
     /// `u32 length + raw`, the wire form of a byte string (used in the handshake transcript).
     @inline(__always) mutating func appendLengthPrefixedBytes(_ value: [UInt8]) {
         appendUInt32(UInt32(value.count))
@@ -91,12 +99,23 @@ struct WireReader: ~Copyable {
 
     mutating func string() throws(MeshWireError) -> String {
         let count = Int(try u16())
+        return try text(count)
+    }
+
+    /// The next `count` bytes as UTF-8 (a known string from the intern table when one matches).
+    private mutating func text(_ count: Int) throws(MeshWireError) -> String {
         guard remaining >= count else { throw .truncated(type) }
         let slice = UnsafeRawBufferPointer(rebasing: base[index..<(index + count)])
         index += count
         if let intern, let known = intern.lookup(slice) { return known }
         guard let value = String(validating: slice, as: UTF8.self) else { throw .invalidUTF8(type) }
         return value
+    }
+
+    /// `u8 length + UTF-8` (replica ids inside DATA frames).
+    mutating func shortString() throws(MeshWireError) -> String {
+        let count = Int(try u8())
+        return try text(count)
     }
 
     mutating func skipRest() { index = end }
