@@ -323,3 +323,321 @@ class PySignalRClient(ClientBase):
 def make_client(kind: str, name: str, replica: str, url: str, **kw) -> ClientBase:
     cls = {"signalrcore": SignalRCoreClient, "pysignalr": PySignalRClient}[kind]
     return cls(name, replica, url, **kw).start()
+
+
+# ------------------------------------------------------------------------------------------- demo hub
+
+
+DEMO_EVENTS = ("GroupMessage", "DirectMessage", "UserMessage", "OthersMessage", "AllMessage")
+
+
+@dataclass
+class Call:
+    """One hub method invocation with an invocationId: when it went out and how it completed."""
+
+    method: str
+    args: list
+    t_sent: float
+    t_done: float | None = None
+    result: object = None
+    error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.t_done is not None
+
+    @property
+    def took(self) -> float:
+        assert self.t_done is not None, f"{self.method} has not completed"
+        return self.t_done - self.t_sent
+
+
+class DemoClientBase:
+    """A stock client on `/demoHub`: any method with its result or error text (`invoke`, `call`), and every
+    event the demo hub sends (`GroupMessage`, `DirectMessage`, `UserMessage`, `OthersMessage`, `AllMessage`)
+    recorded with its arguments. The last argument of each event is the message text, which the tests make
+    unique, so `count(event, text)` shows losses (0) and duplicates (> 1)."""
+
+    kind = ""
+
+    def _init_demo(self, name: str, replica: str, url: str):
+        self.name = name
+        self.replica = replica
+        self.url = url
+        self.events: dict[str, list] = {e: [] for e in DEMO_EVENTS}
+        self.calls: dict[str, Call] = {}
+        self.errors: list = []
+        self.opens = 0
+        self.open_time: float | None = None
+        self.close_time: float | None = None
+        self._lock = threading.Lock()
+        self._opened = threading.Event()
+
+    # -- callbacks
+
+    def _on_open(self):
+        with self._lock:
+            self.opens += 1
+            if self.open_time is None:
+                self.open_time = time.monotonic()
+        self._opened.set()
+
+    def _on_close(self):
+        with self._lock:
+            if self.close_time is None and self.open_time is not None:
+                self.close_time = time.monotonic()
+
+    def _on_event(self, target: str, args):
+        with self._lock:
+            self.events[target].append((list(args), time.monotonic()))
+
+    def _on_done(self, inv: str, result, error):
+        with self._lock:
+            c = self.calls.get(inv)
+            if c is not None and c.t_done is None:
+                c.t_done = time.monotonic()
+                c.result = result
+                c.error = error or None
+
+    # -- queries
+
+    def wait_open(self, timeout: float = 10.0):
+        if not self._opened.wait(timeout):
+            raise AssertionError(f"demo client {self.name} on {self.replica} did not open within {timeout}s")
+        return self
+
+    def wait_opens(self, n: int, timeout: float):
+        """Wait until the client opened `n` times in all (a reconnecting client opens again)."""
+        wait_until(lambda: self.opens >= n, timeout, what=f"{self.name} to open {n} time(s)")
+        return self
+
+    def count(self, event: str, text: str) -> int:
+        with self._lock:
+            return sum(1 for args, _ in self.events[event] if args and args[-1] == text)
+
+    def received(self, event: str) -> list[list]:
+        with self._lock:
+            return [list(args) for args, _ in self.events[event]]
+
+    def wait_event(self, event: str, texts, timeout: float = 5.0):
+        texts = list(texts)
+        try:
+            wait_until(lambda: all(self.count(event, t) for t in texts), timeout,
+                       what=f"{self.name} to receive {len(texts)} {event}")
+        except AssertionError as exc:
+            miss = [t for t in texts if not self.count(event, t)]
+            raise AssertionError(f"{self.name}@{self.replica} missing {len(miss)}/{len(texts)} {event}: "
+                                 f"{miss[:5]}") from exc
+
+    def start_call(self, method: str, args: list) -> Call:
+        """Send an invocation with an invocationId; return at once (the Call fills in when it completes)."""
+        raise NotImplementedError
+
+    def invoke(self, method: str, args: list, timeout: float = 5.0) -> Call:
+        """Invoke and wait for the Completion (result or error)."""
+        c = self.start_call(method, args)
+        wait_until(lambda: c.done, timeout, interval=0.005, what=f"{self.name}: completion of {method}{args!r}")
+        return c
+
+    def call(self, method: str, *args, timeout: float = 5.0):
+        """Invoke, require success, return the result."""
+        c = self.invoke(method, list(args), timeout)
+        assert c.error is None, f"{self.name}@{self.replica}: {method}{list(args)!r} failed: {c.error}"
+        return c.result
+
+    @property
+    def negotiated_id(self) -> str | None:
+        """The connectionId the client got from negotiate (None when it skipped negotiation)."""
+        raise NotImplementedError
+
+    def stop(self):
+        raise NotImplementedError
+
+
+def _id_from_url(url: str | None) -> str | None:
+    from urllib.parse import parse_qs, urlsplit
+
+    if not url:
+        return None
+    ids = parse_qs(urlsplit(url).query).get("id")
+    return ids[0] if ids else None
+
+
+class DemoSignalRCore(DemoClientBase):
+    """signalrcore on `/demoHub`. `access_token_factory` makes it send `Authorization: Bearer` on negotiate and
+    on the WebSocket request; `headers` are extra HTTP headers."""
+
+    kind = "signalrcore"
+
+    def __init__(self, name: str, replica: str, url: str, access_token_factory=None, headers: dict | None = None,
+                 skip_negotiation: bool = False):
+        self._init_demo(name, replica, url)
+        from signalrcore.hub_connection_builder import HubConnectionBuilder
+
+        options: dict = {}
+        if skip_negotiation:
+            options["skip_negotiation"] = True
+        if access_token_factory is not None:
+            options["access_token_factory"] = access_token_factory
+        if headers:
+            options["headers"] = dict(headers)
+        self.skip_negotiation = skip_negotiation
+        self.conn = HubConnectionBuilder().with_url(url, options=options or None).build()
+        self.conn.on_open(self._on_open)
+        self.conn.on_close(self._on_close)
+        self.conn.on_error(self._on_error)
+        for event in DEMO_EVENTS:
+            self.conn.on(event, lambda args, e=event: self._on_event(e, args))
+        self._send_lock = threading.Lock()
+
+    def start(self):
+        self.conn.start()
+        return self
+
+    def _on_error(self, message):
+        inv = getattr(message, "invocation_id", None)
+        if inv is not None and inv in self.calls:
+            self._on_done(inv, None, getattr(message, "error", None) or repr(message))
+        else:
+            self.errors.append(getattr(message, "error", message))
+
+    def start_call(self, method: str, args: list) -> Call:
+        import uuid
+
+        inv = str(uuid.uuid4())
+        c = Call(method, list(args), time.monotonic())
+        with self._lock:
+            self.calls[inv] = c
+        with self._send_lock:
+            c.t_sent = time.monotonic()
+            self.conn.send(method, list(args), on_invocation=lambda m: self._on_done(inv, m.result, m.error),
+                           invocation_id=inv)
+        return c
+
+    @property
+    def negotiated_id(self) -> str | None:
+        if self.skip_negotiation:
+            return None
+        return _id_from_url(getattr(self.conn, "url", None))
+
+    def stop(self):
+        try:
+            self.conn.transport._client.sock.shutdown(socket.SHUT_RDWR)
+        except Exception:  # noqa: BLE001 - never connected, or already closed
+            pass
+        try:
+            self.conn.stop()
+        except Exception:  # noqa: BLE001
+            pass
+        self._on_close()
+
+
+class DemoPySignalR(DemoClientBase):
+    """pysignalr on `/demoHub`. `headers` go on negotiate and on the WebSocket request (pysignalr's own
+    `access_token_factory` only sets the header after the first WebSocket is open, so it is not offered here).
+    `retry_count=1` makes a client that does not come back after its replica dies."""
+
+    kind = "pysignalr"
+
+    def __init__(self, name: str, replica: str, url: str, headers: dict | None = None, **options):
+        self._init_demo(name, replica, url)
+        from pysignalr.client import SignalRClient
+
+        self.loop = _Loop.get()
+        self.task = None
+        self.run_error: BaseException | None = None
+
+        async def make():
+            c = SignalRClient(url, headers=dict(headers or {}), **options)
+
+            async def on_open():
+                self._on_open()
+
+            async def on_close():
+                self._on_close()
+
+            async def on_error(message):
+                # Errors of our invocations also reach their on_invocation callback (pysignalr calls both).
+                if getattr(message, "invocation_id", None) is None:
+                    self.errors.append(getattr(message, "error", message))
+
+            c.on_open(on_open)
+            c.on_close(on_close)
+            c.on_error(on_error)
+            for event in DEMO_EVENTS:
+                async def on_event(args, e=event):
+                    self._on_event(e, args)
+
+                c.on(event, on_event)
+            return c
+
+        self.client = asyncio.run_coroutine_threadsafe(make(), self.loop).result(5)
+
+        async def make_lock():
+            return asyncio.Lock()
+
+        self._send_order = asyncio.run_coroutine_threadsafe(make_lock(), self.loop).result(5)
+
+    def start(self):
+        async def run():
+            try:
+                await self.client.run()
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - recorded for diagnostics
+                self.run_error = exc
+                self._on_close()
+
+        self.task = asyncio.run_coroutine_threadsafe(run(), self.loop)
+        return self
+
+    def start_call(self, method: str, args: list) -> Call:
+        import uuid
+
+        key = str(uuid.uuid4())  # ours: pysignalr makes the invocationId itself
+        c = Call(method, list(args), time.monotonic())
+        with self._lock:
+            self.calls[key] = c
+
+        async def on_done(message):
+            self._on_done(key, getattr(message, "result", None), getattr(message, "error", None))
+
+        async def ordered_send():
+            async with self._send_order:
+                c.t_sent = time.monotonic()
+                await self.client.send(method, list(args), on_invocation=on_done)
+
+        fut = asyncio.run_coroutine_threadsafe(ordered_send(), self.loop)
+        fut.result(5)
+        return c
+
+    @property
+    def negotiated_id(self) -> str | None:
+        return _id_from_url(getattr(self.client._transport, "_url", None))
+
+    def stop(self):
+        self._on_close()
+        if self.task is not None:
+            self.task.cancel()
+
+        async def close_ws():
+            ws = getattr(self.client._transport, "_ws", None)
+            if ws is not None:
+                try:
+                    await asyncio.wait_for(ws.close(), 2)
+                except BaseException:  # noqa: BLE001
+                    pass
+
+        try:
+            asyncio.run_coroutine_threadsafe(close_ws(), self.loop).result(3)
+        except BaseException:  # noqa: BLE001
+            pass
+
+
+DEMO_KINDS = ("signalrcore", "pysignalr")
+
+
+def make_demo_client(kind: str, name: str, replica: str, url: str, **kw) -> DemoClientBase:
+    """A started demo-hub client of `kind` ("signalrcore" or "pysignalr"); call `wait_open` next."""
+    cls = {"signalrcore": DemoSignalRCore, "pysignalr": DemoPySignalR}[kind]
+    return cls(name, replica, url, **kw).start()

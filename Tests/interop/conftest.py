@@ -21,7 +21,19 @@ _active: list[Cluster] = []
 _measurements: list[str] = []
 
 
+# Tests of behaviour that lands with a branch merged after the hub library (issue 10). They run like any other
+# test (and must pass once the branch is in); the marks let a run leave them out (-m "not awaits_jwt") or run
+# only them (-m awaits_codable).
+PENDING_MARKERS = {
+    "awaits_jwt": "needs real HS256 JWT validation (the JWT branch)",
+    "awaits_codable": "needs Codable hub arguments/results, e.g. DemoHub.EchoObject (the Codable branch)",
+    "awaits_mesh": "needs mesh targeting: per-destination publish, reachability and peer events (the mesh branch)",
+}
+
+
 def pytest_configure(config):
+    for name, why in PENDING_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {why}")
     if not harness.SERVER_BIN.exists():
         raise pytest.UsageError(f"Server binary not found at {harness.SERVER_BIN} (build it or set SERVER_BIN)")
 
@@ -67,6 +79,25 @@ def cluster_factory(request):
 
     def make(ids=("a",), args=(), proxied=False, start=True):
         c = Cluster(list(ids), name=request.node.name[:60].replace("/", "_"), args=list(args), proxied=proxied)
+        made.append(c)
+        _active.append(c)
+        if start:
+            c.start()
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+        _active.remove(c)
+
+
+@pytest.fixture(scope="module")
+def module_cluster_factory(request):
+    """Like `cluster_factory`, but the clusters live for the whole module (one cluster shared by its tests)."""
+    made: list[Cluster] = []
+
+    def make(ids=("a",), args=(), proxied=False, start=True, name=None):
+        c = Cluster(list(ids), name=(name or request.module.__name__)[:60], args=list(args), proxied=proxied)
         made.append(c)
         _active.append(c)
         if start:

@@ -63,6 +63,41 @@ def is_receive(m: dict, text: str) -> bool:
     return m.get("type") == 1 and m.get("target") == "ReceiveMessage" and len(args) >= 2 and args[1] == text
 
 
+# ------------------------------------------------------------------------------------------------ JWT
+
+JWT_KEY = "interop-jwt-key-0123456789abcdef-0123456789"  # >= 32 bytes, as --jwt-key requires
+
+
+def b64url(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_token(claims: dict, key: str | bytes = JWT_KEY, header: dict | None = None, sign: bool = True,
+              lifetime: float | None = 3600.0) -> str:
+    """A compact JWS: `header` (default HS256) and `claims` signed with HMAC-SHA256 under `key`.
+
+    `lifetime` adds `exp` (now + lifetime) and `iat` unless `claims` has them; None leaves them out.
+    `sign=False` leaves the signature empty (for `alg: none`)."""
+    import hashlib
+    import hmac
+
+    claims = dict(claims)
+    if lifetime is not None:
+        now = int(time.time())
+        claims.setdefault("iat", now)
+        claims.setdefault("exp", now + int(lifetime))
+    head = header if header is not None else {"alg": "HS256", "typ": "JWT"}
+    signing_input = b64url(json.dumps(head, separators=(",", ":")).encode()) + "." + \
+        b64url(json.dumps(claims, separators=(",", ":")).encode())
+    if not sign:
+        return signing_input + "."
+    raw_key = key.encode() if isinstance(key, str) else key
+    sig = hmac.new(raw_key, signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + b64url(sig)
+
+
 # ---------------------------------------------------------------------------------------------- ports
 
 _port_lock = threading.Lock()
@@ -296,6 +331,14 @@ class Cluster:
     def hub(self, node: str) -> str:
         return self.url(node, "/chatHub")
 
+    def demo_hub(self, node: str) -> str:
+        """URL of the demo hub (`/demoHub`) on `node`."""
+        return self.url(node, "/demoHub")
+
+    def peer_counters(self, node: str, field: str) -> dict[str, int]:
+        """One numeric field of every peer in `node`'s GET /api/mesh (e.g. `dataReceived`), by peer id."""
+        return {p["id"]: p[field] for p in self.mesh_view(node)["peers"]}
+
     def port(self, node: str) -> int:
         return int(self.http[node].rsplit(":", 1)[1])
 
@@ -332,6 +375,25 @@ class Cluster:
     def heal(self, x: str, y: str):
         self.proxies[(x, y)].heal()
         self.proxies[(y, x)].heal()
+
+    def restore(self, timeout: float = 10.0) -> list[str]:
+        """Bring a cluster that a test left damaged back to full health: continue stopped replicas, heal cut
+        links, restart dead replicas, wait for the full mesh. Returns what had to be repaired."""
+        repaired = []
+        for (x, y), p in self.proxies.items():
+            if p.is_cut:
+                p.heal()
+                repaired.append(f"healed {x}->{y}")
+        for n, r in self.replicas.items():
+            if r.stopped:
+                r.sigcont()
+                repaired.append(f"continued {n}")
+            if not r.alive():
+                code = r.proc.returncode if r.proc else None
+                r.start()
+                repaired.append(f"restarted {n} (exit {code})")
+        self.wait_meshed(timeout)
+        return repaired
 
     def logs(self) -> list[Path]:
         return [r.log_path for r in self.replicas.values()]
