@@ -132,6 +132,23 @@ import Testing
         #expect(onB.texts == ["back"])
     }
 
+    /// ASP.NET Core compares group names and user ids byte for byte; Swift's `String` would merge canonically
+    /// equivalent spellings ("grüppe" precomposed and decomposed).
+    @Test func namesThatOnlyLookAlikeAreDifferentGroupsAndUsers() throws {
+        let bench = try RouterBench(replicas: ["a", "b"])
+        let composed = "gr\u{00FC}ppe"
+        let decomposed = "gru\u{0308}ppe"
+        #expect(composed == decomposed, "Swift calls them equal: the reason for the test")
+        let x = bench.connect("a", user: composed)
+        let y = bench.connect("b", user: decomposed)
+        #expect(bench.changeGroup(from: "a", x.connectionId, composed) == nil)
+        #expect(bench.changeGroup(from: "b", y.connectionId, decomposed) == nil)
+        bench.send(from: "a", to: .groups([decomposed], except: []), "to decomposed")
+        bench.send(from: "b", to: .users([composed]), "to composed user")
+        #expect(x.texts == ["to composed user"])
+        #expect(y.texts == ["to decomposed"])
+    }
+
     @Test func disconnectingTheLastMemberWithdrawsInterest() throws {
         let bench = try RouterBench(replicas: ["a", "b"])
         let onB = bench.connect("b", user: "u")

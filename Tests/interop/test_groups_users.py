@@ -148,8 +148,6 @@ def test_send_to_group_reaches_members_on_every_replica_only(mesh, crowd):
     check_delivery("GroupMessage", [t, t2], [], members + outsiders)
 
 
-@pytest.mark.xfail(strict=True, reason="group names compared with Swift String == (canonical equivalence), not "
-                   "byte for byte as ASP.NET Core's ordinal comparison does: NFC and NFD spellings are one group")
 def test_group_names_are_compared_byte_for_byte(mesh, crowd):
     """"grüppe" with a precomposed ü (NFC) and with u + combining diaeresis (NFD) are different strings, so
     different groups (ASP.NET Core keys groups and users by ordinal comparison)."""
@@ -166,8 +164,6 @@ def test_group_names_are_compared_byte_for_byte(mesh, crowd):
 
 
 @pytest.mark.awaits_jwt
-@pytest.mark.xfail(strict=True, reason="user ids compared with Swift String == (canonical equivalence): a token "
-                   "whose sub is the NFD spelling of another user's id gets that user's messages")
 def test_user_ids_are_compared_byte_for_byte(mesh, crowd):
     """A token whose sub is the NFD spelling of another user's id must not receive that user's messages."""
     sender = crowd.spread(replicas=["b"], kinds=("signalrcore",), tag="s-")[0]

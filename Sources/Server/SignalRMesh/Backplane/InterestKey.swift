@@ -14,4 +14,15 @@ struct InterestKey: Hashable, Sendable {
         self.kind = kind
         self.name = name
     }
+
+    /// Byte for byte (see ``ExactName``): names that are only canonically equivalent are different keys.
+    static func == (a: InterestKey, b: InterestKey) -> Bool {
+        a.kind == b.kind && ExactName(a.name) == ExactName(b.name) && ExactName(a.hub) == ExactName(b.hub)
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(kind)
+        hasher.combine(ExactName(hub))
+        hasher.combine(ExactName(name))
+    }
 }

@@ -5,29 +5,31 @@
 final class LocalHubConnections {
     let hubName: String
     private(set) var connections: [String: any HubConnectionSink] = [:]
-    private var groupMembers: [String: Set<String>] = [:]
-    private var groupsOf: [String: Set<String>] = [:]
-    private var userConnections: [String: Set<String>] = [:]
-    private var userOf: [String: String] = [:]
+    // Group names and user ids are keyed by their exact bytes (``ExactName``), connection ids are ASCII.
+    private var groupMembers: [ExactName: Set<String>] = [:]
+    private var groupsOf: [String: Set<ExactName>] = [:]
+    private var userConnections: [ExactName: Set<String>] = [:]
+    private var userOf: [String: ExactName] = [:]
 
     init(hubName: String) { self.hubName = hubName }
 
     var count: Int { connections.count }
     func contains(_ connectionId: String) -> Bool { connections[connectionId] != nil }
     /// Groups and users with members here.
-    var groupNames: [String] { Array(groupMembers.keys) }
-    var userIds: [String] { Array(userConnections.keys) }
-    func members(of group: String) -> Set<String> { groupMembers[group] ?? [] }
-    func groups(of connectionId: String) -> Set<String> { groupsOf[connectionId] ?? [] }
+    var groupNames: [String] { groupMembers.keys.map(\.string) }
+    var userIds: [String] { userConnections.keys.map(\.string) }
+    func members(of group: String) -> Set<String> { groupMembers[ExactName(group)] ?? [] }
+    func groups(of connectionId: String) -> [String] { (groupsOf[connectionId] ?? []).map(\.string) }
 
     /// Adds a connection; returns true when `user` had no connection here before.
     @discardableResult
     func add(_ connection: any HubConnectionSink, user: String?) -> Bool {
         connections[connection.connectionId] = connection
         guard let user else { return false }
-        userOf[connection.connectionId] = user
-        return userConnections[user, default: []].insert(connection.connectionId).inserted
-            && userConnections[user]!.count == 1
+        let key = ExactName(user)
+        userOf[connection.connectionId] = key
+        return userConnections[key, default: []].insert(connection.connectionId).inserted
+            && userConnections[key]!.count == 1
     }
 
     /// Removes a connection (if `connection` is the one registered under its id) with its group memberships.
@@ -38,14 +40,14 @@ final class LocalHubConnections {
         connections[id] = nil
         var emptied: [String] = []
         for group in groupsOf.removeValue(forKey: id) ?? [] where removeMember(id, from: group) {
-            emptied.append(group)
+            emptied.append(group.string)
         }
         var emptiedUser: String?
         if let user = userOf.removeValue(forKey: id), var set = userConnections[user] {
             set.remove(id)
             if set.isEmpty {
                 userConnections[user] = nil
-                emptiedUser = user
+                emptiedUser = user.string
             } else {
                 userConnections[user] = set
             }
@@ -57,21 +59,23 @@ final class LocalHubConnections {
     /// connection isn't here.
     func addToGroup(_ connectionId: String, _ group: String) -> Bool? {
         guard connections[connectionId] != nil else { return nil }
-        groupsOf[connectionId, default: []].insert(group)
-        let inserted = groupMembers[group, default: []].insert(connectionId).inserted
-        return inserted && groupMembers[group]!.count == 1
+        let key = ExactName(group)
+        groupsOf[connectionId, default: []].insert(key)
+        let inserted = groupMembers[key, default: []].insert(connectionId).inserted
+        return inserted && groupMembers[key]!.count == 1
     }
 
     /// Removes a local connection from a group. Returns whether the group has no member here any more, or nil when
     /// the connection isn't here.
     func removeFromGroup(_ connectionId: String, _ group: String) -> Bool? {
         guard connections[connectionId] != nil else { return nil }
-        groupsOf[connectionId]?.remove(group)
+        let key = ExactName(group)
+        groupsOf[connectionId]?.remove(key)
         if groupsOf[connectionId]?.isEmpty == true { groupsOf[connectionId] = nil }
-        return removeMember(connectionId, from: group)
+        return removeMember(connectionId, from: key)
     }
 
-    private func removeMember(_ id: String, from group: String) -> Bool {
+    private func removeMember(_ id: String, from group: ExactName) -> Bool {
         guard var set = groupMembers[group], set.remove(id) != nil else { return false }
         groupMembers[group] = set.isEmpty ? nil : set
         return set.isEmpty
@@ -98,16 +102,16 @@ final class LocalHubConnections {
             }
         case .groups(let groups, let except):
             if groups.count == 1 && except.isEmpty {
-                for id in groupMembers[groups[0]] ?? [] { connections[id]?.sendMessage(message) }
+                for id in groupMembers[ExactName(groups[0])] ?? [] { connections[id]?.sendMessage(message) }
                 return
             }
             var ids = Set<String>()
-            for g in groups { ids.formUnion(groupMembers[g] ?? []) }
+            for g in groups { ids.formUnion(groupMembers[ExactName(g)] ?? []) }
             for id in except { ids.remove(id) }
             for id in ids { connections[id]?.sendMessage(message) }
         case .users(let users):
             var ids = Set<String>()
-            for u in users { ids.formUnion(userConnections[u] ?? []) }
+            for u in users { ids.formUnion(userConnections[ExactName(u)] ?? []) }
             for id in ids { connections[id]?.sendMessage(message) }
         }
     }
