@@ -19,10 +19,3 @@ protocol Backplane: AnyObject {
     /// Called when another replica becomes reachable or unreachable, or leaves.
     var onPeerEvent: ((BackplanePeerEvent) -> Void)? { get set }
 }
-
-/// A change in which replicas can be reached.
-enum BackplanePeerEvent: Equatable, Sendable {
-    case reachable(String)
-    case unreachable(String)
-    case left(String)
-}

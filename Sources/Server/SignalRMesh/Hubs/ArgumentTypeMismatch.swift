@@ -1,0 +1,2 @@
+/// The argument didn't have the expected JSON type.
+struct ArgumentTypeMismatch: Error {}
