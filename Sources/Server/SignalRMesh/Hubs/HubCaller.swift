@@ -13,8 +13,8 @@ public struct HubCaller: Sendable {
     public let clients: HubCallerClients
     /// Group membership of any connection.
     public let groups: HubGroups
-    let abortHandler: @Sendable () -> Void
+    let handle: ConnectionHandle
 
     /// Closes the caller's connection (it is told not to reconnect).
-    public func abort() { abortHandler() }
+    public func abort() { handle.abort() }
 }

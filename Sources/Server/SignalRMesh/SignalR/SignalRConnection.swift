@@ -148,16 +148,14 @@ final class SignalRConnection: HubConnectionSink {
 
     // MARK: Invocations
 
+    private lazy var handle = ConnectionHandle(self, loop: ws.conn.loop)
+
     /// The context a hub method or hook sees.
     var caller: HubCaller {
-        let loop = ws.conn.loop
-        let box = UnsafeSendableBox(self)
-        return HubCaller(
+        HubCaller(
             connectionId: connectionId, userId: userId, claims: claims, items: items,
             clients: HubCallerClients(base: endpoint.clients, callerId: connectionId), groups: endpoint.groups,
-            abortHandler: {
-                loop.execute { box.value.close(error: nil, allowReconnect: false) }
-            })
+            handle: handle)
     }
 
     /// Runs `onConnected` before any invocation: invocations that arrive meanwhile queue behind it.
