@@ -3,8 +3,6 @@ import NetKit
 /// Running a link's handshake: performing the state machine's actions, the acceptor's tie-break, and what a
 /// failed authentication says about its source (the per-source throttles).
 extension MeshNode {
-    // MARK: - Handshake
-
     func perform(_ link: PeerLink, _ actions: [Handshake.Action]) {
         for action in actions {
             guard !link.closed else { return }
@@ -50,74 +48,6 @@ extension MeshNode {
         }
     }
 
-    func cancelOutbound(_ peer: Peer) {
-        peer.connecting = false
-        peer.dialToken &+= 1
-        if let outbound = peer.outbound { retire(outbound, abort: true) }
-    }
-
-    func establish(_ link: PeerLink, peerId: String, peerEpoch: UInt64) {
-        handshaking[ObjectIdentifier(link)] = nil
-        guard let peer = peers[peerId] else { return retire(link, abort: true) }
-        if link.role == .dialer {
-            dialThrottle.recordSuccess(peerId)
-            acceptThrottle.recordSuccess(AuthThrottle.sourceKey(host: peer.address.numericHost))
-        }
-        if peer.outbound === link { peer.outbound = nil }
-        if let old = peer.link, old !== link {
-            if link.role == .dialer {
-                // Our dial completed while an inbound link exists: same rule as the acceptor applies.
-                let decision = LinkPolicy.decide(
-                    selfId: selfId, peerId: peerId,
-                    existing: LinkPolicy.Candidate(dialer: old.dialerId(selfId: selfId) ?? peerId, peerEpoch: old.peerEpoch),
-                    new: LinkPolicy.Candidate(dialer: selfId, peerEpoch: peerEpoch))
-                if decision == .rejectNew {
-                    logger.debug("dropping our dial: existing link wins", ["peer": peerId])
-                    return retire(link, abort: false)
-                }
-            }
-            retire(old, abort: true)
-        }
-        if peer.epoch != 0 && peerEpoch > peer.epoch {
-            logger.info("peer restarted", ["peer": peerId, "epoch": "\(peerEpoch)", "previous": "\(peer.epoch)"])
-            peer.ackedOwn = 0
-            peer.reportedLinks = []
-        }
-        peer.epoch = max(peer.epoch, peerEpoch)
-        origins[peerId]?.receive.observeEpoch(peerEpoch)
-
-        link.peerEpoch = peerEpoch
-        // Authenticated: full-size frames from now on.
-        link.decoder.maxFrameBytes = options.maxFrameBytes
-        if link.handshake.isEncrypted, let keys = link.handshake.keys {
-            // Everything after the handshake is sealed, both ways (`read` moves what already arrived).
-            link.sealer = RecordSealer(key: keys.sending(as: link.role), rekey: options.rekey)
-            link.opener = RecordDecoder(key: keys.receiving(as: link.role), rekey: options.rekey)
-        }
-        let now = self.now()
-        link.establishedAt = now
-        link.detector = FailureDetector(
-            now: now, heartbeatIntervalNanos: options.heartbeatIntervalNanos, timeoutNanos: options.failureTimeoutNanos)
-        link.corruptEveryRecord = peer.corruptRecords
-        peer.linksEstablished &+= 1
-        peer.link = link
-        peer.state = .up
-        peer.sinceMillis = wallClockMillis()
-        // Not `backoff.reset()`: `tick` does that once the link has proved stable.
-        peer.lastDialFailure = nil
-        peer.lastAcceptFailure = nil
-        peer.leftGracefully = false
-        peer.requested = []  // forces a RESUME on this link
-        limitedLog(
-            .info, key: "up:" + peerId, "link up",
-            [
-                "peer": peerId, "epoch": "\(peerEpoch)", "dialed": link.role == .dialer ? "us" : "them",
-                "encrypted": link.isEncrypted ? "yes" : "no",
-            ])
-        link.send(.links(currentLinks()))
-        updateRoutes()
-    }
-
     func fail(_ link: PeerLink, reason: String) {
         guard !link.closed else { return }
         noteAuthentication(link)
@@ -146,17 +76,35 @@ extension MeshNode {
         }
     }
 
-    /// Closes a link we no longer want without treating it as a failure (tie-break loser, handshake
-    /// failure, shutdown). `abort: false` flushes what is queued first (a REJECT).
-    func retire(_ link: PeerLink, abort: Bool) {
-        guard !link.closed else { return }
-        link.retired = true
-        link.closed = true
-        handshaking[ObjectIdentifier(link)] = nil
-        if let id = link.peerId, let peer = peers[id] {
-            if peer.outbound === link { peer.outbound = nil }
-            if peer.link === link { peer.link = nil }
+    /// Counts what a handshake that ended without a link says about the other side's knowledge of the secret: a
+    /// failed proof (or, for our dial, our proof handed to someone who never proved itself) is one guess, and
+    /// blocks the source after a few; a verified proof clears it.
+    func noteAuthentication(_ link: PeerLink) {
+        let handshake = link.handshake
+        let now = self.now()
+        switch link.role {
+        case .acceptor:
+            guard handshake.authenticationFailed, let source = link.source else { return }
+            failedAuthentications &+= 1
+            let block = acceptThrottle.recordFailure(source, now: now)
+            if block > 0 {
+                limitedLog(
+                    .warning, key: "throttled:" + source,
+                    "\(acceptThrottle.failures(source)) failed authentications from \(source): refusing its mesh "
+                        + "connections for " + Self.seconds(block), ["remote": source])
+            }
+        case .dialer:
+            guard let id = link.peerId else { return }
+            if handshake.peerConfirmed { return dialThrottle.recordSuccess(id) }
+            guard handshake.authenticationFailed || handshake.confirmedToUnprovenPeer else { return }
+            failedAuthentications &+= 1
+            let block = dialThrottle.recordFailure(id, now: now)
+            if block > 0 {
+                limitedLog(
+                    .warning, key: "throttled:peer:" + id,
+                    "\(dialThrottle.failures(id)) handshakes with \(id) failed after our key confirmation: not dialing "
+                        + "it for " + Self.seconds(block), ["peer": id])
+            }
         }
-        if abort { link.connection.abort() } else { link.connection.close() }
     }
 }

@@ -3,8 +3,6 @@ import NetKit
 /// What a link receives once established: reading (records opened, frames decoded), DATA delivered exactly once
 /// in each origin's order, RESUME, ACK, heartbeats and LINKS.
 extension MeshNode {
-    // MARK: - Frames
-
     func read(_ link: PeerLink, _ bytes: UnsafeRawBufferPointer) {
         guard !link.closed else { return }
         var bytes = bytes
@@ -236,20 +234,6 @@ extension MeshNode {
         return data.epoch > receive.epoch && data.seq > 1
     }
 
-    /// A relayer fed us a NOT_HELD skip we did not accept: its log of that origin starts at `data.seq` (its LINKS
-    /// said otherwise, or was in flight). Record that as its report and reroute; the route may drop it, or, if
-    /// it is the last resort anyway, accept it from now on.
-    func notHeld(_ data: MeshData, from peer: Peer) {
-        if let index = peer.reportedLinks.firstIndex(where: { $0.peerId == data.origin }) {
-            peer.reportedLinks[index].heldEpoch = data.epoch
-            peer.reportedLinks[index].heldFrom = data.seq
-        }
-        logger.info(
-            "relay of \(data.origin) skips messages it never held; looking for another route",
-            ["peer": peer.id, "origin": data.origin, "seq": "\(data.seq)"])
-        updateRoutes()
-    }
-
     /// The peer tells us which origins to feed it and from where.
     func handleResume(_ cursors: [OriginCursor], from peer: Peer, on link: PeerLink) {
         var feeds = [PeerLink.Feed]()
@@ -277,12 +261,5 @@ extension MeshNode {
         }
         link.feeds = feeds
         pump(link)
-    }
-
-    func isRelayed(_ origin: String) -> Bool {
-        for peer in peerList where peer.id != origin {
-            if let link = peer.link, link.feedIndex(origin) != nil { return true }
-        }
-        return false
     }
 }
