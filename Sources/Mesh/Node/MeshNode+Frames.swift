@@ -124,7 +124,7 @@ extension MeshNode {
         case .heartbeatAck(let nanos):
             link.heartbeatAnswered = true
             let now = self.now()
-            if now >= nanos { peer.rttMicros = (now - nanos) / 1000 }
+            if now >= nanos { peer.counters.rttMicros = (now - nanos) / 1000 }
         case .links(let reports):
             if reports != peer.reportedLinks {
                 peer.reportedLinks = reports
@@ -144,10 +144,10 @@ extension MeshNode {
     }
 
     func handleData(_ data: MeshData, from peer: Peer, on link: PeerLink) {
-        peer.dataReceived &+= 1
+        peer.counters.dataReceived &+= 1
         let origin = data.origin
         guard origin != selfId, let state = origins[origin] else {
-            peer.staleDropped &+= 1
+            peer.counters.staleDropped &+= 1
             return
         }
         // Only the origin itself, or the peer we asked to relay it, may feed us an origin: anyone else could
@@ -156,9 +156,9 @@ extension MeshNode {
         // dropping them loses nothing.
         if origin != peer.id && !peer.requested.contains(origin) {
             if link.everRequested.contains(origin) {
-                peer.outOfOrderDropped &+= 1
+                peer.counters.outOfOrderDropped &+= 1
             } else {
-                peer.unexpectedOrigin &+= 1
+                peer.counters.unexpectedOrigin &+= 1
             }
             return
         }
@@ -180,7 +180,7 @@ extension MeshNode {
             // correct it, and let the routes find another way (or wait).
             if state.acceptsUnheldFrom != peer.id { notHeld(data, from: peer) }
             guard state.acceptsUnheldFrom == peer.id, peer.requested.contains(origin) else {
-                peer.outOfOrderDropped &+= 1
+                peer.counters.outOfOrderDropped &+= 1
                 return
             }
             gapBefore = true
@@ -191,7 +191,7 @@ extension MeshNode {
         switch verdict {
         case .deliver(let gap, _):
             if gap > 0 {
-                peer.gaps &+= gap
+                peer.counters.gaps &+= gap
                 state.gaps &+= gap
                 logger.warning("gap: \(gap) message(s) from \(origin) were lost", ["peer": peer.id, "origin": origin])
             }
@@ -218,11 +218,11 @@ extension MeshNode {
                 storedForRelay &+= 1
             }
         case .duplicate:
-            peer.duplicatesDropped &+= 1
+            peer.counters.duplicatesDropped &+= 1
         case .stale:
-            peer.staleDropped &+= 1
+            peer.counters.staleDropped &+= 1
         case .outOfOrder:
-            peer.outOfOrderDropped &+= 1
+            peer.counters.outOfOrderDropped &+= 1
         }
     }
 

@@ -83,7 +83,7 @@ extension MeshNode {
         link.detector = FailureDetector(
             now: now, heartbeatIntervalNanos: options.heartbeatIntervalNanos, timeoutNanos: options.failureTimeoutNanos)
         link.corruptEveryRecord = peer.corruptRecords
-        peer.linksEstablished &+= 1
+        peer.counters.linksEstablished &+= 1
         peer.link = link
         peer.state = .up
         peer.sinceMillis = wallClockMillis()

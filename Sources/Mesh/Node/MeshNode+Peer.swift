@@ -27,22 +27,8 @@ extension MeshNode {
         var requested: [String] = []
         /// Our own messages up to this seq need no replay to it (acked, or it asked only for newer ones).
         var ackedOwn: UInt64 = 0
-        var rttMicros: UInt64?
-        var dataSent: UInt64 = 0
-        /// Own messages not sent to this peer because none was for it (targeted publish).
-        var filteredSkipped: UInt64 = 0
-        var dataReceived: UInt64 = 0
-        var relayed: UInt64 = 0
-        var duplicatesDropped: UInt64 = 0
-        var outOfOrderDropped: UInt64 = 0
-        var staleDropped: UInt64 = 0
-        /// DATA for an origin this peer is neither nor was asked to relay on its current link.
-        var unexpectedOrigin: UInt64 = 0
-        var gaps: UInt64 = 0
-        var sendGaps: UInt64 = 0
-        var dataWrites: UInt64 = 0
-        /// Links that came up with this peer (either role), over the node's lifetime.
-        var linksEstablished: UInt64 = 0
+        /// Traffic, drops and round trip, for the snapshot.
+        var counters = PeerCounters()
         /// Test hook: every record sent on links to this peer gets one byte flipped.
         var corruptRecords = false
         /// Test hook: DATA frames for this peer are taken from the logs but never written (lost in flight).

@@ -63,7 +63,7 @@ extension MeshNode {
             {
                 link.feeds[0].cursor = built.to
                 link.feeds[0].lastSent = built.to
-                if built.origin != selfId { peer.relayed &+= built.frames }
+                if built.origin != selfId { peer.counters.relayed &+= built.frames }
                 write(built.bytes, frames: built.frames, to: peer, on: link)
                 continue
             }
@@ -140,15 +140,15 @@ extension MeshNode {
                 link.feeds[index] = feed
                 frames += UInt64(result.count)
                 if isOwn {
-                    peer.filteredSkipped &+= UInt64(result.declined)
+                    peer.counters.filteredSkipped &+= UInt64(result.declined)
                     // Everything it acknowledged, and then only what was not for it: nothing of that to replay.
                     if peer.ackedOwn >= feed.lastSent { peer.ackedOwn = max(peer.ackedOwn, feed.cursor) }
                 } else {
-                    peer.relayed &+= UInt64(result.count)
+                    peer.counters.relayed &+= UInt64(result.count)
                 }
                 let evicted = result.skipped - result.unheld - result.filtered
                 if evicted > 0 {
-                    peer.sendGaps &+= evicted
+                    peer.counters.sendGaps &+= evicted
                     logger.warning(
                         "gap: \(evicted) message(s) of \(origin) were evicted before \(id) got them",
                         ["peer": id, "origin": origin])
@@ -172,8 +172,8 @@ extension MeshNode {
     /// One batch of DATA frames onto the link (or, with the test hook on, nowhere: lost in flight).
     private func write(_ bytes: [UInt8], frames: UInt64, to peer: Peer, on link: PeerLink) {
         guard !peer.dropData else { return }
-        peer.dataSent &+= frames
-        peer.dataWrites &+= 1
+        peer.counters.dataSent &+= frames
+        peer.counters.dataWrites &+= 1
         link.write(bytes)
     }
 }

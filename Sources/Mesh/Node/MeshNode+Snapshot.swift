@@ -8,18 +8,19 @@ extension MeshNode {
         var peerSnapshots = [PeerSnapshot]()
         for peer in peerList {
             let linked = peer.epoch != 0
+            let counters = peer.counters
             peerSnapshots.append(
                 PeerSnapshot(
                     id: peer.id, address: peer.address.description, state: peer.state, sinceMillis: peer.sinceMillis,
                     epoch: peer.epoch, dialedByUs: peer.link.map { $0.role == .dialer },
-                    encrypted: peer.link?.isEncrypted ?? false, rttMicros: peer.rttMicros,
-                    dataSent: peer.dataSent, filteredSkipped: peer.filteredSkipped, dataReceived: peer.dataReceived,
-                    relayed: peer.relayed,
-                    duplicatesDropped: peer.duplicatesDropped, outOfOrderDropped: peer.outOfOrderDropped,
-                    staleDropped: peer.staleDropped, unexpectedOrigin: peer.unexpectedOrigin,
+                    encrypted: peer.link?.isEncrypted ?? false, rttMicros: counters.rttMicros,
+                    dataSent: counters.dataSent, filteredSkipped: counters.filteredSkipped,
+                    dataReceived: counters.dataReceived, relayed: counters.relayed,
+                    duplicatesDropped: counters.duplicatesDropped, outOfOrderDropped: counters.outOfOrderDropped,
+                    staleDropped: counters.staleDropped, unexpectedOrigin: counters.unexpectedOrigin,
                     replayBufferedMessages: linked ? own.count(after: peer.ackedOwn) : 0,
                     replayBufferedBytes: linked ? own.bytes(after: peer.ackedOwn) : 0,
-                    gaps: peer.gaps, sendGaps: peer.sendGaps, dataWrites: peer.dataWrites,
+                    gaps: counters.gaps, sendGaps: counters.sendGaps, dataWrites: counters.dataWrites,
                     feeding: (peer.link?.feeds.map(\.origin) ?? []).sorted(), requested: peer.requested.sorted(),
                     reportedLinks: peer.reportedLinks, reachable: isReachable(peer.id)))
         }

@@ -50,7 +50,7 @@ extension MeshNode {
     }
 
     /// Tests: links that came up with `peer` so far (either side dialed).
-    func linksEstablished(with peer: String) -> UInt64 { peers[peer]?.linksEstablished ?? 0 }
+    func linksEstablished(with peer: String) -> UInt64 { peers[peer]?.counters.linksEstablished ?? 0 }
 
     /// Test hook: while blocked, never dial `peer` and refuse its dials (its link stays down).
     public func testBlockPeer(_ peer: String, _ blocked: Bool) {
