@@ -4,11 +4,11 @@ import NetKit
 /// in each origin's order, RESUME, ACK, heartbeats and LINKS.
 extension MeshNode {
     func read(_ link: PeerLink, _ bytes: UnsafeRawBufferPointer) {
-        guard !link.closed else { return }
+        guard !link.isClosed else { return }
         var bytes = bytes
         if !link.isEstablished {
             bytes = readHandshake(link, bytes)
-            guard link.isEstablished, !link.closed else { return }
+            guard link.isEstablished, !link.isClosed else { return }
             if link.opener != nil {
                 // The peer's last handshake frame is behind us: whatever followed it is sealed.
                 let rest = link.decoder.takeBuffered()
@@ -27,7 +27,7 @@ extension MeshNode {
         }
         // Looked up once per read, not once per frame (a read carries thousands of DATA frames).
         var established: Peer?
-        while !link.closed {
+        while !link.isClosed {
             let frame: MeshFrame?
             do {
                 frame = try link.decoder.next()
@@ -41,7 +41,10 @@ extension MeshNode {
                     guard let id = link.peerId, let peer = peers[id] else { return }
                     established = peer
                     // Any frame is a sign of life: noted once per read.
-                    if peer.link === link { link.detector?.received(now: now()) }
+                    if peer.link === link {
+                        let now = self.now()
+                        link.state.updateEstablished { $0.detector.received(now: now) }
+                    }
                 }
                 handle(frame, on: link, peer: established!)
             } else {
@@ -54,13 +57,13 @@ extension MeshNode {
     /// us buffer more than ``MeshOptions/maxHandshakeFrameBytes``. Returns the bytes left once it is established.
     func readHandshake(_ link: PeerLink, _ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
         var offset = 0
-        while offset < bytes.count && !link.closed && !link.isEstablished {
+        while offset < bytes.count && !link.isClosed && !link.isEstablished {
             // After `next()` returned nil the decoder holds less than one whole frame: there is always room.
             let room = max(1, options.maxHandshakeFrameBytes + 4 - link.decoder.bufferedCount)
             let end = min(bytes.count, offset + room)
             link.decoder.append(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
             offset = end
-            while !link.closed && !link.isEstablished {
+            while !link.isClosed && !link.isEstablished {
                 let frame: MeshFrame?
                 do {
                     frame = try link.decoder.next()
@@ -122,7 +125,7 @@ extension MeshNode {
         case .heartbeat(let nanos):
             link.send(.heartbeatAck(nanos: nanos))
         case .heartbeatAck(let nanos):
-            link.heartbeatAnswered = true
+            link.state.updateEstablished { $0.heartbeatAnswered = true }
             let now = self.now()
             if now >= nanos { peer.counters.rttMicros = (now - nanos) / 1000 }
         case .links(let reports):

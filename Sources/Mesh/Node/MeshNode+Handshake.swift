@@ -5,7 +5,7 @@ import NetKit
 extension MeshNode {
     func perform(_ link: PeerLink, _ actions: [Handshake.Action]) {
         for action in actions {
-            guard !link.closed else { return }
+            guard !link.isClosed else { return }
             switch action {
             case .send(let frame):
                 link.send(frame)
@@ -49,7 +49,7 @@ extension MeshNode {
     }
 
     func fail(_ link: PeerLink, reason: String) {
-        guard !link.closed else { return }
+        guard !link.isClosed else { return }
         noteAuthentication(link)
         let peer = link.peerId.flatMap { peers[$0] }
         // For log de-duplication only: an acceptor failing key confirmation has just the id the peer claimed.

@@ -6,29 +6,27 @@ extension MeshNode {
     func tick() {
         guard runState == .running || runState == .leaving else { return }
         let now = self.now()
-        for link in Array(handshaking.values) where now > link.handshakeDeadline {
-            fail(link, reason: "handshake timeout")
+        for link in Array(handshaking.values) {
+            if let deadline = link.state.handshakeDeadline, now > deadline { fail(link, reason: "handshake timeout") }
         }
         for peer in peerList {
-            if let link = peer.link, !link.stable, link.heartbeatAnswered,
-                now >= link.establishedAt && now - link.establishedAt >= options.linkStableNanos
-            {
-                // Only a link that proved itself starts the backoff over: one that dies right after its handshake
-                // (a network corrupting records, a peer that drops us at once) must not be redialed at full speed.
-                link.stable = true
-                peer.backoff.reset()
-            }
-            if let link = peer.link, var detector = link.detector {
-                let verdict = detector.poll(now: now)
-                link.detector = detector
+            if let link = peer.link, case .established(var up) = link.state {
+                if !up.stable, up.heartbeatAnswered, now >= up.since && now - up.since >= options.linkStableNanos {
+                    // Only a link that proved itself starts the backoff over: one that dies right after its handshake
+                    // (a network corrupting records, a peer that drops us at once) must not be redialed at full speed.
+                    up.stable = true
+                    peer.backoff.reset()
+                }
+                let verdict = up.detector.poll(now: now)
+                link.state = .established(up)
                 if verdict.down {
-                    let silence = Double(now - detector.lastHeardNanos) / 1e9
+                    let silence = Double(now - up.detector.lastHeardNanos) / 1e9
                     linkDown(peer, link, reason: "no frame for \(String(format: "%.2f", silence)) s")
                     continue
                 }
                 if verdict.sendHeartbeat {
                     link.send(.heartbeat(nanos: now))
-                    if detector.heartbeatsSent % options.linksEveryHeartbeats == 0 { link.send(.links(currentLinks())) }
+                    if up.detector.heartbeatsSent % options.linksEveryHeartbeats == 0 { link.send(.links(currentLinks())) }
                 }
                 if link.ackDirty {
                     link.ackDirty = false
@@ -79,9 +77,9 @@ extension MeshNode {
             link.opener = RecordDecoder(key: keys.receiving(as: link.role), rekey: options.rekey)
         }
         let now = self.now()
-        link.establishedAt = now
-        link.detector = FailureDetector(
+        let detector = FailureDetector(
             now: now, heartbeatIntervalNanos: options.heartbeatIntervalNanos, timeoutNanos: options.failureTimeoutNanos)
+        link.state = .established(LinkState.Established(detector: detector, since: now))
         link.corruptEveryRecord = peer.corruptRecords
         peer.counters.linksEstablished &+= 1
         peer.link = link
@@ -111,9 +109,8 @@ extension MeshNode {
     /// Closes a link we no longer want without treating it as a failure (tie-break loser, handshake
     /// failure, shutdown). `abort: false` flushes what is queued first (a REJECT).
     func retire(_ link: PeerLink, abort: Bool) {
-        guard !link.closed else { return }
-        link.retired = true
-        link.closed = true
+        guard !link.isClosed else { return }
+        link.state.close(byUs: true)
         handshaking[ObjectIdentifier(link)] = nil
         if let id = link.peerId, let peer = peers[id] {
             if peer.outbound === link { peer.outbound = nil }
@@ -123,8 +120,8 @@ extension MeshNode {
     }
 
     func closed(_ link: PeerLink, reason: TCPCloseReason) {
-        let wasRetired = link.retired
-        link.closed = true
+        let wasRetired = link.state.isRetired
+        link.state.close(byUs: false)
         handshaking[ObjectIdentifier(link)] = nil
         if let id = link.peerId, let peer = peers[id] {
             if peer.outbound === link {
@@ -169,7 +166,7 @@ extension MeshNode {
         }
         // A link that died before it proved stable waits at least half the ceiling: with full jitter both sides'
         // dials would race to the earlier of two draws, relinking about every third of the cap.
-        peer.nextDialAt = now() + peer.backoff.nextDelay(jitter: link.stable ? .full : .equal)
+        peer.nextDialAt = now() + peer.backoff.nextDelay(jitter: link.state.isStable ? .full : .equal)
         updateRoutes()
         // Our messages for it may now have to go through the peers still linked to it.
         schedulePump()

@@ -42,7 +42,7 @@ extension MeshNode {
     /// filtered; a hole in our log of that origin (filtered on its way to us) is FILTERED_BEFORE for the peer
     /// too, unless it held messages for the peer beyond the peer's cursor: then NOT_HELD (the origin has them).
     func pump(_ link: PeerLink, sharing shared: inout SharedBatch?) {
-        guard !link.closed, link.isEstablished, !link.feeds.isEmpty, let id = link.peerId, let peer = peers[id] else {
+        guard !link.isClosed, link.isEstablished, !link.feeds.isEmpty, let id = link.peerId, let peer = peers[id] else {
             return
         }
         let batch = options.writeBatchBytes
