@@ -12,15 +12,15 @@ extension MeshNode {
             peer.nextDialAt = .max
             return
         }
-        peer.connecting = true
         peer.dialToken &+= 1
         let token = peer.dialToken
+        peer.dial = .connecting(token: token)
         TCPConnection.connect(loop: loop, to: address, timeoutNanos: options.connectTimeoutNanos) { [weak self] result in
-            guard let self, peer.connecting, peer.dialToken == token, self.runState == .running else {
+            guard let self, case .connecting(let current) = peer.dial, current == token, self.runState == .running else {
                 if case .success(let connection) = result { connection.abort() }
                 return
             }
-            peer.connecting = false
+            peer.dial = .idle
             switch result {
             case .failure(let error):
                 self.dialFailed(peer, reason: "connect: \(error)")
@@ -33,7 +33,7 @@ extension MeshNode {
                     maxFrameBytes: self.options.maxHandshakeFrameBytes,
                     deadline: self.now() + self.options.handshakeTimeoutNanos, intern: self.internedIds)
                 link.peerId = peer.id
-                peer.outbound = link
+                peer.dial = .handshaking(link)
                 self.handshaking[ObjectIdentifier(link)] = link
                 self.wire(link)
                 self.perform(link, link.handshake.start())

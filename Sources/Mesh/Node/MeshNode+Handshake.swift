@@ -33,7 +33,7 @@ extension MeshNode {
         var existing: LinkPolicy.Candidate?
         if let current = peer.link {
             existing = LinkPolicy.Candidate(dialer: current.dialerId(selfId: selfId) ?? peerId, peerEpoch: current.peerEpoch)
-        } else if peer.outbound != nil || peer.connecting {
+        } else if !peer.dial.isIdle {
             existing = LinkPolicy.Candidate(dialer: selfId, peerEpoch: peer.outbound?.handshake.peerEpoch)
         }
         let decision = LinkPolicy.decide(

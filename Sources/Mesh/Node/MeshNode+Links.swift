@@ -32,7 +32,7 @@ extension MeshNode {
                     link.ackDirty = false
                     link.send(.ack(peer.requested.map(cursor(for:))))
                 }
-            } else if runState == .running, !peer.blocked, peer.outbound == nil, !peer.connecting, now >= peer.nextDialAt {
+            } else if runState == .running, !peer.blocked, peer.dial.isIdle, now >= peer.nextDialAt {
                 dial(peer)
             }
         }
@@ -45,7 +45,7 @@ extension MeshNode {
             dialThrottle.recordSuccess(peerId)
             acceptThrottle.recordSuccess(AuthThrottle.sourceKey(host: peer.address.numericHost))
         }
-        if peer.outbound === link { peer.outbound = nil }
+        if peer.outbound === link { peer.dial = .idle }
         if let old = peer.link, old !== link {
             if link.role == .dialer {
                 // Our dial completed while an inbound link exists: same rule as the acceptor applies.
@@ -83,7 +83,6 @@ extension MeshNode {
         link.corruptEveryRecord = peer.corruptRecords
         peer.counters.linksEstablished &+= 1
         peer.link = link
-        peer.state = .up
         peer.sinceMillis = wallClockMillis()
         // Not `backoff.reset()`: `tick` does that once the link has proved stable.
         peer.lastDialFailure = nil
@@ -100,10 +99,11 @@ extension MeshNode {
         updateRoutes()
     }
 
+    /// Stops our own dial to `peer`, wherever it is (a connect in flight, or our link in handshake).
     func cancelOutbound(_ peer: Peer) {
-        peer.connecting = false
-        peer.dialToken &+= 1
-        if let outbound = peer.outbound { retire(outbound, abort: true) }
+        let outbound = peer.outbound
+        peer.dial = .idle
+        if let outbound { retire(outbound, abort: true) }
     }
 
     /// Closes a link we no longer want without treating it as a failure (tie-break loser, handshake
@@ -113,7 +113,7 @@ extension MeshNode {
         link.state.close(byUs: true)
         handshaking[ObjectIdentifier(link)] = nil
         if let id = link.peerId, let peer = peers[id] {
-            if peer.outbound === link { peer.outbound = nil }
+            if peer.outbound === link { peer.dial = .idle }
             if peer.link === link { peer.link = nil }
         }
         if abort { link.connection.abort() } else { link.connection.close() }
@@ -125,7 +125,7 @@ extension MeshNode {
         handshaking[ObjectIdentifier(link)] = nil
         if let id = link.peerId, let peer = peers[id] {
             if peer.outbound === link {
-                peer.outbound = nil
+                peer.dial = .idle
                 if !wasRetired {
                     noteAuthentication(link)
                     dialFailed(peer, reason: "closed during handshake: \(reason)")
@@ -147,7 +147,6 @@ extension MeshNode {
 
     /// `link` (just closed) went down; the peer is down until a new link comes up.
     func markDown(_ peer: Peer, _ link: PeerLink, reason: String) {
-        peer.state = peer.leftGracefully ? .left : .down
         peer.sinceMillis = wallClockMillis()
         peer.requested = []
         // Its view of the mesh is stale from now on; it sends a fresh LINKS first thing on relinking.

@@ -5,14 +5,13 @@ extension MeshNode {
     final class Peer {
         let id: String
         let address: HostPort
-        var state: PeerState = .connecting
+        /// When ``state`` last changed (wall clock, ms since 1970).
         var sinceMillis: Int64
-        /// The established link, if any.
+        /// The established link, if any (its ``PeerLink/state`` is `.established`).
         var link: PeerLink?
-        /// Our outbound link while in handshake.
-        var outbound: PeerLink?
-        /// A TCP connect is in flight; `dialToken` invalidates it when we change our mind.
-        var connecting = false
+        /// Our own attempt to link to it, at most one at a time.
+        var dial: Dial = .idle
+        /// The token of the latest dial: a connect callback is acted on only while its dial is still the one going on.
         var dialToken: UInt64 = 0
         var nextDialAt: UInt64 = 0
         var backoff: Backoff
@@ -45,6 +44,36 @@ extension MeshNode {
         }
 
         var isUp: Bool { link?.isEstablished == true }
+
+        /// Our link in handshake (the ``Dial/handshaking(_:)`` dial), if any.
+        var outbound: PeerLink? {
+            if case .handshaking(let link) = dial { return link }
+            return nil
+        }
+
+        /// What /api/mesh shows, derived from the link: up while one is established; before the first one,
+        /// connecting; after, down, or left when the peer said LEAVING on the last one.
+        var state: PeerState {
+            if link != nil { return .up }
+            if counters.linksEstablished == 0 { return .connecting }
+            return leftGracefully ? .left : .down
+        }
+    }
+
+    /// Our own attempt to link to a peer: `idle` → `connecting` → `handshaking` → back to `idle` once the link is
+    /// established (it becomes ``Peer/link``), fails, or is cancelled (the peer's dial won the tie-break, shutdown).
+    enum Dial {
+        /// Nothing in flight: ``tick()`` dials when there is no link and ``Peer/nextDialAt`` has passed.
+        case idle
+        /// A TCP connect is in flight.
+        case connecting(token: UInt64)
+        /// Connected: our link is in handshake.
+        case handshaking(PeerLink)
+
+        var isIdle: Bool {
+            if case .idle = self { return true }
+            return false
+        }
     }
 
     enum Announced { case unknown, reachable, unreachable, left }

@@ -57,9 +57,7 @@ extension MeshNode {
         guard let record = peers[peer] else { return }
         record.blocked = blocked
         if blocked {
-            record.connecting = false
-            record.dialToken &+= 1
-            if let outbound = record.outbound { retire(outbound, abort: true) }
+            cancelOutbound(record)
             record.link?.connection.abort()
         } else {
             record.nextDialAt = 0

@@ -190,8 +190,7 @@ public final class MeshNode: @unchecked Sendable {
         stopAccepting()
         for link in Array(handshaking.values) { retire(link, abort: true) }
         for peer in peerList {
-            peer.connecting = false
-            peer.dialToken &+= 1
+            cancelOutbound(peer)
             if let link = peer.link {
                 link.send(.leaving)
                 // Not `retire`: we wait for this close before completing.
@@ -212,9 +211,12 @@ public final class MeshNode: @unchecked Sendable {
         tickTimer = nil
         for link in Array(handshaking.values) { retire(link, abort: true) }
         for peer in peerList {
-            peer.connecting = false
-            peer.dialToken &+= 1
-            if let link = peer.link { retire(link, abort: true) }
+            cancelOutbound(peer)
+            if let link = peer.link {
+                retire(link, abort: true)
+                // Down from now on (``Peer/state`` follows the link); a stopped node has nothing to reroute.
+                peer.sinceMillis = wallClockMillis()
+            }
         }
         if let completion = leaveCompletion {
             leaveCompletion = nil
