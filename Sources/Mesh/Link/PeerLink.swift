@@ -3,8 +3,8 @@ import NetKit
 /// One TCP connection between this node and a peer, from the first byte of the handshake to close.
 ///
 /// Owned by the ``MeshNode`` and confined to its loop. The link holds what belongs to *this*
-/// connection (decoder, handshake, failure detector, per-origin write cursors); what must survive a
-/// reconnect (counters, backoff, receive state) lives in the node's per-peer record.
+/// connection (its ``LinkState``, decoder, handshake, record keys, per-origin write cursors); what must survive a
+/// reconnect (counters, backoff, receive state) lives in the node's per-peer record (``MeshNode/Peer``).
 final class PeerLink {
     /// Where we are in sending one origin's log to this peer.
     struct Feed {

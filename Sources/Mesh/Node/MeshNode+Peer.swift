@@ -5,8 +5,8 @@ extension MeshNode {
     final class Peer {
         let id: String
         let address: HostPort
-        /// When ``state`` last changed (wall clock, ms since 1970).
-        var sinceMillis: Int64
+
+        // Link: the established one, our dial, and when to dial again.
         /// The established link, if any (its ``PeerLink/state`` is `.established`).
         var link: PeerLink?
         /// Our own attempt to link to it, at most one at a time.
@@ -15,26 +15,38 @@ extension MeshNode {
         var dialToken: UInt64 = 0
         var nextDialAt: UInt64 = 0
         var backoff: Backoff
+        /// The last reason logged for a failed dial / a failed inbound handshake (each new reason is logged once).
         var lastDialFailure: String?
         var lastAcceptFailure: String?
+        /// When ``state`` last changed (wall clock, ms since 1970).
+        var sinceMillis: Int64
+
+        // What we know of it.
         /// The peer's epoch as of its last handshake (0 = never linked).
         var epoch: UInt64 = 0
-        var blocked = false
+        /// It said LEAVING on its last link (cleared when a link comes up again).
         var leftGracefully = false
+        /// Its own direct links, from its last LINKS frame (emptied when its link goes down).
         var reportedLinks: [LinkReport] = []
+
+        // Delivery.
         /// Origins we asked it to feed us on the current link (sent as RESUME).
         var requested: [String] = []
         /// Our own messages up to this seq need no replay to it (acked, or it asked only for newer ones).
         var ackedOwn: UInt64 = 0
         /// Traffic, drops and round trip, for the snapshot.
         var counters = PeerCounters()
-        /// Test hook: every record sent on links to this peer gets one byte flipped.
-        var corruptRecords = false
-        /// Test hook: DATA frames for this peer are taken from the logs but never written (lost in flight).
-        var dropData = false
         /// What ``onPeerEvent`` last said about this peer, and of which of its lives (0: not known then).
         var announced: Announced = .unknown
         var announcedEpoch: UInt64 = 0
+
+        // Test hooks.
+        /// Never dial it, refuse its dials.
+        var blocked = false
+        /// Every record sent on links to this peer gets one byte flipped.
+        var corruptRecords = false
+        /// DATA frames for this peer are taken from the logs but never written (lost in flight).
+        var dropData = false
 
         init(id: String, address: HostPort, backoff: Backoff) {
             self.id = id
@@ -76,5 +88,6 @@ extension MeshNode {
         }
     }
 
+    /// What ``onPeerEvent`` last said about a peer (see ``updateReachability()``).
     enum Announced { case unknown, reachable, unreachable, left }
 }
