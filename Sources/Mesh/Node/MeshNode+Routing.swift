@@ -3,6 +3,8 @@ import NetKit
 /// Which peer feeds this node each origin (direct, or through a relayer that holds what we miss), who can be
 /// reached (directly or through a peer's LINKS), and which peers get our targeted messages (the publish filter).
 extension MeshNode {
+    // MARK: - Routes (who feeds us each origin)
+
     func cursor(for origin: String) -> OriginCursor {
         let state = origins[origin]?.receive ?? ReceiveState()
         return OriginCursor(origin: origin, epoch: state.epoch, seq: state.highest)
@@ -131,6 +133,8 @@ extension MeshNode {
         return false
     }
 
+    // MARK: - Reachability (what the layer above is told)
+
     /// Whether `peer` can be reached now: our link to it is up, or an up peer's latest LINKS report says its link to
     /// `peer` is up. After `peer` said LEAVING, only a direct link or a report of a newer life of it counts (the
     /// others' reports of the life that left are stale). Loop thread.
@@ -183,6 +187,8 @@ extension MeshNode {
         }
         return life
     }
+
+    // MARK: - The targeted-publish filter (which peers get our own messages)
 
     /// Whether `peer` gets our own message `entry`: it is for every replica or for `peer`, or for a replica we have
     /// no link to and `peer` has (`relayFor`) that has not acknowledged it, which may need it relayed. The peer holds
