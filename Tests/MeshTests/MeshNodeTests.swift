@@ -254,6 +254,20 @@ import Testing
         #expect(try waitUntil { try mesh.snapshot("b").peer("a")?.state == .left && mesh.snapshot("c").peer("a")?.state == .left })
     }
 
+    /// The snapshot follows the links: once a node stopped, none of its peers shows up (it used to keep showing the
+    /// peers that were up at the moment of `shutdown()`).
+    @Test func shutdownShowsPeersDown() throws {
+        let mesh = try TestMesh(ids: ["a", "b"])
+        defer { mesh.shutdownAll() }
+        try mesh.waitSettled()
+        let snap = try mesh.with("a") { node in
+            node.shutdown()
+            return node.snapshot()
+        }
+        #expect(snap.peer("b")?.state == .down)
+        #expect(snap.peer("b")?.dialedByUs == nil && snap.peer("b")?.reachable == false)
+    }
+
     @Test func wrongSecretNeverLinks() throws {
         let sink = CapturingSink()
         var options = MeshOptions()

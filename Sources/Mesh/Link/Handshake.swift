@@ -1,33 +1,5 @@
 import NetKit
 
-/// This node as it introduces itself in a handshake.
-public struct HandshakeIdentity: Sendable, Equatable {
-    public var cluster: String
-    public var nodeId: String
-    public var epoch: UInt64
-    public var secret: [UInt8]
-
-    public init(cluster: String, nodeId: String, epoch: UInt64, secret: [UInt8]) {
-        self.cluster = cluster
-        self.nodeId = nodeId
-        self.epoch = epoch
-        self.secret = secret
-    }
-}
-
-/// What a finished handshake hands to the record layer: one key per direction.
-public struct LinkKeys: Sendable, Equatable {
-    /// Seals what the dialer sends.
-    public var dialerToAcceptor: [UInt8]
-    /// Seals what the acceptor sends.
-    public var acceptorToDialer: [UInt8]
-
-    /// The key this side seals with (`role` = this side's role).
-    public func sending(as role: Handshake.Role) -> [UInt8] { role == .dialer ? dialerToAcceptor : acceptorToDialer }
-    /// The key this side opens the peer's records with.
-    public func receiving(as role: Handshake.Role) -> [UInt8] { role == .dialer ? acceptorToDialer : dialerToAcceptor }
-}
-
 /// The link handshake (mesh protocol 2) as a pure state machine: feed it frames, perform the actions it returns.
 ///
 /// ```

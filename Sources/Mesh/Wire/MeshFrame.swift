@@ -1,37 +1,3 @@
-/// Frame type codes on the mesh wire. Kept in one place so they can be renumbered safely.
-public enum MeshFrameType: UInt8, Sendable, CaseIterable {
-    case hello = 1
-    case share = 2
-    case accept = 3
-    case reject = 4
-    case resume = 5
-    case data = 6
-    case ack = 7
-    case heartbeat = 8
-    case heartbeatAck = 9
-    case links = 10
-    case leaving = 11
-    case confirm = 12
-}
-
-/// Protocol version carried in HELLO; a peer speaking another version is rejected.
-public enum MeshProtocol {
-    /// 2: PAKE handshake (HELLO with flags, SHARE, CONFIRM) and optionally encrypted links. 1: HMAC proofs.
-    public static let version: UInt16 = 2
-    public static let nonceCount = 32
-    public static let macCount = 32
-    /// Length of a PAKE share (an X25519 u-coordinate).
-    public static let shareCount = 32
-    /// Bytes of framing in front of every frame body: u32 length + u8 type.
-    public static let headerCount = 5
-    /// Default largest frame (type + body) a peer may send.
-    public static let defaultMaxFrameBytes = 4 << 20
-    /// Default largest frame before the link is authenticated (handshake frames are well under this).
-    public static let defaultMaxHandshakeFrameBytes = 1024
-    /// Longest REJECT reason put on the wire (they are short diagnostics).
-    public static let maxRejectReasonBytes = 200
-}
-
 /// Every frame of the mesh protocol.
 ///
 /// Wire form: `[u32 BE length of (type + body)][u8 type][body]`. Integers are big-endian, strings are
@@ -67,31 +33,6 @@ public enum MeshFrame: Sendable, Hashable {
         case .heartbeatAck: return .heartbeatAck
         case .links: return .links
         case .leaving: return .leaving
-        }
-    }
-}
-
-/// A malformed mesh stream. Any of these closes the link (after a REJECT during the handshake).
-public enum MeshWireError: Error, Sendable, Equatable, CustomStringConvertible {
-    case frameTooLarge(length: Int, limit: Int)
-    case emptyFrame
-    case unknownType(UInt8)
-    case truncated(MeshFrameType)
-    case trailingBytes(MeshFrameType)
-    case invalidUTF8(MeshFrameType)
-    case badFixedLength(MeshFrameType)
-    case valueTooLong(MeshFrameType)
-
-    public var description: String {
-        switch self {
-        case .frameTooLarge(let length, let limit): return "frame of \(length) bytes exceeds the \(limit)-byte limit"
-        case .emptyFrame: return "frame without a type byte"
-        case .unknownType(let code): return "unknown frame type \(code)"
-        case .truncated(let type): return "truncated \(type) frame"
-        case .trailingBytes(let type): return "trailing bytes after \(type) frame"
-        case .invalidUTF8(let type): return "invalid UTF-8 in \(type) frame"
-        case .badFixedLength(let type): return "wrong nonce/share/MAC length in \(type) frame"
-        case .valueTooLong(let type): return "string or list too long to encode in \(type) frame"
         }
     }
 }

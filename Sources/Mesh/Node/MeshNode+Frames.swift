@@ -3,14 +3,12 @@ import NetKit
 /// What a link receives once established: reading (records opened, frames decoded), DATA delivered exactly once
 /// in each origin's order, RESUME, ACK, heartbeats and LINKS.
 extension MeshNode {
-    // MARK: - Frames
-
     func read(_ link: PeerLink, _ bytes: UnsafeRawBufferPointer) {
-        guard !link.closed else { return }
+        guard !link.isClosed else { return }
         var bytes = bytes
         if !link.isEstablished {
             bytes = readHandshake(link, bytes)
-            guard link.isEstablished, !link.closed else { return }
+            guard link.isEstablished, !link.isClosed else { return }
             if link.opener != nil {
                 // The peer's last handshake frame is behind us: whatever followed it is sealed.
                 let rest = link.decoder.takeBuffered()
@@ -29,7 +27,7 @@ extension MeshNode {
         }
         // Looked up once per read, not once per frame (a read carries thousands of DATA frames).
         var established: Peer?
-        while !link.closed {
+        while !link.isClosed {
             let frame: MeshFrame?
             do {
                 frame = try link.decoder.next()
@@ -43,7 +41,10 @@ extension MeshNode {
                     guard let id = link.peerId, let peer = peers[id] else { return }
                     established = peer
                     // Any frame is a sign of life: noted once per read.
-                    if peer.link === link { link.detector?.received(now: now()) }
+                    if peer.link === link {
+                        let now = self.now()
+                        link.state.updateEstablished { $0.detector.received(now: now) }
+                    }
                 }
                 handle(frame, on: link, peer: established!)
             } else {
@@ -56,13 +57,13 @@ extension MeshNode {
     /// us buffer more than ``MeshOptions/maxHandshakeFrameBytes``. Returns the bytes left once it is established.
     func readHandshake(_ link: PeerLink, _ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
         var offset = 0
-        while offset < bytes.count && !link.closed && !link.isEstablished {
+        while offset < bytes.count && !link.isClosed && !link.isEstablished {
             // After `next()` returned nil the decoder holds less than one whole frame: there is always room.
             let room = max(1, options.maxHandshakeFrameBytes + 4 - link.decoder.bufferedCount)
             let end = min(bytes.count, offset + room)
             link.decoder.append(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
             offset = end
-            while !link.closed && !link.isEstablished {
+            while !link.isClosed && !link.isEstablished {
                 let frame: MeshFrame?
                 do {
                     frame = try link.decoder.next()
@@ -124,9 +125,9 @@ extension MeshNode {
         case .heartbeat(let nanos):
             link.send(.heartbeatAck(nanos: nanos))
         case .heartbeatAck(let nanos):
-            link.heartbeatAnswered = true
+            link.state.updateEstablished { $0.heartbeatAnswered = true }
             let now = self.now()
-            if now >= nanos { peer.rttMicros = (now - nanos) / 1000 }
+            if now >= nanos { peer.counters.rttMicros = (now - nanos) / 1000 }
         case .links(let reports):
             if reports != peer.reportedLinks {
                 peer.reportedLinks = reports
@@ -146,10 +147,10 @@ extension MeshNode {
     }
 
     func handleData(_ data: MeshData, from peer: Peer, on link: PeerLink) {
-        peer.dataReceived &+= 1
+        peer.counters.dataReceived &+= 1
         let origin = data.origin
         guard origin != selfId, let state = origins[origin] else {
-            peer.staleDropped &+= 1
+            peer.counters.staleDropped &+= 1
             return
         }
         // Only the origin itself, or the peer we asked to relay it, may feed us an origin: anyone else could
@@ -158,9 +159,9 @@ extension MeshNode {
         // dropping them loses nothing.
         if origin != peer.id && !peer.requested.contains(origin) {
             if link.everRequested.contains(origin) {
-                peer.outOfOrderDropped &+= 1
+                peer.counters.outOfOrderDropped &+= 1
             } else {
-                peer.unexpectedOrigin &+= 1
+                peer.counters.unexpectedOrigin &+= 1
             }
             return
         }
@@ -182,7 +183,7 @@ extension MeshNode {
             // correct it, and let the routes find another way (or wait).
             if state.acceptsUnheldFrom != peer.id { notHeld(data, from: peer) }
             guard state.acceptsUnheldFrom == peer.id, peer.requested.contains(origin) else {
-                peer.outOfOrderDropped &+= 1
+                peer.counters.outOfOrderDropped &+= 1
                 return
             }
             gapBefore = true
@@ -193,7 +194,7 @@ extension MeshNode {
         switch verdict {
         case .deliver(let gap, _):
             if gap > 0 {
-                peer.gaps &+= gap
+                peer.counters.gaps &+= gap
                 state.gaps &+= gap
                 logger.warning("gap: \(gap) message(s) from \(origin) were lost", ["peer": peer.id, "origin": origin])
             }
@@ -220,11 +221,11 @@ extension MeshNode {
                 storedForRelay &+= 1
             }
         case .duplicate:
-            peer.duplicatesDropped &+= 1
+            peer.counters.duplicatesDropped &+= 1
         case .stale:
-            peer.staleDropped &+= 1
+            peer.counters.staleDropped &+= 1
         case .outOfOrder:
-            peer.outOfOrderDropped &+= 1
+            peer.counters.outOfOrderDropped &+= 1
         }
     }
 
@@ -234,20 +235,6 @@ extension MeshNode {
         guard receive.epoch != 0 else { return false }
         if data.epoch == receive.epoch { return data.seq > receive.highest &+ 1 }
         return data.epoch > receive.epoch && data.seq > 1
-    }
-
-    /// A relayer fed us a NOT_HELD skip we did not accept: its log of that origin starts at `data.seq` (its LINKS
-    /// said otherwise, or was in flight). Record that as its report and reroute; the route may drop it, or, if
-    /// it is the last resort anyway, accept it from now on.
-    func notHeld(_ data: MeshData, from peer: Peer) {
-        if let index = peer.reportedLinks.firstIndex(where: { $0.peerId == data.origin }) {
-            peer.reportedLinks[index].heldEpoch = data.epoch
-            peer.reportedLinks[index].heldFrom = data.seq
-        }
-        logger.info(
-            "relay of \(data.origin) skips messages it never held; looking for another route",
-            ["peer": peer.id, "origin": data.origin, "seq": "\(data.seq)"])
-        updateRoutes()
     }
 
     /// The peer tells us which origins to feed it and from where.
@@ -277,12 +264,5 @@ extension MeshNode {
         }
         link.feeds = feeds
         pump(link)
-    }
-
-    func isRelayed(_ origin: String) -> Bool {
-        for peer in peerList where peer.id != origin {
-            if let link = peer.link, link.feedIndex(origin) != nil { return true }
-        }
-        return false
     }
 }

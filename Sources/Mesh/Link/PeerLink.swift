@@ -3,8 +3,8 @@ import NetKit
 /// One TCP connection between this node and a peer, from the first byte of the handshake to close.
 ///
 /// Owned by the ``MeshNode`` and confined to its loop. The link holds what belongs to *this*
-/// connection (decoder, handshake, failure detector, per-origin write cursors); what must survive a
-/// reconnect (counters, backoff, receive state) lives in the node's per-peer record.
+/// connection (its ``LinkState``, decoder, handshake, record keys, per-origin write cursors); what must survive a
+/// reconnect (counters, backoff, receive state) lives in the node's per-peer record (``MeshNode/Peer``).
 final class PeerLink {
     /// Where we are in sending one origin's log to this peer.
     struct Feed {
@@ -41,22 +41,16 @@ final class PeerLink {
     var peerId: String?
     var peerEpoch: UInt64?
 
+    /// Handshaking, established or closed (see ``LinkState``).
+    var state: LinkState
+    /// The handshake's own state machine. Kept once it is over: what it says about authentication is read when the
+    /// link closes (the auth throttles), its keys when it is established.
     var handshake: Handshake
     var decoder: MeshFrameDecoder
-    let handshakeDeadline: UInt64
 
-    /// Non-nil once established.
-    var detector: FailureDetector?
-    /// When it was established (monotonic ns; 0 before).
-    var establishedAt: UInt64 = 0
-    /// The peer answered one of our heartbeats on this link: both directions work.
-    var heartbeatAnswered = false
-    /// Up long enough (``MeshOptions/linkStableNanos``) and answered a heartbeat: the redial backoff started over.
-    var stable = false
-    var isEstablished: Bool { detector != nil }
-    /// Closed (or being closed) by us: the close callback must not count it as a link failure.
-    var retired = false
-    var closed = false
+    var isEstablished: Bool { state.isEstablished }
+    /// Closed or closing: nothing more is sent, read or handled.
+    var isClosed: Bool { state.isClosed }
 
     /// Encrypted links (from establishment on): seals what we send, opens what the peer sends. nil in clear.
     var sealer: RecordSealer?
@@ -86,7 +80,7 @@ final class PeerLink {
         self.role = role
         self.handshake = handshake
         self.decoder = MeshFrameDecoder(maxFrameBytes: maxFrameBytes, intern: intern)
-        self.handshakeDeadline = deadline
+        self.state = .handshaking(deadline: deadline)
     }
 
     /// Id of the node that dialed this connection.
@@ -96,7 +90,7 @@ final class PeerLink {
 
     /// Encodes and queues one control frame (leaves with this loop iteration's flush).
     func send(_ frame: MeshFrame) {
-        guard !closed else { return }
+        guard !isClosed else { return }
         var bytes = [UInt8]()
         frame.encode(into: &bytes)
         write(bytes)
@@ -105,7 +99,7 @@ final class PeerLink {
     /// Queues bytes of the frame stream: as they are on a link in clear, sealed into records (one per 64 KiB) on
     /// an encrypted one. A batch of DATA frames is one call, so it is sealed as one run of records.
     func write(_ bytes: [UInt8]) {
-        guard !closed else { return }
+        guard !isClosed else { return }
         guard sealer != nil else { return connection.write(bytes) }
         var sealed = [UInt8]()
         do {
