@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from wsraw import HubSocket, encode
+
 from clients import DEMO_KINDS, make_demo_client
 
 pytestmark = pytest.mark.usefixtures("mesh_available")
@@ -171,6 +173,32 @@ def test_invocations_of_one_connection_complete_in_order(demo):
         done = [call.t_done for call in calls]
         assert done == sorted(done), f"{c.name}: completions out of order"
 
+
+
+def test_an_async_method_holds_back_the_next_invocation(demo):
+    """JoinGroup (it awaits the mesh) and SendToGroup written in ONE WebSocket message: SendToGroup must run only
+    after JoinGroup completed, so the caller, now a member, gets its own GroupMessage, and the completions come in
+    call order (ASP.NET Core runs one connection's invocations one at a time)."""
+    cluster, _ = demo
+    hs = HubSocket.open(cluster.port("b"), hub="/demoHub", version=1)
+    try:
+        group = f"order-{time.monotonic_ns()}"
+        first = encode({"type": 1, "invocationId": "1", "target": "JoinGroup", "arguments": [group]})
+        second = encode({"type": 1, "invocationId": "2", "target": "SendToGroup", "arguments": [group, "after join"]})
+        hs.ws.send_text(first + second)
+        seen = []
+        deadline = time.monotonic() + 5
+        while len([m for m in seen if m.get("type") == 3]) < 2 and time.monotonic() < deadline:
+            seen.append(hs.recv(max(0.0, deadline - time.monotonic())))
+        completions = [m["invocationId"] for m in seen if m.get("type") == 3]
+        assert completions == ["1", "2"], seen
+        assert all(m.get("error") is None for m in seen if m.get("type") == 3), seen
+        messages = [m for m in seen if m.get("type") == 1 and m.get("target") == "GroupMessage"]
+        if not messages:
+            messages = [hs.recv_until(lambda m: m.get("target") == "GroupMessage", 2.0)]
+        assert messages[0]["arguments"] == [group, "after join"]
+    finally:
+        hs.close()
 
 ECHO_OBJECT = {
     "name": "Zoë ✓ 中文 🚀",
