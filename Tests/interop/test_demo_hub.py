@@ -226,3 +226,31 @@ def test_echo_object_returns_the_same_json(demo, kind):
             assert call.error is None, (c.name, call.error)
             assert call.result == obj, (
                 f"{c.name}: EchoObject returned {json.dumps(call.result)[:300]}, sent {json.dumps(obj)[:300]}")
+
+
+def completion_error(hs: HubSocket, target: str, args: list) -> str | None:
+    hs.invoke(target, args, invocation_id="d1")
+    reply = hs.recv_until(lambda m: m.get("type") == 3 and m.get("invocationId") == "d1", 5.0)
+    return reply.get("error")
+
+
+def test_detailed_errors_add_the_reason_only_when_asked(cluster_factory):
+    """`--detailed-errors` (ASP.NET Core's EnableDetailedErrors) appends the reason to binding errors; without it
+    the text is exactly the generic one. HubException texts are sent either way."""
+    plain = cluster_factory(["a"])
+    detailed = cluster_factory(["a"], args=["--detailed-errors"])
+    for cluster, is_detailed in ((plain, False), (detailed, True)):
+        hs = HubSocket.open(cluster.port("a"), hub="/demoHub", version=1)
+        try:
+            wrong_type = completion_error(hs, "Add", ["one", 2])
+            wrong_count = completion_error(hs, "Add", [1])
+            thrown = completion_error(hs, "Throw", ["told you"])
+        finally:
+            hs.close()
+        generic = "Failed to invoke 'Add' due to an error on the server."
+        assert thrown == hub_exception("Throw", "told you")
+        if is_detailed:
+            assert wrong_type.startswith(generic + " InvalidDataException: Error binding arguments."), wrong_type
+            assert wrong_count == generic + " InvalidDataException: Invocation provides 1 argument(s) but target expects 2.", wrong_count
+        else:
+            assert wrong_type == generic and wrong_count == generic, (wrong_type, wrong_count)
