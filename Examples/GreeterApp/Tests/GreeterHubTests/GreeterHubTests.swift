@@ -1,14 +1,14 @@
 import Foundation
 import GreeterHub
 import SignalRMesh
-import XCTest
+import Testing
 
 /// The app's hub on a real one-replica mesh in this process, through a socket, as a client would use it.
-final class GreeterHubTests: XCTestCase {
-    private var replica: ReplicaServer!
-    private var port: UInt16 = 0
+@Suite(.serialized) final class GreeterHubTests {
+    private let replica: ReplicaServer
+    private let port: UInt16
 
-    override func setUpWithError() throws {
+    init() throws {
         let config = MeshConfig(
             cluster: "greeter-test", secret: "greeter-test-secret-0123456789abcdef",
             replicas: [Replica(id: "solo", http: HostPort(host: "127.0.0.1", port: 0), mesh: HostPort(host: "127.0.0.1", port: 0))])
@@ -17,48 +17,48 @@ final class GreeterHubTests: XCTestCase {
         port = try replica.start(httpAddress: SocketAddress(host: "127.0.0.1", port: 0)).port
     }
 
-    override func tearDown() {
+    deinit {
         let done = DispatchSemaphore(value: 0)
         replica.shutdown(timeout: 2) { done.signal() }
         _ = done.wait(timeout: .now() + 5)
         replica.stopLoop()
     }
 
-    func testGreetReturnsACodableObjectAndCountsPerConnection() throws {
+    @Test func greetReturnsACodableObjectAndCountsPerConnection() throws {
         let client = try TestClient(port: port, path: "/greeter")
         let first = try client.invoke("Greet", ["Ann"])
-        XCTAssertNil(first["error"])
+        #expect(first["error"] == nil)
         let greeting = first["result"] as? [String: Any]
-        XCTAssertEqual(greeting?["text"] as? String, "Hello, Ann!")
-        XCTAssertEqual(greeting?["replica"] as? String, "solo")
-        XCTAssertEqual(greeting?["greetedBefore"] as? Int, 0)
+        #expect(greeting?["text"] as? String == "Hello, Ann!")
+        #expect(greeting?["replica"] as? String == "solo")
+        #expect(greeting?["greetedBefore"] as? Int == 0)
         let second = try client.invoke("Greet", ["Ann"])
-        XCTAssertEqual((second["result"] as? [String: Any])?["greetedBefore"] as? Int, 1)
+        #expect((second["result"] as? [String: Any])?["greetedBefore"] as? Int == 1)
     }
 
-    func testHubExceptionReachesTheClient() throws {
+    @Test func hubExceptionReachesTheClient() throws {
         let client = try TestClient(port: port, path: "/greeter")
         let reply = try client.invoke("Greet", [""])
-        XCTAssertEqual(
-            reply["error"] as? String,
-            "An unexpected error occurred invoking 'Greet' on the server. HubException: Tell me your name.")
+        #expect(
+            reply["error"] as? String
+                == "An unexpected error occurred invoking 'Greet' on the server. HubException: Tell me your name.")
     }
 
-    func testTopicsReachFollowersFromHubMethodsAndFromTheHubContext() throws {
+    @Test func topicsReachFollowersFromHubMethodsAndFromTheHubContext() throws {
         let alice = try TestClient(port: port, path: "/greeter")
         let bob = try TestClient(port: port, path: "/greeter")
-        for client in [alice, bob] { XCTAssertNil(try client.invoke("Follow", ["swift"])["error"]) }
-        XCTAssertNil(try alice.invoke("Announce", ["swift", ["version": "6.3"]])["error"])
+        for client in [alice, bob] { #expect(try client.invoke("Follow", ["swift"])["error"] == nil) }
+        #expect(try alice.invoke("Announce", ["swift", ["version": "6.3"]])["error"] == nil)
         let news = try bob.nextInvocation()
-        XCTAssertEqual(news.target, "News")
-        XCTAssertEqual(news.arguments.first as? String, "swift")
-        XCTAssertEqual((news.arguments.last as? [String: String])?["version"], "6.3")
+        #expect(news.target == "News")
+        #expect(news.arguments.first as? String == "swift")
+        #expect((news.arguments.last as? [String: String])?["version"] == "6.3")
 
-        let context = try XCTUnwrap(replica.hubContext("GreeterHub"))
+        let context = try #require(replica.hubContext("GreeterHub"))
         try context.clients.group("swift").send("News", "swift", ["from": "server"])
         for client in [alice, bob] {
             let message = try client.nextInvocation()
-            XCTAssertEqual((message.arguments.last as? [String: String])?["from"], "server")
+            #expect((message.arguments.last as? [String: String])?["from"] == "server")
         }
     }
 }
