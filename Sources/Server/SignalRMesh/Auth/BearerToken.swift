@@ -45,11 +45,20 @@ struct BearerToken {
         return token.isEmpty ? nil : String(token)
     }
 
+    /// Drops spaces and tabs at both ends, byte by byte: dropping `Character`s would also take a combining mark
+    /// that follows the space (" \u{346}x" is one grapheme), changing the token (the jwt fuzz target found it).
     private static func trimmed(_ s: Substring) -> Substring {
-        var s = s
-        while let first = s.utf8.first, HTTPSyntax.isOWS(first) { s = s.dropFirst() }
-        while let last = s.utf8.last, HTTPSyntax.isOWS(last) { s = s.dropLast() }
-        return s
+        let utf8 = s.utf8
+        var start = utf8.startIndex
+        var end = utf8.endIndex
+        while start < end, HTTPSyntax.isOWS(utf8[start]) { start = utf8.index(after: start) }
+        while start < end {
+            let before = utf8.index(before: end)
+            guard HTTPSyntax.isOWS(utf8[before]) else { break }
+            end = before
+        }
+        // Spaces and tabs are ASCII, so both ends fall on scalar boundaries.
+        return s[start..<end]
     }
 
     /// `target` (a request target or URL) with the value of every `access_token` query parameter replaced by
