@@ -21,7 +21,7 @@ struct ConnectionOwners: Sendable {
 
     static func tag(for replica: String) -> String {
         let digest = SHA256.hash(Array(replica.utf8))
-        return String(base64URL(Array(digest.prefix(6))).prefix(tagLength))
+        return String(Base64URL.encode(Array(digest.prefix(6))).prefix(tagLength))
     }
 
     /// The replica that owns `connectionId`, if the id has a known tag.
@@ -36,11 +36,6 @@ struct ConnectionOwners: Sendable {
         var bytes = [UInt8]()
         bytes.reserveCapacity(16)
         for _ in 0..<2 { withUnsafeBytes(of: rng.next()) { bytes.append(contentsOf: $0) } }
-        return prefix + String(Self.base64URL(bytes).prefix(22 - Self.tagLength))
-    }
-
-    static func base64URL(_ bytes: [UInt8]) -> String {
-        let s = Base64.encode(bytes).prefix { $0 != "=" }
-        return String(s.map { $0 == "+" ? "-" : ($0 == "/" ? "_" : $0) })
+        return prefix + String(Base64URL.encode(bytes).prefix(22 - Self.tagLength))
     }
 }

@@ -119,9 +119,7 @@ final class ConnectionManager {
         var bytes = [UInt8]()
         bytes.reserveCapacity(16)
         for _ in 0..<2 { withUnsafeBytes(of: rng.next()) { bytes.append(contentsOf: $0) } }
-        var s = Base64.encode(bytes)
-        s = String(s.prefix { $0 != "=" })
-        return String(s.map { $0 == "+" ? "-" : ($0 == "/" ? "_" : $0) })
+        return Base64URL.encode(bytes)
     }
 
     /// Creates a negotiated connection for a client at `source`: under v1 the token is a second secret id; under
