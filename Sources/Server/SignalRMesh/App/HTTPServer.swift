@@ -216,7 +216,7 @@ public final class HTTPServer {
         // enforces maxMessageSize and answers with its Close message; the WebSocket layer has no size limit of its own.
         let ws = upgrade(http: http, key: key, limits: WebSocketLimits(maxFrameSize: .max, maxMessageSize: .max), streaming: true)
         ws.conn.maxPendingWriteBytes = options.maxPendingBytesPerConnection
-        endpoint.accept(record: record, ws: ws, leftover: http.parser.takeBufferedBytes(), now: now)
+        endpoint.accept(record: record, transport: ws, leftover: http.parser.takeBufferedBytes(), now: now)
         return .upgraded
     }
 

@@ -136,9 +136,9 @@ final class HubEndpoint {
         return .success(record)
     }
 
-    func accept(record: ConnectionManager.Record, ws: WebSocketSession, leftover: [UInt8], now: UInt64) {
+    func accept(record: ConnectionManager.Record, transport: any HubTransport, leftover: [UInt8], now: UInt64) {
         let connection = SignalRConnection(
-            connectionId: record.connectionId, token: record.token, endpoint: self, ws: ws, user: record.user?.userId,
+            connectionId: record.connectionId, token: record.token, endpoint: self, transport: transport, user: record.user?.userId,
             claims: record.user?.claims, now: now)
         pending[ObjectIdentifier(connection)] = connection
         connection.start(leftover: leftover)
@@ -176,6 +176,6 @@ final class HubEndpoint {
     /// Graceful shutdown: every client is told to reconnect (to another replica, or to this one once it's back).
     func closeAll(allowReconnect: Bool) {
         for c in Array(active.values) { c.close(error: nil, allowReconnect: allowReconnect) }
-        for c in Array(pending.values) { c.ws.close(code: 1001, reason: "server shutting down") }
+        for c in Array(pending.values) { c.transport.close() }
     }
 }

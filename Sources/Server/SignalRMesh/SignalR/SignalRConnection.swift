@@ -1,12 +1,15 @@
 import NetKit
 
-/// One SignalR connection over a WebSocket: the hub handshake, then hub messages, keep-alive pings and the client
-/// timeout. Confined to its loop.
-final class SignalRConnection: HubConnectionSink {
+/// One SignalR connection over any transport (``HubTransport``) and hub protocol (``HubProtocol``, chosen at the
+/// handshake): the hub handshake, then hub messages, keep-alive pings and the client timeout. Confined to its loop.
+final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     let connectionId: String
     let token: String
     let endpoint: HubEndpoint
-    let ws: WebSocketSession
+    private(set) var transport: any HubTransport
+    let loop: EventLoop
+    /// The hub protocol; JSON until the handshake chose one.
+    private(set) var hubProtocol: any HubProtocol = HubProtocols.json
     /// The user and token claims the transport request authenticated (nil: anonymous).
     let userId: String?
     let claims: JWTClaims?
@@ -20,7 +23,10 @@ final class SignalRConnection: HubConnectionSink {
     static let maxQueuedInvocations = 1024
 
     private var timing: HubConnectionStateMachine
-    private var framer: RecordSeparatorFramer
+    /// The handshake's 0x1E framer until the handshake is done, then the chosen protocol's reader (which gets
+    /// whatever followed the handshake).
+    private var handshakeFramer: RecordSeparatorFramer?
+    private var reader: (any HubMessageReader)?
     /// Built on use: logging is rare, and a stored logger (with its metadata dictionary) costs every connection.
     private var logger: Logger { Logger(label: "hub", metadata: ["conn": connectionId]) }
 
@@ -29,7 +35,7 @@ final class SignalRConnection: HubConnectionSink {
     var hubName: String { endpoint.hub.name }
 
     init(
-        connectionId: String, token: String, endpoint: HubEndpoint, ws: WebSocketSession, user: String?,
+        connectionId: String, token: String, endpoint: HubEndpoint, transport: any HubTransport, user: String?,
         claims: JWTClaims?, now: UInt64
     ) {
         self.connectionId = connectionId
@@ -37,45 +43,46 @@ final class SignalRConnection: HubConnectionSink {
         self.claims = claims
         self.token = token
         self.endpoint = endpoint
-        self.ws = ws
-        self.framer = RecordSeparatorFramer(maxMessageSize: endpoint.options.maxMessageSize)
+        self.transport = transport
+        self.loop = transport.loop
+        self.handshakeFramer = RecordSeparatorFramer(maxMessageSize: endpoint.options.maxMessageSize)
         let o = endpoint.options
+        // Long polling has an inherent keep-alive: no Pings, no client timeout (its own inactivity timeout ends it).
+        let forever = Double(UInt64.max / 2) / 1e9
         self.timing = HubConnectionStateMachine(
-            timeouts: .init(handshake: o.handshakeTimeout, keepAlive: o.keepAliveInterval, client: o.clientTimeout), now: now)
+            timeouts: .init(
+                handshake: o.handshakeTimeout,
+                keepAlive: transport.hasInherentKeepAlive ? forever : o.keepAliveInterval,
+                client: transport.hasInherentKeepAlive ? forever : o.clientTimeout),
+            now: now)
     }
 
     func start(leftover: [UInt8]) {
-        // Weak: the hub may drop this connection while its socket finishes the close handshake. The session streams
-        // (see HTTPServer): chunks of text or binary WebSocket messages go straight to the 0x1E framer.
-        ws.onChunk = { [weak self] bytes, _ in self?.received(bytes) }
-        ws.onText = { [weak self] bytes in self?.received(bytes) }
-        ws.onBinary = { [weak self] bytes in self?.received(bytes) }
-        ws.onActivity = { [weak self] in self?.activity() }
-        ws.onClosed = { [weak self] _ in self?.transportClosed() }
-        ws.start(leftover: leftover)
+        transport.start(handler: self, leftover: leftover)
     }
 
-    // MARK: Receiving
+    // MARK: Receiving (HubTransportHandler)
 
     /// Any bytes from the client, even part of a frame or a WebSocket ping, reset the client timeout (ASP.NET Core
     /// resets it on every read).
-    private func activity() {
-        timing.received(now: ws.conn.loop.now)
+    func transportActivity() {
+        timing.received(now: loop.now)
     }
 
-    private func received(_ bytes: [UInt8]) {
+    func transportReceived(_ bytes: UnsafeRawBufferPointer) {
         guard phase != .closed else { return }
-        framer.append(bytes)
+        if reader != nil {
+            reader!.append(bytes)
+        } else {
+            handshakeFramer?.append(bytes)
+        }
         while phase != .closed {
             do {
                 if phase == .handshake {
-                    guard let message = try framer.next() else { return }
+                    guard let message = try handshakeFramer?.next() else { return }
                     handshake(message)
                 } else {
-                    // Parsed where it lies in the framer's buffer: no copy of the message.
-                    guard let parsed = try framer.withNext({ bytes in Result { try JSONHubProtocol.parse(bytes) } }) else {
-                        return
-                    }
+                    guard let parsed = try reader?.next() else { return }
                     dispatch(parsed)
                 }
             } catch {
@@ -99,23 +106,31 @@ final class SignalRConnection: HubConnectionSink {
             failHandshake(Handshake.unexpectedError, log: "malformed handshake: \(LogText.untrusted("\(error)", limit: 160))")
             return
         }
-        if let error = Handshake.validate(request) {
+        var offered: [String: ClosedRange<Int>] = [:]
+        for p in HubProtocols.all { offered[p.name] = p.versions }
+        if let error = Handshake.validate(request, supportedProtocols: offered, transferFormatText: !transport.supportsBinary) {
             failHandshake(error, log: "handshake refused: \(LogText.untrusted(error, limit: 160))")
             return
         }
-        guard timing.handshakeCompleted(now: ws.conn.loop.now) else {
+        guard timing.handshakeCompleted(now: loop.now) else {
             failHandshake(Handshake.canceledError, log: "handshake completed after the deadline")
             return
         }
-        sendRaw(Handshake.successResponse)
+        hubProtocol = HubProtocols.named(request.protocolName) ?? HubProtocols.json
+        // What followed the handshake in the same read belongs to the protocol's reader.
+        var next = hubProtocol.makeReader(maxMessageSize: endpoint.options.maxMessageSize)
+        if let rest = handshakeFramer?.takeBuffered(), !rest.isEmpty { rest.withUnsafeBytes { next.append($0) } }
+        handshakeFramer = nil
+        reader = next
+        sendRaw(Handshake.successResponse, format: .text)
         endpoint.connected(self)
     }
 
     private func failHandshake(_ text: String, log: String) {
         logger.debug(log)
-        sendRaw(Handshake.errorResponse(text))
+        sendRaw(Handshake.errorResponse(text), format: .text)
         timing.closed()
-        ws.close(code: 1000, reason: "")
+        transport.close()
         endpoint.disconnected(self, wasActive: false, error: nil)
     }
 
@@ -141,14 +156,14 @@ final class SignalRConnection: HubConnectionSink {
             logger.debug("ignored a hub message of type \(message.typeId) the hub did not ask for")
         case .close:
             timing.closed()
-            ws.close(code: 1000, reason: "")
+            transport.close()
             endpoint.disconnected(self, wasActive: true, error: nil)
         }
     }
 
     // MARK: Invocations
 
-    private lazy var handle = ConnectionHandle(self, loop: ws.conn.loop)
+    private lazy var handle = ConnectionHandle(self, loop: loop)
 
     /// The context a hub method or hook sees.
     var caller: HubCaller {
@@ -163,7 +178,7 @@ final class SignalRConnection: HubConnectionSink {
         guard let hook = endpoint.hub.connectedHook else { return }
         busy = true
         let caller = self.caller
-        let loop = ws.conn.loop
+        let loop = self.loop
         let box = UnsafeSendableBox(self)
         Task {
             let failure: String?
@@ -253,7 +268,7 @@ final class SignalRConnection: HubConnectionSink {
             busy = true
             let caller = self.caller
             let arguments = inv.arguments
-            let loop = ws.conn.loop
+            let loop = self.loop
             let box = UnsafeSendableBox(self)
             let request = UnsafeSendableBox(inv)
             Task {
@@ -310,30 +325,25 @@ final class SignalRConnection: HubConnectionSink {
 
     func sendHubMessage(_ message: HubMessage) {
         var out: [UInt8] = []
-        JSONHubProtocol.encode(message, into: &out)
-        sendRaw(out)
+        hubProtocol.write(message, into: &out)
+        sendRaw(out, format: hubProtocol.transferFormat)
     }
 
-    private func sendRaw(_ json: [UInt8]) {
-        var frame: [UInt8] = []
-        frame.reserveCapacity(json.count + 10)
-        WebSocketFrameEncoder.encode(.text, payload: json, into: &frame)
-        ws.sendEncoded(frame)
-        timing.sent(now: ws.conn.loop.now)
+    private func sendRaw(_ bytes: [UInt8], format: TransferFormat) {
+        transport.send(bytes, format: format)
+        timing.sent(now: loop.now)
     }
 
     /// Queues a broadcast message (shared bytes, no copy).
     func sendMessage(_ message: OutgoingMessage) {
         guard phase == .active else { return }
-        ws.sendEncoded(message.webSocketTextFrame)
-        timing.sent(now: ws.conn.loop.now)
+        transport.send(message, kind: hubProtocol.kind)
+        timing.sent(now: loop.now)
     }
 
-    static let pingFrame: [UInt8] = {
-        var out: [UInt8] = []
-        WebSocketFrameEncoder.encode(.text, payload: JSONHubProtocol.pingMessage, into: &out)
-        return out
-    }()
+    /// The Ping, shared by every connection: its encodings and frames are made once per protocol and transport.
+    /// (Its lazily made encodings assume one loop touches it, like every OutgoingMessage.)
+    nonisolated(unsafe) static let ping = OutgoingMessage(.ping)
 
     /// Sends the hub's Close message, then closes the WebSocket.
     func close(error: String?, allowReconnect: Bool) {
@@ -341,11 +351,11 @@ final class SignalRConnection: HubConnectionSink {
         let wasActive = phase == .active
         sendHubMessage(.close(error: error, allowReconnect: allowReconnect))
         timing.closed()
-        ws.close(code: 1000, reason: "")
+        transport.close()
         endpoint.disconnected(self, wasActive: wasActive, error: error.map { ConnectionClosedError(reason: $0) })
     }
 
-    private func transportClosed() {
+    func transportClosed() {
         guard phase != .closed else { return }
         let wasActive = phase == .active
         timing.closed()
@@ -358,17 +368,17 @@ final class SignalRConnection: HubConnectionSink {
         case .none:
             break
         case .sendPing:
-            ws.sendEncoded(Self.pingFrame)
+            transport.send(Self.ping, kind: hubProtocol.kind)
         case .handshakeTimedOut:
             // failHandshake checks nothing of the phase: the machine already moved to closed.
             logger.debug("handshake timed out")
-            sendRaw(Handshake.errorResponse(Handshake.canceledError))
-            ws.close(code: 1000, reason: "")
+            sendRaw(Handshake.errorResponse(Handshake.canceledError), format: .text)
+            transport.close()
             endpoint.disconnected(self, wasActive: false, error: nil)
         case .clientTimedOut:
             logger.debug("client timeout: nothing received for \(endpoint.options.clientTimeout) s")
             sendHubMessage(.close(error: nil, allowReconnect: true))
-            ws.close(code: 1000, reason: "")
+            transport.close()
             endpoint.disconnected(self, wasActive: true, error: ConnectionClosedError(reason: "client timeout"))
         }
     }

@@ -7,9 +7,17 @@
 /// unknown members are validated and skipped without allocating, and only the parts a message keeps become
 /// `String`s or ``JSONValue``s. Members may come in any order (`type` need not be first), property names are
 /// case-sensitive, and a repeated property takes its last value.
-enum JSONHubProtocol {
+struct JSONHubProtocol: HubProtocol {
     /// The protocol name used in the handshake.
     static let name = "json"
+
+    var name: String { Self.name }
+    var versions: ClosedRange<Int> { 0...1 }
+    var transferFormat: TransferFormat { .text }
+    var kind: HubProtocolKind { .json }
+    var pingMessage: [UInt8] { Self.pingMessage }
+    func makeReader(maxMessageSize: Int) -> any HubMessageReader { JSONMessageReader(maxMessageSize: maxMessageSize) }
+    func write(_ message: HubMessage, into out: inout [UInt8]) { Self.encode(message, into: &out) }
 
     /// `{"type":6}` + 0x1E, ready to write.
     static let pingMessage: [UInt8] = Array("{\"type\":6}".utf8) + [JSONByte.recordSeparator]

@@ -76,6 +76,16 @@ struct RecordSeparatorFramer {
         return try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[range])) }
     }
 
+    /// Hands over the bytes buffered and not yet returned (the start of a stream in another framing, after the
+    /// handshake) and empties the framer.
+    mutating func takeBuffered() -> [UInt8] {
+        let rest = Array(buffer[readIndex...])
+        buffer = []
+        readIndex = 0
+        scanIndex = 0
+        return rest
+    }
+
     private mutating func nextRange() throws -> Range<Int>? {
         if failed { throw FramerError.messageTooLarge }
         let end = buffer[scanIndex...].firstIndex(of: JSONByte.recordSeparator)

@@ -1,0 +1,6 @@
+/// The three SignalR transports, with the names negotiate lists.
+enum TransportKind: String, Sendable {
+    case webSockets = "WebSockets"
+    case serverSentEvents = "ServerSentEvents"
+    case longPolling = "LongPolling"
+}
