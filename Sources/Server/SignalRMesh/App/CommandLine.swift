@@ -46,6 +46,8 @@ public struct ServerCommandLine: Equatable, Sendable {
                                     a valid token's `sub` (else `nameidentifier`) claim is the connection's user.
                                     The JWT_KEY environment variable works too; without either, every connection
                                     is anonymous
+          --redirect-negotiate      spread new connections over the live replicas: negotiate answers with a redirect
+                                    (`url` + `accessToken`) to the next reachable replica in turn (or serves it here)
           --public-dir DIR          serve the web client from DIR instead of the bundled one
           --ws-echo                 also serve a raw WebSocket echo endpoint at /ws-echo (conformance tests)
           -h, --help                show this help
@@ -153,6 +155,8 @@ public struct ServerCommandLine: Equatable, Sendable {
                 result.options.detailedErrors = true
             case "--jwt-key":
                 result.options.jwtKey = try jwtKey(try value(flag, inline), source: "--jwt-key")
+            case "--redirect-negotiate":
+                result.options.redirectNegotiate = true
             case "--public-dir":
                 result.options.publicDir = try value(flag, inline)
             case "--ws-echo":
@@ -188,7 +192,7 @@ extension ServerOptions: Equatable {
             && a.allowedHosts == b.allowedHosts && a.wsEcho == b.wsEcho
             && a.publicDir == b.publicDir && a.maxNegotiationsPerAddress == b.maxNegotiationsPerAddress
             && a.maxNegotiations == b.maxNegotiations && a.statusAccess == b.statusAccess && a.statusMaxAge == b.statusMaxAge
-            && a.detailedErrors == b.detailedErrors && a.jwtKey == b.jwtKey
+            && a.detailedErrors == b.detailedErrors && a.redirectNegotiate == b.redirectNegotiate && a.jwtKey == b.jwtKey
     }
 }
 

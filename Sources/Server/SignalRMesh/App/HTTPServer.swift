@@ -20,6 +20,8 @@ public final class HTTPServer {
     public var meshStatus: (() -> [UInt8])? {
         didSet { statusCache.invalidate() }
     }
+    /// `--redirect-negotiate`: sends negotiates to the live replicas in turn (set by whoever owns the mesh).
+    var negotiateRedirector: NegotiateRedirector?
     /// The last rendering of `/api/mesh`, served again for `statusMaxAge`.
     private var statusCache: StatusCache
     public private(set) var isShuttingDown = false
@@ -119,6 +121,12 @@ public final class HTTPServer {
                 var r = HTTPResponse.text(405, "Method Not Allowed")
                 r.headers.add("Allow", "POST")
                 return .response(withCORS(r, request))
+            }
+            if let redirector = negotiateRedirector,
+                let body = redirector.redirect(
+                    request, hubPath: endpoint.hub.path, bearerToken: endpoint.authenticator.token(request))
+            {
+                return .response(withCORS(.json(200, body), request))
             }
             let source = http.conn.remoteAddress.map { LoopbackAddress.sourceKey($0.host) } ?? "unknown"
             return .response(withCORS(endpoint.negotiate(request, source: source, now: now), request))

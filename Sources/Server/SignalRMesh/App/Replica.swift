@@ -55,6 +55,11 @@ public final class ReplicaServer: @unchecked Sendable {
                     guard names.insert(hub.name).inserted else { throw UsageError("two hubs are named \(hub.name)") }
                     self.http.addHub(hub, router: self.router, authenticator: authenticator)
                 }
+                if options.redirectNegotiate {
+                    let mesh = self.mesh!
+                    self.http.negotiateRedirector = NegotiateRedirector(
+                        selfId: options.nodeId, replicas: config.replicas, isReachable: { [unowned mesh] in mesh.isReachable($0) })
+                }
                 self.http.meshStatus = { [unowned self] in
                     MeshStatusJSON.render(self.mesh.snapshot(), config: config, loop: self.loop.wakeToFirstWrite)
                 }

@@ -15,6 +15,8 @@ public struct ServerOptions: Sendable {
     public var maxMessageSize: Int = 32 * 1024
     /// Send the text of server errors to clients (ASP.NET Core's `EnableDetailedErrors`); `--detailed-errors`.
     public var detailedErrors = false
+    /// Answer negotiate with a redirect to the next live replica in turn (`--redirect-negotiate`).
+    public var redirectNegotiate = false
     /// The HS256 key that bearer tokens are checked against (`--jwt-key` or `JWT_KEY`); nil: tokens aren't
     /// checked and every connection is anonymous.
     public var jwtKey: [UInt8]?
