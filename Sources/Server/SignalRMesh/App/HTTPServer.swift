@@ -20,6 +20,8 @@ public final class HTTPServer {
     public var meshStatus: (() -> [UInt8])? {
         didSet { statusCache.invalidate() }
     }
+    /// Serves transport requests for connections owned by other replicas (set by whoever owns the mesh).
+    var forwarder: TransportForwarder?
     /// `--redirect-negotiate`: sends negotiates to the live replicas in turn (set by whoever owns the mesh).
     var negotiateRedirector: NegotiateRedirector?
     /// The last rendering of `/api/mesh`, served again for `statusMaxAge`.
@@ -205,6 +207,11 @@ public final class HTTPServer {
     private func hubRequest(_ request: HTTPRequest, endpoint: HubEndpoint, http: HTTPConnection, now: UInt64) -> Outcome {
         if CORS.isPreflight(request) { return .response(CORS.preflightResponse(for: request, policy: options.allowedOrigins)) }
         if let refused = refuseForeignOrigin(request, http: http) { return .response(refused) }
+        if let forwarder, let token = request.queryValue("id"), !token.isEmpty,
+            let owner = forwarder.remoteOwner(ofToken: token, endpoint: endpoint)
+        {
+            return forwarder.forward(request, endpoint: endpoint, http: http, owner: owner, token: token)
+        }
         guard request.isWebSocketUpgrade else {
             return .response(withCORS(endpoint.nonWebSocket(request), request))
         }
@@ -246,7 +253,7 @@ public final class HTTPServer {
         return .upgraded
     }
 
-    private func validateUpgrade(_ request: HTTPRequest) -> Result<String, HTTPResponse> {
+    func validateUpgrade(_ request: HTTPRequest) -> Result<String, HTTPResponse> {
         let result = WebSocketHandshake.validateRequest(
             method: request.method, versionIsHTTP11: request.version == HTTPVersion(major: 1, minor: 1),
             header: { request.headers[$0] },
@@ -273,6 +280,22 @@ public final class HTTPServer {
         openWebSockets += 1
         let session = WebSocketSession(
             conn: http.conn, limits: limits, closeTimeout: options.webSocketCloseTimeout, logger: logger, streaming: streaming)
+        session.onTransportGone = { [unowned self] in self.openWebSockets -= 1 }
+        return session
+    }
+
+    /// Writes the 101 on a socket already taken from HTTP (a forwarded WebSocket) and starts a streaming session.
+    func acceptWebSocket(conn: TCPConnection, key: String, extraHeaders: [(String, String)]) -> WebSocketSession {
+        var headers = HTTPHeaders()
+        headers.add("Upgrade", "websocket")
+        headers.add("Connection", "Upgrade")
+        headers.add("Sec-WebSocket-Accept", WebSocketHandshake.acceptValue(forKey: key))
+        conn.write(HTTPResponse(status: 101, headers: headers).serialize(keepAlive: true))
+        openWebSockets += 1
+        conn.maxPendingWriteBytes = options.maxPendingBytesPerConnection
+        let session = WebSocketSession(
+            conn: conn, limits: WebSocketLimits(maxFrameSize: .max, maxMessageSize: .max),
+            closeTimeout: options.webSocketCloseTimeout, logger: logger, streaming: true)
         session.onTransportGone = { [unowned self] in self.openWebSockets -= 1 }
         return session
     }

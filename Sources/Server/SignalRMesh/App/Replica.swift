@@ -55,6 +55,9 @@ public final class ReplicaServer: @unchecked Sendable {
                     guard names.insert(hub.name).inserted else { throw UsageError("two hubs are named \(hub.name)") }
                     self.http.addHub(hub, router: self.router, authenticator: authenticator)
                 }
+                let forwarder = TransportForwarder(server: self.http, router: self.router)
+                self.http.forwarder = forwarder
+                self.router.forwarder = forwarder
                 if options.redirectNegotiate {
                     let mesh = self.mesh!
                     self.http.negotiateRedirector = NegotiateRedirector(

@@ -24,6 +24,8 @@ enum ClusterMessage: Equatable, Sendable {
 
     enum Kind: UInt8 {
         case invoke = 1, interest, interestAck, snapshotRequest, snapshot, groupRequest, groupReply
+        /// A ``ForwardMessage`` (transport requests served by a replica that doesn't own the connection).
+        case forward = 64
     }
 
     // MARK: Encoding
@@ -132,6 +134,8 @@ enum ClusterMessage: Equatable, Sendable {
                 if hasError == 0 { return r.atEnd ? .groupReply(id: id, error: nil) : nil }
                 guard let error = r.string(), r.atEnd else { return nil }
                 return .groupReply(id: id, error: error)
+            case .forward:
+                return nil  // a ForwardMessage: TransportForwarder decodes it
             }
         }
     }

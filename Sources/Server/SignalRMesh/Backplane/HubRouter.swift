@@ -295,6 +295,7 @@ final class HubRouter {
             scheduleSync()
         case .unreachable(let replica), .left(let replica):
             forget(replica)
+            forwarder?.unreachable(replica)
         }
     }
 
@@ -310,6 +311,19 @@ final class HubRouter {
 
     // MARK: Receiving
 
+    /// Serves transport requests of other replicas' connections (no sticky sessions); gets `forward` messages and
+    /// peer losses.
+    weak var forwarder: TransportForwarder?
+
+    /// Sends an already-encoded cluster message to one replica.
+    func publishRaw(_ payload: [UInt8], to replica: String) {
+        published &+= 1
+        backplane?.publish(payload, to: [replica])
+    }
+
+    /// Whether `replica` can be reached now.
+    func isReachable(_ replica: String) -> Bool { backplane?.isReachable(replica) ?? false }
+
     private func publish(_ message: ClusterMessage, to destinations: [String]?) {
         published &+= 1
         backplane?.publish(message.encode(), to: destinations)
@@ -324,6 +338,10 @@ final class HubRouter {
                 // Nobody here to deliver to: nothing to frame.
                 guard let hub = hubsByName.first(where: { $0.name.elementsEqual(name) })?.hub, hub.count > 0 else { return }
                 hub.deliver(OutgoingMessage(json: UnsafeRawBufferPointer(rebasing: bytes[fields.json])), to: fields.target)
+                return
+            }
+            if kind == .forward {
+                forwarder?.received(UnsafeRawBufferPointer(rebasing: bytes[2...]), from: origin)
                 return
             }
             guard let message = ClusterMessage.decode(payload) else { return dropUndecodable(origin, payload.count) }

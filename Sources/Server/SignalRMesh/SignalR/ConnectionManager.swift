@@ -134,7 +134,8 @@ final class ConnectionManager {
             evicted = .tableFull
         }
         let id = newConnectionId()
-        let token = version >= 1 ? Self.randomId() : id
+        // The token names its replica too (same tag as the id), so any replica can send its requests to the owner.
+        let token = version >= 1 ? newConnectionId() : id
         let record = Record(connectionId: id, token: token, negotiatedAt: now, source: source)
         byToken[token] = record
         unclaimedAll.append(record, \.all)
