@@ -16,8 +16,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import requests
 
 from fake_transports import FakeSignalRServer, RS
+from harness import Cluster, wait_until
 
 PUBLIC = Path(__file__).resolve().parents[2] / "Sources" / "Server" / "SignalRMesh" / "Public"
 BROWSER = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
@@ -162,3 +164,112 @@ def test_transports_fall_back_and_work(browser_run):
         # Long polling connections stopped by the client are ended with DELETE.
         deleted = {e["token"] for e in server.events if e["kind"] == "delete"}
         assert deleted, "no DELETE after stopping a long-polling connection"
+
+
+# ---------------------------------------------------------------------------- the real page on a real replica
+
+
+class _Page:
+    """One Chromium tab driven over the DevTools protocol (Runtime.evaluate only)."""
+
+    def __init__(self, url: str):
+        import websocket  # websocket-client, already an interop requirement
+
+        self.profile = tempfile.mkdtemp(prefix="webclient-chromium-")
+        self.proc = subprocess.Popen(
+            [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+             "--remote-debugging-port=0", f"--user-data-dir={self.profile}", url],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        port_file = Path(self.profile) / "DevToolsActivePort"
+        port = int(wait_until(lambda: port_file.read_text().split()[0], 20, what="DevTools port"))
+        target = wait_until(lambda: next(t for t in requests.get(f"http://127.0.0.1:{port}/json/list", timeout=2).json()
+                                         if t.get("type") == "page"), 20, what="the page target")
+        self.ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=10, suppress_origin=True)
+        self.next_id = 0
+
+    def eval(self, expression: str):
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": "Runtime.evaluate",
+                                 "params": {"expression": expression, "returnByValue": True}}))
+        while True:
+            answer = json.loads(self.ws.recv())
+            if answer.get("id") == self.next_id:
+                result = answer["result"]
+                assert "exceptionDetails" not in result, result
+                return result["result"].get("value")
+
+    def close(self):
+        try:
+            self.ws.close()
+        finally:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+            shutil.rmtree(self.profile, ignore_errors=True)
+
+
+STATE_JS = """(() => {
+  const c = window.meshChat && window.meshChat.connection, r = window.meshChat && window.meshChat.rooms;
+  const used = document.getElementById("transport-used");
+  return { chat: c && c.state, chatTransport: c && c.transport, rooms: r && r.state, roomsTransport: r && r.transport,
+           label: used.hidden ? "" : used.textContent, pick: document.getElementById("transport-select").value,
+           banner: document.getElementById("conn-banner").hidden ? "" : document.getElementById("conn-banner-text").textContent,
+           stored: localStorage.getItem("meshchat.transport"), href: location.href };
+})()"""
+
+
+@pytest.fixture
+def page_replica():
+    """One replica serving this tree's page files (whatever the binary's bundle holds)."""
+    c = Cluster(["a"], name="webclient-page", args=["--public-dir", str(PUBLIC)])
+    try:
+        c.start()
+        yield c
+    finally:
+        c.close()
+
+
+def test_real_page_transport_picker(page_replica):
+    """The page on a replica: ?transport= picks the transport and the page says which one is in use;
+    changing the picker saves the choice, updates the address and reconnects both hubs with it."""
+    if BROWSER is None:
+        pytest.skip("no Chromium installed")
+    port = page_replica.port("a")
+    negotiate = requests.post(f"http://127.0.0.1:{port}/chatHub/negotiate?negotiateVersion=1", timeout=5).json()
+    offered = {t["transport"] for t in negotiate["availableTransports"]}
+    page = _Page(f"http://127.0.0.1:{port}/?transport=websockets")
+    try:
+        st = wait_until(lambda: (lambda s: s if s["chat"] == "connected" and s["rooms"] == "connected" else None)(page.eval(STATE_JS)),
+                        20, what="both hubs connected")
+        assert st["pick"] == "WebSockets" and st["chatTransport"] == "WebSockets" and st["roomsTransport"] == "WebSockets", st
+        assert st["label"] == "via WebSockets", st
+        assert st["stored"] is None, st  # the address chose it; nothing saved until the picker is used
+
+        page.eval("""(() => { const s = document.getElementById("transport-select");
+                     s.value = "LongPolling"; s.dispatchEvent(new Event("change")); })()""")
+        st = page.eval(STATE_JS)
+        assert st["stored"] == "LongPolling" and st["href"].endswith("?transport=LongPolling"), st
+        if "LongPolling" in offered:
+            st = wait_until(lambda: (lambda s: s if s["chatTransport"] == "LongPolling" and s["roomsTransport"] == "LongPolling" else None)(page.eval(STATE_JS)),
+                            20, what="both hubs over long polling")
+            assert st["label"] == "via long polling", st
+        else:
+            # Until the replica serves long polling: a clear reason, and no silent use of another transport.
+            st = wait_until(lambda: (lambda s: s if "LongPolling: not offered by the server" in s["banner"] else None)(page.eval(STATE_JS)),
+                            20, what="the 'not offered' reason")
+            assert st["chatTransport"] is None and st["label"] == "", st
+
+        # Back to Auto: WebSockets first, as the official client does.
+        page.eval("""(() => { const s = document.getElementById("transport-select");
+                     s.value = "Auto"; s.dispatchEvent(new Event("change")); })()""")
+        st = wait_until(lambda: (lambda s: s if s["chatTransport"] == "WebSockets" and s["roomsTransport"] == "WebSockets" else None)(page.eval(STATE_JS)),
+                        20, what="both hubs back on WebSockets")
+        assert st["stored"] == "Auto" and st["href"].endswith("?transport=Auto") and st["label"] == "via WebSockets", st
+    finally:
+        page.close()
