@@ -110,6 +110,47 @@ def test_page_has_chat_rooms_and_mesh(server):
     assert page.ids["messages"][1].get("aria-live") == "polite"
 
 
+class _Options(HTMLParser):
+    """The option values of one <select>, by id."""
+
+    def __init__(self, select_id: str):
+        super().__init__()
+        self.select_id = select_id
+        self.values: list[str] = []
+        self._inside = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "select":
+            self._inside = a.get("id") == self.select_id
+        elif tag == "option" and self._inside:
+            self.values.append(a.get("value", ""))
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._inside = False
+
+
+def test_page_has_transport_picker(server):
+    """The transport toggle: Auto plus each transport by its negotiate name, labelled, and a place that
+    shows the transport in use; app.js reads ?transport= and remembers the choice."""
+    r = http_request(server.port("a"), "GET", "/")
+    page = _Ids()
+    page.feed(r.body.decode())
+    assert page.ids.get("transport-select", ("",))[0] == "select", "no <select id=transport-select>"
+    assert "transport-select" in page.labelled or page.ids["transport-select"][1].get("aria-label")
+    options = _Options("transport-select")
+    options.feed(r.body.decode())
+    assert options.values == ["Auto", "WebSockets", "ServerSentEvents", "LongPolling"], options.values
+    assert "transport-used" in page.ids and "rooms-transport-used" in page.ids
+    js = _app_js(server)
+    for needle in ('searchParams.get("transport")', '"meshchat.transport"', "transport: initialTransport"):
+        assert needle in js, needle
+    lite = http_request(server.port("a"), "GET", "/signalr-lite.js").body.decode()
+    for needle in ("new EventSource(", 'method: "DELETE"', "text/plain;charset=UTF-8", "ServerSentEvents", "LongPolling"):
+        assert needle in lite, needle
+
+
 def test_app_js_ids_exist_in_page(server):
     """Every element app.js looks up by id is in index.html (a renamed id would break the page silently)."""
     page = _page(server)

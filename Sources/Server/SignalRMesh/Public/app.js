@@ -16,6 +16,10 @@
   const MESH_TIMEOUT_MS = 2500;
   const GROUP_WINDOW_MS = 3 * 60 * 1000; // same sender + replica within this → compact follow-up line
   const NAME_KEY = "meshchat.name";
+  const TRANSPORT_KEY = "meshchat.transport";
+  /** What the transport picker offers: "Auto" or one of SignalRLite.TransportType. */
+  const TRANSPORT_CHOICES = ["Auto", ...SignalRLite.TRANSPORT_ORDER];
+  const TRANSPORT_NAMES = { WebSockets: "WebSockets", ServerSentEvents: "Server-Sent Events", LongPolling: "long polling" };
   const SVG_NS = "http://www.w3.org/2000/svg";
 
   const $ = (id) => document.getElementById(id);
@@ -28,6 +32,8 @@
     bannerText: $("conn-banner-text"),
     bannerAlt: $("conn-banner-alt"),
     reconnectBtn: $("reconnect-btn"),
+    transportSelect: $("transport-select"),
+    transportUsed: $("transport-used"),
     list: $("messages"),
     empty: $("empty-state"),
     jump: $("jump-btn"),
@@ -179,6 +185,98 @@
       }
     });
   })();
+
+  // ---- transport ----------------------------------------------------------------------------------
+  //
+  // Both hub connections use the transport picked in the top bar: "Auto" (WebSockets, then Server-Sent
+  // Events, then long polling) or one forced transport. ?transport=<name> in the address wins over the
+  // choice remembered in localStorage; picking another one saves it, keeps the address in step and
+  // reconnects both hubs with it.
+
+  /** `value` as one of TRANSPORT_CHOICES (case-insensitive), or null. */
+  function transportChoice(value) {
+    if (typeof value !== "string") return null;
+    const v = value.trim().toLowerCase();
+    return TRANSPORT_CHOICES.find((c) => c.toLowerCase() === v) || null;
+  }
+
+  function transportFromUrl() {
+    try {
+      return transportChoice(new URL(location.href).searchParams.get("transport"));
+    } catch (_) {
+      return null;
+    }
+  }
+
+  const initialTransport = transportFromUrl() || transportChoice(storage.get(TRANSPORT_KEY)) || "Auto";
+  ui.transportSelect.value = initialTransport;
+
+  /** Saves `choice` and, when the address names a transport, puts the new one there (a reload keeps it). */
+  function rememberTransport(choice) {
+    storage.set(TRANSPORT_KEY, choice);
+    try {
+      const url = new URL(location.href);
+      if (url.searchParams.has("transport")) {
+        url.searchParams.set("transport", choice);
+        history.replaceState(history.state, "", url.href);
+      }
+    } catch (_) {
+      /* the address just keeps its old value */
+    }
+  }
+
+  /** "via WebSockets" while connected; the title says why earlier transports were passed over. */
+  function renderTransportUsed(node, connection) {
+    const used = connection.state === "connected" ? connection.transport : null;
+    node.hidden = !used;
+    node.dataset.transport = used || "";
+    node.textContent = used ? `via ${TRANSPORT_NAMES[used] || used}` : "";
+    const problems = used ? connection.transportProblems || [] : [];
+    node.title = problems.length ? `Fell back to ${TRANSPORT_NAMES[used] || used}: ${problems.join("; ")}` : "";
+  }
+
+  /**
+   * The life of one hub connection on this page (the chat's and the rooms' alike): start it (it keeps
+   * retrying until it connects), the Reconnect / Retry now button, re-rendering the countdown while
+   * reconnecting, closing when the page is left and starting again when it comes back from the
+   * back/forward cache. `restart(transport)` reconnects with another transport choice; `restarting` is
+   * true while that closes the old connection, so the state change is not reported as a lost connection.
+   */
+  function superviseConnection(connection, button, render) {
+    const supervisor = {
+      restarting: false,
+      start() {
+        connection.start().catch(() => {
+          /* the status, the banner and the Reconnect button already tell the story */
+        });
+      },
+      restart(transport) {
+        connection.options.transport = transport;
+        supervisor.restarting = true;
+        try {
+          connection.stop();
+        } finally {
+          supervisor.restarting = false;
+        }
+        supervisor.start();
+      },
+    };
+    button.addEventListener("click", () => {
+      if (connection.state === "reconnecting") connection.retryNow();
+      else if (connection.state === "disconnected") supervisor.start();
+    });
+    // The reconnect countdown.
+    setInterval(() => {
+      if (connection.state === "reconnecting") render();
+    }, 500);
+    window.addEventListener("pagehide", () => {
+      connection.stop();
+    });
+    window.addEventListener("pageshow", (e) => {
+      if (e.persisted && connection.state === "disconnected") supervisor.start();
+    });
+    return supervisor;
+  }
 
   /** An error's text as a sentence fragment: no trailing full stop, so it can be embedded. */
   function reasonOf(err, fallback) {
@@ -367,6 +465,7 @@
 
   const conn = new SignalRLite.HubConnection("/chatHub", {
     retryStart: true,
+    transport: initialTransport,
     logger: (level, text) => {
       if (level === "error" || level === "warn") console.warn(`[signalr] ${text}`);
     },
@@ -383,28 +482,19 @@
   conn.onstatechange = (state, prev) => {
     if (state !== prev) {
       if (state === "connected") {
-        const where = selfId ? ` to replica ${selfId}` : "";
+        const where = `${selfId ? ` to replica ${selfId}` : ""}${conn.transport ? ` via ${TRANSPORT_NAMES[conn.transport] || conn.transport}` : ""}`;
         addSystem(everConnected ? `Reconnected${where}.` : `Connected${where}.`, "ok");
         everConnected = true;
       } else if (state === "reconnecting" && prev === "connected") {
         addSystem(`Connection lost: ${reasonOf(conn.lastError, "unknown reason")}. Reconnecting…`, "warn");
-      } else if (state === "disconnected" && prev === "connected") {
+      } else if (state === "disconnected" && prev === "connected" && !chat.restarting) {
         addSystem(`Disconnected: ${reasonOf(conn.lastError, "closed")}.`, "error");
       }
     }
     renderConnection();
   };
 
-  function startConnection() {
-    conn.start().catch(() => {
-      /* the badge, the banner and its Reconnect button already tell the story */
-    });
-  }
-
-  ui.reconnectBtn.addEventListener("click", () => {
-    if (conn.state === "reconnecting") conn.retryNow();
-    else if (conn.state === "disconnected") startConnection();
-  });
+  const chat = superviseConnection(conn, ui.reconnectBtn, renderConnection);
 
   function renderConnection() {
     const state = conn.state;
@@ -433,6 +523,7 @@
         button = "Reconnect";
     }
     ui.badgeText.textContent = badgeText;
+    renderTransportUsed(ui.transportUsed, conn);
 
     if (bannerText) {
       ui.banner.hidden = false;
@@ -490,18 +581,6 @@
     ui.replicaLabel.textContent = text;
   }
 
-  // The countdown in the banner.
-  setInterval(() => {
-    if (conn.state === "reconnecting") renderConnection();
-  }, 500);
-
-  // Close cleanly when leaving; a page restored from the back/forward cache connects again.
-  window.addEventListener("pagehide", () => {
-    conn.stop();
-  });
-  window.addEventListener("pageshow", (e) => {
-    if (e.persisted && conn.state === "disconnected") startConnection();
-  });
 
   // ---- composer -----------------------------------------------------------------------------------
 
@@ -882,6 +961,7 @@
     connId: $("rooms-conn-id"),
     user: $("rooms-user"),
     reconnectBtn: $("rooms-reconnect-btn"),
+    transportUsed: $("rooms-transport-used"),
     joinForm: $("room-join-form"),
     roomInput: $("room-input"),
     joinBtn: $("room-join-btn"),
@@ -898,6 +978,7 @@
 
   const roomsConn = new SignalRLite.HubConnection("/demoHub", {
     retryStart: true,
+    transport: initialTransport,
     logger: (level, text) => {
       if (level === "error" || level === "warn") console.warn(`[signalr demoHub] ${text}`);
     },
@@ -1457,30 +1538,25 @@
     rui.status.title = state === "connected" || !roomsConn.lastError ? "" : reasonOf(roomsConn.lastError, "");
     rui.reconnectBtn.hidden = !button;
     if (button) rui.reconnectBtn.textContent = button;
+    renderTransportUsed(rui.transportUsed, roomsConn);
     renderRoomComposer();
   }
 
-  function startRooms() {
-    roomsConn.start().catch(() => {
-      /* the status and its Reconnect button tell the story */
-    });
-  }
+  const roomsSupervisor = superviseConnection(roomsConn, rui.reconnectBtn, renderRoomsConnection);
 
-  rui.reconnectBtn.addEventListener("click", () => {
-    if (roomsConn.state === "reconnecting") roomsConn.retryNow();
-    else if (roomsConn.state === "disconnected") startRooms();
-  });
+  // ---- transport picker -----------------------------------------------------------------------------
 
-  // The reconnect countdown.
-  setInterval(() => {
-    if (roomsConn.state === "reconnecting") renderRoomsConnection();
-  }, 500);
-
-  window.addEventListener("pagehide", () => {
-    roomsConn.stop();
-  });
-  window.addEventListener("pageshow", (e) => {
-    if (e.persisted && roomsConn.state === "disconnected") startRooms();
+  ui.transportSelect.addEventListener("change", () => {
+    const choice = transportChoice(ui.transportSelect.value) || "Auto";
+    rememberTransport(choice);
+    addSystem(
+      choice === "Auto"
+        ? "Transport: Auto (WebSockets, then Server-Sent Events, then long polling). Reconnecting…"
+        : `Transport: ${TRANSPORT_NAMES[choice]} only. Reconnecting…`,
+      "warn"
+    );
+    chat.restart(choice);
+    roomsSupervisor.restart(choice);
   });
 
   // ---- go -----------------------------------------------------------------------------------------
@@ -1490,8 +1566,8 @@
 
   renderConnection();
   pollMesh();
-  startConnection();
+  chat.start();
   restoreRooms();
   renderRoomsConnection();
-  startRooms();
+  roomsSupervisor.start();
 })();

@@ -1,20 +1,29 @@
 /*
  * signalr-lite.js: a small SignalR client for the replica's own web page.
  *
- * WebSockets + JSON hub protocol only. No dependencies, no build step. Loaded as a plain
- * script; exposes `window.SignalRLite = { HubConnection, HubConnectionState }`.
+ * JSON hub protocol over WebSockets, Server-Sent Events or long polling. No dependencies, no build step.
+ * Loaded as a plain script; exposes `window.SignalRLite = { HubConnection, HubConnectionState, TransportType, … }`.
  *
- *   const conn = new SignalRLite.HubConnection("/chatHub");
+ *   const conn = new SignalRLite.HubConnection("/chatHub", { transport: "Auto" });
  *   conn.on("ReceiveMessage", (args, message) => { ... message.headers ... });
- *   conn.onstatechange = (state) => { ... };
+ *   conn.onstatechange = (state) => { ... conn.transport ... };
  *   await conn.start();
  *   await conn.invoke("SendMessage", "alice", "hi");
  *
  * Connection life:
- *   negotiate (POST <hub>/negotiate?negotiateVersion=1) → WebSocket <hub>?id=<token>
+ *   negotiate (POST <hub>/negotiate?negotiateVersion=1) → a transport for <hub>?id=<token>
  *   → handshake {"protocol":"json","version":1}\x1e → {}\x1e → messages.
+ * Transports, tried in this order like the official client (those the server does not list in
+ * availableTransports, or the browser lacks, are skipped; `options.transport` can force one):
+ *   WebSockets        one socket both ways.
+ *   ServerSentEvents  EventSource GET <hub>?id=<token> receives; POST <hub>?id=<token> sends.
+ *   LongPolling       GET <hub>?id=<token>&_=<now> polls (the first one returns at once), POST sends,
+ *                     DELETE ends the connection.
+ * When a transport fails to start, the next one is tried after a fresh negotiate. A transport that drops
+ * later is a lost connection (see Reconnect), and every reconnect starts again from the top of the list.
  * Keep-alive: a Ping at most 15 s after the last thing we sent; if nothing at all arrives from the
- * server for 30 s, the socket is dropped and the client reconnects.
+ * server for 30 s, the transport is dropped and the client reconnects. Long polling has neither (the polls
+ * themselves are the keep-alive).
  * Reconnect: after an unexpected close (or a Close message with allowReconnect:true), retries forever
  * after 0, 2, 5, 10, 10, … seconds (jittered), negotiating afresh every time. A Close message without
  * allowReconnect stops the connection (state "disconnected"); start() may be called again.
@@ -42,11 +51,29 @@
     Reconnecting: "reconnecting",
   });
 
+  /** Transport names as negotiate lists them, in the order "Auto" tries them. */
+  const TransportType = Object.freeze({
+    WebSockets: "WebSockets",
+    ServerSentEvents: "ServerSentEvents",
+    LongPolling: "LongPolling",
+  });
+  const TRANSPORT_ORDER = Object.freeze([TransportType.WebSockets, TransportType.ServerSentEvents, TransportType.LongPolling]);
+
   const DEFAULTS = Object.freeze({
+    // "Auto" (the default), or one name of TransportType to use only that transport. Read at every (re)connect.
+    transport: "Auto",
+    // Send cookies on cross-origin requests and EventSource (same-origin requests always send them).
+    withCredentials: false,
     keepAliveIntervalMs: 15000,
     serverTimeoutMs: 30000,
     handshakeTimeoutMs: 15000,
     negotiateTimeoutMs: 10000,
+    // How long a transport may take to start (socket open, EventSource open, first poll answered).
+    transportStartTimeoutMs: 15000,
+    // A long poll that gets no answer for this long is abandoned and issued again (the server answers by 90 s).
+    pollTimeoutMs: 100000,
+    // A POST (send half of SSE and long polling) or DELETE that takes longer fails.
+    sendTimeoutMs: 30000,
     // Base delays between reconnect attempts; the last one repeats forever.
     reconnectDelaysMs: [0, 2000, 5000, 10000],
     // A failed first start() keeps retrying like a reconnect instead of rejecting at once.
@@ -82,6 +109,422 @@
     return Math.round(baseMs * (0.8 + Math.random() * 0.4));
   }
 
+  /** An error's message without its trailing full stop, to embed in another sentence. */
+  function reasonText(err) {
+    const text = err && err.message ? String(err.message) : String(err || "unknown error");
+    return text.replace(/[.\s]+$/, "");
+  }
+
+  /** Whether this browser has what `name` needs. */
+  function transportSupported(name) {
+    switch (name) {
+      case TransportType.WebSockets:
+        return typeof WebSocket !== "undefined";
+      case TransportType.ServerSentEvents:
+        return typeof EventSource !== "undefined" && typeof fetch !== "undefined";
+      case TransportType.LongPolling:
+        return typeof fetch !== "undefined";
+      default:
+        return false;
+    }
+  }
+
+  /** `base` with `?id=<token>` (plus `extra` query pairs). */
+  function connectionUrl(base, token, extra) {
+    const u = new URL(base);
+    u.searchParams.set("id", token);
+    for (const [k, v] of Object.entries(extra || {})) u.searchParams.set(k, v);
+    return u.href;
+  }
+
+  /**
+   * One HTTP request whose whole answer (status and body text) must arrive within `timeoutMs`.
+   * Rejects with an Error whose `timedOut` is true when the time ran out, `aborted` when `stopSignal`
+   * fired, and neither for network trouble. Never rejects for an HTTP status.
+   */
+  async function fetchText(url, init, timeoutMs, stopSignal) {
+    const ctrl = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ctrl.abort();
+    }, timeoutMs);
+    const onStop = () => ctrl.abort();
+    if (stopSignal) {
+      if (stopSignal.aborted) ctrl.abort();
+      else stopSignal.addEventListener("abort", onStop, { once: true });
+    }
+    try {
+      const response = await fetch(url, Object.assign({ cache: "no-store" }, init, { signal: ctrl.signal }));
+      const text = await response.text();
+      return { status: response.status, text };
+    } catch (e) {
+      const err = new Error(timedOut ? "The request timed out." : ctrl.signal.aborted ? "The request was aborted." : "Cannot reach the server.");
+      err.timedOut = timedOut;
+      err.aborted = !timedOut && ctrl.signal.aborted;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      if (stopSignal) stopSignal.removeEventListener("abort", onStop);
+    }
+  }
+
+  /**
+   * The send half of SSE and long polling: POST <hub>?id=<token>, one request at a time. What is sent
+   * while a POST is out waits and goes, in order, as one body with the next POST. A failed POST fails
+   * the connection (`onfail`), because what it carried is lost.
+   */
+  class HttpSender {
+    constructor(url, options, stopSignal, onfail) {
+      this._url = url;
+      this._options = options;
+      this._stopSignal = stopSignal;
+      this._onfail = onfail;
+      this._queue = []; // [{text, resolve, reject}]
+      this._busy = false;
+      this._closed = false;
+    }
+
+    /** Queues `text`; resolves once the POST that carried it was answered 200. Throws when closed. */
+    send(text) {
+      if (this._closed) throw new Error("The connection is closed.");
+      return new Promise((resolve, reject) => {
+        this._queue.push({ text, resolve, reject });
+        this._pump();
+      });
+    }
+
+    close() {
+      if (this._closed) return;
+      this._closed = true;
+      const queue = this._queue;
+      this._queue = [];
+      const err = new Error("The connection is closed.");
+      for (const q of queue) q.reject(err);
+    }
+
+    async _pump() {
+      if (this._busy || this._closed || this._queue.length === 0) return;
+      this._busy = true;
+      const batch = this._queue;
+      this._queue = [];
+      let failure = null;
+      try {
+        const { status } = await fetchText(
+          this._url,
+          {
+            method: "POST",
+            body: batch.map((q) => q.text).join(""),
+            credentials: this._options.withCredentials ? "include" : "same-origin",
+            headers: { "Content-Type": "text/plain;charset=UTF-8", "X-Requested-With": "XMLHttpRequest" },
+          },
+          this._options.sendTimeoutMs,
+          this._stopSignal
+        );
+        if (status !== 200) failure = new Error(`Sending failed: HTTP ${status}.`);
+      } catch (e) {
+        failure = new Error(`Sending failed: ${e.message}`);
+      }
+      this._busy = false;
+      if (failure) {
+        for (const q of batch) q.reject(failure);
+        if (!this._closed) {
+          this.close();
+          this._onfail(failure);
+        }
+        return;
+      }
+      for (const q of batch) q.resolve();
+      this._pump();
+    }
+  }
+
+  /*
+   * Transports. Each has `name`, `inherentKeepAlive`, the callbacks `onreceive(text)` and `onclose(error)`
+   * (set before connect()), and:
+   *   connect()  resolves once the transport is up; rejects when it could not start (the caller then
+   *              tries the next transport).
+   *   send(text) throws when the transport is closed; otherwise returns a promise of the write.
+   *   stop()     ends it from our side; no callback runs afterwards.
+   * `onclose` runs at most once, only after connect() resolved, when the transport ends by itself.
+   */
+
+  class WebSocketTransport {
+    constructor(baseUrl, token) {
+      this.name = TransportType.WebSockets;
+      this.inherentKeepAlive = false;
+      this.onreceive = null;
+      this.onclose = null;
+      const u = new URL(connectionUrl(baseUrl, token));
+      u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+      this._url = u.href;
+      this._ws = null;
+      this._done = false;
+    }
+
+    connect() {
+      return new Promise((resolve, reject) => {
+        let opened = false;
+        const ws = new WebSocket(this._url);
+        this._ws = ws;
+        ws.binaryType = "arraybuffer";
+        const decoder = new TextDecoder();
+        ws.onopen = () => {
+          opened = true;
+          resolve();
+        };
+        ws.onerror = () => {
+          /* details arrive with onclose */
+        };
+        ws.onmessage = (ev) => {
+          if (!this._done && this.onreceive) this.onreceive(typeof ev.data === "string" ? ev.data : decoder.decode(ev.data));
+        };
+        ws.onclose = (ev) => {
+          const detail = ev.code ? ` (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ""})` : "";
+          if (!opened) {
+            this._detach();
+            reject(new Error(`WebSocket failed to connect${detail}.`));
+            return;
+          }
+          this._end(new Error(`WebSocket closed${detail}.`));
+        };
+      });
+    }
+
+    send(text) {
+      const ws = this._ws;
+      if (this._done || !ws || ws.readyState !== WebSocket.OPEN) throw new Error("The WebSocket is not open.");
+      ws.send(text);
+      return Promise.resolve();
+    }
+
+    stop() {
+      if (this._done) return;
+      this._done = true;
+      const ws = this._detach();
+      if (ws) {
+        try {
+          ws.close(1000);
+        } catch (_) {
+          /* already closed */
+        }
+      }
+    }
+
+    _detach() {
+      const ws = this._ws;
+      if (ws) ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+      return ws;
+    }
+
+    _end(error) {
+      if (this._done) return;
+      this._done = true;
+      this._detach();
+      if (this.onclose) this.onclose(error);
+    }
+  }
+
+  class ServerSentEventsTransport {
+    constructor(baseUrl, token, options) {
+      this.name = TransportType.ServerSentEvents;
+      this.inherentKeepAlive = false;
+      this.onreceive = null;
+      this.onclose = null;
+      this._url = connectionUrl(baseUrl, token);
+      this._options = options;
+      this._stopper = new AbortController();
+      this._sender = new HttpSender(this._url, options, this._stopper.signal, (err) => this._end(err));
+      this._es = null;
+      this._done = false;
+    }
+
+    connect() {
+      return new Promise((resolve, reject) => {
+        let opened = false;
+        const es = new EventSource(this._url, { withCredentials: !!this._options.withCredentials });
+        this._es = es;
+        es.onopen = () => {
+          opened = true;
+          resolve();
+        };
+        // Every event's data is one or more 0x1E-terminated messages.
+        es.onmessage = (ev) => {
+          if (!this._done && this.onreceive) this.onreceive(String(ev.data));
+        };
+        // An EventSource would reconnect by itself; for SignalR any error ends the connection.
+        es.onerror = () => {
+          if (!opened) {
+            this._closeSource();
+            reject(new Error("EventSource failed to connect."));
+            return;
+          }
+          this._end(new Error("The EventSource connection was lost."));
+        };
+      });
+    }
+
+    send(text) {
+      if (this._done) throw new Error("The connection is closed.");
+      return this._sender.send(text);
+    }
+
+    stop() {
+      if (this._done) return;
+      this._done = true;
+      this._shutdown();
+    }
+
+    _closeSource() {
+      const es = this._es;
+      this._es = null;
+      if (es) {
+        es.onopen = es.onmessage = es.onerror = null;
+        es.close();
+      }
+    }
+
+    _shutdown() {
+      this._closeSource();
+      this._sender.close();
+      this._stopper.abort();
+    }
+
+    _end(error) {
+      if (this._done) return;
+      this._done = true;
+      this._shutdown();
+      if (this.onclose) this.onclose(error);
+    }
+  }
+
+  class LongPollingTransport {
+    constructor(baseUrl, token, options) {
+      this.name = TransportType.LongPolling;
+      this.inherentKeepAlive = true;
+      this.onreceive = null;
+      this.onclose = null;
+      this._base = baseUrl;
+      this._token = token;
+      this._options = options;
+      this._stopper = new AbortController();
+      this._sender = new HttpSender(connectionUrl(baseUrl, token), options, this._stopper.signal, (err) => this._end(err, true));
+      this._done = false;
+    }
+
+    async connect() {
+      // The first poll comes back at once, 200 and empty; any other answer means long polling can't start.
+      let first;
+      try {
+        first = await this._poll(this._options.transportStartTimeoutMs);
+      } catch (e) {
+        throw new Error(`The first long poll failed: ${e.message}`);
+      }
+      if (first.status !== 200) throw new Error(`The first long poll failed: HTTP ${first.status}.`);
+      if (this._done) return;
+      this._loop();
+    }
+
+    send(text) {
+      if (this._done) throw new Error("The connection is closed.");
+      return this._sender.send(text);
+    }
+
+    stop() {
+      if (this._done) return;
+      this._done = true;
+      this._shutdown(true);
+    }
+
+    _poll(timeoutMs) {
+      const url = connectionUrl(this._base, this._token, { _: String(Date.now()) });
+      return fetchText(
+        url,
+        {
+          method: "GET",
+          credentials: this._options.withCredentials ? "include" : "same-origin",
+          headers: { "X-Requested-With": "XMLHttpRequest" },
+        },
+        timeoutMs,
+        this._stopper.signal
+      );
+    }
+
+    async _loop() {
+      while (!this._done) {
+        let answer;
+        try {
+          answer = await this._poll(this._options.pollTimeoutMs);
+        } catch (e) {
+          if (this._done) return;
+          if (e.timedOut) continue; // no answer at all for a long time: just poll again
+          this._end(new Error(`Long poll failed: ${e.message}`), true);
+          return;
+        }
+        if (this._done) return;
+        if (answer.status === 204) {
+          this._end(new Error("The server ended the long-polling connection."), false);
+          return;
+        }
+        if (answer.status !== 200) {
+          this._end(new Error(`Long poll failed: HTTP ${answer.status}.`), true);
+          return;
+        }
+        // 200 with messages, or 200 empty when the server's poll timeout ran out: either way, poll again.
+        if (answer.text.length > 0 && this.onreceive) this.onreceive(answer.text);
+      }
+    }
+
+    /** Aborts the poll and pending sends; tells the server with DELETE unless the server ended it (204). */
+    _shutdown(sayGoodbye) {
+      this._sender.close();
+      this._stopper.abort();
+      if (sayGoodbye) {
+        fetchText(
+          connectionUrl(this._base, this._token),
+          {
+            method: "DELETE",
+            keepalive: true, // still goes out when the page is being closed
+            credentials: this._options.withCredentials ? "include" : "same-origin",
+            headers: { "X-Requested-With": "XMLHttpRequest" },
+          },
+          this._options.sendTimeoutMs
+        ).catch(() => {
+          /* best effort: the server drops an unpolled connection after its disconnect timeout anyway */
+        });
+      }
+    }
+
+    _end(error, sayGoodbye) {
+      if (this._done) return;
+      this._done = true;
+      this._shutdown(sayGoodbye);
+      if (this.onclose) this.onclose(error);
+    }
+  }
+
+  function createTransport(name, baseUrl, token, options) {
+    switch (name) {
+      case TransportType.WebSockets:
+        return new WebSocketTransport(baseUrl, token);
+      case TransportType.ServerSentEvents:
+        return new ServerSentEventsTransport(baseUrl, token, options);
+      case TransportType.LongPolling:
+        return new LongPollingTransport(baseUrl, token, options);
+      default:
+        throw new Error(`Unknown transport '${name}'.`);
+    }
+  }
+
+  /** Rejects with a timeout error if `promise` has not settled within `ms`. */
+  function withTimeout(promise, ms, what) {
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} timed out.`)), ms);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  }
+
   class HubConnection {
     /**
      * @param {string} url  hub URL, absolute or relative to the page (e.g. "/chatHub")
@@ -97,6 +540,10 @@
       /** When reconnecting: epoch ms of the next attempt, or null. */
       this.nextRetryAt = null;
       this.reconnectAttempts = 0;
+      /** The transport in use ("WebSockets", "ServerSentEvents", "LongPolling") while connected, else null. */
+      this.transport = null;
+      /** Why the transports before the one in use were passed over at the last start (strings), e.g. after a fallback. */
+      this.transportProblems = [];
 
       this.onreconnecting = null; // (error) => void
       this.onreconnected = null; // (connectionId) => void
@@ -106,7 +553,7 @@
       this._handlers = new Map(); // target → [handler]
       this._pending = new Map(); // invocationId → {resolve, reject}
       this._nextInvocationId = 0;
-      this._ws = null;
+      this._transport = null; // the transport object while connected
       this._ticker = null;
       this._lastSent = 0;
       this._lastReceived = 0;
@@ -173,7 +620,7 @@
       this._runId++;
       this._wake.dispatchEvent(new Event("wake"));
       const wasRunning = this.state !== HubConnectionState.Disconnected;
-      this._teardown(1000, "stopped", new Error("Invocation canceled due to the underlying connection being closed."));
+      this._teardown(new Error("Invocation canceled due to the underlying connection being closed."));
       if (wasRunning) {
         this._setState(HubConnectionState.Disconnected);
         this._fire("onclose", undefined);
@@ -190,7 +637,7 @@
     invoke(target, ...args) {
       const id = String(this._nextInvocationId++);
       return new Promise((resolve, reject) => {
-        if (this.state !== HubConnectionState.Connected || !this._ws) {
+        if (this.state !== HubConnectionState.Connected || !this._transport) {
           reject(new Error("Cannot send data if the connection is not in the 'connected' state."));
           return;
         }
@@ -204,14 +651,13 @@
       });
     }
 
-    /** Calls a hub method without waiting for (or getting) a result. Resolves once written. */
+    /** Calls a hub method without waiting for (or getting) a result. Resolves once written (over SSE and long polling: once POSTed). */
     send(target, ...args) {
-      if (this.state !== HubConnectionState.Connected || !this._ws) {
+      if (this.state !== HubConnectionState.Connected || !this._transport) {
         return Promise.reject(new Error("Cannot send data if the connection is not in the 'connected' state."));
       }
       try {
-        this._write({ type: MessageType.Invocation, target, arguments: args });
-        return Promise.resolve();
+        return this._write({ type: MessageType.Invocation, target, arguments: args });
       } catch (e) {
         return Promise.reject(e);
       }
@@ -248,32 +694,31 @@
       }
     }
 
+    /** POST <hub>/negotiate; resolves with the token, the public id and the transports the server offers. */
     async _negotiate() {
       const url = `${this.baseUrl}/negotiate?negotiateVersion=1`;
-      const ctrl = typeof AbortController !== "undefined" ? new AbortController() : null;
-      const timer = ctrl ? setTimeout(() => ctrl.abort(), this.options.negotiateTimeoutMs) : null;
-      let response;
+      let answer;
       try {
-        response = await fetch(url, {
-          method: "POST",
-          cache: "no-store",
-          credentials: "same-origin",
-          headers: { "X-Requested-With": "XMLHttpRequest" },
-          signal: ctrl ? ctrl.signal : undefined,
-        });
+        answer = await fetchText(
+          url,
+          {
+            method: "POST",
+            credentials: this.options.withCredentials ? "include" : "same-origin",
+            headers: { "X-Requested-With": "XMLHttpRequest" },
+          },
+          this.options.negotiateTimeoutMs
+        );
       } catch (e) {
-        // fetch() rejects only for network trouble (refused, reset, offline), never for an HTTP status.
-        throw new Error(ctrl && ctrl.signal.aborted ? "Negotiate timed out." : "Cannot reach the server.");
-      } finally {
-        if (timer) clearTimeout(timer);
+        // fetchText rejects only for network trouble (refused, reset, offline) or the timeout, never for a status.
+        throw new Error(e.timedOut ? "Negotiate timed out." : "Cannot reach the server.");
       }
-      if (response.status === 404) {
+      if (answer.status === 404) {
         throw new Error("Negotiate failed: 404 (not a SignalR endpoint?)");
       }
-      if (!response.ok) throw new Error(`Negotiate failed: HTTP ${response.status}`);
+      if (answer.status < 200 || answer.status > 299) throw new Error(`Negotiate failed: HTTP ${answer.status}`);
       let body;
       try {
-        body = await response.json();
+        body = JSON.parse(answer.text);
       } catch (e) {
         throw new Error("Negotiate failed: the response is not JSON.");
       }
@@ -283,69 +728,102 @@
       const version = typeof body.negotiateVersion === "number" ? body.negotiateVersion : 0;
       const id = version >= 1 ? body.connectionToken : body.connectionId;
       if (!id) throw new Error("Negotiate failed: no connection id in the response.");
+      // Transports that carry text; a server that lists none is taken to mean WebSockets (older behaviour).
+      let offered = [TransportType.WebSockets];
       if (Array.isArray(body.availableTransports)) {
-        const ws = body.availableTransports.find((t) => t && t.transport === "WebSockets");
-        if (!ws) throw new HubError("The server does not offer the WebSockets transport.", "negotiate");
+        offered = body.availableTransports
+          .filter((t) => t && typeof t.transport === "string" && (!Array.isArray(t.transferFormats) || t.transferFormats.includes("Text")))
+          .map((t) => t.transport);
       }
-      return { token: id, connectionId: body.connectionId || id };
+      return { token: id, connectionId: body.connectionId || id, offered };
     }
 
-    _socketUrl(token) {
-      const u = new URL(this.baseUrl);
-      u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
-      u.searchParams.set("id", token);
-      return u.href;
+    /** The transports `options.transport` allows, in the order to try them. */
+    _wantedTransports() {
+      const choice = this.options.transport;
+      if (choice === undefined || choice === null || choice === "" || choice === "Auto") return TRANSPORT_ORDER;
+      if (TRANSPORT_ORDER.includes(choice)) return [choice];
+      throw new HubError(`Unknown transport '${choice}' (use Auto, WebSockets, ServerSentEvents or LongPolling).`, "transport");
     }
 
     /**
-     * One full attempt: negotiate, open the socket, handshake. `onReady` runs synchronously once the
-     * handshake succeeds, before any message that shared the handshake's frame is dispatched, so the
-     * state is already "connected" when the first handler runs.
+     * Negotiates and starts the first transport that works, in TRANSPORT_ORDER, skipping those that are not
+     * wanted, not offered by the server or not supported by the browser. After a transport fails to start,
+     * negotiates again before trying the next one (the failed attempt may have used up the token).
+     */
+    async _startTransport(runId) {
+      const wanted = this._wantedTransports();
+      let negotiated = await this._negotiate();
+      if (runId !== this._runId) throw new Error("The connection was stopped.");
+      const offered = negotiated.offered;
+      const problems = [];
+      for (const name of wanted) {
+        if (!offered.includes(name)) {
+          problems.push(`${name}: not offered by the server`);
+          continue;
+        }
+        if (!transportSupported(name)) {
+          problems.push(`${name}: not supported by this browser`);
+          continue;
+        }
+        if (!negotiated) {
+          negotiated = await this._negotiate();
+          if (runId !== this._runId) throw new Error("The connection was stopped.");
+        }
+        const transport = createTransport(name, this.baseUrl, negotiated.token, this.options);
+        try {
+          await withTimeout(transport.connect(), this.options.transportStartTimeoutMs, `Starting ${name}`);
+        } catch (e) {
+          transport.stop();
+          if (runId !== this._runId) throw new Error("The connection was stopped.");
+          problems.push(`${name}: ${reasonText(e)}`);
+          this._log("info", `transport ${name} failed to start: ${e.message}`);
+          negotiated = null;
+          continue;
+        }
+        if (runId !== this._runId) {
+          transport.stop();
+          throw new Error("The connection was stopped.");
+        }
+        this.transportProblems = problems;
+        return { transport, connectionId: negotiated.connectionId };
+      }
+      const detail = problems.length ? problems.join("; ") : "no transport to try";
+      throw new Error(`Unable to connect with any transport (${detail}).`);
+    }
+
+    /**
+     * One full attempt: negotiate, start a transport, handshake. `onReady` runs synchronously once the
+     * handshake succeeds, before any message that arrived along with the handshake's answer is dispatched,
+     * so the state is already "connected" when the first handler runs.
      */
     async _connectOnce(runId, onReady) {
-      const { token, connectionId } = await this._negotiate();
-      if (runId !== this._runId) throw new Error("The connection was stopped.");
+      const { transport, connectionId } = await this._startTransport(runId);
       await new Promise((resolve, reject) => {
         let settled = false;
         let buffer = "";
-        const ws = new WebSocket(this._socketUrl(token));
-        ws.binaryType = "arraybuffer";
-        const decoder = new TextDecoder();
         const fail = (err) => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
-          detach();
-          try {
-            ws.close();
-          } catch (_) {
-            /* already closed */
-          }
+          transport.onreceive = transport.onclose = null;
+          transport.stop();
           reject(err);
         };
         const timer = setTimeout(() => fail(new Error("Handshake timed out.")), this.options.handshakeTimeoutMs);
-        const detach = () => {
-          ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+        transport.onclose = (err) => {
+          fail(new Error(`${transport.name} closed before the handshake completed: ${reasonText(err)}.`));
         };
-        ws.onopen = () => {
-          if (runId !== this._runId) return fail(new Error("The connection was stopped."));
-          ws.send(JSON.stringify({ protocol: "json", version: 1 }) + RS);
-        };
-        ws.onerror = () => {
-          /* details arrive with onclose */
-        };
-        ws.onclose = (ev) => {
-          fail(new Error(`WebSocket closed before the handshake completed${ev.code ? ` (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ""})` : ""}.`));
-        };
-        ws.onmessage = (ev) => {
-          buffer += typeof ev.data === "string" ? ev.data : decoder.decode(ev.data);
+        transport.onreceive = (text) => {
+          if (settled) return;
+          buffer += text;
           const end = buffer.indexOf(RS);
           if (end < 0) return; // handshake answer not complete yet
-          const text = buffer.slice(0, end);
+          const answerText = buffer.slice(0, end);
           const rest = buffer.slice(end + 1);
           let answer;
           try {
-            answer = JSON.parse(text);
+            answer = JSON.parse(answerText);
           } catch (e) {
             return fail(new Error("Handshake failed: the server's answer is not JSON."));
           }
@@ -354,36 +832,47 @@
           settled = true;
           clearTimeout(timer);
           this.connectionId = connectionId;
-          this._attach(ws, runId);
+          this._attach(transport, runId);
           onReady();
           resolve();
-          // Messages that shared the frame with the handshake answer.
-          if (rest && this._ws === ws) this._onData(rest);
+          // Messages that arrived along with the handshake answer.
+          if (rest && this._transport === transport) this._onData(rest);
         };
+        if (runId !== this._runId) return fail(new Error("The connection was stopped."));
+        // Over SSE and long polling this goes out as a POST; the answer comes back on the receive side.
+        let sending;
+        try {
+          sending = transport.send(JSON.stringify({ protocol: "json", version: 1 }) + RS);
+        } catch (e) {
+          return fail(new Error(`Sending the handshake failed: ${reasonText(e)}.`));
+        }
+        sending.catch((e) => fail(new Error(`Sending the handshake failed: ${reasonText(e)}.`)));
       });
     }
 
-    _attach(ws, runId) {
-      this._ws = ws;
+    _attach(transport, runId) {
+      this._transport = transport;
+      this.transport = transport.name;
       this._buffer = "";
-      this._decoder = new TextDecoder();
       const now = Date.now();
       this._lastReceived = now;
       this._lastSent = now;
-      ws.onmessage = (ev) => {
+      transport.onreceive = (text) => {
+        if (this._transport !== transport) return;
         this._lastReceived = Date.now();
-        this._onData(typeof ev.data === "string" ? ev.data : this._decoder.decode(ev.data));
+        this._onData(text);
       };
-      ws.onerror = () => {};
-      ws.onclose = (ev) => {
-        if (this._ws !== ws) return;
-        const why = `WebSocket closed (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ""}).`;
-        this._connectionLost(runId, new Error(why), true);
+      transport.onclose = (error) => {
+        if (this._transport !== transport) return;
+        this._connectionLost(runId, error || new Error(`${transport.name} closed.`), true);
       };
-      // One ticker does both jobs; comparing timestamps stays right even when the browser throttles timers.
       clearInterval(this._ticker);
+      this._ticker = null;
+      // Long polling needs neither Pings nor a server timeout: every poll shows both sides are alive.
+      if (transport.inherentKeepAlive) return;
+      // One ticker does both jobs; comparing timestamps stays right even when the browser throttles timers.
       this._ticker = setInterval(() => {
-        if (this._ws !== ws) return;
+        if (this._transport !== transport) return;
         const t = Date.now();
         if (t - this._lastReceived >= this.options.serverTimeoutMs) {
           this._connectionLost(runId, new Error(`Server timeout: nothing received for ${Math.round((t - this._lastReceived) / 1000)} s.`), true);
@@ -399,11 +888,20 @@
       }, 1000);
     }
 
+    /**
+     * Sends one message. Throws when there is no open transport; otherwise returns a promise of the write
+     * (over SSE and long polling it settles when the POST is answered). A failed write also fails the
+     * connection, so callers may ignore the promise.
+     */
     _write(message) {
-      const ws = this._ws;
-      if (!ws || ws.readyState !== WebSocket.OPEN) throw new Error("The WebSocket is not open.");
-      ws.send(JSON.stringify(message) + RS);
+      const transport = this._transport;
+      if (!transport) throw new Error("The connection is not open.");
+      const writing = transport.send(JSON.stringify(message) + RS);
       this._lastSent = Date.now();
+      writing.catch(() => {
+        /* reported through onclose */
+      });
+      return writing;
     }
 
     /** Splits on the record separator; a trailing partial message waits for the next frame. */
@@ -423,7 +921,7 @@
           continue;
         }
         this._onMessage(message);
-        if (!this._ws) return; // a Close message tore the connection down
+        if (!this._transport) return; // a Close message tore the connection down
       }
       this._buffer = this._buffer.slice(start);
     }
@@ -499,23 +997,16 @@
       }
     }
 
-    /** Drops the socket and rejects outstanding invocations. */
-    _teardown(code, reason, cancelError) {
+    /** Stops the transport and rejects outstanding invocations. */
+    _teardown(cancelError) {
       clearInterval(this._ticker);
       this._ticker = null;
-      const ws = this._ws;
-      this._ws = null;
-      if (ws) {
-        ws.onmessage = ws.onerror = ws.onclose = null;
-        try {
-          ws.close(code, reason);
-        } catch (_) {
-          try {
-            ws.close();
-          } catch (__) {
-            /* already closed */
-          }
-        }
+      const transport = this._transport;
+      this._transport = null;
+      this.transport = null;
+      if (transport) {
+        transport.onreceive = transport.onclose = null;
+        transport.stop();
       }
       const pending = this._pending;
       this._pending = new Map();
@@ -523,10 +1014,10 @@
     }
 
     _connectionLost(runId, error, mayReconnect) {
-      if (runId !== this._runId || !this._ws) return;
+      if (runId !== this._runId || !this._transport) return;
       this.lastError = error;
       this._log("info", `connection lost: ${error.message}`);
-      this._teardown(1000, "", new Error("Invocation canceled due to the underlying connection being closed."));
+      this._teardown(new Error("Invocation canceled due to the underlying connection being closed."));
       if (!mayReconnect) {
         this._runId++;
         this._setState(HubConnectionState.Disconnected);
@@ -568,5 +1059,5 @@
     }
   }
 
-  global.SignalRLite = Object.freeze({ HubConnection, HubConnectionState, HubError, MessageType });
+  global.SignalRLite = Object.freeze({ HubConnection, HubConnectionState, HubError, MessageType, TransportType, TRANSPORT_ORDER });
 })(typeof window !== "undefined" ? window : globalThis);
