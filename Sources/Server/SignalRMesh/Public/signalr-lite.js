@@ -130,6 +130,17 @@
   }
 
   /** `base` with `?id=<token>` (plus `extra` query pairs). */
+  /** `<base>/negotiate?negotiateVersion=1`, keeping any query the base has (a redirect's). */
+  function negotiateUrl(base) {
+    const u = new URL(base);
+    u.pathname = u.pathname.replace(/\/+$/, "") + "/negotiate";
+    u.searchParams.set("negotiateVersion", "1");
+    return u.href;
+  }
+
+  /** Redirects followed per negotiate at most (the official client's limit). */
+  const MAX_REDIRECTS = 100;
+
   function connectionUrl(base, token, extra) {
     const u = new URL(base);
     u.searchParams.set("id", token);
@@ -694,9 +705,28 @@
       }
     }
 
-    /** POST <hub>/negotiate; resolves with the token, the public id and the transports the server offers. */
+    /**
+     * POST <hub>/negotiate, following redirects (`{"url","accessToken"}`: negotiate again there, with the token
+     * as bearer token; the transports then use that URL with the token as `access_token`). Resolves with the
+     * base URL to connect to, the token, the public id and the transports the server offers.
+     */
     async _negotiate() {
-      const url = `${this.baseUrl}/negotiate?negotiateVersion=1`;
+      let base = this.baseUrl;
+      for (let hop = 0; ; hop++) {
+        const result = await this._negotiateAt(base);
+        if (!result.redirect) return result;
+        if (hop >= MAX_REDIRECTS) throw new Error("Negotiate redirection limit exceeded.");
+        const next = new URL(result.redirect.url, base);
+        if (result.redirect.accessToken) next.searchParams.set("access_token", result.redirect.accessToken);
+        base = next.href;
+      }
+    }
+
+    async _negotiateAt(base) {
+      const url = negotiateUrl(base);
+      const headers = { "X-Requested-With": "XMLHttpRequest" };
+      const token = new URL(base).searchParams.get("access_token");
+      if (token) headers.Authorization = `Bearer ${token}`;
       let answer;
       try {
         answer = await fetchText(
@@ -704,7 +734,7 @@
           {
             method: "POST",
             credentials: this.options.withCredentials ? "include" : "same-origin",
-            headers: { "X-Requested-With": "XMLHttpRequest" },
+            headers,
           },
           this.options.negotiateTimeoutMs
         );
@@ -724,7 +754,9 @@
       }
       if (!body || typeof body !== "object") throw new Error("Negotiate failed: unexpected response.");
       if (body.error) throw new HubError(String(body.error), "negotiate");
-      if (body.url) throw new HubError("Negotiate redirects are not supported by this client.", "negotiate");
+      if (typeof body.url === "string" && body.url) {
+        return { redirect: { url: body.url, accessToken: typeof body.accessToken === "string" ? body.accessToken : null } };
+      }
       const version = typeof body.negotiateVersion === "number" ? body.negotiateVersion : 0;
       const id = version >= 1 ? body.connectionToken : body.connectionId;
       if (!id) throw new Error("Negotiate failed: no connection id in the response.");
@@ -735,7 +767,7 @@
           .filter((t) => t && typeof t.transport === "string" && (!Array.isArray(t.transferFormats) || t.transferFormats.includes("Text")))
           .map((t) => t.transport);
       }
-      return { token: id, connectionId: body.connectionId || id, offered };
+      return { base, token: id, connectionId: body.connectionId || id, offered };
     }
 
     /** The transports `options.transport` allows, in the order to try them. */
@@ -770,7 +802,7 @@
           negotiated = await this._negotiate();
           if (runId !== this._runId) throw new Error("The connection was stopped.");
         }
-        const transport = createTransport(name, this.baseUrl, negotiated.token, this.options);
+        const transport = createTransport(name, negotiated.base, negotiated.token, this.options);
         try {
           await withTimeout(transport.connect(), this.options.transportStartTimeoutMs, `Starting ${name}`);
         } catch (e) {
