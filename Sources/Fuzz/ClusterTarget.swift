@@ -20,7 +20,7 @@ enum ClusterTarget {
             let again = message.encode()
             check(ClusterMessage.decode(again) == message, "cluster message changed in a round trip: \(message)")
             check(ClusterMessage.decode(again).map { $0.encode() } == again, "cluster message encodes unstably")
-            if case .invoke(let hub, let target, let json) = message {
+            if case .invoke(let hub, let target, let json, let messagePack) = message {
                 bytes.withUnsafeBytes { raw in
                     guard let fields = ClusterMessage.InvokeFields(raw) else {
                         return fuzzFailure("decode accepted an invocation that InvokeFields refuses")
@@ -28,6 +28,7 @@ enum ClusterTarget {
                     check(String(decoding: raw[fields.hub], as: UTF8.self) == hub, "InvokeFields: another hub name")
                     check(fields.target == target, "InvokeFields: another target")
                     check(Array(raw[fields.json]) == json, "InvokeFields: other JSON")
+                    check(Array(raw[fields.messagePack]) == messagePack, "InvokeFields: other MessagePack")
                 }
             }
         }

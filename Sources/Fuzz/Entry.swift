@@ -10,6 +10,7 @@ let fuzzTargets: [(name: String, run: @Sendable (FuzzInput) -> Void)] = [
     ("http", HTTPTarget.run),
     ("websocket", WebSocketTarget.run),
     ("hub", HubTarget.run),
+    ("msgpack", MessagePackTarget.run),
     ("json", JSONTarget.run),
     ("meshframe", MeshFrameTarget.run),
     ("meshhandshake", MeshHandshakeTarget.run),

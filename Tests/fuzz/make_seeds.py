@@ -181,6 +181,55 @@ write("hub", "unterminated", b'{"type":1,"target":"SendMessage","arguments":[')
 write("hub", "bad-both-result-and-error", b'{"type":3,"invocationId":"1","result":1,"error":"x"}' + RS)
 write("hub", "unknown-type", b'{"type":42}' + RS + hub_messages["ping"] + RS)
 
+# ---------------------------------------------------------------------------------------------------- msgpack
+
+
+def varint(n):
+    out = b""
+    while n >= 0x80:
+        out += bytes([n & 0x7F | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+def mp_framed(*bodies):
+    return b"".join(varint(len(b)) + b for b in bodies)
+
+
+# HubProtocol.md's MessagePack examples (bodies), plus what signalrcore (5-element invocations with headers) sends.
+mp_messages = {
+    "invocation": bytes.fromhex("96 01 80 a3 78 79 7a a6 6d 65 74 68 6f 64 91 2a 90"),
+    "invocation-non-blocking": bytes.fromhex("96 01 80 c0 a6 6d 65 74 68 6f 64 91 2a 90"),
+    "invocation-headers": bytes.fromhex("96 01 82 a1 78 a1 79 a1 7a a1 7a a3 78 79 7a a6 6d 65 74 68 6f 64 91 2a 90"),
+    "invocation-signalrcore": bytes.fromhex("95 01 81 aa 55 73 65 72 2d 41 67 65 6e 74 a6 50 79 74 68 6f 6e a1 31 ab")
+        + b"SendMessage" + bytes.fromhex("92 a3") + b"bob" + bytes.fromhex("a5") + b"hello",
+    "invocation-values": bytes.fromhex("96 01 80 c0 a1 4d 9a c0 c3 cb 3f b9 99 99 99 99 99 9a ca 3d cc cc cd"
+        "cf ff ff ff ff ff ff ff ff d3 80 00 00 00 00 00 00 00 c4 03 01 02 03 82 a1 61 91 90 a1 61 80"
+        "da 00 02 c3 a9 cb 7f f8 00 00 00 00 00 00 91 a1 73"),
+    "stream-invocation": bytes.fromhex("96 04 80 a3 78 79 7a a6 6d 65 74 68 6f 64 91 2a 90"),
+    "stream-item": bytes.fromhex("94 02 80 a3 78 79 7a 2a"),
+    "completion-error": bytes.fromhex("95 03 80 a3 78 79 7a 01 a5 45 72 72 6f 72"),
+    "completion-void": bytes.fromhex("94 03 80 a3 78 79 7a 02"),
+    "completion-result": bytes.fromhex("95 03 80 a3 78 79 7a 03 2a"),
+    "cancel": bytes.fromhex("93 05 80 a3 78 79 7a"),
+    "ping": bytes.fromhex("91 06"),
+    "close": bytes.fromhex("92 07 a3 78 79 7a"),
+    "close-reconnect": bytes.fromhex("93 07 a3 78 79 7a c3"),
+    "ack": bytes.fromhex("92 08 cc 24"),
+    "sequence": bytes.fromhex("92 09 cc 13"),
+    "unknown-type": bytes.fromhex("91 0a"),
+    "extra-elements": bytes.fromhex("95 05 80 a1 78 01 92 c3 a0"),
+    "bad-ext-argument": bytes.fromhex("95 01 80 c0 a1 4d 91 d6 ff 00 00 00 01"),
+}
+for name, body in mp_messages.items():
+    write("msgpack", name, mp_framed(body))
+write("msgpack", "session", mp_framed(*[mp_messages[k] for k in
+      ("invocation", "ping", "stream-invocation", "unknown-type", "cancel", "completion-result", "close")]), flags=0x30)
+write("msgpack", "too-large-small-limit", mp_framed(mp_messages["ping"], b"\x91" + b"\x06" * 300), flags=0x01)
+write("msgpack", "bad-prefix", mp_framed(mp_messages["ping"]) + b"\x80\x80\x80\x80\x80\x01")
+write("msgpack", "deep-limited", mp_framed(bytes.fromhex("95 01 80 c0 a1 4d 91 91 91 90")), flags=0x02)
+write("msgpack", "large-string", mp_framed(bytes.fromhex("94 02 80 a1 31 da 04 00") + b"x" * 1024), flags=0xF0)
+
 # ------------------------------------------------------------------------------------------------------- json
 
 json_docs = dict(hub_messages)

@@ -5,7 +5,9 @@
 /// ids `u64` big-endian, JSON `u32 length | bytes` (the hub protocol frame, 0x1E included).
 enum ClusterMessage: Equatable, Sendable {
     /// A hub message for `target`, already serialized.
-    case invoke(hub: String, target: RouteTarget, json: [UInt8])
+    /// Carries the message in each hub protocol (`messagePack` empty: not included), so that receivers frame it for
+    /// their clients without encoding it again.
+    case invoke(hub: String, target: RouteTarget, json: [UInt8], messagePack: [UInt8] = [])
     /// The sender now has (`added`) or no longer has members for `key`. An added key is acknowledged with
     /// ``interestAck(_:)`` carrying `announce`.
     case interest(key: InterestKey, added: Bool, announce: UInt64)
@@ -33,8 +35,10 @@ enum ClusterMessage: Equatable, Sendable {
     func encode() -> [UInt8] {
         var w = ClusterWireWriter()
         switch self {
-        case .invoke(let hub, let target, let json):
-            return json.withUnsafeBytes { Self.encodeInvoke(hub: hub, target: target, json: $0) }
+        case .invoke(let hub, let target, let json, let messagePack):
+            return json.withUnsafeBytes { j in
+                messagePack.withUnsafeBytes { m in Self.encodeInvoke(hub: hub, target: target, json: j, messagePack: m) }
+            }
         case .interest(let key, let added, let announce):
             w.header(.interest)
             w.key(key)
@@ -67,8 +71,10 @@ enum ClusterMessage: Equatable, Sendable {
     }
 
     /// An invocation straight from the bytes of an encoded hub message: one copy.
-    static func encodeInvoke(hub: String, target: RouteTarget, json: UnsafeRawBufferPointer) -> [UInt8] {
-        var w = ClusterWireWriter(capacity: json.count + hub.utf8.count + 32)
+    static func encodeInvoke(
+        hub: String, target: RouteTarget, json: UnsafeRawBufferPointer, messagePack: UnsafeRawBufferPointer
+    ) -> [UInt8] {
+        var w = ClusterWireWriter(capacity: json.count + messagePack.count + hub.utf8.count + 36)
         w.header(.invoke)
         w.string(hub)
         switch target {
@@ -90,6 +96,8 @@ enum ClusterMessage: Equatable, Sendable {
         }
         w.u32(json.count)
         w.bytes.append(contentsOf: json)
+        w.u32(messagePack.count)
+        w.bytes.append(contentsOf: messagePack)
         return w.bytes
     }
 
@@ -105,7 +113,7 @@ enum ClusterMessage: Equatable, Sendable {
                 guard let fields = InvokeFields(raw) else { return nil }
                 return .invoke(
                     hub: String(decoding: raw[fields.hub], as: UTF8.self), target: fields.target,
-                    json: Array(raw[fields.json]))
+                    json: Array(raw[fields.json]), messagePack: Array(raw[fields.messagePack]))
             case .interest:
                 guard let key = r.key(), let added = r.u8(), let announce = r.u64(), r.atEnd else { return nil }
                 return .interest(key: key, added: added != 0, announce: announce)
@@ -151,6 +159,8 @@ enum ClusterMessage: Equatable, Sendable {
         var hub: Range<Int>
         var target: RouteTarget
         var json: Range<Int>
+        /// Empty when the sender didn't include the MessagePack encoding.
+        var messagePack: Range<Int>
 
         init?(_ bytes: UnsafeRawBufferPointer) {
             var r = ClusterWireReader(bytes)
@@ -174,9 +184,12 @@ enum ClusterMessage: Equatable, Sendable {
             default:
                 return nil
             }
-            guard let length = r.u32(), let json = r.take(length), r.atEnd else { return nil }
+            guard let length = r.u32(), let json = r.take(length), let mpLength = r.u32(), let messagePack = r.take(mpLength),
+                r.atEnd
+            else { return nil }
             self.hub = hub
             self.json = json
+            self.messagePack = messagePack
         }
     }
 }

@@ -142,7 +142,12 @@ final class HubRouter {
             destinations = set.sorted()
         }
         if let destinations, destinations.isEmpty { return }
-        let payload = message.withJSON { ClusterMessage.encodeInvoke(hub: name, target: target, json: $0) }
+        // Both encodings travel: receivers frame the message for their clients of either protocol without encoding it.
+        let payload = message.withJSON { json in
+            message.withPayload(.messagePack) { mp in
+                ClusterMessage.encodeInvoke(hub: name, target: target, json: json, messagePack: mp)
+            }
+        }
         published &+= 1
         backplane.publish(payload, to: destinations)
     }
@@ -337,7 +342,10 @@ final class HubRouter {
                 let name = UnsafeRawBufferPointer(rebasing: bytes[fields.hub])
                 // Nobody here to deliver to: nothing to frame.
                 guard let hub = hubsByName.first(where: { $0.name.elementsEqual(name) })?.hub, hub.count > 0 else { return }
-                hub.deliver(OutgoingMessage(json: UnsafeRawBufferPointer(rebasing: bytes[fields.json])), to: fields.target)
+                let messagePack = fields.messagePack.isEmpty ? nil : UnsafeRawBufferPointer(rebasing: bytes[fields.messagePack])
+                hub.deliver(
+                    OutgoingMessage(json: UnsafeRawBufferPointer(rebasing: bytes[fields.json]), messagePack: messagePack),
+                    to: fields.target)
                 return
             }
             if kind == .forward {

@@ -2,7 +2,8 @@
 /// Core does).
 enum HubProtocols {
     static let json: any HubProtocol = JSONHubProtocol()
-    static let all: [any HubProtocol] = [json]
+    static let messagePack: any HubProtocol = MessagePackHubProtocol()
+    static let all: [any HubProtocol] = [json, messagePack]
 
     static func named(_ name: String) -> (any HubProtocol)? {
         let lower = name.lowercased()
