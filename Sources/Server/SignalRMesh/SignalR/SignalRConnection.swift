@@ -88,9 +88,13 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             } catch {
                 if phase == .handshake {
                     failHandshake(Handshake.canceledError, log: "handshake larger than \(endpoint.options.maxMessageSize) bytes")
-                } else {
+                } else if error as? FramerError == .messageTooLarge {
                     endpoint.throttledLog.warning(logger, kind: "max-message-size",
                         "closing: \(HubErrors.maximumMessageSizeExceeded(endpoint.options.maxMessageSize))")
+                    close(error: HubErrors.closedWithError, allowReconnect: true)
+                } else {
+                    endpoint.throttledLog.warning(logger, kind: "invalid-framing",
+                        "closing: invalid \(hubProtocol.name) framing: \(LogText.untrusted("\(error)", limit: 160))")
                     close(error: HubErrors.closedWithError, allowReconnect: true)
                 }
                 return
