@@ -8,7 +8,6 @@ Requests are made the way the official JS client makes them (RawHub: `&_=<ms>` o
 """
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
