@@ -1158,6 +1158,9 @@ class RawHub:
     # -- receiving
 
     def recv_raw(self, timeout: float = 5.0) -> dict:
+        stash = getattr(self, "_stash", None)
+        if stash:
+            return stash.pop(0)
         try:
             m = self.q.get(timeout=max(0.0, timeout))
         except _queue.Empty:
@@ -1187,10 +1190,20 @@ class RawHub:
                 return m
 
     def call(self, target: str, *args, timeout: float = 5.0) -> dict:
-        """Invoke with an invocationId and return the Completion (other messages meanwhile are dropped)."""
+        """Invoke with an invocationId and return the Completion. Other messages that arrive meanwhile (a
+        broadcast the method sent before completing, say) are kept for the next recv, in order."""
         inv = _uuid.uuid4().hex[:10]
         self.invoke(target, list(args), inv)
-        return self.recv_until(lambda m: m.get("type") == 3 and m.get("invocationId") == inv, timeout)
+        deadline = time.monotonic() + timeout
+        others = []
+        try:
+            while True:
+                m = self.recv(deadline - time.monotonic())
+                if m.get("type") == 3 and m.get("invocationId") == inv:
+                    return m
+                others.append(m)
+        finally:
+            self._stash = others + (getattr(self, "_stash", None) or [])
 
     def wait_closed(self, timeout: float) -> str:
         """Wait until the transport ends; return why (raises on timeout)."""
