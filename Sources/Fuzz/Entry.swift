@@ -16,6 +16,7 @@ let fuzzTargets: [(name: String, run: @Sendable (FuzzInput) -> Void)] = [
     ("meshrecord", MeshRecordTarget.run),
     ("peers", PeersTarget.run),
     ("jwt", JWTTarget.run),
+    ("longpoll", LongPollTarget.run),
 ]
 
 /// The target chosen by `FUZZ_TARGET`, looked up once.
