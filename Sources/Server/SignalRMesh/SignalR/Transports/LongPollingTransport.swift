@@ -15,7 +15,7 @@ final class LongPollingTransport: HubTransport {
     private var responder: (any LongPollResponder)?
     private var nextTicket: UInt64 = 0
     private weak var handler: (any HubTransportHandler)?
-    private lazy var flushTask = BatchTask(loop: loop) { [unowned self] in self.flush() }
+    private lazy var flushTask = BatchTask(loop: loop) { [weak self] in self?.flush() }
     private let clock: () -> UInt64
     /// Called once when the transport is over and can be forgotten (the endpoint drops it from its table).
     var onFinished: (() -> Void)?
