@@ -18,6 +18,7 @@ let fuzzTargets: [(name: String, run: @Sendable (FuzzInput) -> Void)] = [
     ("peers", PeersTarget.run),
     ("jwt", JWTTarget.run),
     ("cluster", ClusterTarget.run),
+    ("longpoll", LongPollTarget.run),
 ]
 
 /// The target chosen by `FUZZ_TARGET`, looked up once.

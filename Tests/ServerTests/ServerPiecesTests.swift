@@ -80,6 +80,12 @@ import Testing
         let d = try run(["--node", "a"])
         #expect(d.peersPath == "peers.json" && d.options.keepAliveInterval == 15 && d.options.clientTimeout == 30)
         #expect(d.options.handshakeTimeout == 15 && d.options.maxMessageSize == 32 * 1024 && d.options.negotiateTimeout == 15)
+        #expect(d.options.longPollTimeout == 90 && d.options.disconnectTimeout == 15)
+        #expect(d.options.transports == ["WebSockets", "ServerSentEvents", "LongPolling"])
+        let t = try run(["--node", "a", "--long-poll-timeout", "5", "--disconnect-timeout=2.5", "--transports", "longpolling, WebSockets"])
+        #expect(t.options.longPollTimeout == 5 && t.options.disconnectTimeout == 2.5)
+        #expect(t.options.transports == ["LongPolling", "WebSockets"])
+        #expect(t != d)
     }
 
     @Test func helpAndErrors() {
@@ -94,6 +100,9 @@ import Testing
             (["--node", "a", "--max-message-size", "12"], "--max-message-size takes bytes between 1024 and 16777216, not '12'"),
             (["--node", "a", "--log-level", "loud"], "--log-level must be one of trace, debug, info, notice, warning, error; got 'loud'"),
             (["--node", "a", "--allowed-origins", "nope"], "--allowed-origins: 'nope' is not an origin like http://host:port"),
+            (["--node", "a", "--transports", "Carrier"], "--transports takes WebSockets, ServerSentEvents, LongPolling (comma-separated), not 'Carrier'"),
+            (["--node", "a", "--transports", ","], "--transports needs at least one transport"),
+            (["--node", "a", "--disconnect-timeout", "-1"], "--disconnect-timeout takes a number of seconds between 0 and 86400, not '-1'"),
         ]
         for (args, text) in bad {
             #expect(throws: UsageError(text), "\(args)") { try ServerCommandLine.parse(args) }

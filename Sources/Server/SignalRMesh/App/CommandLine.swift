@@ -30,6 +30,11 @@ public struct ServerCommandLine: Equatable, Sendable {
                                     included) arrived for this long (default: 30)
           --handshake-timeout SECONDS  hub handshake deadline (default: 15)
           --negotiate-timeout SECONDS  drop a negotiated connection nobody connects to (default: 15)
+          --long-poll-timeout SECONDS  answer a long poll that has nothing to send after this (default: 90)
+          --disconnect-timeout SECONDS  dispose a long-polling connection with no poll outstanding for this long
+                                    (default: 15)
+          --transports LIST         transports offered, comma-separated: WebSockets, ServerSentEvents, LongPolling
+                                    (default: all three); a request for another gets 404
           --max-message-size BYTES  largest hub message a client may send, however it is split into WebSocket frames;
                                     past it the connection is closed with an error (default: 32768)
           --max-negotiations-per-address N  negotiations waiting for their WebSocket kept per client address
@@ -131,6 +136,23 @@ public struct ServerCommandLine: Equatable, Sendable {
                 result.options.handshakeTimeout = try seconds(flag, inline)
             case "--negotiate-timeout":
                 result.options.negotiateTimeout = try seconds(flag, inline)
+            case "--long-poll-timeout":
+                result.options.longPollTimeout = try seconds(flag, inline)
+            case "--disconnect-timeout":
+                result.options.disconnectTimeout = try seconds(flag, inline)
+            case "--transports":
+                let text = try value(flag, inline)
+                let known = ["WebSockets", "ServerSentEvents", "LongPolling"]
+                var chosen: Set<String> = []
+                for raw in text.split(separator: ",") {
+                    let item = String(raw.filter { $0 != " " })
+                    guard let name = known.first(where: { $0.lowercased() == item.lowercased() }) else {
+                        throw UsageError("--transports takes WebSockets, ServerSentEvents, LongPolling (comma-separated), not '\(item)'")
+                    }
+                    chosen.insert(name)
+                }
+                guard !chosen.isEmpty else { throw UsageError("--transports needs at least one transport") }
+                result.options.transports = chosen
             case "--max-message-size":
                 let text = try value(flag, inline)
                 guard let v = Int(text), v >= 1024, v <= 16 << 20 else {
@@ -193,6 +215,8 @@ extension ServerOptions: Equatable {
             && a.publicDir == b.publicDir && a.maxNegotiationsPerAddress == b.maxNegotiationsPerAddress
             && a.maxNegotiations == b.maxNegotiations && a.statusAccess == b.statusAccess && a.statusMaxAge == b.statusMaxAge
             && a.detailedErrors == b.detailedErrors && a.redirectNegotiate == b.redirectNegotiate && a.jwtKey == b.jwtKey
+            && a.longPollTimeout == b.longPollTimeout && a.disconnectTimeout == b.disconnectTimeout
+            && a.transports == b.transports
     }
 }
 

@@ -105,7 +105,11 @@ public final class HTTPServer {
 
     enum Outcome {
         case response(HTTPResponse)
+        /// The socket belongs to something else now (a WebSocket, a Server-Sent Events stream).
         case upgraded
+        /// Answered later through ``HTTPConnection/finishDeferred(_:for:)`` (a long poll); the requests behind
+        /// it wait.
+        case deferred
     }
 
     func route(_ request: HTTPRequest, http: HTTPConnection) -> Outcome {
@@ -165,7 +169,7 @@ public final class HTTPServer {
         return withCORS(r, request)
     }
 
-    private func withCORS(_ response: HTTPResponse, _ request: HTTPRequest) -> HTTPResponse {
+    func withCORS(_ response: HTTPResponse, _ request: HTTPRequest) -> HTTPResponse {
         var r = response
         for (k, v) in CORS.responseHeaders(for: request, policy: options.allowedOrigins) { r.headers.add(k, v) }
         return r
@@ -213,7 +217,7 @@ public final class HTTPServer {
             return forwarder.forward(request, endpoint: endpoint, http: http, owner: owner, token: token)
         }
         guard request.isWebSocketUpgrade else {
-            return .response(withCORS(endpoint.nonWebSocket(request), request))
+            return transportRequest(request, endpoint: endpoint, http: http, now: now)
         }
         let key: String
         switch validateUpgrade(request) {
@@ -335,6 +339,9 @@ final class HTTPConnection {
     private var requestStartedAt: UInt64?
     private var detached = false
     private var servedAny = false
+    /// The long poll whose answer the connection waits for (reads are paused meanwhile).
+    private var deferred: HTTPPollResponder?
+    private var processing = false
 
     init(server: HTTPServer, conn: TCPConnection) {
         self.server = server
@@ -347,7 +354,35 @@ final class HTTPConnection {
         conn.maxPendingWriteBytes = 8 << 20
         // The socket owns its handler until it finishes (it drops its callbacks then) or a WebSocket takes over.
         conn.onRead = { bytes in self.received(bytes) }
-        conn.onClose = { _ in self.server.forget(self) }
+        conn.onClose = { _ in
+            self.server.forget(self)
+            let waiting = self.deferred
+            self.deferred = nil
+            waiting?.connectionGone()
+        }
+    }
+
+    /// The request being handled will be answered later by `responder`: stop reading (the requests behind it
+    /// wait in the kernel's buffer; a close from the client is still noticed).
+    func beginDeferred(_ responder: HTTPPollResponder) {
+        deferred = responder
+        conn.pauseReading()
+    }
+
+    /// The deferred answer: written, then the requests behind it are served.
+    func finishDeferred(_ response: HTTPResponse, for request: HTTPRequest) {
+        guard deferred != nil, !detached else { return }
+        deferred = nil
+        lastActivity = conn.loop.now
+        guard conn.isOpen else { return }
+        let keepAlive = request.keepAlive && !server.isShuttingDown
+        conn.write(response.serialize(keepAlive: keepAlive, headOnly: request.method == "HEAD", requestVersion: request.version))
+        if !keepAlive {
+            conn.close()
+            return
+        }
+        conn.resumeReading()
+        if !processing { processBuffered() }
     }
 
     /// The socket now belongs to a WebSocket session.
@@ -360,7 +395,14 @@ final class HTTPConnection {
         let now = conn.loop.now
         lastActivity = now
         parser.append(bytes)
-        while !detached && conn.isOpen {
+        processBuffered()
+    }
+
+    private func processBuffered() {
+        processing = true
+        defer { processing = false }
+        let now = conn.loop.now
+        while !detached && deferred == nil && conn.isOpen {
             let request: HTTPRequest?
             do {
                 request = try parser.nextRequest()
@@ -390,7 +432,7 @@ final class HTTPConnection {
 
     private func handle(_ request: HTTPRequest) {
         switch server.route(request, http: self) {
-        case .upgraded:
+        case .upgraded, .deferred:
             return
         case .response(let response):
             let keepAlive = request.keepAlive && !server.isShuttingDown
@@ -406,7 +448,8 @@ final class HTTPConnection {
     }
 
     func tick(now: UInt64) {
-        guard !detached, conn.isOpen else { return }
+        // A connection waiting for its long poll's answer is busy, not idle: the poll timeout bounds the wait.
+        guard !detached, deferred == nil, conn.isOpen else { return }
         if let started = requestStartedAt, now &- started >= UInt64(server.options.requestHeadersTimeout * 1e9) {
             fail(status: 408, message: "Request Timeout")
             return

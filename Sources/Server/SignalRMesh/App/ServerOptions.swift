@@ -22,6 +22,12 @@ public struct ServerOptions: Sendable {
     public var jwtKey: [UInt8]?
     /// A negotiated connection that no transport claims is dropped after this (`DisconnectTimeout`).
     public var negotiateTimeout: Double = 15
+    /// A long poll with nothing to send is answered (200, empty) after this (`LongPolling.PollTimeout`).
+    public var longPollTimeout: Double = 90
+    /// A long-polling connection with no poll outstanding for this long is disposed (`DisconnectTimeout`).
+    public var disconnectTimeout: Double = 15
+    /// The transports hub endpoints offer (negotiate lists them; a request for another gets 404).
+    public var transports: Set<String> = ["WebSockets", "ServerSentEvents", "LongPolling"]
     /// Unclaimed negotiations kept per client address (per /64 for IPv6); past it the address's own oldest one
     /// is dropped.
     public var maxNegotiationsPerAddress: Int = 10_000

@@ -48,6 +48,13 @@ final class RemoteTransport: HubTransport {
 
     // MARK: From the front (TransportForwarder)
 
+    /// A POST body for an SSE session (the POST may reach any replica): false once the session is over.
+    func receive(_ body: [UInt8]) -> Bool {
+        guard open else { return false }
+        received(body)
+        return true
+    }
+
     func received(_ bytes: [UInt8]) {
         guard open, let handler else { return }
         handler.transportActivity()

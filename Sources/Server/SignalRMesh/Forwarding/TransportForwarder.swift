@@ -24,6 +24,8 @@ final class TransportForwarder {
         var session: UInt64
     }
     private var remotes: [RemoteKey: RemoteTransport] = [:]
+    /// Long polls from fronts, waiting here for data (released when the front's socket closes).
+    private var remotePolls: [RemoteKey: RemotePollResponder] = [:]
     private let logger = Logger(label: "forward")
 
     init(server: HTTPServer, router: HubRouter) {
@@ -136,7 +138,7 @@ final class TransportForwarder {
         case .webSocket, .serverSentEvents:
             send(.close(session: id, toOwner: true), to: front.owner)
         case .request:
-            break  // the owner's answer will find nothing to write to
+            send(.close(session: id, toOwner: true), to: front.owner)  // a waiting poll is released
         }
     }
 
@@ -156,9 +158,7 @@ final class TransportForwarder {
             ws.onClosed = { [weak self] _ in self?.frontSocketClosed(id) }
             ws.start(leftover: [])
         case .serverSentEvents:
-            var headers = HTTPHeaders(ServerSentEvents.responseHeaders)
-            for (k, v) in front.corsHeaders { headers.add(k, v) }
-            front.conn.write(ServerSentEvents.responseHead(headers: headers))
+            front.conn.write(ServerSentEventsTransport.responseHead(extra: front.corsHeaders, requestVersion: .http1_1))
             front.conn.write(ServerSentEvents.preamble)
         case .request:
             break
@@ -215,6 +215,7 @@ final class TransportForwarder {
         case .success(let record):
             let transport = RemoteTransport(kind: kind, front: front, session: request, forwarder: self, loop: server.loop)
             remotes[RemoteKey(front: front, session: request)] = transport
+            if kind == .serverSentEvents { endpoint.remoteEventStreams[record.token] = transport }
             answer(0, "")
             endpoint.accept(record: record, transport: transport, leftover: [], now: server.loop.now)
         }
@@ -229,7 +230,23 @@ final class TransportForwarder {
         guard let endpoint = server.endpoint(named: hub) else {
             return reply(404, "text/plain; charset=utf-8", Array("No Connection with that ID".utf8))
         }
-        endpoint.forwardedRequest(token: token, method: method, body: body, reply: reply)
+        let now = server.loop.now
+        switch method {
+        case .poll:
+            let key = RemoteKey(front: front, session: request)
+            let responder = RemotePollResponder { [weak self] status, contentType, body in
+                self?.remotePolls[key] = nil
+                reply(status, contentType ?? "", body)
+            }
+            remotePolls[key] = responder
+            endpoint.poll(token: token, user: nil, responder: responder, now: now)
+        case .send:
+            let answer = endpoint.send(token: token, body: body, now: now)
+            reply(answer.status, "text/plain; charset=utf-8", Array(answer.text.utf8))
+        case .delete:
+            let answer = endpoint.delete(token: token, now: now)
+            reply(answer.status, "text/plain; charset=utf-8", Array(answer.text.utf8))
+        }
     }
 
     func forget(_ transport: RemoteTransport) {
@@ -257,7 +274,9 @@ final class TransportForwarder {
             }
         case .close(let session, let toOwner):
             if toOwner {
-                remotes.removeValue(forKey: RemoteKey(front: origin, session: session))?.frontClosed()
+                let key = RemoteKey(front: origin, session: session)
+                remotes.removeValue(forKey: key)?.frontClosed()
+                remotePolls.removeValue(forKey: key)?.gone()
             } else {
                 frontClose(session, from: origin)
             }
@@ -273,6 +292,10 @@ final class TransportForwarder {
         for (key, remote) in remotes where key.front == replica {
             remotes[key] = nil
             remote.frontClosed()
+        }
+        for (key, poll) in remotePolls where key.front == replica {
+            remotePolls[key] = nil
+            poll.gone()
         }
         for front in Array(fronts.values) where front.owner == replica {
             if front.established {

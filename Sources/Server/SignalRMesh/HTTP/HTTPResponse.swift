@@ -53,8 +53,14 @@ struct HTTPResponse: Equatable, Sendable {
         serialize(keepAlive: keepAlive, headOnly: headOnly, requestVersion: requestVersion, date: HTTPDate.now())
     }
 
+    /// A streamed response's head: with `closeDelimited`, no `Content-Length` is added (the body is whatever
+    /// follows until the connection closes; pass `keepAlive: false` and `headOnly: true`).
+    func serialize(keepAlive: Bool, headOnly: Bool, requestVersion: HTTPVersion, closeDelimited: Bool) -> [UInt8] {
+        serialize(keepAlive: keepAlive, headOnly: headOnly, requestVersion: requestVersion, date: HTTPDate.now(), closeDelimited: closeDelimited)
+    }
+
     /// `serialize` with the `Date` value supplied (tests use a fixed one).
-    func serialize(keepAlive: Bool, headOnly: Bool, requestVersion: HTTPVersion, date: [UInt8]) -> [UInt8] {
+    func serialize(keepAlive: Bool, headOnly: Bool, requestVersion: HTTPVersion, date: [UInt8], closeDelimited: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(160 + headers.count * 40 + (headOnly ? 0 : body.count))
         out.append(contentsOf: "HTTP/1.1 ".utf8)
@@ -82,7 +88,7 @@ struct HTTPResponse: Equatable, Sendable {
             out.append(contentsOf: "\r\n".utf8)
         }
         let bodyAllowed = status >= 200 && status != 204 && status != 304
-        if bodyAllowed && !hasFraming {
+        if bodyAllowed && !hasFraming && !closeDelimited {
             out.append(contentsOf: "Content-Length: ".utf8)
             out.append(contentsOf: String(body.count).utf8)
             out.append(contentsOf: "\r\n".utf8)

@@ -25,19 +25,21 @@ final class ConnectionManager {
         let source: String?
         /// The user the negotiate request authenticated, kept for the transport request.
         var user: AuthenticatedUser?
-        private(set) var claimed = false
+        /// The transport that took the connection (nil: none yet).
+        private(set) var transport: TransportKind?
+        var claimed: Bool { transport != nil }
         fileprivate var all = Links()
         fileprivate var ofSource = Links()
 
-        init(connectionId: String, token: String, negotiatedAt: UInt64, source: String?, claimed: Bool = false) {
+        init(connectionId: String, token: String, negotiatedAt: UInt64, source: String?, transport: TransportKind? = nil) {
             self.connectionId = connectionId
             self.token = token
             self.negotiatedAt = negotiatedAt
             self.source = source
-            self.claimed = claimed
+            self.transport = transport
         }
 
-        fileprivate func markClaimed() { claimed = true }
+        fileprivate func markClaimed(_ kind: TransportKind) { transport = kind }
     }
 
     /// Links of one list: strong towards the newer neighbour, weak towards the older, so no cycle.
@@ -147,7 +149,7 @@ final class ConnectionManager {
     /// the limit: it is removed when the connection ends).
     func createClaimed(now: UInt64) -> Record {
         let id = newConnectionId()
-        let record = Record(connectionId: id, token: id, negotiatedAt: now, source: nil, claimed: true)
+        let record = Record(connectionId: id, token: id, negotiatedAt: now, source: nil, transport: .webSockets)
         byToken[id] = record
         return record
     }
@@ -155,10 +157,10 @@ final class ConnectionManager {
     func lookup(token: String) -> Record? { byToken[token] }
 
     /// A transport took the negotiated connection: it no longer counts against any cap.
-    func claim(_ record: Record) {
+    func claim(_ record: Record, as kind: TransportKind = .webSockets) {
         guard !record.claimed else { return }
         unlink(record)
-        record.markClaimed()
+        record.markClaimed(kind)
     }
 
     func remove(token: String) {

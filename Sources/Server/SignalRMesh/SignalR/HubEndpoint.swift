@@ -15,6 +15,16 @@ final class HubEndpoint {
     let groups: HubGroups
     private(set) var active: [String: SignalRConnection] = [:]
     private var pending: [ObjectIdentifier: SignalRConnection] = [:]
+    /// Long-polling transports by token, from their first poll (or POST) until they finish: after the connection
+    /// closed they stay a while to answer polls with 204.
+    var longPolls: [String: LongPollingTransport] = [:]
+    /// Server-Sent Events transports by token, while their connection lives (their POSTs find them here).
+    var eventStreams: [String: ServerSentEventsTransport] = [:]
+    /// SSE sessions whose stream is on another replica (no sticky sessions): their POSTs come here.
+    var remoteEventStreams: [String: RemoteTransport] = [:]
+    let loop: EventLoop
+    /// The time in nanoseconds (the loop's; tests inject their own).
+    var clock: () -> UInt64
     private let logger = Logger(label: "endpoint")
 
     init(
@@ -26,6 +36,8 @@ final class HubEndpoint {
         self.router = router
         self.throttledLog = throttledLog
         self.authenticator = authenticator
+        self.loop = loop
+        self.clock = { [loop] in loop.now }
         let sender = HubSender(loop: loop, router: router, hubName: hub.name)
         self.clients = HubClients(sender: sender)
         self.groups = HubGroups(sender: sender)
@@ -35,8 +47,12 @@ final class HubEndpoint {
         _ = router.hub(hub.name)
     }
 
-    /// Only WebSockets is offered: SSE and long polling aren't implemented yet, so they aren't advertised.
-    static let transports = [TransportDescription(name: "WebSockets", formats: ["Text", "Binary"])]
+    /// The transports this endpoint offers, in negotiate's order (``ServerOptions/transports``).
+    var transports: [TransportDescription] {
+        [TransportDescription.webSockets, .serverSentEvents, .longPolling].filter { options.transports.contains($0.name) }
+    }
+
+    func offers(_ kind: TransportKind) -> Bool { options.transports.contains(kind.rawValue) }
 
     /// The user a hub request authenticates as, or the 401 it gets (a hub that requires a user, and no valid token).
     func authenticate(_ request: HTTPRequest) -> Result<AuthenticatedUser, HTTPResponse> {
@@ -79,41 +95,15 @@ final class HubEndpoint {
             break
         }
         let body = NegotiateResponse.body(
-            version: version, connectionId: record.connectionId, connectionToken: record.token, transports: Self.transports)
+            version: version, connectionId: record.connectionId, connectionToken: record.token, transports: transports)
         return .json(200, body)
-    }
-
-    /// A non-upgrade request on the hub path (long polling / SSE / send / DELETE), answered as ASP.NET would with
-    /// only WebSockets enabled.
-    func nonWebSocket(_ request: HTTPRequest) -> HTTPResponse {
-        let id = request.queryValue("id")
-        switch request.method {
-        case "GET":
-            guard let id, !id.isEmpty else { return .text(400, "Connection ID required") }
-            guard connections.lookup(token: id) != nil else { return .text(404, "No Connection with that ID") }
-            let accept = request.headers["Accept"] ?? ""
-            let transport = accept.contains("text/event-stream") ? "ServerSentEvents" : "LongPolling"
-            return .text(404, "\(transport) transport not supported by this end point type")
-        case "POST":
-            guard let id, !id.isEmpty else { return .text(400, "Connection ID required") }
-            guard let record = connections.lookup(token: id) else { return .text(404, "No Connection with that ID") }
-            if record.claimed { return .text(405, "POST requests are not allowed for WebSocket connections.") }
-            return .text(404, "LongPolling transport not supported by this end point type")
-        case "DELETE":
-            guard let id, !id.isEmpty else { return .text(400, "Connection ID required") }
-            guard connections.lookup(token: id) != nil else { return .text(404, "No Connection with that ID") }
-            return .text(400, "Cannot terminate this connection using the DELETE endpoint.")
-        default:
-            var r = HTTPResponse.text(405, "Method Not Allowed")
-            r.headers.add("Allow", "GET, POST, DELETE")
-            return r
-        }
     }
 
     /// Decides on a WebSocket upgrade: the connection record to use, or the error response.
     /// The WebSocket request's own token counts; without one, the negotiate request's (browsers send it on both).
     func claimForWebSocket(_ request: HTTPRequest, now: UInt64) -> Result<ConnectionManager.Record, HTTPResponse> {
         guard let id = request.queryValue("id"), !id.isEmpty else {
+            guard offers(.webSockets) else { return .failure(Self.notOffered(.webSockets)) }
             // skipNegotiation: this request is the only one that can carry a token.
             let user: AuthenticatedUser
             switch authenticate(request) {
@@ -124,8 +114,14 @@ final class HubEndpoint {
             record.user = user
             return .success(record)
         }
+        if longPolls[id] != nil { return .failure(.text(400, Self.cannotChangeTransports)) }
         guard let record = connections.lookup(token: id) else { return .failure(.text(404, "No Connection with that ID")) }
-        if record.claimed { return .failure(.text(409, "Connection already has an active WebSocket")) }
+        guard offers(.webSockets) else { return .failure(Self.notOffered(.webSockets)) }
+        switch record.transport {
+        case .webSockets?: return .failure(.text(409, "Connection already has an active WebSocket"))
+        case .some: return .failure(.text(400, Self.cannotChangeTransports))
+        case nil: break
+        }
         if authenticator.hasToken(request) {
             switch authenticate(request) {
             case .success(let u): record.user = u
@@ -155,6 +151,8 @@ final class HubEndpoint {
 
     func disconnected(_ connection: SignalRConnection, wasActive: Bool, error: (any Error)?) {
         pending[ObjectIdentifier(connection)] = nil
+        eventStreams[connection.token] = nil
+        remoteEventStreams[connection.token] = nil
         connections.remove(token: connection.token)
         guard wasActive, active[connection.connectionId] === connection else { return }
         active[connection.connectionId] = nil
@@ -171,6 +169,7 @@ final class HubEndpoint {
         connections.sweep(now: now, timeoutNanos: UInt64(options.negotiateTimeout * 1e9))
         for c in Array(pending.values) { c.tick(now: now) }
         for c in Array(active.values) { c.tick(now: now) }
+        for t in Array(longPolls.values) { t.tick() }
     }
 
     /// Graceful shutdown: every client is told to reconnect (to another replica, or to this one once it's back).

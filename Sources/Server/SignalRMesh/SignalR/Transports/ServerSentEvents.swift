@@ -5,25 +5,6 @@ enum ServerSentEvents {
     /// The first bytes of the stream, an SSE comment (works around a Firefox `open` bug, as ASP.NET Core does).
     static let preamble: [UInt8] = Array(":\r\n".utf8)
 
-    /// The response headers of an SSE stream (as ASP.NET Core sends them). The body is delimited by the end of
-    /// the connection.
-    static let responseHeaders: [(String, String)] = [
-        ("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache,no-store"), ("Pragma", "no-cache"),
-        ("Content-Encoding", "identity"), ("Connection", "close"),
-    ]
-
-    /// The status line and headers of the stream's 200 (no Content-Length: the stream is open-ended).
-    static func responseHead(headers: HTTPHeaders) -> [UInt8] {
-        var out = Array("HTTP/1.1 200 OK\r\n".utf8)
-        for h in headers {
-            out.append(contentsOf: h.name.utf8)
-            out.append(contentsOf: ": ".utf8)
-            out.append(contentsOf: h.value.utf8)
-            out.append(contentsOf: "\r\n".utf8)
-        }
-        out.append(contentsOf: "\r\n".utf8)
-        return out
-    }
 
     static func event(_ payload: UnsafeRawBufferPointer) -> [UInt8] {
         var out: [UInt8] = []
