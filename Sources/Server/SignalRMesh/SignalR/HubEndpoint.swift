@@ -26,7 +26,7 @@ final class HubEndpoint {
         self.router = router
         self.throttledLog = throttledLog
         self.authenticator = authenticator
-        let sender = HubSender(loop: loop, router: router, hubName: hub.name)
+        let sender = HubSender(loop: loop, router: router, hubName: hub.name, clientResultTimeout: hub.clientResultTimeout)
         self.clients = HubClients(sender: sender)
         self.groups = HubGroups(sender: sender)
         self.connections = ConnectionManager(
@@ -154,6 +154,7 @@ final class HubEndpoint {
     }
 
     func disconnected(_ connection: SignalRConnection, wasActive: Bool, error: (any Error)?) {
+        connection.endStreams()
         pending[ObjectIdentifier(connection)] = nil
         connections.remove(token: connection.token)
         guard wasActive, active[connection.connectionId] === connection else { return }
