@@ -92,6 +92,8 @@ enum ClusterMessage: Equatable, Sendable {
             case .failed(let text):
                 w.u8(2)
                 body = Array(text.utf8)
+            case .canceled:
+                w.u8(3)
             }
             w.u32(body.count)
             w.bytes += body
@@ -185,6 +187,7 @@ enum ClusterMessage: Equatable, Sendable {
                     return .clientResult(id: id, outcome: .result(value))
                 case 1: return .clientResult(id: id, outcome: .clientError(String(decoding: bytes, as: UTF8.self)))
                 case 2: return .clientResult(id: id, outcome: .failed(String(decoding: bytes, as: UTF8.self)))
+                case 3: return bytes.isEmpty ? .clientResult(id: id, outcome: .canceled) : nil
                 default: return nil
                 }
             }

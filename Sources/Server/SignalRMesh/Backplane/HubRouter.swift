@@ -248,10 +248,8 @@ final class HubRouter {
         }
         clientResultSeq &+= 1
         let id = clientResultSeq
-        let seconds = Double(timeoutNanos) / 1e9
         let cancel = scheduler.schedule(afterNanos: timeoutNanos) { [weak self] in
-            self?.finishClientResult(id, .failed(
-                "Connection '\(connectionId)' did not answer '\(target)' within \(seconds.formatted()) s."))
+            self?.finishClientResult(id, .canceled)
         }
         pendingClientResults[id] = PendingClientResult(replica: owner, completion: completion, cancelTimer: cancel)
         if let local {

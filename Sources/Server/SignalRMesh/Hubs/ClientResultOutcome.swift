@@ -6,4 +6,6 @@ enum ClientResultOutcome: Equatable, Sendable {
     case clientError(String)
     /// No answer: why.
     case failed(String)
+    /// No answer in time: the wait was given up (thrown as ASP.NET Core's "Invocation canceled by the server.").
+    case canceled
 }

@@ -76,11 +76,7 @@ public enum DemoHub {
             return sum
         }
         hub.method("AskClient") { (caller, connectionId: String, question: String) async throws -> String in
-            do {
-                return try await caller.clients.client(connectionId).invoke("GetAnswer", question, returning: String.self)
-            } catch let e as ClientResultError {
-                throw HubException(e.message)
-            }
+            try await caller.clients.client(connectionId).invoke("GetAnswer", question, returning: String.self)
         }
         return hub
     }

@@ -31,8 +31,9 @@ public final class Hub: @unchecked Sendable {
     public var requiresUser = false
     private(set) var methods: [String: HubMethod] = [:]
     private(set) var connectedHook: (@Sendable (HubCaller) async throws -> Void)?
-    /// How long ``SingleClientProxy/invoke(_:_:returning:timeout:)`` waits for a client's answer by default.
-    public var clientResultTimeout: Duration = .seconds(30)
+    /// How long ``SingleClientProxy/invoke(_:_:returning:timeout:)`` waits for a client's answer by default;
+    /// nil: the server's `--client-result-timeout` (30 s).
+    public var clientResultTimeout: Duration?
     private(set) var disconnectedHook: (@Sendable (HubCaller, (any Error)?) async -> Void)?
 
     public init(_ name: String, path: String) {

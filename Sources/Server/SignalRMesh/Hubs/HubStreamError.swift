@@ -1,6 +1,6 @@
 /// Why a client→server stream (``HubStream``) ended with an error: the client completed it with one, an item
 /// didn't fit the element type, the method left too many items unread, or the connection closed.
-public struct HubStreamError: Error, Sendable, CustomStringConvertible {
+public struct HubStreamError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }

@@ -13,14 +13,18 @@ public struct SingleClientProxy: Sendable {
     /// Invokes `method` on the connection, wherever its replica is, and returns the client's result decoded as
     /// `Result` (use ``AnyJSON`` to take whatever comes, including a void result, which decodes as `null`).
     ///
+    /// The HubException a timeout throws (ASP.NET Core's text for a client result canceled by the server).
+    static let canceledText = "Invocation canceled by the server."
+
     /// A method awaiting its own caller doesn't block that caller's answer: Completions aren't queued behind
     /// invocations.
     ///
     /// - Parameter timeout: how long to wait for the answer (default: ``Hub/clientResultTimeout``, 30 s).
-    /// - Throws: ``HubException`` with the client's text when it answers with an error; ``ClientResultError`` when
-    ///   no connection has the id, it disconnects before answering, its replica becomes unreachable (reported
-    ///   within the mesh's failure-detection time) or the timeout passes; an error when the result doesn't
-    ///   decode as `Result`, or an argument doesn't encode.
+    /// - Throws: ``HubException`` with the client's text when it answers with an error, or with
+    ///   "Invocation canceled by the server." after the timeout (as ASP.NET Core); ``ClientResultError`` when no
+    ///   connection has the id, it disconnects before answering, or its replica becomes unreachable (reported
+    ///   within the mesh's failure-detection time); an error when the result doesn't decode as `Result`, or an
+    ///   argument doesn't encode.
     public func invoke<each Argument: Encodable, Result: Decodable>(
         _ method: String, _ arguments: repeat each Argument, returning type: Result.Type = Result.self,
         timeout: Duration? = nil
@@ -33,6 +37,7 @@ public struct SingleClientProxy: Sendable {
         case .result(let value): return try HubArgumentCoding.decode(Result.self, from: value)
         case .clientError(let text): throw HubException(text)
         case .failed(let text): throw ClientResultError(text)
+        case .canceled: throw HubException(Self.canceledText)
         }
     }
 }

@@ -26,7 +26,7 @@ final class HubEndpoint {
         self.router = router
         self.throttledLog = throttledLog
         self.authenticator = authenticator
-        let sender = HubSender(loop: loop, router: router, hubName: hub.name, clientResultTimeout: hub.clientResultTimeout)
+        let sender = HubSender(loop: loop, router: router, hubName: hub.name, clientResultTimeout: hub.clientResultTimeout ?? .milliseconds(Int64(options.clientResultTimeout * 1000)))
         self.clients = HubClients(sender: sender)
         self.groups = HubGroups(sender: sender)
         self.connections = ConnectionManager(
