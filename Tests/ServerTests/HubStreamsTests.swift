@@ -113,6 +113,7 @@ import Testing
         let client = bench.connect("a")
         bench.run { client.transport.pendingWriteBytes = 1 << 20 }
         client.send(#"{"type":4,"invocationId":"c","target":"Counter","arguments":[50,0]}"#)
+        await client.wait { _ in !client.items("c").isEmpty }
         await client.wait(0.3) { _ in false }
         // One item went out, then the stream waits for the queue to drain.
         #expect(client.items("c").count == 1)

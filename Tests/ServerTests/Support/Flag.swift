@@ -9,7 +9,7 @@ final class Flag: Sendable {
     var isSet: Bool { state.withLock { $0 } }
 
     /// Waits for ``set()`` at most `seconds`, without blocking a thread; true if it happened.
-    func wait(_ seconds: Double = 5) async -> Bool {
+    func wait(_ seconds: Double = 30) async -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while !isSet && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(2))

@@ -105,7 +105,7 @@ final class TestClient: @unchecked Sendable {
     /// Waits (at most `seconds`) until `done` holds for the messages received; returns them either way.
     /// (Async: hub methods run on the cooperative pool, which a blocking wait would starve on a small machine.)
     @discardableResult
-    func wait(_ seconds: Double = 5, until done: ([HubMessage]) -> Bool) async -> [HubMessage] {
+    func wait(_ seconds: Double = 30, until done: ([HubMessage]) -> Bool) async -> [HubMessage] {
         let deadline = Date().addingTimeInterval(seconds)
         var current = messages
         while !done(current) && Date() < deadline {
@@ -117,7 +117,7 @@ final class TestClient: @unchecked Sendable {
     }
 
     /// The Completion for `id`, once it came (nil after the deadline).
-    func completion(_ id: String, within seconds: Double = 5) async -> (result: JSONValue?, error: String?)? {
+    func completion(_ id: String, within seconds: Double = 30) async -> (result: JSONValue?, error: String?)? {
         let all = await wait(seconds) { $0.contains { Self.isCompletion($0, id) } }
         for m in all {
             if case .completion(id, let result, let error) = m { return (result, error) }
