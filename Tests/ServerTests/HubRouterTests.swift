@@ -224,6 +224,13 @@ import Testing
         .groupRequest(id: 9, hub: "H", connectionId: "abc", group: "g", add: true),
         .groupReply(id: 9, error: nil),
         .groupReply(id: 10, error: "Connection 'x' does not exist."),
+        .clientInvoke(id: 3, hub: "H", connectionId: "abc", target: "GetAnswer", arguments: ["q", 1, [true, .null]], timeoutMillis: 30_000),
+        .clientInvoke(id: 4, hub: "H", connectionId: "abc", target: "T", arguments: [], timeoutMillis: 0),
+        .clientResult(id: 3, outcome: .result(["a": "b"])),
+        .clientResult(id: 3, outcome: .result(.null)),
+        .clientResult(id: 4, outcome: .clientError("no idea")),
+        .clientResult(id: 5, outcome: .failed("Connection 'x' disconnected.")),
+        .clientResult(id: 6, outcome: .canceled),
     ]
 
     @Test(arguments: samples) func roundTrip(_ m: ClusterMessage) {

@@ -29,6 +29,7 @@ public struct ServerCommandLine: Equatable, Sendable {
           --client-timeout SECONDS  close a hub client from which no byte at all (of any frame, a WebSocket ping
                                     included) arrived for this long (default: 30)
           --handshake-timeout SECONDS  hub handshake deadline (default: 15)
+          --client-result-timeout SECONDS  how long a hub method waits for a client result (default: 30)
           --negotiate-timeout SECONDS  drop a negotiated connection nobody connects to (default: 15)
           --long-poll-timeout SECONDS  answer a long poll that has nothing to send after this (default: 90)
           --disconnect-timeout SECONDS  dispose a long-polling connection with no poll outstanding for this long
@@ -132,6 +133,8 @@ public struct ServerCommandLine: Equatable, Sendable {
                 result.options.keepAliveInterval = try seconds(flag, inline)
             case "--client-timeout":
                 result.options.clientTimeout = try seconds(flag, inline)
+            case "--client-result-timeout":
+                result.options.clientResultTimeout = try seconds(flag, inline)
             case "--handshake-timeout":
                 result.options.handshakeTimeout = try seconds(flag, inline)
             case "--negotiate-timeout":
@@ -209,6 +212,7 @@ extension ServerCommandLine {
 extension ServerOptions: Equatable {
     public static func == (a: ServerOptions, b: ServerOptions) -> Bool {
         a.nodeId == b.nodeId && a.keepAliveInterval == b.keepAliveInterval && a.clientTimeout == b.clientTimeout
+            && a.clientResultTimeout == b.clientResultTimeout
             && a.handshakeTimeout == b.handshakeTimeout && a.maxMessageSize == b.maxMessageSize
             && a.negotiateTimeout == b.negotiateTimeout && a.allowedOrigins == b.allowedOrigins
             && a.allowedHosts == b.allowedHosts && a.wsEcho == b.wsEcho

@@ -9,6 +9,9 @@ public struct ServerOptions: Sendable {
     public var keepAliveInterval: Double = 15
     /// Close a connection that sent nothing for this long (`ClientTimeoutInterval`).
     public var clientTimeout: Double = 30
+    /// How long a hub method waits for a client result (``SingleClientProxy/invoke(_:_:returning:timeout:)``)
+    /// unless the hub or the call says otherwise. ASP.NET Core has no default: its hub method's token decides.
+    public var clientResultTimeout: Double = 30
     /// The hub handshake must arrive within this (`HandshakeTimeout`).
     public var handshakeTimeout: Double = 15
     /// Largest hub message a client may send, in bytes (`MaximumReceiveMessageSize`); 0 = unlimited.

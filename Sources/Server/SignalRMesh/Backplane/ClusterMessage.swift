@@ -21,11 +21,18 @@ enum ClusterMessage: Equatable, Sendable {
     case groupRequest(id: UInt64, hub: String, connectionId: String, group: String, add: Bool)
     /// The outcome of ``groupRequest``: nil error for success.
     case groupReply(id: UInt64, error: String?)
+    /// Invoke `target` on a connection of the receiving replica and send back its answer (``clientResult``);
+    /// the receiver forgets the wait a little after `timeoutMillis`.
+    case clientInvoke(
+        id: UInt64, hub: String, connectionId: String, target: String, arguments: [JSONValue], timeoutMillis: UInt64)
+    /// The outcome of ``clientInvoke``.
+    case clientResult(id: UInt64, outcome: ClientResultOutcome)
 
     static let version: UInt8 = 2
 
     enum Kind: UInt8 {
-        case invoke = 1, interest, interestAck, snapshotRequest, snapshot, groupRequest, groupReply
+        case invoke = 1, interest, interestAck, snapshotRequest, snapshot, groupRequest, groupReply, clientInvoke,
+            clientResult
         /// A ``ForwardMessage`` (transport requests served by a replica that doesn't own the connection).
         case forward = 64
     }
@@ -66,6 +73,36 @@ enum ClusterMessage: Equatable, Sendable {
             w.u64(id)
             w.u8(error == nil ? 0 : 1)
             if let error { w.string(error) }
+        case .clientInvoke(let id, let hub, let connectionId, let target, let arguments, let timeoutMillis):
+            w.header(.clientInvoke)
+            w.u64(id)
+            w.string(hub)
+            w.string(connectionId)
+            w.string(target)
+            w.u64(timeoutMillis)
+            var json: [UInt8] = []
+            JSONWriter.write(.array(arguments), into: &json)
+            w.u32(json.count)
+            w.bytes += json
+        case .clientResult(let id, let outcome):
+            w.header(.clientResult)
+            w.u64(id)
+            var body: [UInt8] = []
+            switch outcome {
+            case .result(let value):
+                w.u8(0)
+                JSONWriter.write(value, into: &body)
+            case .clientError(let text):
+                w.u8(1)
+                body = Array(text.utf8)
+            case .failed(let text):
+                w.u8(2)
+                body = Array(text.utf8)
+            case .canceled:
+                w.u8(3)
+            }
+            w.u32(body.count)
+            w.bytes += body
         }
         return w.bytes
     }
@@ -144,6 +181,27 @@ enum ClusterMessage: Equatable, Sendable {
                 return .groupReply(id: id, error: error)
             case .forward:
                 return nil  // a ForwardMessage: TransportForwarder decodes it
+            case .clientInvoke:
+                guard let id = r.u64(), let hub = r.string(), let connection = r.string(), let target = r.string(),
+                    let timeout = r.u64(), let length = r.u32(), let json = r.take(length), r.atEnd,
+                    case .array(let arguments)? = try? JSONParser.parse(UnsafeRawBufferPointer(rebasing: raw[json]))
+                else { return nil }
+                return .clientInvoke(
+                    id: id, hub: hub, connectionId: connection, target: target, arguments: arguments, timeoutMillis: timeout)
+            case .clientResult:
+                guard let id = r.u64(), let tag = r.u8(), let length = r.u32(), let body = r.take(length), r.atEnd else {
+                    return nil
+                }
+                let bytes = UnsafeRawBufferPointer(rebasing: raw[body])
+                switch tag {
+                case 0:
+                    guard let value = try? JSONParser.parse(bytes) else { return nil }
+                    return .clientResult(id: id, outcome: .result(value))
+                case 1: return .clientResult(id: id, outcome: .clientError(String(decoding: bytes, as: UTF8.self)))
+                case 2: return .clientResult(id: id, outcome: .failed(String(decoding: bytes, as: UTF8.self)))
+                case 3: return bytes.isEmpty ? .clientResult(id: id, outcome: .canceled) : nil
+                default: return nil
+                }
             }
         }
     }

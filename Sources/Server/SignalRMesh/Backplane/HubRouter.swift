@@ -63,6 +63,19 @@ final class HubRouter {
     private var requestSeq: UInt64 = 0
     private var pendingRequests: [UInt64: PendingRequest] = [:]
 
+    private struct PendingClientResult {
+        /// The owner replica asked; nil for a connection here.
+        var replica: String?
+        var completion: (ClientResultOutcome) -> Void
+        var cancelTimer: () -> Void
+        /// Forgets the wait at the connection (a connection here).
+        var cancelLocal: (() -> Void)?
+    }
+    private var clientResultSeq: UInt64 = 0
+    private var pendingClientResults: [UInt64: PendingClientResult] = [:]
+    /// Extra time an owner keeps waiting for a client after the asker's timeout (its timer started later).
+    static let clientResultGraceNanos: UInt64 = 1_000_000_000
+
     /// Counters (tests, /api/mesh).
     private(set) var published: UInt64 = 0
     private(set) var undecodable: UInt64 = 0
@@ -218,6 +231,69 @@ final class HubRouter {
         request.completion(error)
     }
 
+    // MARK: Client results
+
+    /// Invokes `target` on one connection of any replica and reports, once, the client's answer or why there is
+    /// none: no such connection, its replica unreachable (at once, or when it becomes so), it disconnected, or
+    /// `timeoutNanos` passed.
+    func invokeClient(
+        hub name: String, connectionId: String, target: String, arguments: [JSONValue], timeoutNanos: UInt64,
+        completion: @escaping (ClientResultOutcome) -> Void
+    ) {
+        let local = hub(name).connections[connectionId]
+        var owner: String?
+        if local == nil {
+            guard let o = owners.owner(of: connectionId), o != replicaId, let backplane else {
+                return completion(.failed(HubErrors.connectionDoesNotExist(connectionId)))
+            }
+            guard backplane.isReachable(o) else {
+                return completion(.failed("Connection '\(connectionId)' belongs to replica '\(o)', which cannot be reached."))
+            }
+            owner = o
+        }
+        clientResultSeq &+= 1
+        let id = clientResultSeq
+        let cancel = scheduler.schedule(afterNanos: timeoutNanos) { [weak self] in
+            self?.finishClientResult(id, .canceled)
+        }
+        pendingClientResults[id] = PendingClientResult(replica: owner, completion: completion, cancelTimer: cancel)
+        if let local {
+            let forget = local.invokeClient(target, arguments: arguments) { [weak self] outcome in
+                self?.finishClientResult(id, outcome)
+            }
+            pendingClientResults[id]?.cancelLocal = forget
+        } else if let owner {
+            publish(.clientInvoke(
+                id: id, hub: name, connectionId: connectionId, target: target, arguments: arguments,
+                timeoutMillis: timeoutNanos / 1_000_000), to: [owner])
+        }
+    }
+
+    private func finishClientResult(_ id: UInt64, _ outcome: ClientResultOutcome) {
+        guard let pending = pendingClientResults.removeValue(forKey: id) else { return }
+        pending.cancelTimer()
+        pending.cancelLocal?()
+        pending.completion(outcome)
+    }
+
+    /// Another replica asks one of our connections: answer it, or say why not. The wait here ends a little after
+    /// the asker's.
+    private func answerClientInvoke(
+        id: UInt64, hub name: String, connectionId: String, target: String, arguments: [JSONValue],
+        timeoutMillis: UInt64, origin: String
+    ) {
+        guard let sink = hubs[name]?.connections[connectionId] else {
+            return publish(.clientResult(id: id, outcome: .failed(HubErrors.connectionDoesNotExist(connectionId))), to: [origin])
+        }
+        let timer = ClientInvokeTimer()
+        let forget = sink.invokeClient(target, arguments: arguments) { [weak self] outcome in
+            timer.cancel?()
+            self?.publish(.clientResult(id: id, outcome: outcome), to: [origin])
+        }
+        let wait = min(timeoutMillis, 86_400_000) * 1_000_000 + Self.clientResultGraceNanos
+        timer.cancel = scheduler.schedule(afterNanos: wait) { forget() }
+    }
+
     // MARK: Interest
 
     /// Tells the other replicas that this one gained (`added`) or lost members for `key`; an addition completes
@@ -311,6 +387,9 @@ final class HubRouter {
         for (id, request) in pendingRequests where request.replica == replica {
             finishRequest(id, error: "Replica '\(replica)' became unreachable.")
         }
+        for (id, pending) in pendingClientResults where pending.replica == replica {
+            finishClientResult(id, .failed("Replica '\(replica)' became unreachable."))
+        }
         for id in Array(pendingAnnounces.keys) { acknowledged(id, by: replica) }
     }
 
@@ -395,6 +474,13 @@ final class HubRouter {
         case .groupReply(let id, let error):
             guard pendingRequests[id]?.replica == origin else { return }
             finishRequest(id, error: error)
+        case .clientInvoke(let id, let hub, let connectionId, let target, let arguments, let timeoutMillis):
+            answerClientInvoke(
+                id: id, hub: hub, connectionId: connectionId, target: target, arguments: arguments,
+                timeoutMillis: timeoutMillis, origin: origin)
+        case .clientResult(let id, let outcome):
+            guard pendingClientResults[id]?.replica == origin else { return }
+            finishClientResult(id, outcome)
         }
     }
 
@@ -409,4 +495,9 @@ final class HubRouter {
         guard hub(name).contains(connectionId) else { return completion("Connection '\(connectionId)' does not exist.") }
         changeLocalGroup(hub: name, connectionId: connectionId, group: group, add: add, completion: completion)
     }
+}
+
+/// The owner's timer for a client result another replica asked for, cancelled when the client answers.
+private final class ClientInvokeTimer {
+    var cancel: (() -> Void)?
 }

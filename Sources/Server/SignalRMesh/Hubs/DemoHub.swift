@@ -1,6 +1,12 @@
+import Synchronization
+
 /// The demo hub every replica serves at `/demoHub`: one method per hub feature, with a fixed contract that
 /// clients and tests outside the repository rely on (README, "The demo hub").
 public enum DemoHub {
+    /// Limits of `Counter`: more gets a HubException.
+    static let maxCount = 100_000
+    static let maxDelayMs = 60_000
+
     public static func make() -> Hub {
         let hub = Hub("DemoHub", path: "/demoHub")
         hub.method("Echo") { (_, message: String) in message }
@@ -41,6 +47,36 @@ public enum DemoHub {
         }
         hub.method("SendToAll") { (caller, message: String) in
             try caller.clients.all.send("AllMessage", message)
+        }
+
+        // Streaming and client results.
+        hub.stream("Counter") { (_, count: Int, delayMs: Int) -> AsyncThrowingStream<Int, any Error> in
+            guard (0...maxCount).contains(count) else { throw HubException("count must be between 0 and \(maxCount).") }
+            guard (0...maxDelayMs).contains(delayMs) else {
+                throw HubException("delayMs must be between 0 and \(maxDelayMs).")
+            }
+            let next = Mutex(0)
+            return AsyncThrowingStream {
+                let i = next.withLock { n in
+                    defer { n += 1 }
+                    return n
+                }
+                guard i < count else { return nil }
+                if i > 0 && delayMs > 0 { try await Task.sleep(for: .milliseconds(delayMs)) }
+                return i
+            }
+        }
+        hub.method("Sum") { (_, numbers: HubStream<Int>) async throws -> Int in
+            var sum = 0
+            for try await n in numbers {
+                let (next, overflow) = sum.addingReportingOverflow(n)
+                if overflow { throw HubException("The sum overflows a 64-bit integer.") }
+                sum = next
+            }
+            return sum
+        }
+        hub.method("AskClient") { (caller, connectionId: String, question: String) async throws -> String in
+            try await caller.clients.client(connectionId).invoke("GetAnswer", question, returning: String.self)
         }
         return hub
     }

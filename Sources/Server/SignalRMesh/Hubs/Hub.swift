@@ -1,7 +1,8 @@
 /// A hub: its name, the path it is served at, its methods and its connection hooks.
 ///
-/// Methods take a ``HubCaller`` and up to any number of arguments of `Decodable` types, and may return an
-/// `Encodable` value. A method whose body doesn't `await` runs on the event loop, inline; one that does runs as a
+/// Methods take a ``HubCaller`` and any number of arguments of `Decodable` types (and ``HubStream``s the client
+/// uploads), and may return an `Encodable` value; streaming methods (``stream(_:requiresUser:_:)``) return an
+/// `AsyncSequence` of them. A method whose body doesn't `await` runs on the event loop, inline; one that does runs as a
 /// task and never blocks the loop. Either way one connection's invocations run one at a time, in order (ASP.NET
 /// Core's default). A ``HubException`` thrown by a method reaches the client with its message; other errors
 /// reach it as a generic message (with their text under `--detailed-errors`).
@@ -13,6 +14,9 @@
 /// }
 /// hub.method("Join") { (caller, room: String) async throws in
 ///     try await caller.groups.add(caller.connectionId, to: room)
+/// }
+/// hub.stream("Counter") { (caller, count: Int) in
+///     AsyncStream { c in for i in 0..<count { c.yield(i) }; c.finish() }
 /// }
 /// ```
 ///
@@ -27,6 +31,9 @@ public final class Hub: @unchecked Sendable {
     public var requiresUser = false
     private(set) var methods: [String: HubMethod] = [:]
     private(set) var connectedHook: (@Sendable (HubCaller) async throws -> Void)?
+    /// How long ``SingleClientProxy/invoke(_:_:returning:timeout:)`` waits for a client's answer by default;
+    /// nil: the server's `--client-result-timeout` (30 s).
+    public var clientResultTimeout: Duration?
     private(set) var disconnectedHook: (@Sendable (HubCaller, (any Error)?) async -> Void)?
 
     public init(_ name: String, path: String) {
@@ -49,8 +56,8 @@ public final class Hub: @unchecked Sendable {
     public func method<each Argument: Decodable>(
         _ name: String, requiresUser: Bool = false, _ body: @escaping (HubCaller, repeat each Argument) throws -> Void
     ) {
-        add(name, Self.arity(repeat (each Argument).self), requiresUser, .sync { caller, arguments in
-            let values = try Self.bind(repeat (each Argument).self, from: arguments)
+        add(name, Self.arity(repeat (each Argument).self), requiresUser, .sync { caller, inputs in
+            let values = try Self.bind(repeat (each Argument).self, from: inputs)
             try body(caller, repeat each values)
             return nil
         })
@@ -60,8 +67,8 @@ public final class Hub: @unchecked Sendable {
     public func method<each Argument: Decodable, Result: Encodable>(
         _ name: String, requiresUser: Bool = false, _ body: @escaping (HubCaller, repeat each Argument) throws -> Result
     ) {
-        add(name, Self.arity(repeat (each Argument).self), requiresUser, .sync { caller, arguments in
-            let values = try Self.bind(repeat (each Argument).self, from: arguments)
+        add(name, Self.arity(repeat (each Argument).self), requiresUser, .sync { caller, inputs in
+            let values = try Self.bind(repeat (each Argument).self, from: inputs)
             return try HubArgumentCoding.encode(try body(caller, repeat each values))
         })
     }
@@ -71,8 +78,8 @@ public final class Hub: @unchecked Sendable {
         _ name: String, requiresUser: Bool = false,
         _ body: @escaping @Sendable (HubCaller, repeat each Argument) async throws -> Void
     ) {
-        add(name, Self.arity(repeat (each Argument).self), requiresUser, .async { caller, arguments in
-            let values = try Self.bind(repeat (each Argument).self, from: arguments)
+        add(name, Self.arity(repeat (each Argument).self), requiresUser, .async { caller, inputs in
+            let values = try Self.bind(repeat (each Argument).self, from: inputs)
             try await body(caller, repeat each values)
             return nil
         })
@@ -83,30 +90,67 @@ public final class Hub: @unchecked Sendable {
         _ name: String, requiresUser: Bool = false,
         _ body: @escaping @Sendable (HubCaller, repeat each Argument) async throws -> Result
     ) {
-        add(name, Self.arity(repeat (each Argument).self), requiresUser, .async { caller, arguments in
-            let values = try Self.bind(repeat (each Argument).self, from: arguments)
+        add(name, Self.arity(repeat (each Argument).self), requiresUser, .async { caller, inputs in
+            let values = try Self.bind(repeat (each Argument).self, from: inputs)
             return try HubArgumentCoding.encode(try await body(caller, repeat each values))
         })
     }
 
-    private func add(_ name: String, _ count: Int, _ requiresUser: Bool, _ body: HubMethod.Body) {
-        methods[name] = HubMethod(name: name, parameterCount: count, requiresUser: requiresUser, body: body)
+    // MARK: Streaming methods
+
+    /// A server→client streaming method (called with `StreamInvocation`): returns an `AsyncSequence` whose items
+    /// are sent as `StreamItem`s, then a `Completion` (with an error if the sequence throws). Runs as a task; once
+    /// it has returned its sequence, the connection's other invocations run while it streams. A `CancelInvocation`
+    /// or the client's disconnect cancels the task (an `AsyncStream` then ends, `Task.sleep` throws), and a
+    /// Completion without error is still sent. Items are produced no faster than the connection sends them: while
+    /// more than 256 KiB wait to be written, the next item waits.
+    public func stream<each Argument: Decodable, Items: AsyncSequence>(
+        _ name: String, requiresUser: Bool = false,
+        _ body: @escaping @Sendable (HubCaller, repeat each Argument) async throws -> Items
+    ) where Items.Element: Encodable {
+        add(name, Self.arity(repeat (each Argument).self), requiresUser, .stream { caller, inputs, output in
+            let items: Items
+            do {
+                let values = try Self.bind(repeat (each Argument).self, from: inputs)
+                items = try await body(caller, repeat each values)
+            } catch {
+                throw StreamStartFailure(error: error)
+            }
+            await output.started()
+            for try await item in items {
+                guard await output.emit(try HubArgumentCoding.encode(item)) else { return }
+            }
+        })
     }
 
-    static func arity<each Argument>(_ types: repeat (each Argument).Type) -> Int {
-        var count = 0
-        for _ in repeat each types { count += 1 }
+    private func add(_ name: String, _ arity: (arguments: Int, streams: Int), _ requiresUser: Bool, _ body: HubMethod.Body) {
+        methods[name] = HubMethod(
+            name: name, parameterCount: arity.arguments, streamParameterCount: arity.streams, requiresUser: requiresUser,
+            body: body)
+    }
+
+    /// How many parameters come from `arguments`, and how many are upload streams.
+    static func arity<each Argument>(_ types: repeat (each Argument).Type) -> (arguments: Int, streams: Int) {
+        var count = (arguments: 0, streams: 0)
+        for type in repeat each types {
+            if type is any UploadStreamParameter.Type { count.streams += 1 } else { count.arguments += 1 }
+        }
         return count
     }
 
-    /// Decodes the arguments in order; the caller checked the count.
+    /// Decodes the arguments and binds the upload streams, each in order; the caller checked both counts.
     static func bind<each Argument: Decodable>(
-        _ types: repeat (each Argument).Type, from arguments: [JSONValue]
+        _ types: repeat (each Argument).Type, from inputs: HubMethod.Inputs
     ) throws -> (repeat each Argument) {
         var index = 0
+        var streamIndex = 0
         func next<T: Decodable>(_ type: T.Type) throws -> T {
+            if let stream = type as? any UploadStreamParameter.Type {
+                defer { streamIndex += 1 }
+                return stream.init(upload: inputs.streams[streamIndex]) as! T
+            }
             defer { index += 1 }
-            return try HubArgumentCoding.decode(type, from: arguments[index])
+            return try HubArgumentCoding.decode(type, from: inputs.arguments[index])
         }
         return (repeat try next(each types))
     }

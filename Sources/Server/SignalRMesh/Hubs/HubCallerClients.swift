@@ -5,8 +5,8 @@ public struct HubCallerClients: Sendable {
 
     private func proxy(_ target: RouteTarget) -> ClientProxy { ClientProxy(sender: base.sender, target: target) }
 
-    /// The connection that called the method.
-    public var caller: ClientProxy { proxy(.connections([callerId])) }
+    /// The connection that called the method: send to it, or invoke a method on it and await the result.
+    public var caller: SingleClientProxy { SingleClientProxy(sender: base.sender, connectionId: callerId) }
     /// Every connection but the caller.
     public var others: ClientProxy { proxy(.allExcept([callerId])) }
     /// Every member of a group but the caller.
@@ -14,7 +14,7 @@ public struct HubCallerClients: Sendable {
 
     public var all: ClientProxy { base.all }
     public func allExcept(_ connectionIds: [String]) -> ClientProxy { base.allExcept(connectionIds) }
-    public func client(_ connectionId: String) -> ClientProxy { base.client(connectionId) }
+    public func client(_ connectionId: String) -> SingleClientProxy { base.client(connectionId) }
     public func clients(_ connectionIds: [String]) -> ClientProxy { base.clients(connectionIds) }
     public func group(_ name: String) -> ClientProxy { base.group(name) }
     public func groups(_ names: [String]) -> ClientProxy { base.groups(names) }

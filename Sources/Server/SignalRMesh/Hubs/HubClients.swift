@@ -9,8 +9,10 @@ public struct HubClients: Sendable {
     public var all: ClientProxy { proxy(.all) }
     /// Every connection but these.
     public func allExcept(_ connectionIds: [String]) -> ClientProxy { proxy(.allExcept(connectionIds)) }
-    /// One connection, wherever it is.
-    public func client(_ connectionId: String) -> ClientProxy { proxy(.connections([connectionId])) }
+    /// One connection, wherever it is: send to it, or invoke a method on it and await the result.
+    public func client(_ connectionId: String) -> SingleClientProxy {
+        SingleClientProxy(sender: sender, connectionId: connectionId)
+    }
     /// These connections.
     public func clients(_ connectionIds: [String]) -> ClientProxy { proxy(.connections(connectionIds)) }
     /// Every member of a group.

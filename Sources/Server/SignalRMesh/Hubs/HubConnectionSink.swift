@@ -4,4 +4,19 @@ protocol HubConnectionSink: AnyObject {
     var connectionId: String { get }
     /// Queues a hub message (shared bytes: the same buffer goes to every recipient).
     func sendMessage(_ message: OutgoingMessage)
+    /// Invokes `target` on the client and reports how it answered, once. Returns a canceller that forgets the
+    /// wait (after a timeout).
+    func invokeClient(
+        _ target: String, arguments: [JSONValue], completion: @escaping (ClientResultOutcome) -> Void
+    ) -> () -> Void
+}
+
+extension HubConnectionSink {
+    /// Sinks that can't be asked anything fail at once.
+    func invokeClient(
+        _ target: String, arguments: [JSONValue], completion: @escaping (ClientResultOutcome) -> Void
+    ) -> () -> Void {
+        completion(.failed("Connection '\(connectionId)' does not take client results."))
+        return {}
+    }
 }

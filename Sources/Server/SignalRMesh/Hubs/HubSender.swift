@@ -6,11 +6,14 @@ final class HubSender: @unchecked Sendable {
     let loop: EventLoop
     let router: HubRouter
     let hubName: String
+    /// Default wait for a client result.
+    let clientResultTimeout: Duration
 
-    init(loop: EventLoop, router: HubRouter, hubName: String) {
+    init(loop: EventLoop, router: HubRouter, hubName: String, clientResultTimeout: Duration = .seconds(30)) {
         self.loop = loop
         self.router = router
         self.hubName = hubName
+        self.clientResultTimeout = clientResultTimeout
     }
 
     func send(_ message: OutgoingMessage, to target: RouteTarget) {
@@ -35,5 +38,23 @@ final class HubSender: @unchecked Sendable {
             if loop.inEventLoop { body() } else { loop.execute(body) }
         }
         if let error { throw HubException(error) }
+    }
+
+    /// Invokes a method on one connection of any replica and waits for its answer (or a failure: the router
+    /// always reports one, at the latest after `timeout`).
+    func invokeClient(connectionId: String, target: String, arguments: [JSONValue], timeout: Duration) async
+        -> ClientResultOutcome
+    {
+        let (seconds, attoseconds) = timeout.components
+        let nanos = max(0, min(seconds, 86_400)) * 1_000_000_000 + max(0, attoseconds / 1_000_000_000)
+        return await withCheckedContinuation { continuation in
+            let body = { @Sendable [self] in
+                router.invokeClient(
+                    hub: hubName, connectionId: connectionId, target: target, arguments: arguments,
+                    timeoutNanos: UInt64(nanos)
+                ) { continuation.resume(returning: $0) }
+            }
+            if loop.inEventLoop { body() } else { loop.execute(body) }
+        }
     }
 }

@@ -38,7 +38,7 @@ final class HubEndpoint {
         self.authenticator = authenticator
         self.loop = loop
         self.clock = { [loop] in loop.now }
-        let sender = HubSender(loop: loop, router: router, hubName: hub.name)
+        let sender = HubSender(loop: loop, router: router, hubName: hub.name, clientResultTimeout: hub.clientResultTimeout ?? .milliseconds(Int64(options.clientResultTimeout * 1000)))
         self.clients = HubClients(sender: sender)
         self.groups = HubGroups(sender: sender)
         self.connections = ConnectionManager(
@@ -150,6 +150,7 @@ final class HubEndpoint {
     }
 
     func disconnected(_ connection: SignalRConnection, wasActive: Bool, error: (any Error)?) {
+        connection.endStreams()
         pending[ObjectIdentifier(connection)] = nil
         eventStreams[connection.token] = nil
         remoteEventStreams[connection.token] = nil

@@ -16,10 +16,12 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     let items = ConnectionItems()
 
     /// Invocations waiting for the one running (one at a time, in order); bounded.
-    private var queued: [(invocation: InvocationMessage, streaming: Bool)] = []
+    private var queued: [(invocation: InvocationMessage, streaming: Bool, uploads: [UploadStream])] = []
     private var queuedHead = 0
-    /// An async method (or `onConnected`) is running.
-    private var busy = false
+    /// An async method (or `onConnected`, or a streaming method until it has its sequence) is running.
+    var busy = false
+    /// Upload and server→client streams, and client results in flight.
+    var streams = ConnectionStreams()
     static let maxQueuedInvocations = 1024
 
     private var timing: HubConnectionStateMachine
@@ -28,7 +30,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     private var handshakeFramer: RecordSeparatorFramer?
     private var reader: (any HubMessageReader)?
     /// Built on use: logging is rare, and a stored logger (with its metadata dictionary) costs every connection.
-    private var logger: Logger { Logger(label: "hub", metadata: ["conn": connectionId]) }
+    var logger: Logger { Logger(label: "hub", metadata: ["conn": connectionId]) }
 
     var phase: HubConnectionStateMachine.Phase { timing.phase }
 
@@ -150,14 +152,20 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         }
         switch message {
         case .invocation(let inv):
-            enqueue(inv, streaming: false)
+            // Upload streams open now: their items may arrive while the invocation waits in the queue.
+            guard let uploads = openUploads(inv) else { return }
+            enqueue(inv, streaming: false, uploads: uploads)
         case .streamInvocation(let inv):
-            enqueue(inv, streaming: true)
-        case .ping, .cancelInvocation, .ack, .sequence:
+            guard let uploads = openUploads(inv) else { return }
+            enqueue(inv, streaming: true, uploads: uploads)
+        case .cancelInvocation(let id):
+            cancelOutgoingStream(id)
+        case .streamItem(let id, let item):
+            uploadItem(id, item)
+        case .completion(let id, let result, let error):
+            completionReceived(id, result: result, error: error)
+        case .ping, .ack, .sequence:
             break
-        case .completion, .streamItem:
-            // Client results and upload streams aren't offered by any hub method yet: nothing is waiting for these.
-            logger.debug("ignored a hub message of type \(message.typeId) the hub did not ask for")
         case .close:
             timing.closed()
             transport.close()
@@ -206,9 +214,9 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         }
     }
 
-    private func enqueue(_ inv: InvocationMessage, streaming: Bool) {
+    private func enqueue(_ inv: InvocationMessage, streaming: Bool, uploads: [UploadStream]) {
         if !busy && queuedHead == queued.count {
-            invoke(inv, streaming: streaming)
+            invoke(inv, streaming: streaming, uploads: uploads)
             return
         }
         guard queued.count - queuedHead < Self.maxQueuedInvocations else {
@@ -217,10 +225,10 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             close(error: HubErrors.closedWithError, allowReconnect: true)
             return
         }
-        queued.append((inv, streaming))
+        queued.append((inv, streaming, uploads))
     }
 
-    private func runQueued() {
+    func runQueued() {
         while !busy && phase == .active && queuedHead < queued.count {
             let next = queued[queuedHead]
             queuedHead += 1
@@ -228,73 +236,96 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
                 queued.removeAll(keepingCapacity: true)
                 queuedHead = 0
             }
-            invoke(next.invocation, streaming: next.streaming)
+            invoke(next.invocation, streaming: next.streaming, uploads: next.uploads)
         }
     }
 
-    private func invoke(_ inv: InvocationMessage, streaming: Bool) {
+    private func invoke(_ inv: InvocationMessage, streaming: Bool, uploads: [UploadStream]) {
         let name = inv.target
         guard let method = endpoint.hub.methods[name] else {
             logger.debug("unknown hub method \(LogText.untrusted(name))")
+            endUploads(uploads)
             complete(inv.invocationId, error: HubErrors.unknownMethod(name))
             return
         }
-        if streaming {
-            complete(inv.invocationId, error: HubErrors.nonStreamingMethodCalledWithStream(name))
+        guard validate(inv, method, streaming: streaming) else {
+            endUploads(uploads)
             return
         }
-        if let streams = inv.streamIds, !streams.isEmpty {
-            logger.debug("\(LogText.untrusted(name)) takes no streams but \(streams.count) were sent")
-            complete(inv.invocationId, error: HubErrors.invocationFailed(name))
-            return
-        }
-        guard inv.arguments.count == method.parameterCount else {
-            logger.debug(HubErrors.argumentCountMismatch(provided: inv.arguments.count, expected: method.parameterCount))
-            complete(inv.invocationId, error: endpoint.options.detailedErrors
-                ? HubErrors.invocationFailed(name, detail: "InvalidDataException: " + HubErrors.argumentCountMismatch(provided: inv.arguments.count, expected: method.parameterCount))
-                : HubErrors.invocationFailed(name))
-            return
-        }
-        if method.requiresUser && userId == nil {
-            complete(inv.invocationId, error: HubErrors.unauthorized(name))
-            return
-        }
+        let inputs = HubMethod.Inputs(arguments: inv.arguments, streams: uploads)
         switch method.body {
         case .sync(let body):
             let result: Result<JSONValue?, any Error>
             do {
-                result = .success(try body(caller, inv.arguments))
+                result = .success(try body(caller, inputs))
             } catch {
                 result = .failure(error)
             }
+            endUploads(uploads)
             finish(inv, result)
         case .async(let body):
-            busy = true
+            // A method reading upload streams doesn't hold the queue (ASP.NET Core runs it in the background).
+            let holdsQueue = uploads.isEmpty
+            if holdsQueue { busy = true }
             let caller = self.caller
-            let arguments = inv.arguments
             let loop = self.loop
             let box = UnsafeSendableBox(self)
             let request = UnsafeSendableBox(inv)
             Task {
                 let result: Result<JSONValue?, any Error>
                 do {
-                    result = .success(try await body(caller, arguments))
+                    result = .success(try await body(caller, inputs))
                 } catch {
                     result = .failure(error)
                 }
                 loop.execute {
                     let connection = box.value
-                    connection.busy = false
+                    connection.endUploads(uploads)
+                    if holdsQueue { connection.busy = false }
                     guard connection.phase == .active else { return }
                     connection.finish(request.value, result)
-                    connection.runQueued()
+                    if holdsQueue { connection.runQueued() }
                 }
             }
+        case .stream(let body):
+            startOutgoingStream(inv, body, inputs)
         }
     }
 
+    /// Checks the invocation mode, streams, arity and authorization; sends the error Completion when one fails.
+    private func validate(_ inv: InvocationMessage, _ method: HubMethod, streaming: Bool) -> Bool {
+        let name = inv.target
+        if method.isStreaming && !streaming {
+            complete(inv.invocationId, error: HubErrors.streamingMethodCalledWithInvoke(name))
+            return false
+        }
+        if !method.isStreaming && streaming {
+            complete(inv.invocationId, error: HubErrors.nonStreamingMethodCalledWithStream(name))
+            return false
+        }
+        let streamCount = inv.streamIds?.count ?? 0
+        guard streamCount == method.streamParameterCount else {
+            logger.debug("\(LogText.untrusted(name)) takes \(method.streamParameterCount) streams but \(streamCount) were sent")
+            complete(inv.invocationId, error: HubErrors.hubException(
+                name, HubErrors.streamCountMismatch(clientStreams: streamCount, methodStreams: method.streamParameterCount)))
+            return false
+        }
+        guard inv.arguments.count == method.parameterCount else {
+            logger.debug(HubErrors.argumentCountMismatch(provided: inv.arguments.count, expected: method.parameterCount))
+            complete(inv.invocationId, error: endpoint.options.detailedErrors
+                ? HubErrors.invocationFailed(name, detail: "InvalidDataException: " + HubErrors.argumentCountMismatch(provided: inv.arguments.count, expected: method.parameterCount))
+                : HubErrors.invocationFailed(name))
+            return false
+        }
+        if method.requiresUser && userId == nil {
+            complete(inv.invocationId, error: HubErrors.unauthorized(name))
+            return false
+        }
+        return true
+    }
+
     /// Sends the invocation's Completion (when the caller waits for one), mapping errors to ASP.NET Core's texts.
-    private func finish(_ inv: InvocationMessage, _ result: Result<JSONValue?, any Error>) {
+    func finish(_ inv: InvocationMessage, _ result: Result<JSONValue?, any Error>) {
         let name = inv.target
         let detailed = endpoint.options.detailedErrors
         switch result {
@@ -319,7 +350,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     }
 
     /// Sends an error Completion when the caller waits for one; a non-blocking invocation gets no answer.
-    private func complete(_ invocationId: String?, error: String) {
+    func complete(_ invocationId: String?, error: String) {
         // An empty id counts as none, as in ASP.NET Core: the caller isn't waiting.
         guard let id = invocationId, !id.isEmpty else { return }
         sendHubMessage(.completion(invocationId: id, result: nil, error: error))

@@ -74,6 +74,17 @@ enum HubErrors {
     /// Client results: the connection that was asked went away before answering.
     static let connectionDisconnected = "Connection disconnected."
 
+    /// Client results: the connection that was asked went away before answering (ASP.NET Core's
+    /// `DefaultHubLifetimeManager` text).
+    static func connectionDisconnected(_ connectionId: String) -> String {
+        "Connection '\(connectionId)' disconnected."
+    }
+
+    /// Client results (and group changes): no connection has this id.
+    static func connectionDoesNotExist(_ connectionId: String) -> String {
+        "Connection '\(connectionId)' does not exist."
+    }
+
     // MARK: Close errors
 
     /// The `error` of the Close message sent when a connection ends because of an error (with

@@ -17,8 +17,15 @@ protocol HubTransport: AnyObject {
     func send(_ bytes: [UInt8], format: TransferFormat)
     /// Writes a shared broadcast message in the encoding of `kind` (no copy where the transport allows).
     func send(_ message: OutgoingMessage, kind: HubProtocolKind)
+    /// Bytes queued for the client and not yet written: server→client streams wait while this is high.
+    var pendingWriteBytes: Int { get }
     /// Ends the transport after what is queued (WebSocket close handshake, end of the SSE stream, 204 to polls).
     func close()
+}
+
+extension HubTransport {
+    /// Transports that don't report their queue never hold a stream back.
+    var pendingWriteBytes: Int { 0 }
 }
 
 /// What a transport reports to its connection.

@@ -35,6 +35,8 @@ final class LongPollingTransport: HubTransport {
     var phase: LongPollMachine.Phase { machine.phase }
     var hasPendingPoll: Bool { machine.hasPendingPoll }
     var bufferedBytes: Int { machine.buffer.count }
+    /// What waits for the next poll (a stream's next item waits while this is large).
+    var pendingWriteBytes: Int { bufferedBytes }
 
     // MARK: HubTransport
 

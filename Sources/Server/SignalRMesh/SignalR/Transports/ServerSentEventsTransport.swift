@@ -9,6 +9,7 @@ final class ServerSentEventsTransport: HubTransport {
     var kind: TransportKind { .serverSentEvents }
     var supportsBinary: Bool { false }
     var hasInherentKeepAlive: Bool { false }
+    var pendingWriteBytes: Int { conn.pendingWriteBytes }
     private weak var handler: (any HubTransportHandler)?
     private var closed = false
 

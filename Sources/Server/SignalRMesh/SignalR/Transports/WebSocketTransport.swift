@@ -7,6 +7,7 @@ extension WebSocketSession: HubTransport {
     var loop: EventLoop { conn.loop }
     var supportsBinary: Bool { true }
     var hasInherentKeepAlive: Bool { false }
+    var pendingWriteBytes: Int { conn.pendingWriteBytes }
 
     func start(handler: any HubTransportHandler, leftover: [UInt8]) {
         // Weak: the hub may drop its connection while the socket finishes the close handshake.
