@@ -107,7 +107,7 @@ public final class Hub: @unchecked Sendable {
     public func stream<each Argument: Decodable, Items: AsyncSequence>(
         _ name: String, requiresUser: Bool = false,
         _ body: @escaping @Sendable (HubCaller, repeat each Argument) async throws -> Items
-    ) where Items.Element: Encodable {
+    ) where Items.Element: Encodable, Items: SendableMetatype, Items.AsyncIterator: SendableMetatype {
         add(name, Self.arity(repeat (each Argument).self), requiresUser, .stream { caller, inputs, output in
             let items: Items
             do {

@@ -378,7 +378,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
 
     /// The Ping, shared by every connection: its encodings and frames are made once per protocol and transport.
     /// (Its lazily made encodings assume one loop touches it, like every OutgoingMessage.)
-    nonisolated(unsafe) static let ping = OutgoingMessage(.ping)
+    static let ping = OutgoingMessage(.ping)
 
     /// Sends the hub's Close message, then closes the WebSocket.
     func close(error: String?, allowReconnect: Bool) {
