@@ -146,3 +146,24 @@ def test_negotiate_redirect_is_followed_by_the_stock_clients(cluster_factory, ki
         assert client.call("Echo", "redirected") == "redirected"
     finally:
         client.stop()
+
+
+@pytest.mark.parametrize("transport", ["WebSockets", "ServerSentEvents", "LongPolling"])
+def test_fronted_session_ends_when_the_owner_dies(cluster_factory, transport):
+    """A connection negotiated on a and served through b: when a (its owner) is killed, b ends the client's
+    transport within the failure-detection time instead of leaving it open with nobody behind it (WebSocket
+    closed, SSE stream ended, the waiting poll answered 404), and a new request for that token on b gets 404."""
+    c = cluster_factory(["a", "b"])
+    c.wait_meshed(10)
+    h = RawHub.open(transport, c.port("a"), protocol="json", hub="/demoHub", connect_ports=[c.port("b")])
+    try:
+        assert h.call("Echo", "before", timeout=10)["result"] == "before"
+        c["a"].kill()
+        why = h.wait_closed(15)
+        assert why, why
+        r = RawHub(transport="LongPolling", protocol="json", hub="/demoHub", port=c.port("b"),
+                   connect_ports=None, headers=None)
+        r.token = h.token
+        assert r.poll(timeout=5).status == 404
+    finally:
+        h.close()
