@@ -197,3 +197,12 @@ def mesh_available():
         if os.environ.get("REQUIRE_MESH") == "1":
             pytest.fail(msg)
         pytest.skip(msg)
+
+
+@pytest.fixture
+def made():
+    """Clients of one test (anything with `stop()` or `close()`), ended when the test ends."""
+    out: list = []
+    yield out
+    for c in out:
+        c.stop() if hasattr(c, "stop") else c.close()

@@ -53,13 +53,6 @@ def cluster(module_cluster_factory):
     return c
 
 
-@pytest.fixture
-def made():
-    out: list = []
-    yield out
-    for c in out:
-        c.stop() if hasattr(c, "stop") else c.close()
-
 
 def caller(made, cluster, replica: str, kind: str = "pysignalr"):
     c = make_demo_client_x(kind, f"caller-{kind}@{replica}-{len(made)}", replica, cluster.demo_hub(replica))

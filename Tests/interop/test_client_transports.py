@@ -24,13 +24,6 @@ def pair(module_cluster_factory):
     return c
 
 
-@pytest.fixture
-def made():
-    out: list = []
-    yield out
-    for c in out:
-        c.stop()
-
 
 def open_all(made, *clients):
     for c in clients:

@@ -38,14 +38,6 @@ def jwt_cluster(module_cluster_factory):
     return c
 
 
-@pytest.fixture
-def made():
-    """Clients of one test, stopped at its end."""
-    out: list = []
-    yield out
-    for c in out:
-        c.stop()
-
 
 def connect(made, cluster, node: str, kind: str, token: str | None = None, via: str = "header", **kw):
     """A demo-hub client of `kind` on `node`, sending `token` in the Authorization header (`via="header"`:

@@ -45,13 +45,6 @@ def cluster(module_cluster_factory):
     return c
 
 
-@pytest.fixture
-def made():
-    out: list = []
-    yield out
-    for c in out:
-        c.stop() if hasattr(c, "stop") else c.close()
-
 
 def stock(made, cluster, combo, replica):
     kind, transport, protocol = combo

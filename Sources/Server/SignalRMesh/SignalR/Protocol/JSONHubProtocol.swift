@@ -16,7 +16,9 @@ struct JSONHubProtocol: HubProtocol {
     var transferFormat: TransferFormat { .text }
     var kind: HubProtocolKind { .json }
     var pingMessage: [UInt8] { Self.pingMessage }
-    func makeReader(maxMessageSize: Int) -> any HubMessageReader { JSONMessageReader(maxMessageSize: maxMessageSize) }
+    func makeReader(maxMessageSize: Int) -> any HubMessageReader {
+        FramedMessageReader(RecordSeparatorFramer(maxMessageSize: maxMessageSize)) { try Self.parse($0) }
+    }
     func write(_ message: HubMessage, into out: inout [UInt8]) { Self.encode(message, into: &out) }
 
     /// `{"type":6}` + 0x1E, ready to write.

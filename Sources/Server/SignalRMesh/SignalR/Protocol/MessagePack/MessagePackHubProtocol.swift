@@ -42,7 +42,9 @@ struct MessagePackHubProtocol: HubProtocol {
     var transferFormat: TransferFormat { .binary }
     var kind: HubProtocolKind { .messagePack }
     var pingMessage: [UInt8] { Self.pingMessage }
-    func makeReader(maxMessageSize: Int) -> any HubMessageReader { MessagePackMessageReader(maxMessageSize: maxMessageSize) }
+    func makeReader(maxMessageSize: Int) -> any HubMessageReader {
+        FramedMessageReader(VarIntLengthFramer(maxMessageSize: maxMessageSize)) { try Self.parse($0) }
+    }
     func write(_ message: HubMessage, into out: inout [UInt8]) { Self.encode(message, into: &out) }
 
     private static let errorResult: Int64 = 1
