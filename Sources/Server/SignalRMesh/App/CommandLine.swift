@@ -30,6 +30,11 @@ public struct ServerCommandLine: Equatable, Sendable {
                                     included) arrived for this long (default: 30)
           --handshake-timeout SECONDS  hub handshake deadline (default: 15)
           --negotiate-timeout SECONDS  drop a negotiated connection nobody connects to (default: 15)
+          --disconnect-timeout SECONDS  how long a connection without a transport (a stateful-reconnect client
+                                    whose WebSocket dropped) waits for the client to come back (default: 15)
+          --stateful-reconnect on|off  grant stateful reconnect to clients that ask for it at negotiate (default: on)
+          --stateful-reconnect-buffer BYTES  unacknowledged messages kept per stateful-reconnect connection for a
+                                    replay (default: 100000)
           --max-message-size BYTES  largest hub message a client may send, however it is split into WebSocket frames;
                                     past it the connection is closed with an error (default: 32768)
           --max-negotiations-per-address N  negotiations waiting for their WebSocket kept per client address
@@ -129,6 +134,17 @@ public struct ServerCommandLine: Equatable, Sendable {
                 result.options.handshakeTimeout = try seconds(flag, inline)
             case "--negotiate-timeout":
                 result.options.negotiateTimeout = try seconds(flag, inline)
+            case "--disconnect-timeout":
+                result.options.disconnectTimeout = try seconds(flag, inline)
+            case "--stateful-reconnect":
+                let text = try value(flag, inline)
+                switch text.lowercased() {
+                case "on": result.options.statefulReconnect = true
+                case "off": result.options.statefulReconnect = false
+                default: throw UsageError("--stateful-reconnect takes on or off, not '\(text)'")
+                }
+            case "--stateful-reconnect-buffer":
+                result.options.statefulReconnectBufferSize = try count(flag, inline, max: 1 << 30)
             case "--max-message-size":
                 let text = try value(flag, inline)
                 guard let v = Int(text), v >= 1024, v <= 16 << 20 else {
@@ -189,6 +205,8 @@ extension ServerOptions: Equatable {
             && a.publicDir == b.publicDir && a.maxNegotiationsPerAddress == b.maxNegotiationsPerAddress
             && a.maxNegotiations == b.maxNegotiations && a.statusAccess == b.statusAccess && a.statusMaxAge == b.statusMaxAge
             && a.detailedErrors == b.detailedErrors && a.jwtKey == b.jwtKey
+            && a.disconnectTimeout == b.disconnectTimeout && a.statefulReconnect == b.statefulReconnect
+            && a.statefulReconnectBufferSize == b.statefulReconnectBufferSize
     }
 }
 

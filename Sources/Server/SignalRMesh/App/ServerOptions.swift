@@ -20,6 +20,15 @@ public struct ServerOptions: Sendable {
     public var jwtKey: [UInt8]?
     /// A negotiated connection that no transport claims is dropped after this (`DisconnectTimeout`).
     public var negotiateTimeout: Double = 15
+    /// A connection without a transport (a stateful-reconnect connection whose WebSocket dropped) is disposed
+    /// after this (ASP.NET Core's `DisconnectTimeout`); `--disconnect-timeout`.
+    public var disconnectTimeout: Double = 15
+    /// Grant stateful reconnect to clients that ask for it at negotiate (`AllowStatefulReconnects`);
+    /// `--stateful-reconnect on|off`.
+    public var statefulReconnect = true
+    /// Bytes of unacknowledged messages a stateful-reconnect connection keeps for a replay
+    /// (`StatefulReconnectBufferSize`); `--stateful-reconnect-buffer`.
+    public var statefulReconnectBufferSize: Int = 100_000
     /// Unclaimed negotiations kept per client address (per /64 for IPv6); past it the address's own oldest one
     /// is dropped.
     public var maxNegotiationsPerAddress: Int = 10_000

@@ -68,6 +68,7 @@ final class HubEndpoint {
         }
         let (record, evicted) = connections.negotiate(version: version, source: source, now: now)
         record.user = user
+        record.useStatefulReconnect = options.statefulReconnect && Self.asksForStatefulReconnect(request)
         switch evicted {
         case .sourceAtCap?:
             throttledLog.warning(logger, kind: "negotiate-source-cap",
@@ -79,8 +80,16 @@ final class HubEndpoint {
             break
         }
         let body = NegotiateResponse.body(
-            version: version, connectionId: record.connectionId, connectionToken: record.token, transports: Self.transports)
+            version: version, connectionId: record.connectionId, connectionToken: record.token, transports: Self.transports,
+            useStatefulReconnect: record.useStatefulReconnect)
         return .json(200, body)
+    }
+
+    /// `useStatefulReconnect=true` in the negotiate query (key in any case; the value as .NET's `bool.TryParse`
+    /// reads it: `true` in any case, surrounding whitespace allowed).
+    static func asksForStatefulReconnect(_ request: HTTPRequest) -> Bool {
+        guard let value = request.queryValue("useStatefulReconnect") else { return false }
+        return value.trimmingASCIIWhitespace().lowercased() == "true"
     }
 
     /// A non-upgrade request on the hub path (long polling / SSE / send / DELETE), answered as ASP.NET would with
@@ -125,7 +134,11 @@ final class HubEndpoint {
             return .success(record)
         }
         guard let record = connections.lookup(token: id) else { return .failure(.text(404, "No Connection with that ID")) }
-        if record.claimed { return .failure(.text(409, "Connection already has an active WebSocket")) }
+        // A stateful-reconnect connection takes a new WebSocket (its client coming back, the old one being dropped
+        // or about to be), as ASP.NET Core does; any other second WebSocket is refused.
+        if record.claimed && active[record.connectionId]?.canReattach != true {
+            return .failure(.text(409, "Connection already has an active WebSocket"))
+        }
         if authenticator.hasToken(request) {
             switch authenticate(request) {
             case .success(let u): record.user = u
@@ -137,9 +150,13 @@ final class HubEndpoint {
     }
 
     func accept(record: ConnectionManager.Record, transport: any HubTransport, leftover: [UInt8], now: UInt64) {
+        if let existing = active[record.connectionId], existing.token == record.token, existing.canReattach {
+            existing.reattach(transport, leftover: leftover)
+            return
+        }
         let connection = SignalRConnection(
             connectionId: record.connectionId, token: record.token, endpoint: self, transport: transport, user: record.user?.userId,
-            claims: record.user?.claims, now: now)
+            claims: record.user?.claims, statefulReconnect: record.useStatefulReconnect, now: now)
         pending[ObjectIdentifier(connection)] = connection
         connection.start(leftover: leftover)
     }
