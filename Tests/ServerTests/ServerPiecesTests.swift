@@ -80,6 +80,11 @@ import Testing
         let d = try run(["--node", "a"])
         #expect(d.peersPath == "peers.json" && d.options.keepAliveInterval == 15 && d.options.clientTimeout == 30)
         #expect(d.options.handshakeTimeout == 15 && d.options.maxMessageSize == 32 * 1024 && d.options.negotiateTimeout == 15)
+        #expect(d.options.statefulReconnect && d.options.statefulReconnectBufferSize == 100_000 && d.options.disconnectTimeout == 15)
+        let s = try run(["--node", "a", "--stateful-reconnect", "OFF", "--stateful-reconnect-buffer=5000", "--disconnect-timeout", "2.5"])
+        #expect(!s.options.statefulReconnect && s.options.statefulReconnectBufferSize == 5000 && s.options.disconnectTimeout == 2.5)
+        #expect(try run(["--node", "a", "--stateful-reconnect=on"]).options.statefulReconnect)
+        #expect(s.options != d.options)
     }
 
     @Test func helpAndErrors() {
@@ -94,6 +99,9 @@ import Testing
             (["--node", "a", "--max-message-size", "12"], "--max-message-size takes bytes between 1024 and 16777216, not '12'"),
             (["--node", "a", "--log-level", "loud"], "--log-level must be one of trace, debug, info, notice, warning, error; got 'loud'"),
             (["--node", "a", "--allowed-origins", "nope"], "--allowed-origins: 'nope' is not an origin like http://host:port"),
+            (["--node", "a", "--stateful-reconnect", "yes"], "--stateful-reconnect takes on or off, not 'yes'"),
+            (["--node", "a", "--stateful-reconnect-buffer", "0"], "--stateful-reconnect-buffer takes a whole number between 1 and 1073741824, not '0'"),
+            (["--node", "a", "--disconnect-timeout", "-1"], "--disconnect-timeout takes a number of seconds between 0 and 86400, not '-1'"),
         ]
         for (args, text) in bad {
             #expect(throws: UsageError(text), "\(args)") { try ServerCommandLine.parse(args) }
