@@ -437,10 +437,15 @@ private func frameAll(_ chunks: [[UInt8]], maxMessageSize: Int = 32 * 1024) thro
         #expect(Handshake.validate(json1) == nil)
         #expect(Handshake.validate(HandshakeRequest(protocolName: "json", version: 0)) == nil)
         #expect(Handshake.validate(HandshakeRequest(protocolName: "JSON", version: 1)) == nil)
+        // ASP.NET Core's JsonHubProtocol is version 2 and takes any version up to it (stateful reconnect sends 2).
+        #expect(Handshake.validate(HandshakeRequest(protocolName: "json", version: 2)) == nil)
+        #expect(Handshake.validate(HandshakeRequest(protocolName: "json", version: -1)) == nil)
         #expect(
-            Handshake.validate(HandshakeRequest(protocolName: "json", version: 2))
+            Handshake.validate(HandshakeRequest(protocolName: "json", version: 3))
+                == "The server does not support version 3 of the 'json' protocol.")
+        #expect(
+            Handshake.validate(HandshakeRequest(protocolName: "json", version: 2), supportedProtocols: ["json": 0...1])
                 == "The server does not support version 2 of the 'json' protocol.")
-        #expect(Handshake.validate(HandshakeRequest(protocolName: "json", version: 2), supportedProtocols: ["json": 0...2]) == nil)
         #expect(
             Handshake.validate(HandshakeRequest(protocolName: "messagepack", version: 1))
                 == "The protocol 'messagepack' is not supported.")

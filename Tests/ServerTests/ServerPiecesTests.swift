@@ -86,6 +86,11 @@ import Testing
         #expect(t.options.longPollTimeout == 5 && t.options.disconnectTimeout == 2.5)
         #expect(t.options.transports == ["LongPolling", "WebSockets"])
         #expect(t != d)
+        #expect(d.options.statefulReconnect && d.options.statefulReconnectBufferSize == 100_000 && d.options.disconnectTimeout == 15)
+        let s = try run(["--node", "a", "--stateful-reconnect", "OFF", "--stateful-reconnect-buffer=5000", "--disconnect-timeout", "2.5"])
+        #expect(!s.options.statefulReconnect && s.options.statefulReconnectBufferSize == 5000 && s.options.disconnectTimeout == 2.5)
+        #expect(try run(["--node", "a", "--stateful-reconnect=on"]).options.statefulReconnect)
+        #expect(s.options != d.options)
     }
 
     @Test func helpAndErrors() {
@@ -102,6 +107,8 @@ import Testing
             (["--node", "a", "--allowed-origins", "nope"], "--allowed-origins: 'nope' is not an origin like http://host:port"),
             (["--node", "a", "--transports", "Carrier"], "--transports takes WebSockets, ServerSentEvents, LongPolling (comma-separated), not 'Carrier'"),
             (["--node", "a", "--transports", ","], "--transports needs at least one transport"),
+            (["--node", "a", "--stateful-reconnect", "yes"], "--stateful-reconnect takes on or off, not 'yes'"),
+            (["--node", "a", "--stateful-reconnect-buffer", "0"], "--stateful-reconnect-buffer takes a whole number between 1 and 1073741824, not '0'"),
             (["--node", "a", "--disconnect-timeout", "-1"], "--disconnect-timeout takes a number of seconds between 0 and 86400, not '-1'"),
         ]
         for (args, text) in bad {

@@ -32,10 +32,14 @@ public struct ServerCommandLine: Equatable, Sendable {
           --client-result-timeout SECONDS  how long a hub method waits for a client result (default: 30)
           --negotiate-timeout SECONDS  drop a negotiated connection nobody connects to (default: 15)
           --long-poll-timeout SECONDS  answer a long poll that has nothing to send after this (default: 90)
-          --disconnect-timeout SECONDS  dispose a long-polling connection with no poll outstanding for this long
-                                    (default: 15)
+          --disconnect-timeout SECONDS  dispose a connection left without a transport for this long: a long-polling
+                                    connection with no poll outstanding, or a stateful-reconnect client whose
+                                    WebSocket dropped (default: 15)
           --transports LIST         transports offered, comma-separated: WebSockets, ServerSentEvents, LongPolling
                                     (default: all three); a request for another gets 404
+          --stateful-reconnect on|off  grant stateful reconnect to clients that ask for it at negotiate (default: on)
+          --stateful-reconnect-buffer BYTES  unacknowledged messages kept per stateful-reconnect connection for a
+                                    replay (default: 100000)
           --max-message-size BYTES  largest hub message a client may send, however it is split into WebSocket frames;
                                     past it the connection is closed with an error (default: 32768)
           --max-negotiations-per-address N  negotiations waiting for their WebSocket kept per client address
@@ -156,6 +160,15 @@ public struct ServerCommandLine: Equatable, Sendable {
                 }
                 guard !chosen.isEmpty else { throw UsageError("--transports needs at least one transport") }
                 result.options.transports = chosen
+            case "--stateful-reconnect":
+                let text = try value(flag, inline)
+                switch text.lowercased() {
+                case "on": result.options.statefulReconnect = true
+                case "off": result.options.statefulReconnect = false
+                default: throw UsageError("--stateful-reconnect takes on or off, not '\(text)'")
+                }
+            case "--stateful-reconnect-buffer":
+                result.options.statefulReconnectBufferSize = try count(flag, inline, max: 1 << 30)
             case "--max-message-size":
                 let text = try value(flag, inline)
                 guard let v = Int(text), v >= 1024, v <= 16 << 20 else {
@@ -221,6 +234,7 @@ extension ServerOptions: Equatable {
             && a.detailedErrors == b.detailedErrors && a.redirectNegotiate == b.redirectNegotiate && a.jwtKey == b.jwtKey
             && a.longPollTimeout == b.longPollTimeout && a.disconnectTimeout == b.disconnectTimeout
             && a.transports == b.transports
+            && a.statefulReconnect == b.statefulReconnect && a.statefulReconnectBufferSize == b.statefulReconnectBufferSize
     }
 }
 

@@ -27,10 +27,18 @@ public struct ServerOptions: Sendable {
     public var negotiateTimeout: Double = 15
     /// A long poll with nothing to send is answered (200, empty) after this (`LongPolling.PollTimeout`).
     public var longPollTimeout: Double = 90
-    /// A long-polling connection with no poll outstanding for this long is disposed (`DisconnectTimeout`).
+    /// A connection left without a transport is disposed after this (ASP.NET Core's `DisconnectTimeout`): a
+    /// long-polling connection with no poll outstanding, or a stateful-reconnect connection whose WebSocket dropped;
+    /// `--disconnect-timeout`.
     public var disconnectTimeout: Double = 15
     /// The transports hub endpoints offer (negotiate lists them; a request for another gets 404).
     public var transports: Set<String> = ["WebSockets", "ServerSentEvents", "LongPolling"]
+    /// Grant stateful reconnect to clients that ask for it at negotiate (`AllowStatefulReconnects`);
+    /// `--stateful-reconnect on|off`.
+    public var statefulReconnect = true
+    /// Bytes of unacknowledged messages a stateful-reconnect connection keeps for a replay
+    /// (`StatefulReconnectBufferSize`); `--stateful-reconnect-buffer`.
+    public var statefulReconnectBufferSize: Int = 100_000
     /// Unclaimed negotiations kept per client address (per /64 for IPv6); past it the address's own oldest one
     /// is dropped.
     public var maxNegotiationsPerAddress: Int = 10_000

@@ -20,6 +20,8 @@ extension HubEndpoint {
             return .failure(Refusal(status: r.status, text: String(decoding: r.body, as: UTF8.self)))
         }
         switch record.transport {
+        case .webSockets? where kind == .webSockets && active[record.connectionId]?.canReattach == true:
+            break  // a stateful-reconnect client coming back through another replica: the owner re-attaches it
         case kind?:
             return .failure(Refusal(status: 409, text: kind == .webSockets ? "Connection already has an active WebSocket" : ""))
         case .some:

@@ -10,7 +10,7 @@ public struct ClientProxy: Sendable {
     ///
     /// - Throws: an `EncodingError` when an argument can't be encoded (a non-finite `Double`, …).
     public func send<each Argument: Encodable>(_ method: String, _ arguments: repeat each Argument) throws {
-        let message = try OutgoingMessage(capacity: 256) { out in
+        let message = try OutgoingMessage(capacity: 256, isSequenced: true) { out in
             try JSONHubProtocol.encodeInvocation(target: method, headers: sender.router.messageHeaders, into: &out) { out in
                 var first = true
                 for argument in repeat each arguments {

@@ -19,23 +19,28 @@ final class OutgoingMessage: @unchecked Sendable {
     private var binaryHeaderCount = 0
     /// The JSON as one Server-Sent Events event; made on first use.
     private var sseEvent: [UInt8]?
+    /// Whether stateful reconnect numbers and keeps this message (``HubMessage/isSequenced``): true for the
+    /// Invocations hubs and the backplane send, false for the shared Ping.
+    let isSequenced: Bool
 
     /// Frames JSON bytes that are already encoded (with their 0x1E), e.g. from the backplane: copied once.
     /// `messagePack`, when given, is the same message already encoded in MessagePack (with its length prefix).
-    convenience init(json: UnsafeRawBufferPointer, messagePack: UnsafeRawBufferPointer? = nil) {
-        self.init(capacity: json.count) { $0.append(contentsOf: json) }
+    /// `isSequenced`: the backplane carries Invocations only.
+    convenience init(json: UnsafeRawBufferPointer, messagePack: UnsafeRawBufferPointer? = nil, isSequenced: Bool = true) {
+        self.init(capacity: json.count, isSequenced: isSequenced) { $0.append(contentsOf: json) }
         if let messagePack { setBinary(Array(messagePack)) }
     }
 
     /// Lets `writeJSON` append the message after room left for the frame header, then fills the header in:
-    /// one buffer for both.
-    init(capacity: Int, writeJSON: (inout [UInt8]) throws -> Void) rethrows {
+    /// one buffer for both. `isSequenced`: whether the message is one stateful reconnect tracks (an Invocation is).
+    init(capacity: Int, isSequenced: Bool = true, writeJSON: (inout [UInt8]) throws -> Void) rethrows {
         (webSocketTextFrame, textHeaderCount) = try Self.frame(.text, capacity: capacity, write: writeJSON)
+        self.isSequenced = isSequenced
     }
 
     /// Encodes `message` in JSON (and nothing else until a recipient needs it).
     convenience init(_ message: HubMessage) {
-        self.init(capacity: 128) { JSONHubProtocol.encode(message, into: &$0) }
+        self.init(capacity: 128, isSequenced: message.isSequenced) { JSONHubProtocol.encode(message, into: &$0) }
     }
 
     /// The message's JSON (with its 0x1E), lent for the duration of `body`.

@@ -25,6 +25,8 @@ final class ConnectionManager {
         let source: String?
         /// The user the negotiate request authenticated, kept for the transport request.
         var user: AuthenticatedUser?
+        /// Negotiate granted stateful reconnect (the client asked and the server allows it).
+        var useStatefulReconnect = false
         /// The transport that took the connection (nil: none yet).
         private(set) var transport: TransportKind?
         var claimed: Bool { transport != nil }

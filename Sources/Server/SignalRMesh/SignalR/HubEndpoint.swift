@@ -84,6 +84,7 @@ final class HubEndpoint {
         }
         let (record, evicted) = connections.negotiate(version: version, source: source, now: now)
         record.user = user
+        record.useStatefulReconnect = options.statefulReconnect && Self.asksForStatefulReconnect(request)
         switch evicted {
         case .sourceAtCap?:
             throttledLog.warning(logger, kind: "negotiate-source-cap",
@@ -95,8 +96,16 @@ final class HubEndpoint {
             break
         }
         let body = NegotiateResponse.body(
-            version: version, connectionId: record.connectionId, connectionToken: record.token, transports: transports)
+            version: version, connectionId: record.connectionId, connectionToken: record.token, transports: transports,
+            useStatefulReconnect: record.useStatefulReconnect)
         return .json(200, body)
+    }
+
+    /// `useStatefulReconnect=true` in the negotiate query (key in any case; the value as .NET's `bool.TryParse`
+    /// reads it: `true` in any case, surrounding whitespace allowed).
+    static func asksForStatefulReconnect(_ request: HTTPRequest) -> Bool {
+        guard let value = request.queryValue("useStatefulReconnect") else { return false }
+        return value.trimmingASCIIWhitespace().lowercased() == "true"
     }
 
     /// Decides on a WebSocket upgrade: the connection record to use, or the error response.
@@ -118,7 +127,12 @@ final class HubEndpoint {
         guard let record = connections.lookup(token: id) else { return .failure(.text(404, "No Connection with that ID")) }
         guard offers(.webSockets) else { return .failure(Self.notOffered(.webSockets)) }
         switch record.transport {
-        case .webSockets?: return .failure(.text(409, "Connection already has an active WebSocket"))
+        case .webSockets?:
+            // A stateful-reconnect connection takes a new WebSocket (its client coming back, the old one being
+            // dropped or about to be), as ASP.NET Core does; any other second WebSocket is refused.
+            guard active[record.connectionId]?.canReattach == true else {
+                return .failure(.text(409, "Connection already has an active WebSocket"))
+            }
         case .some: return .failure(.text(400, Self.cannotChangeTransports))
         case nil: break
         }
@@ -133,9 +147,13 @@ final class HubEndpoint {
     }
 
     func accept(record: ConnectionManager.Record, transport: any HubTransport, leftover: [UInt8], now: UInt64) {
+        if let existing = active[record.connectionId], existing.token == record.token, existing.canReattach {
+            existing.reattach(transport, leftover: leftover)
+            return
+        }
         let connection = SignalRConnection(
             connectionId: record.connectionId, token: record.token, endpoint: self, transport: transport, user: record.user?.userId,
-            claims: record.user?.claims, now: now)
+            claims: record.user?.claims, statefulReconnect: record.useStatefulReconnect, now: now)
         pending[ObjectIdentifier(connection)] = connection
         connection.start(leftover: leftover)
     }

@@ -6,7 +6,8 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     let connectionId: String
     let token: String
     let endpoint: HubEndpoint
-    private(set) var transport: any HubTransport
+    /// The transport in use; a stateful-reconnect connection gets a new one when its client comes back.
+    var transport: any HubTransport
     let loop: EventLoop
     /// The hub protocol; JSON until the handshake chose one.
     private(set) var hubProtocol: any HubProtocol = HubProtocols.json
@@ -32,15 +33,32 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     /// Built on use: logging is rare, and a stored logger (with its metadata dictionary) costs every connection.
     var logger: Logger { Logger(label: "hub", metadata: ["conn": connectionId]) }
 
+    // Stateful reconnect.
+    /// Negotiate granted stateful reconnect; it takes effect if the handshake asks for protocol version 2 or more.
+    let negotiatedStatefulReconnect: Bool
+    /// Numbering, the replay buffer and Acks; nil unless stateful reconnect is on for this connection.
+    private(set) var stateful: StatefulReconnectBuffer<Replayable>?
+    /// When the transport dropped (loop clock), while a stateful connection waits for its client; nil while attached.
+    private(set) var detachedAt: UInt64?
+    /// The current transport's link to this connection (stateful connections only, see ``TransportAttachment``).
+    private var attachment: TransportAttachment?
+
+    /// A tracked message kept for a replay: bytes this connection encoded, or a shared broadcast.
+    enum Replayable {
+        case encoded([UInt8])
+        case shared(OutgoingMessage)
+    }
+
     var phase: HubConnectionStateMachine.Phase { timing.phase }
 
     var hubName: String { endpoint.hub.name }
 
     init(
         connectionId: String, token: String, endpoint: HubEndpoint, transport: any HubTransport, user: String?,
-        claims: JWTClaims?, now: UInt64
+        claims: JWTClaims?, statefulReconnect: Bool = false, now: UInt64
     ) {
         self.connectionId = connectionId
+        self.negotiatedStatefulReconnect = statefulReconnect
         self.userId = user
         self.claims = claims
         self.token = token
@@ -60,7 +78,19 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     }
 
     func start(leftover: [UInt8]) {
-        transport.start(handler: self, leftover: leftover)
+        attach(leftover: leftover)
+    }
+
+    /// Starts the current transport; a connection that negotiated stateful reconnect listens through an attachment,
+    /// so that a replaced transport can't reach it.
+    private func attach(leftover: [UInt8]) {
+        guard negotiatedStatefulReconnect else {
+            transport.start(handler: self, leftover: leftover)
+            return
+        }
+        let link = TransportAttachment(self)
+        attachment = link
+        transport.start(handler: link, leftover: leftover)
     }
 
     // MARK: Receiving (HubTransportHandler)
@@ -123,6 +153,10 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             return
         }
         hubProtocol = HubProtocols.named(request.protocolName) ?? HubProtocols.json
+        // As ASP.NET Core: stateful reconnect needs protocol version 2 (what the clients send when they use it).
+        if negotiatedStatefulReconnect && request.version >= 2 {
+            stateful = StatefulReconnectBuffer(limit: endpoint.options.statefulReconnectBufferSize)
+        }
         // What followed the handshake in the same read belongs to the protocol's reader.
         var next = hubProtocol.makeReader(maxMessageSize: endpoint.options.maxMessageSize)
         if let rest = handshakeFramer?.takeBuffered(), !rest.isEmpty { rest.withUnsafeBytes { next.append($0) } }
@@ -150,6 +184,20 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             close(error: HubErrors.closedWithError, allowReconnect: true)
             return
         }
+        if stateful != nil {
+            switch stateful!.received(message) {
+            case .process:
+                break
+            case .skip:
+                return
+            case .fail(let text):
+                endpoint.throttledLog.warning(logger, kind: "stateful-reconnect-sequence", "closing: \(text)")
+                close(error: endpoint.options.detailedErrors
+                    ? HubErrors.closedWithError(detail: "InvalidOperationException: \(text)") : HubErrors.closedWithError,
+                    allowReconnect: true)
+                return
+            }
+        }
         switch message {
         case .invocation(let inv):
             // Upload streams open now: their items may arrive while the invocation waits in the queue.
@@ -164,7 +212,10 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             uploadItem(id, item)
         case .completion(let id, let result, let error):
             completionReceived(id, result: result, error: error)
-        case .ping, .ack, .sequence:
+        case .ping:
+            break
+        case .ack, .sequence:
+            // Applied by the stateful-reconnect buffer above; ignored on a connection without stateful reconnect.
             break
         case .close:
             timing.closed()
@@ -361,10 +412,14 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     func sendHubMessage(_ message: HubMessage) {
         var out: [UInt8] = []
         hubProtocol.write(message, into: &out)
+        if stateful != nil && message.isSequenced {
+            guard keep(.encoded(out), bytes: out.count) else { return }
+        }
         sendRaw(out, format: hubProtocol.transferFormat)
     }
 
     private func sendRaw(_ bytes: [UInt8], format: TransferFormat) {
+        guard detachedAt == nil else { return }
         transport.send(bytes, format: format)
         timing.sent(now: loop.now)
     }
@@ -372,8 +427,73 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     /// Queues a broadcast message (shared bytes, no copy).
     func sendMessage(_ message: OutgoingMessage) {
         guard phase == .active else { return }
+        if stateful != nil && message.isSequenced {
+            let bytes = message.withPayload(hubProtocol.kind) { $0.count }
+            guard keep(.shared(message), bytes: bytes) else { return }
+        }
         transport.send(message, kind: hubProtocol.kind)
         timing.sent(now: loop.now)
+    }
+
+    // MARK: Stateful reconnect
+
+    /// Numbers a tracked message and keeps it for a replay if it fits. Returns whether to send it now: not while
+    /// the client is away. A message that doesn't fit then ends the connection: the client could never get it.
+    private func keep(_ message: Replayable, bytes: Int) -> Bool {
+        stateful!.track(message, bytes: bytes)
+        guard detachedAt != nil else { return true }
+        if !stateful!.canReplay {
+            endpoint.throttledLog.warning(logger, kind: "stateful-reconnect-overflow",
+                "ending the connection: more than \(stateful!.limit) bytes of messages for it while its client was away")
+            dispose(reason: "stateful reconnect buffer full while the client was away")
+        }
+        return false
+    }
+
+    /// Whether a new WebSocket may take this connection over (the same `id`, no negotiate, no handshake).
+    var canReattach: Bool {
+        phase == .active && stateful != nil && (detachedAt != nil || transport.kind == .webSockets)
+    }
+
+    /// The client of a stateful connection came back with a new WebSocket: it replaces the old transport (closed
+    /// if still open, as ASP.NET Core cancels it), gets `Sequence{first unacked id}` and every unacked message
+    /// again, in order, and then whatever comes next. If a full buffer lost messages, the connection ends instead
+    /// (the new WebSocket gets a Close).
+    func reattach(_ newTransport: any HubTransport, leftover: [UInt8]) {
+        guard canReattach, let replay = stateful!.reattached() else {
+            close(error: nil, allowReconnect: true)
+            var out: [UInt8] = []
+            hubProtocol.write(.close(error: nil, allowReconnect: true), into: &out)
+            newTransport.send(out, format: hubProtocol.transferFormat)
+            newTransport.close()
+            return
+        }
+        let old = detachedAt == nil ? transport : nil
+        attachment = nil
+        old?.close()
+        logger.debug("client reconnected: resending \(replay.messages.count) messages from \(replay.sequenceId)")
+        transport = newTransport
+        detachedAt = nil
+        // A message the old transport had half delivered is gone: the client sends it again.
+        reader = hubProtocol.makeReader(maxMessageSize: endpoint.options.maxMessageSize)
+        timing.received(now: loop.now)
+        sendHubMessage(.sequence(sequenceId: replay.sequenceId))
+        for message in replay.messages {
+            switch message {
+            case .encoded(let bytes): transport.send(bytes, format: hubProtocol.transferFormat)
+            case .shared(let shared): transport.send(shared, kind: hubProtocol.kind)
+            }
+        }
+        attach(leftover: leftover)
+    }
+
+    /// Ends a connection whose transport is already gone: the hub's `onDisconnected`, its groups left, its token
+    /// forgotten.
+    private func dispose(reason: String) {
+        guard phase != .closed else { return }
+        timing.closed()
+        attachment = nil
+        endpoint.disconnected(self, wasActive: true, error: ConnectionClosedError(reason: reason))
     }
 
     /// The Ping, shared by every connection: its encodings and frames are made once per protocol and transport.
@@ -383,6 +503,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     /// Sends the hub's Close message, then closes the WebSocket.
     func close(error: String?, allowReconnect: Bool) {
         guard phase != .closed else { return }
+        if detachedAt != nil { return dispose(reason: error ?? "closed while the client was away") }
         let wasActive = phase == .active
         sendHubMessage(.close(error: error, allowReconnect: allowReconnect))
         timing.closed()
@@ -391,14 +512,33 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     }
 
     func transportClosed() {
-        guard phase != .closed else { return }
+        guard phase != .closed, detachedAt == nil else { return }
         let wasActive = phase == .active
+        // Stateful reconnect: a WebSocket that dropped (no Close frame from the client) may come back within the
+        // disconnect timeout; meanwhile messages for the client are kept.
+        if wasActive, transport.kind == .webSockets, stateful?.canReplay == true, !transport.closedByClient {
+            detachedAt = loop.now
+            attachment = nil
+            logger.debug("transport lost: waiting up to \(endpoint.options.disconnectTimeout) s for the client")
+            return
+        }
         timing.closed()
         endpoint.disconnected(self, wasActive: wasActive, error: nil)
     }
 
-    /// The 1 s heartbeat: handshake timeout, keep-alive Ping, client timeout.
+    /// The 1 s heartbeat: handshake timeout, keep-alive Ping, client timeout; with stateful reconnect, the Ack and
+    /// the disconnect timeout of a connection whose client is away.
     func tick(now: UInt64) {
+        if let since = detachedAt {
+            if now &- since >= UInt64(endpoint.options.disconnectTimeout * 1e9), now >= since {
+                logger.debug("client did not come back within \(endpoint.options.disconnectTimeout) s")
+                dispose(reason: "disconnect timeout")
+            }
+            return
+        }
+        if phase == .active, stateful != nil, let id = stateful!.ackDue() {
+            sendHubMessage(.ack(sequenceId: id))
+        }
         switch timing.tick(now: now) {
         case .none:
             break

@@ -9,6 +9,8 @@ final class WebSocketSession {
     private let closeTimeoutNanos: UInt64
     private var closeTimer: TimerID?
     private let logger: Logger
+    /// The peer started the close handshake (a Close frame while open), rather than just dropping the connection.
+    private(set) var peerSentClose = false
 
     var onText: (([UInt8]) -> Void)?
     var onBinary: (([UInt8]) -> Void)?
@@ -61,6 +63,7 @@ final class WebSocketSession {
                 return
             }
             guard let event else { return }
+            if case .close = event, machine.state == .open { peerSentClose = true }
             perform(machine.received(event))
         }
     }

@@ -67,13 +67,13 @@ enum Handshake {
     /// does (protocol, then version, then transfer format).
     /// - Parameters:
     ///   - supportedProtocols: protocol name → accepted versions. Names match case-insensitively, as in
-    ///     ASP.NET Core. The JS and .NET clients send version 1, or 2 when stateful reconnect was negotiated,
-    ///     so pass `0...2` where stateful reconnect is offered. signalrcore sends 0.
+    ///     ASP.NET Core. The JS and .NET clients send version 1, or 2 when stateful reconnect was negotiated;
+    ///     signalrcore sends 0. The default is the json protocol's (every version up to 2).
     ///   - transferFormatText: true when the current transport carries only text (Server-Sent Events), which
     ///     rules out binary protocols such as `messagepack`. Irrelevant for `json`.
     /// - Returns: nil when accepted, else the exact error text for ``errorResponse(_:)``.
     static func validate(
-        _ request: HandshakeRequest, supportedProtocols: [String: ClosedRange<Int>] = ["json": 0...1],
+        _ request: HandshakeRequest, supportedProtocols: [String: ClosedRange<Int>] = [JSONHubProtocol.name: JSONHubProtocol().versions],
         transferFormatText: Bool = true
     ) -> String? {
         let requested = request.protocolName.lowercased()

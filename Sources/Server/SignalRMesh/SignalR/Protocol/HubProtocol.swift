@@ -4,6 +4,7 @@ protocol HubProtocol: Sendable {
     /// The name the handshake asks for (`json`, `messagepack`); matched case-insensitively.
     var name: String { get }
     /// Handshake versions accepted: the JS and .NET clients send 1 (2 with stateful reconnect), signalrcore 0.
+    /// ASP.NET Core accepts every version up to its protocol's own (2 for json and messagepack).
     var versions: ClosedRange<Int> { get }
     /// What the transport must carry: SSE (text only) can't carry a binary protocol.
     var transferFormat: TransferFormat { get }

@@ -12,7 +12,9 @@ struct JSONHubProtocol: HubProtocol {
     static let name = "json"
 
     var name: String { Self.name }
-    var versions: ClosedRange<Int> { 0...1 }
+    /// ASP.NET Core's JSON protocol is version 2 and accepts any version up to it (`version <= Version`): the JS
+    /// and .NET clients send 1, or 2 with stateful reconnect; signalrcore sends 0.
+    var versions: ClosedRange<Int> { Int.min...2 }
     var transferFormat: TransferFormat { .text }
     var kind: HubProtocolKind { .json }
     var pingMessage: [UInt8] { Self.pingMessage }

@@ -98,7 +98,7 @@ enum NegotiateResponse {
 
 extension String {
     /// Drops leading and trailing spaces, tabs, CR and LF (no Foundation needed).
-    fileprivate func trimmingASCIIWhitespace() -> Substring {
+    func trimmingASCIIWhitespace() -> Substring {
         // Work on scalars: "\r\n" is a single Character, so a Character test would miss it.
         let isSpace: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
         let scalars = unicodeScalars

@@ -21,6 +21,13 @@ protocol HubTransport: AnyObject {
     var pendingWriteBytes: Int { get }
     /// Ends the transport after what is queued (WebSocket close handshake, end of the SSE stream, 204 to polls).
     func close()
+    /// The client ended the transport on purpose (a WebSocket Close frame), as opposed to a dropped network: a
+    /// stateful-reconnect connection then ends instead of waiting for the client to come back.
+    var closedByClient: Bool { get }
+}
+
+extension HubTransport {
+    var closedByClient: Bool { false }
 }
 
 extension HubTransport {

@@ -33,4 +33,6 @@ extension WebSocketSession: HubTransport {
     func close() {
         close(code: 1000, reason: "")
     }
+
+    var closedByClient: Bool { peerSentClose }
 }

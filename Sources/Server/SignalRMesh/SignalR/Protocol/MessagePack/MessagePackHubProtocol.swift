@@ -38,7 +38,8 @@ struct MessagePackHubProtocol: HubProtocol {
     static let pingMessage: [UInt8] = [0x02, 0x91, 0x06]
 
     var name: String { Self.name }
-    var versions: ClosedRange<Int> { 0...Self.version }
+    // Like .NET 8's MessagePackHubProtocol (version 2, any version up to it accepted): 2 asks for stateful reconnect.
+    var versions: ClosedRange<Int> { Int.min...2 }
     var transferFormat: TransferFormat { .binary }
     var kind: HubProtocolKind { .messagePack }
     var pingMessage: [UInt8] { Self.pingMessage }
