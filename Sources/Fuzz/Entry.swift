@@ -19,6 +19,7 @@ let fuzzTargets: [(name: String, run: @Sendable (FuzzInput) -> Void)] = [
     ("jwt", JWTTarget.run),
     ("cluster", ClusterTarget.run),
     ("longpoll", LongPollTarget.run),
+    ("sse", SSETarget.run),
 ]
 
 /// The target chosen by `FUZZ_TARGET`, looked up once.

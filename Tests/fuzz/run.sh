@@ -4,12 +4,12 @@
 #
 #   Tests/fuzz/run.sh [--smoke | --seconds S | --runs N] [--merge] [target …]
 #
-#   --smoke       replay the corpus, then fuzz each target for 6 s (the CI step; about a minute of fuzzing for all twelve)
+#   --smoke       replay the corpus, then fuzz each target for 6 s (the CI step; about a minute of fuzzing for all thirteen)
 #   --seconds S   fuzz each target for S seconds
 #   --runs N      fuzz each target for N executions
 #   --merge       afterwards, add the new inputs that reach new code to the committed corpus (Tests/fuzz/corpus)
 #   target …      any of: http websocket hub msgpack json meshframe meshhandshake meshrecord peers jwt cluster
-#                 longpoll (default: all)
+#                 longpoll sse (default: all)
 #
 # Env: FUZZ_SCRATCH (build folder, default .build-fuzz), FUZZ_NICE (nice level, default 10), FUZZ_ARGS (more
 # libFuzzer flags, e.g. "-seed=1"). New inputs go to $FUZZ_SCRATCH/fuzz/work/<target>, crashes to
@@ -20,7 +20,7 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
-ALL_TARGETS=(http websocket hub msgpack json meshframe meshhandshake meshrecord peers jwt cluster longpoll)
+ALL_TARGETS=(http websocket hub msgpack json meshframe meshhandshake meshrecord peers jwt cluster longpoll sse)
 MODE=(-max_total_time=6)
 MODE_TEXT="smoke: 6 s per target"
 MERGE=0
