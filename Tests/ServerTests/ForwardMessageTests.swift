@@ -13,6 +13,7 @@ struct ForwardMessageTests {
         .data(session: 4, format: .binary, bytes: [0x02, 0x91, 0x06], toOwner: false),
         .data(session: 5, format: .text, bytes: [], toOwner: false),
         .close(session: 6, toOwner: true),
+        .close(session: 6, toOwner: true, clean: true),
         .close(session: 6, toOwner: false),
         .http(request: 7, hub: "DemoHub", token: "t", method: .poll, body: []),
         .http(request: 8, hub: "DemoHub", token: "t", method: .send, body: Array("{\"type\":6}\u{1E}".utf8)),

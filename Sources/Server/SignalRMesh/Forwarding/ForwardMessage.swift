@@ -15,12 +15,13 @@ enum ForwardMessage: Equatable, Sendable {
     /// Client→server bytes (`toOwner`: front→owner), or server→client bytes in `format` (owner→front). The
     /// direction is explicit: two replicas can each front a session for the other under the same id.
     case data(session: UInt64, format: TransferFormat, bytes: [UInt8], toOwner: Bool)
-    /// The session ended on the sender's side (`toOwner`: the client's socket closed on the front).
-    case close(session: UInt64, toOwner: Bool)
+    /// The session ended on the sender's side (`toOwner`: the client's socket closed on the front; `clean`: the
+    /// client closed its WebSocket with a Close frame, rather than the connection dropping).
+    case close(session: UInt64, toOwner: Bool, clean: Bool = false)
     case http(request: UInt64, hub: String, token: String, method: ForwardedMethod, body: [UInt8])
     case reply(request: UInt64, status: Int, contentType: String, body: [UInt8])
 
-    enum Kind: UInt8 { case open = 1, opened, dataToOwner, closeToOwner, http, reply, dataToFront, closeToFront }
+    enum Kind: UInt8 { case open = 1, opened, dataToOwner, closeToOwner, http, reply, dataToFront, closeToFront, cleanCloseToOwner }
 
     /// Longest body a forwarded request or reply may carry (bigger bodies are refused before forwarding).
     static let maxBodyBytes = 16 << 20
@@ -47,8 +48,8 @@ enum ForwardMessage: Equatable, Sendable {
             w.u8(format == .text ? 0 : 1)
             w.u32(bytes.count)
             w.bytes.append(contentsOf: bytes)
-        case .close(let session, let toOwner):
-            w.u8(toOwner ? Kind.closeToOwner.rawValue : Kind.closeToFront.rawValue)
+        case .close(let session, let toOwner, let clean):
+            w.u8(toOwner ? (clean ? Kind.cleanCloseToOwner.rawValue : Kind.closeToOwner.rawValue) : Kind.closeToFront.rawValue)
             w.u64(session)
         case .http(let request, let hub, let token, let method, let body):
             w.u8(Kind.http.rawValue)
@@ -87,9 +88,9 @@ enum ForwardMessage: Equatable, Sendable {
             guard let session = r.u64(), let f = r.u8(), f <= 1, let n = r.u32(), let range = r.take(n) else { return nil }
             message = .data(
                 session: session, format: f == 0 ? .text : .binary, bytes: Array(bytes[range]), toOwner: kind == .dataToOwner)
-        case .closeToOwner, .closeToFront:
+        case .closeToOwner, .closeToFront, .cleanCloseToOwner:
             guard let session = r.u64() else { return nil }
-            message = .close(session: session, toOwner: kind == .closeToOwner)
+            message = .close(session: session, toOwner: kind != .closeToFront, clean: kind == .cleanCloseToOwner)
         case .http:
             guard let request = r.u64(), let hub = r.string(), let token = r.string(), let m = r.u8(),
                 let method = ForwardedMethod(rawValue: m), let n = r.u32(), let range = r.take(n)

@@ -11,6 +11,8 @@ final class RemoteTransport: HubTransport {
     private unowned let forwarder: TransportForwarder
     private weak var handler: (any HubTransportHandler)?
     private var open = true
+    /// The client closed its WebSocket with a Close frame (not a drop): a stateful connection then ends at once.
+    private(set) var closedByClient = false
 
     init(kind: TransportKind, front: String, session: UInt64, forwarder: TransportForwarder, loop: EventLoop) {
         self.kind = kind
@@ -61,10 +63,11 @@ final class RemoteTransport: HubTransport {
         bytes.withUnsafeBytes { handler.transportReceived($0) }
     }
 
-    /// The client's socket closed, or the front became unreachable.
-    func frontClosed() {
+    /// The client's socket closed (`clean`: after its Close frame), or the front became unreachable.
+    func frontClosed(clean: Bool = false) {
         guard open else { return }
         open = false
+        closedByClient = clean
         handler?.transportClosed()
     }
 }

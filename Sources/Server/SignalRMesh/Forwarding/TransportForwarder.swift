@@ -136,7 +136,7 @@ final class TransportForwarder {
         if let t = front.timer { server.loop.cancel(t) }
         switch front.kind {
         case .webSocket, .serverSentEvents:
-            send(.close(session: id, toOwner: true), to: front.owner)
+            send(.close(session: id, toOwner: true, clean: front.ws?.closedByClient ?? false), to: front.owner)
         case .request:
             send(.close(session: id, toOwner: true), to: front.owner)  // a waiting poll is released
         }
@@ -272,10 +272,10 @@ final class TransportForwarder {
             } else {
                 frontData(session, format: format, bytes: bytes, from: origin)
             }
-        case .close(let session, let toOwner):
+        case .close(let session, let toOwner, let clean):
             if toOwner {
                 let key = RemoteKey(front: origin, session: session)
-                remotes.removeValue(forKey: key)?.frontClosed()
+                remotes.removeValue(forKey: key)?.frontClosed(clean: clean)
                 remotePolls.removeValue(forKey: key)?.gone()
             } else {
                 frontClose(session, from: origin)
