@@ -45,7 +45,7 @@ final class RecordingResponder: LongPollResponder, @unchecked Sendable {
                     authenticator: HubAuthenticator(validator: nil, userIdProvider: DefaultUserIdProvider()),
                     throttledLog: ThrottledLog(clock: { 0 }))
             }
-            bench.run { self.endpoint.clock = { [unowned self] in self.time } }
+            bench.run { self.endpoint.clock = { [weak self] in self?.time ?? 0 } }
         }
 
         func negotiate() -> String {

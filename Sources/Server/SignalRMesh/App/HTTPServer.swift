@@ -354,8 +354,9 @@ final class HTTPConnection {
         conn.maxPendingWriteBytes = 8 << 20
         // The socket owns its handler until it finishes (it drops its callbacks then) or a WebSocket takes over.
         conn.onRead = { bytes in self.received(bytes) }
-        conn.onClose = { _ in
-            self.server.forget(self)
+        // Weak: a test (or shutdown) may drop the server before a closing socket reports its end.
+        conn.onClose = { [weak server = self.server] _ in
+            server?.forget(self)
             let waiting = self.deferred
             self.deferred = nil
             waiting?.connectionGone()

@@ -114,12 +114,12 @@ extension HubEndpoint {
             maxBufferedBytes: options.maxPendingBytesPerConnection, clock: clock)
         let token = record.token
         longPolls[token] = transport
-        transport.onFinished = { [unowned self, weak transport] in
-            if let transport, self.longPolls[token] === transport { self.longPolls[token] = nil }
+        transport.onFinished = { [weak self, weak transport] in
+            if let self, let transport, self.longPolls[token] === transport { self.longPolls[token] = nil }
         }
         let limit = options.maxPendingBytesPerConnection
-        transport.onOverflow = { [unowned self] in
-            self.throttledLog.warning(Logger(label: "endpoint"), kind: "long-poll-buffer-full",
+        transport.onOverflow = { [weak self] in
+            self?.throttledLog.warning(Logger(label: "endpoint"), kind: "long-poll-buffer-full",
                 "closing a long-polling connection: more than \(limit) bytes waiting for its polls")
         }
         accept(record: record, transport: transport, leftover: [], now: now)
