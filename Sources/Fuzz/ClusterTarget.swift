@@ -21,9 +21,9 @@ enum ClusterTarget {
             check(ClusterMessage.decode(again) == message, "cluster message changed in a round trip: \(message)")
             check(ClusterMessage.decode(again).map { $0.encode() } == again, "cluster message encodes unstably")
             if case .invoke(let hub, let target, let json, let messagePack) = message {
-                bytes.withUnsafeBytes { raw in
+                bytes.withUnsafeBytes { (raw) -> Void in
                     guard let fields = ClusterMessage.InvokeFields(raw) else {
-                        return fuzzFailure("decode accepted an invocation that InvokeFields refuses")
+                        fuzzFailure("decode accepted an invocation that InvokeFields refuses")
                     }
                     check(String(decoding: raw[fields.hub], as: UTF8.self) == hub, "InvokeFields: another hub name")
                     check(fields.target == target, "InvokeFields: another target")
@@ -32,7 +32,7 @@ enum ClusterTarget {
                 }
             }
         }
-        bytes.withUnsafeBytes { raw in
+        bytes.withUnsafeBytes { (raw) -> Void in
             guard ClusterMessage.kind(of: raw) == .forward else { return }
             check(ClusterMessage.decode(bytes) == nil, "the general decoder took a forward message")
             guard let forward = ForwardMessage.decode(UnsafeRawBufferPointer(rebasing: raw[2...])) else { return }

@@ -7,34 +7,30 @@
 /// Checks, for any payload:
 /// - the bytes are exactly one event: only `data: …` lines, then one blank line at the end, so no payload can end
 ///   an event early, start a second one or smuggle in another field (`event:`, `id:`, `retry:`);
-/// - the data read back is the payload's lines (split on LF, a CR before the LF dropped) joined with LF, when the
-///   payload has no CR elsewhere. A lone CR is a line end to `EventSource`, so such payloads can't cross SSE at all;
-///   the hub protocols never produce one (JSON escapes control characters, MessagePack is refused on SSE).
+/// - the data read back is the payload with its line ends (LF, CRLF, lone CR: what `EventSource` takes for one)
+///   written as LF, a final line end dropped. (The hub protocols write no line ends at all: JSON escapes control
+///   characters, and MessagePack is refused on SSE.)
 enum SSETarget {
     static func run(_ input: FuzzInput) {
         let payload = input.payload
         let event = payload.withUnsafeBytes { ServerSentEvents.event($0) }
         let lines = eventSourceLines(event)
-        guard let blank = lines.firstIndex(where: { $0.isEmpty }) else { return fuzzFailure("no blank line ends the event") }
+        guard let blank = lines.firstIndex(where: { $0.isEmpty }) else { fuzzFailure("no blank line ends the event") }
         check(blank == lines.count - 1, "a blank line inside the event (it would end early)")
-        let hasLoneCR = payload.indices.contains { payload[$0] == 0x0D && ($0 + 1 == payload.count || payload[$0 + 1] != 0x0A) }
-        guard !hasLoneCR else { return }
         var data: [[UInt8]] = []
         for line in lines.dropLast() {
-            guard line.starts(with: Array("data: ".utf8)) else { return fuzzFailure("a line that isn't a data field") }
+            guard line.starts(with: Array("data: ".utf8)) else { fuzzFailure("a line that isn't a data field") }
             data.append(Array(line.dropFirst(6)))
         }
         let joined = Array(data.joined(separator: [0x0A]))
         check(joined == expectedData(payload), "the data read back differs from the payload")
     }
 
-    /// The payload as `EventSource` should see it: lines split on LF, a CR before an LF dropped, a final LF
-    /// ending the last line rather than starting an empty one.
+    /// The payload as `EventSource` should see it: its lines (ended by LF, CRLF or a lone CR) joined with LF, a
+    /// final line end ending the last line rather than starting an empty one.
     static func expectedData(_ payload: [UInt8]) -> [UInt8] {
-        var lines = payload.split(separator: 0x0A, omittingEmptySubsequences: false).map { line -> [UInt8] in
-            line.last == 0x0D ? Array(line.dropLast()) : Array(line)
-        }
-        if lines.count > 1 && lines.last!.isEmpty { lines.removeLast() }
+        var lines = eventSourceLines(payload)
+        if lines.isEmpty { lines = [[]] }
         return Array(lines.joined(separator: [0x0A]))
     }
 

@@ -223,6 +223,10 @@ final class RecordingResponder: LongPollResponder, @unchecked Sendable {
         #expect(event("a\r\nb\r\n") == "data: a\r\ndata: b\r\n\r\n")
         #expect(event("a\n\nb") == "data: a\r\ndata: \r\ndata: b\r\n\r\n")
         #expect(event("") == "data: \r\n\r\n")
+        // A lone CR ends a line for EventSource: left inside a data line it would end the event early (found by the
+        // `sse` fuzz target: "\r\r9\n" made "data: \r\r9", whose second CR is a blank line).
+        #expect(event("\r\r9\n") == "data: \r\ndata: \r\ndata: 9\r\n\r\n")
+        #expect(event("a\rb") == "data: a\r\ndata: b\r\n\r\n")
         let head = String(decoding: ServerSentEventsTransport.responseHead(extra: [], requestVersion: .http1_1), as: UTF8.self)
         #expect(head.hasPrefix("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache,no-store\r\nPragma: no-cache\r\nContent-Encoding: identity\r\n"))
         #expect(!head.contains("Content-Length") && head.contains("Connection: close\r\n") && head.hasSuffix("\r\n\r\n"))
