@@ -114,10 +114,14 @@ import Testing
         }
         let started = Date()
         for _ in 0..<1000 { try attempt() }
-        // Keep failing (slowly) until the limiter lets a line through again: it carries the count.
+        // Keep failing (slowly) until the limiter lets a NEW line through: it carries the count of everything held
+        // back since the line before. (An older line may say "suppressed" too when the loop took longer than one
+        // interval, e.g. under TSan: stopping on that one left the attempts since then uncounted.)
+        let linesAfterLoop = sink.lines.filter { $0.contains("handshake failed") }.count
         #expect(try waitUntil(timeout: 3) {
             try attempt()
-            return sink.lines.last { $0.contains("handshake failed") }?.contains("suppressed") == true
+            let failed = sink.lines.filter { $0.contains("handshake failed") }
+            return failed.count > linesAfterLoop && failed.last?.contains("suppressed") == true
         })
         let elapsed = Date().timeIntervalSince(started)
         let lines = sink.lines.filter { $0.contains("handshake failed") }
