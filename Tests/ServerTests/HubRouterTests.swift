@@ -264,3 +264,53 @@ import Testing
 extension ClusterMessage: CustomTestStringConvertible {
     public var testDescription: String { "\(self)".prefix(80).description }
 }
+
+/// A broadcast carries its MessagePack encoding over the backplane only while some replica has MessagePack clients
+/// of that hub: encoded once per protocol in use, never for nobody.
+struct HubProtocolInterestTests {
+    /// The MessagePack part of each invoke payload `replica` received, in order.
+    static func messagePackParts(_ bench: RouterBench, to replica: String) -> [Int] {
+        bench.run {
+            bench.network.deliveries.filter { $0.destination == replica }.compactMap { d -> Int? in
+                d.payload.withUnsafeBytes { raw in ClusterMessage.InvokeFields(raw).map { $0.messagePack.count } }
+            }
+        }
+    }
+
+    static let json = Array("{\"type\":1,\"target\":\"M\",\"arguments\":[\"x\"]}\u{1E}".utf8)
+
+    static func broadcast(_ bench: RouterBench, from replica: String) {
+        let router = bench.routers[replica]!
+        bench.run { router.send(OutgoingMessage(capacity: 64) { $0.append(contentsOf: json) }, hub: "H", to: .all) }
+        bench.settle()
+    }
+
+    @Test func messagePackTravelsOnlyWhileSomeoneUsesIt() throws {
+        let bench = try RouterBench(replicas: ["a", "b"])
+        _ = bench.connect("b")
+        Self.broadcast(bench, from: "a")
+        #expect(Self.messagePackParts(bench, to: "b") == [0], "nobody speaks MessagePack: JSON only")
+
+        let mp = RecordingSink(bench.routers["b"]!.owners.newConnectionId())
+        bench.run { bench.routers["b"]!.connected(mp, hub: "H", user: nil, protocol: .messagePack) }
+        bench.settle()
+        Self.broadcast(bench, from: "a")
+        let parts = Self.messagePackParts(bench, to: "b")
+        #expect(parts.count == 2 && parts[1] > 0, "b has a MessagePack client: the encoding travels (\(parts))")
+
+        bench.run { bench.routers["b"]!.disconnected(mp, hub: "H") }
+        bench.settle()
+        Self.broadcast(bench, from: "a")
+        #expect(Self.messagePackParts(bench, to: "b").last == 0, "its last MessagePack client left: JSON only again")
+    }
+
+    @Test func aReplicaThatStartsLaterLearnsItFromTheSnapshot() throws {
+        let bench = try RouterBench(replicas: ["a", "b"])
+        let router = bench.routers["b"]!
+        bench.run { #expect(!router.ownKeys().contains(HubRouter.messagePackKey("H"))) }
+        let mp = RecordingSink(router.owners.newConnectionId())
+        bench.run { router.connected(mp, hub: "H", user: nil, protocol: .messagePack) }
+        bench.settle()
+        bench.run { #expect(router.ownKeys().contains(HubRouter.messagePackKey("H"))) }
+    }
+}

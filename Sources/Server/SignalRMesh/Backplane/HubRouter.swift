@@ -116,16 +116,28 @@ final class HubRouter {
 
     // MARK: Connections
 
-    func connected(_ connection: any HubConnectionSink, hub name: String, user: String?) {
-        if hub(name).add(connection, user: user), let user {
+    /// The interest key of `hub`'s MessagePack clients.
+    static func messagePackKey(_ hub: String) -> InterestKey {
+        InterestKey(hub: hub, kind: .hubProtocol, name: MessagePackHubProtocol.name)
+    }
+
+    func connected(
+        _ connection: any HubConnectionSink, hub name: String, user: String?, protocol kind: HubProtocolKind = .json
+    ) {
+        let local = hub(name)
+        if local.add(connection, user: user), let user {
             announce(InterestKey(hub: name, kind: .user, name: user), added: true, completion: nil)
+        }
+        if kind == .messagePack, local.addMessagePack(connection.connectionId) {
+            announce(Self.messagePackKey(name), added: true, completion: nil)
         }
     }
 
     func disconnected(_ connection: any HubConnectionSink, hub name: String) {
-        let (groups, user) = hub(name).remove(connection)
+        let (groups, user, lastMessagePack) = hub(name).remove(connection)
         for group in groups { announce(InterestKey(hub: name, kind: .group, name: group), added: false, completion: nil) }
         if let user { announce(InterestKey(hub: name, kind: .user, name: user), added: false, completion: nil) }
+        if lastMessagePack { announce(Self.messagePackKey(name), added: false, completion: nil) }
     }
 
     // MARK: Sending
@@ -155,10 +167,19 @@ final class HubRouter {
             destinations = set.sorted()
         }
         if let destinations, destinations.isEmpty { return }
-        // Both encodings travel: receivers frame the message for their clients of either protocol without encoding it.
-        let payload = message.withJSON { json in
-            message.withPayload(.messagePack) { mp in
-                ClusterMessage.encodeInvoke(hub: name, target: target, json: json, messagePack: mp)
+        // The MessagePack encoding travels too while some replica has MessagePack clients of this hub (they
+        // announce it like a group), so that receivers frame the message without encoding it; otherwise only JSON
+        // is made (a receiver whose first MessagePack client arrived meanwhile encodes it itself, once).
+        let payload: [UInt8]
+        if interest.replicas(for: Self.messagePackKey(name)).isEmpty {
+            payload = message.withJSON {
+                ClusterMessage.encodeInvoke(hub: name, target: target, json: $0, messagePack: UnsafeRawBufferPointer(start: nil, count: 0))
+            }
+        } else {
+            payload = message.withJSON { json in
+                message.withPayload(.messagePack) { mp in
+                    ClusterMessage.encodeInvoke(hub: name, target: target, json: json, messagePack: mp)
+                }
             }
         }
         published &+= 1
@@ -345,6 +366,7 @@ final class HubRouter {
         for (name, hub) in hubs.sorted(by: { $0.key < $1.key }) {
             for g in hub.groupNames { keys.append(InterestKey(hub: name, kind: .group, name: g)) }
             for u in hub.userIds { keys.append(InterestKey(hub: name, kind: .user, name: u)) }
+            if !hub.messagePackConnections.isEmpty { keys.append(Self.messagePackKey(name)) }
         }
         return keys
     }

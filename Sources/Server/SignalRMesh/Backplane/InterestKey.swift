@@ -1,8 +1,12 @@
-/// A group or a user of one hub that a replica has members for: what routing by interest is keyed on.
+/// A group or a user of one hub that a replica has members for, or a hub protocol its clients of that hub use:
+/// what routing by interest is keyed on.
 struct InterestKey: Hashable, Sendable {
     enum Kind: UInt8, Sendable {
         case group = 1
         case user = 2
+        /// `name` is a hub protocol (`messagepack`): a sender includes that encoding in what it sends over the
+        /// backplane only while some replica has clients that use it.
+        case hubProtocol = 3
     }
 
     var hub: String

@@ -10,6 +10,8 @@ final class LocalHubConnections {
     private var groupsOf: [String: Set<ExactName>] = [:]
     private var userConnections: [ExactName: Set<String>] = [:]
     private var userOf: [String: ExactName] = [:]
+    /// Connections here that speak MessagePack.
+    private(set) var messagePackConnections: Set<String> = []
 
     init(hubName: String) { self.hubName = hubName }
 
@@ -32,12 +34,18 @@ final class LocalHubConnections {
             && userConnections[key]!.count == 1
     }
 
+    /// Notes that a connection here speaks MessagePack; true when it is the first.
+    func addMessagePack(_ connectionId: String) -> Bool {
+        messagePackConnections.insert(connectionId).inserted && messagePackConnections.count == 1
+    }
+
     /// Removes a connection (if `connection` is the one registered under its id) with its group memberships.
     /// Returns the groups and the user that have no member here any more.
-    func remove(_ connection: any HubConnectionSink) -> (emptiedGroups: [String], emptiedUser: String?) {
+    func remove(_ connection: any HubConnectionSink) -> (emptiedGroups: [String], emptiedUser: String?, lastMessagePack: Bool) {
         let id = connection.connectionId
-        guard connections[id] === connection else { return ([], nil) }
+        guard connections[id] === connection else { return ([], nil, false) }
         connections[id] = nil
+        let lastMessagePack = messagePackConnections.remove(id) != nil && messagePackConnections.isEmpty
         var emptied: [String] = []
         for group in groupsOf.removeValue(forKey: id) ?? [] where removeMember(id, from: group) {
             emptied.append(group.string)
@@ -52,7 +60,7 @@ final class LocalHubConnections {
                 userConnections[user] = set
             }
         }
-        return (emptied, emptiedUser)
+        return (emptied, emptiedUser, lastMessagePack)
     }
 
     /// Adds a local connection to a group. Returns whether the group had no member here before, or nil when the

@@ -163,7 +163,7 @@ final class HubEndpoint {
     func connected(_ connection: SignalRConnection) {
         pending[ObjectIdentifier(connection)] = nil
         active[connection.connectionId] = connection
-        router.connected(connection, hub: hub.name, user: connection.userId)
+        router.connected(connection, hub: hub.name, user: connection.userId, protocol: connection.hubProtocol.kind)
         connection.runConnectedHook()
     }
 
