@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from clients import PySignalRClient, RawHub, SignalRCoreChatX, mp_frame
+from clients import PySignalRClient, RawHub, SignalRCoreChatX, mp_frame, negotiate_body
 from harness import is_receive, new_text
-from wsraw import OP_BIN, HubSocket
+from wsraw import OP_BIN, HubSocket, WebSocket
 
 pytestmark = pytest.mark.usefixtures("mesh_available")
 
@@ -113,15 +113,18 @@ def fast_pings(module_cluster_factory):
 
 def test_messagepack_ping_bytes(fast_pings):
     """A MessagePack Ping is exactly 02 91 06 in a binary frame (no Headers)."""
-    h = RawHub.open("WebSockets", fast_pings.port("a"), protocol="messagepack", handshake=False)
+    # A bare socket (no reader thread competing for the frames): the handshake answer, then the first Ping.
+    port = fast_pings.port("a")
+    token = negotiate_body(port)["connectionToken"]
+    ws = WebSocket.connect(port, f"/chatHub?id={token}")
     try:
-        h.ws.send_text(h.codec.handshake_request(1))
-        op, payload = h.ws.recv(5)
+        ws.send_text(b'{"protocol":"messagepack","version":1}\x1e')
+        op, payload = ws.recv(5)
         assert payload == b"{}\x1e", payload
-        op, payload = h.ws.recv(5)
+        op, payload = ws.recv(5)
         assert (op, payload) == (OP_BIN, b"\x02\x91\x06"), (op, payload)
     finally:
-        h.close()
+        ws.close()
 
 
 def test_json_and_messagepack_receivers_of_one_broadcast(pair):
