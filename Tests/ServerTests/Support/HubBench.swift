@@ -105,13 +105,18 @@ final class TestClient: @unchecked Sendable {
     /// Waits (at most `seconds`) until `done` holds for the messages received; returns them either way.
     /// (Async: hub methods run on the cooperative pool, which a blocking wait would starve on a small machine.)
     @discardableResult
+    /// The budget counts only the time this loop runs, each turn at most 50 ms: when CPU-heavy tests running in
+    /// parallel hold every thread of the cooperative pool (as under TSan), the hub's tasks and this loop stall
+    /// together, and a wall-clock deadline would run out before the hub had a chance to answer.
     func wait(_ seconds: Double = 30, until done: ([HubMessage]) -> Bool) async -> [HubMessage] {
-        let deadline = Date().addingTimeInterval(seconds)
+        var waited = 0.0
         var current = messages
-        while !done(current) && Date() < deadline {
+        while !done(current) && waited < seconds {
+            let turn = Date()
             bench.routers.settle()
             try? await Task.sleep(for: .milliseconds(2))
             current = messages
+            waited += min(Date().timeIntervalSince(turn), 0.05)
         }
         return current
     }
