@@ -1056,35 +1056,29 @@ class RawHub:
             self.close_reason = why
         self.q.put(("closed", why))
 
-    def _ws_loop(self):
+    def _read_loop(self, read, kept: list, ended: str):
+        """Reads (`read(timeout) -> (raw, data)`) until stopped or the stream ends: `raw` goes to `kept` (frame
+        opcodes, SSE event blocks), `data` to the hub decoder."""
         try:
             while not self._stop.is_set():
                 try:
-                    op, payload = self.ws.recv(1.0)
+                    raw, data = read(1.0)
                 except socket.timeout:
                     continue
-                self.frames.append(op)
-                self._deliver(payload)
+                kept.append(raw)
+                self._deliver(data)
         except WsClosed as c:
             self._closed(f"WebSocket Close {c.code} {c.reason!r}")
         except (WsEOF, OSError) as exc:
-            self._closed(f"WebSocket ended: {exc!r}")
+            self._closed(f"{ended}: {exc!r}")
         except Exception as exc:  # noqa: BLE001 - a decoding error is a test failure, reported via recv
             self._closed(f"reader failed: {exc!r}")
 
+    def _ws_loop(self):
+        self._read_loop(self.ws.recv, self.frames, "WebSocket ended")
+
     def _sse_loop(self):
-        try:
-            while not self._stop.is_set():
-                try:
-                    block, data = self.sse.next_event(1.0)
-                except socket.timeout:
-                    continue
-                self.events.append(block)
-                self._deliver(data)
-        except (WsEOF, OSError) as exc:
-            self._closed(f"event stream ended: {exc!r}")
-        except Exception as exc:  # noqa: BLE001
-            self._closed(f"reader failed: {exc!r}")
+        self._read_loop(self.sse.next_event, self.events, "event stream ended")
 
     def _poll_loop(self):
         while not self._stop.is_set():
