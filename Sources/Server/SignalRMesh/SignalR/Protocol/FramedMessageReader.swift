@@ -7,6 +7,17 @@ protocol HubFramer {
     mutating func withNext<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R?
 }
 
+extension HubFramer {
+    mutating func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0) }
+    }
+
+    /// The next complete message (copied out), or nil when more bytes are needed.
+    mutating func next() throws -> [UInt8]? {
+        try withNext { Array($0) }
+    }
+}
+
 extension RecordSeparatorFramer: HubFramer {}
 extension VarIntLengthFramer: HubFramer {}
 

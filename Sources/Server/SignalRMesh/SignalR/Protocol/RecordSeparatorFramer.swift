@@ -58,16 +58,7 @@ struct RecordSeparatorFramer {
         buffer.append(contentsOf: bytes)
     }
 
-    mutating func append(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { append($0) }
-    }
 
-    /// The next complete message without its 0x1E, or nil when more bytes are needed.
-    /// - Throws: ``FramerError/messageTooLarge`` when a complete message, or the unterminated bytes buffered
-    ///   so far, exceed ``maxMessageSize``.
-    mutating func next() throws -> [UInt8]? {
-        try nextRange().map { Array(buffer[$0]) }
-    }
 
     /// Like ``next()`` but lends the message bytes instead of copying them. The buffer is only valid inside
     /// `body`.

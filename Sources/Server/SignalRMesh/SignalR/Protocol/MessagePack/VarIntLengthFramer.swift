@@ -55,15 +55,7 @@ struct VarIntLengthFramer {
         do { _ = try prefix(at: readIndex) } catch { fail(error) }
     }
 
-    mutating func append(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { append($0) }
-    }
 
-    /// The next complete message body (without its prefix), or nil when more bytes are needed.
-    /// - Throws: ``FramerError/messageTooLarge`` or ``LengthPrefixError/invalidLengthPrefix``.
-    mutating func next() throws -> [UInt8]? {
-        try nextRange().map { Array(buffer[$0]) }
-    }
 
     /// Like ``next()`` but lends the body bytes instead of copying them. The buffer is only valid inside `body`.
     mutating func withNext<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
