@@ -16,16 +16,26 @@ thread that joined it with setns(2) (a socket keeps its namespace for life), so 
 an `NsForwarder` (127.0.0.1:<port> in the root namespace → the replica's HTTP address, dialed from 127.0.0.1 inside
 its namespace, so the replica sees a loopback client).
 
-Requires root (CAP_NET_ADMIN, CAP_SYS_ADMIN) and iproute2's `ip`; `unavailable_reason()` says why not.
+The second topology, `Hosts` (used by `HostsCluster`), stands for replicas on several machines: each namespace's eth0
+is a TUN device with its own address, and a `Wire` in the test process carries IPv4 packets between them with a
+delay, jitter and loss per direction and cuts on demand; peers files name the real addresses (no proxy, TCP end
+to end). Clients reach the replicas through `NsForwarder`s as above.
+
+Requires root (CAP_NET_ADMIN, CAP_SYS_ADMIN) and iproute2's `ip`; `unavailable_reason()` says why not
+(`hosts_unavailable_reason()` for `Hosts`, which also need /dev/net/tun).
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import fcntl
+import heapq
 import json
 import math
 import os
+import random
 import re
+import select
 import secrets
 import shutil
 import socket
@@ -205,6 +215,341 @@ class Topology:
             listener.close()
 
     def close(self):
+        for name in reversed(self._made):
+            try:
+                _ip("netns", "del", name, check=False)
+            except (OSError, subprocess.SubprocessError):
+                pass
+        self._made.clear()
+
+
+# ------------------------------------------------------------------------------------ hosts on a wire
+#
+# The kernels this suite runs on may lack `sch_netem` (CONFIG_NET_SCH_NETEM; the CI VM has neither netem nor
+# `prio`), so delay, jitter, loss and cuts are applied in user space: every host's eth0 is a TUN device whose
+# IPv4 packets a `Wire` in the test process hands to the destination host's TUN device, late or not at all. TCP
+# runs end to end between the hosts' own kernels (nothing terminates or rewrites a connection), as across real
+# machines.
+
+TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+TUN_MTU_READ = 65535
+WIRE_JOIN_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class PathShape:
+    """What one direction of the path between two hosts does to IPv4 packets: a one-way `delay` (s), give or take
+    a uniform `jitter` (s; packets of one direction keep their order, as on one route), and a `loss` probability
+    per packet."""
+    delay: float = 0.0
+    jitter: float = 0.0
+    loss: float = 0.0
+
+    def __post_init__(self):
+        assert 0 <= self.jitter <= self.delay <= 5.0 and 0.0 <= self.loss <= 1.0, self
+
+
+@dataclass
+class PathStats:
+    """Packets of one direction of one path: handed on, lost at random, dropped by a cut."""
+    forwarded: int = 0
+    lost: int = 0
+    blocked: int = 0
+
+
+class Wire:
+    """Moves IPv4 packets between the TUN devices of `Hosts`, shaped per direction (`PathShape`), with directions
+    that can be blocked (every packet dropped, as by a pulled cable or a firewall: the sender hears nothing).
+
+    One thread reads every device and schedules each packet; another writes it to its destination when due.
+    Non-IPv4 packets (IPv6 router solicitations and the like) and packets for unknown addresses are dropped.
+    `seed` makes the loss and jitter draws repeatable."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self._rng = random.Random(seed)
+        self._cond = threading.Condition()
+        self._fds: dict[str, int] = {}
+        self._host_of: dict[bytes, str] = {}  # packed IPv4 address -> host
+        self._shapes: dict[tuple[str, str], PathShape] = {}
+        self._blocked: set[tuple[str, str]] = set()
+        self._last_due: dict[tuple[str, str], float] = {}
+        self._heap: list[tuple[float, int, str, str, bytes]] = []
+        self._seq = 0
+        self.stats: dict[tuple[str, str], PathStats] = {}
+        self.dropped_other = 0
+        self.write_errors = 0
+        self._closed = False
+        self._wake_r, self._wake_w = os.pipe()
+        self._threads: list[threading.Thread] = []
+
+    def attach(self, host: str, fd: int, addr: str):
+        """Adds `host`'s TUN device (non-blocking `fd`) with IPv4 address `addr`. Before `start()` only."""
+        assert not self._threads
+        self._fds[host] = fd
+        self._host_of[socket.inet_aton(addr)] = host
+
+    def shape(self, x: str, y: str, shape: PathShape):
+        """Packets from x to y get `shape` from now on (those already scheduled keep their time)."""
+        with self._cond:
+            self._shapes[(x, y)] = shape
+
+    def block(self, x: str, y: str):
+        """Packets from x to y are dropped from now on, those already on the way too."""
+        with self._cond:
+            self._blocked.add((x, y))
+
+    def unblock(self, x: str, y: str):
+        with self._cond:
+            self._blocked.discard((x, y))
+
+    def is_blocked(self, x: str, y: str) -> bool:
+        with self._cond:
+            return (x, y) in self._blocked
+
+    def totals(self) -> PathStats:
+        with self._cond:
+            return PathStats(*(sum(getattr(s, f) for s in self.stats.values())
+                               for f in ("forwarded", "lost", "blocked")))
+
+    def start(self) -> "Wire":
+        for target, name in ((self._read_loop, "wire-read"), (self._write_loop, "wire-write")):
+            t = threading.Thread(target=target, daemon=True, name=name)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def _read_loop(self):
+        by_fd = {fd: host for host, fd in self._fds.items()}
+        watch = [*by_fd, self._wake_r]
+        while not self._closed:
+            try:
+                ready, _, _ = select.select(watch, [], [], 0.5)
+            except (OSError, ValueError):
+                return
+            for fd in ready:
+                if fd == self._wake_r:
+                    continue
+                for _ in range(256):  # then give the other devices a turn
+                    try:
+                        packet = os.read(fd, TUN_MTU_READ)
+                    except BlockingIOError:
+                        break
+                    except OSError:
+                        return
+                    self._route(by_fd[fd], packet)
+
+    def _route(self, src: str, packet: bytes):
+        if len(packet) < 20 or packet[0] >> 4 != 4:
+            self.dropped_other += 1
+            return
+        dst = self._host_of.get(packet[16:20])
+        if dst is None or dst == src:
+            self.dropped_other += 1
+            return
+        key = (src, dst)
+        with self._cond:
+            stats = self.stats.setdefault(key, PathStats())
+            if key in self._blocked:
+                stats.blocked += 1
+                return
+            shape = self._shapes.get(key, PathShape())
+            if shape.loss and self._rng.random() < shape.loss:
+                stats.lost += 1
+                return
+            now = time.monotonic()
+            due = now + shape.delay + (self._rng.uniform(-shape.jitter, shape.jitter) if shape.jitter else 0.0)
+            due = max(due, self._last_due.get(key, 0.0))
+            self._last_due[key] = due
+            self._seq += 1
+            heapq.heappush(self._heap, (due, self._seq, src, dst, packet))
+            stats.forwarded += 1
+            self._cond.notify()
+
+    def _write_loop(self):
+        while True:
+            with self._cond:
+                while not self._closed:
+                    if self._heap:
+                        wait = self._heap[0][0] - time.monotonic()
+                        if wait <= 0:
+                            break
+                    else:
+                        wait = 0.5
+                    self._cond.wait(wait)
+                if self._closed:
+                    return
+                _, _, src, dst, packet = heapq.heappop(self._heap)
+                if (src, dst) in self._blocked:  # cut while on the way
+                    stats = self.stats[(src, dst)]
+                    stats.forwarded -= 1
+                    stats.blocked += 1
+                    continue
+                fd = self._fds[dst]
+            try:
+                os.write(fd, packet)
+            except OSError:
+                self.write_errors += 1
+
+    def close(self):
+        """Stops both threads (and waits for them, so the caller may close the devices afterwards)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+        for t in self._threads:
+            t.join(WIRE_JOIN_TIMEOUT)
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def open_tun(name: str = "eth0") -> int:
+    """A TUN device (IPv4 packets without a header) named `name` in the calling thread's network namespace;
+    returns its non-blocking descriptor (the device goes away with it)."""
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def hosts_unavailable_reason() -> str | None:
+    """Why `Hosts` can't be built here (None when they can): `unavailable_reason()`, or no TUN device."""
+    why = unavailable_reason()
+    if why or "tun" in _probe:
+        return why or _probe["tun"]
+    tun: str | None = None
+    name = f"{NS_PREFIX}-{os.getpid()}-tunprobe"
+    try:
+        r = _ip("netns", "add", name, check=False)
+        if r.returncode != 0:
+            tun = f"`ip netns add` failed: {r.stderr.strip()}"
+        else:
+            os.close(run_in_netns(name, open_tun))  # type: ignore[arg-type]
+    except (OSError, subprocess.SubprocessError) as exc:
+        tun = f"cannot create a TUN device (/dev/net/tun) in a namespace: {exc!r}"
+    finally:
+        _ip("netns", "del", name, check=False)
+    _probe["tun"] = tun
+    return tun
+
+
+class Hosts:
+    """One network namespace per host id, each with its own address on `eth0` (10.199.0.1, .2, … /24), the hosts
+    joined by a `Wire` that delays, jitters, loses and cuts their packets (see the comment above `PathShape`).
+
+        ns 0: eth0 10.199.0.1 (TUN) ┐
+        ns 1: eth0 10.199.0.2 (TUN) ├─ Wire (in the test process): PathShape per direction, cuts
+        ns 2: eth0 10.199.0.3 (TUN) ┘
+
+    `shapes`: one `PathShape` for every direction, or {(x, y): PathShape} (missing directions get none).
+    Names are unique per run (snx-<pid>-<hex>-<index>); `close()` removes everything (idempotent, never raises)."""
+
+    def __init__(self, ids: list[str], shapes: PathShape | dict[tuple[str, str], PathShape] = PathShape(),
+                 seed: int | None = None):
+        self.ids = list(ids)
+        self.tag = f"{NS_PREFIX}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.ns = {i: f"{self.tag}-{k}" for k, i in enumerate(self.ids)}
+        self.addr = {i: host_addr(k) for k, i in enumerate(self.ids)}
+        self.shapes = dict(shapes) if isinstance(shapes, dict) else {
+            (x, y): shapes for x in self.ids for y in self.ids if x != y}
+        self.wire = Wire(seed if seed is not None else secrets.randbits(32))
+        self._made: list[str] = []
+        self._fds: list[int] = []
+
+    def create(self) -> "Hosts":
+        try:
+            for i in self.ids:
+                ns = self.ns[i]
+                _ip("netns", "add", ns)
+                self._made.append(ns)
+                _ip("-n", ns, "link", "set", "lo", "up")
+                fd: int = run_in_netns(ns, open_tun)  # type: ignore[assignment]
+                self._fds.append(fd)
+                _ip("-n", ns, "addr", "add", f"{self.addr[i]}/24", "dev", "eth0")
+                _ip("-n", ns, "link", "set", "eth0", "up")
+                self.wire.attach(i, fd, self.addr[i])
+            for (x, y), shape in self.shapes.items():
+                self.wire.shape(x, y, shape)
+            self.wire.start()
+            self.wait_paths()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def wait_paths(self, timeout: float = 10.0):
+        """Every host can open a TCP connection to every other one (a lost SYN costs a 1 s retry)."""
+        for y in self.ids:
+            def listen():
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.bind((self.addr[y], 0))
+                s.listen(8)
+                return s
+
+            listener: socket.socket = run_in_netns(self.ns[y], listen)  # type: ignore[assignment]
+            port = listener.getsockname()[1]
+            try:
+                for x in self.ids:
+                    if x == y:
+                        continue
+
+                    def probe():
+                        with socket.create_connection((self.addr[y], port), timeout=3):
+                            return True
+                    harness.wait_until(lambda: run_in_netns(self.ns[x], probe), timeout, interval=0.05,
+                                       what=f"host {x} to reach {y} ({self.addr[y]})")
+            finally:
+                listener.close()
+
+    def cut(self, x: str, y: str):
+        """Drops every packet between x and y, both ways (each still reaches the others)."""
+        self.wire.block(x, y)
+        self.wire.block(y, x)
+
+    def heal(self, x: str, y: str):
+        self.wire.unblock(x, y)
+        self.wire.unblock(y, x)
+
+    def isolate(self, x: str):
+        """Cuts x off from every other host (its own loopback, and so its local clients, still work)."""
+        for y in self.ids:
+            if y != x:
+                self.cut(x, y)
+
+    def rejoin(self, x: str):
+        for y in self.ids:
+            if y != x:
+                self.heal(x, y)
+
+    def heal_all(self) -> list[tuple[str, str]]:
+        """Removes every cut; returns the directions that were cut."""
+        cut = [(x, y) for x in self.ids for y in self.ids if x != y and self.wire.is_blocked(x, y)]
+        for x, y in cut:
+            self.wire.unblock(x, y)
+        return cut
+
+    def is_cut(self, x: str, y: str) -> bool:
+        return self.wire.is_blocked(x, y) or self.wire.is_blocked(y, x)
+
+    def close(self):
+        self.wire.close()
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds.clear()
         for name in reversed(self._made):
             try:
                 _ip("netns", "del", name, check=False)
@@ -771,7 +1116,7 @@ class NetnsCluster(Cluster):
         records = any(v != "off" for v in self.encryption.values())
         self.dir = harness.log_dir() / f"{name}-{os.getpid()}-{int(time.time() * 1000) % 10_000_000}"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.topology = Topology(self.ids)
+        self.topology = self._make_topology()
         self.forwarders: dict[str, NsForwarder] = {}
         self.proxies: dict[tuple[str, str], TamperProxy] = {}
         self.replicas: dict[str, Replica] = {}
@@ -780,12 +1125,7 @@ class NetnsCluster(Cluster):
         self.mesh = {i: f"{self.topology.addr[i]}:{MESH_PORT}" for i in self.ids}
         self.topology.create()
         try:
-            for x in self.ids:
-                for y in self.ids:
-                    if x != y:
-                        self.proxies[(x, y)] = TamperProxy(self.topology.middle, MIDDLE_ADDR,
-                                                           (self.topology.addr[y], MESH_PORT),
-                                                           self.tamper, name=f"{x}->{y}", records=records)
+            self._make_proxies(records)
             for i in self.ids:
                 self.forwarders[i] = NsForwarder(self.topology.ns[i], (self.topology.addr[i], HTTP_PORT), name=i)
                 path = self.dir / f"peers-{i}.json"
@@ -794,6 +1134,17 @@ class NetnsCluster(Cluster):
         except BaseException:
             self.close()
             raise
+
+    def _make_topology(self) -> "Topology | Hosts":
+        return Topology(self.ids)
+
+    def _make_proxies(self, records: bool):
+        for x in self.ids:
+            for y in self.ids:
+                if x != y:
+                    self.proxies[(x, y)] = TamperProxy(self.topology.middle, MIDDLE_ADDR,
+                                                       (self.topology.addr[y], MESH_PORT),
+                                                       self.tamper, name=f"{x}->{y}", records=records)
 
     def peers_doc(self, me: str | None = None) -> dict:
         doc = super().peers_doc(me)
@@ -825,3 +1176,44 @@ class NetnsCluster(Cluster):
         self.topology.close()
 
 
+class HostsCluster(NetnsCluster):
+    """Replicas on `Hosts`: each in its own namespace, bound to its own address (10.199.0.k:8001 for HTTP,
+    :7001 for the mesh), and the peers files name those very addresses: mesh links go straight from host to host
+    over the `Wire`, no proxy. `cut`/`heal` act on the wire (so `fully_meshed` ignores cut links), `isolate`/
+    `rejoin` cut a host off from all others. `shapes` and `seed` go to `Hosts`."""
+
+    def __init__(self, ids: list[str], name: str, shapes: PathShape | dict[tuple[str, str], PathShape] = PathShape(),
+                 seed: int | None = None, encryption: str | None | dict[str, str | None] = "auto",
+                 args: list[str] | None = None):
+        self._shapes = shapes
+        self._seed = seed
+        super().__init__(ids, name, encryption=encryption, args=harness.replica_args(list(args or [])))
+
+    def _make_topology(self) -> Hosts:
+        return Hosts(self.ids, self._shapes, self._seed)
+
+    def _make_proxies(self, records: bool):
+        pass
+
+    @property
+    def wire(self) -> Wire:
+        return self.topology.wire
+
+    def link_cut(self, x: str, y: str) -> bool:
+        return self.topology.is_cut(x, y)
+
+    def cut(self, x: str, y: str):
+        self.topology.cut(x, y)
+
+    def heal(self, x: str, y: str):
+        self.topology.heal(x, y)
+
+    def isolate(self, x: str):
+        self.topology.isolate(x)
+
+    def rejoin(self, x: str):
+        self.topology.rejoin(x)
+
+    def restore(self, timeout: float = 10.0) -> list[str]:
+        healed = [f"healed {x}->{y}" for x, y in self.topology.heal_all()]
+        return healed + super().restore(timeout)
