@@ -219,7 +219,7 @@ def test_cut_link_goes_around_through_the_third_host(healthy, report):
         t1 = time.monotonic()
         probes = [site.probe("a", "cut"), site.probe("b", "cut")]
         assert_exactly_once(site.clients, probes, timeout=RELAY_DEADLINE)
-        relay_ms = (time.monotonic() - t1) * 1000
+        relay_ms = (max(c.first_seen[p] for c in site.on("a", "b") for p in probes) - t1) * 1000
         assert cluster.link_cut("a", "b")
 
         def around():
