@@ -112,6 +112,35 @@ def test_non_loopback_mesh_with_demo_secret_refused():
     assert_one_line_error(run_server(["--node", "a", "--peers", write_peers(doc, "demosecret")]), code=None)
 
 
+def test_missing_public_dir_refused():
+    line = assert_one_line_error(run_server(["--node", "a", "--peers", write_peers(good_doc(), "pubdir"),
+                                             "--public-dir", "/nonexistent-web-client"]), code=None)
+    assert "--public-dir" in line and "/nonexistent-web-client" in line
+
+
+def test_binary_without_its_web_client_serves_hubs(tmp_path, cluster_factory):
+    """A binary copied away from its resource folder starts (one warning), pages 404, hubs work — no trap."""
+    lone = tmp_path / "Server"
+    lone.write_bytes(harness.SERVER_BIN.read_bytes())
+    lone.chmod(0o755)
+    doc = good_doc(1)
+    proc = subprocess.Popen([str(lone), "--node", "a", "--peers", write_peers(doc, "lone")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, cwd=tmp_path)
+    try:
+        ready = proc.stdout.readline()
+        assert ready.startswith("ready node=a"), ready
+        http = doc["replicas"][0]["http"]
+        port = http.rsplit(":", 1)[1]
+        assert http_request(int(port), "GET", "/").status == 404
+        r = http_request(int(port), "POST", "/chatHub/negotiate?negotiateVersion=1")
+        assert r.status == 200 and b"connectionToken" in r.body
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert "no web client" in err and "--public-dir" in err, err
+    assert proc.returncode == 0
+
+
 def test_port_in_use_second_copy_fails(cluster_factory):
     c = cluster_factory(["a", "b"], start=False)
     c.start("a")

@@ -35,7 +35,7 @@ public final class HTTPServer {
     public init(loop: EventLoop, options: ServerOptions) {
         self.loop = loop
         self.options = options
-        let root = options.publicDir ?? Bundle.module.resourceURL?.appendingPathComponent("Public").path
+        let root = options.publicDir ?? BundledWebClient.publicDirectory()
         staticFiles = root.map { StaticFiles(root: $0) }
         throttledLog = ThrottledLog(clock: { [loop] in loop.now })
         statusCache = StatusCache(maxAgeNanos: UInt64(options.statusMaxAge * 1e9))

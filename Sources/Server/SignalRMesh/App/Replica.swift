@@ -39,6 +39,14 @@ public final class ReplicaServer: @unchecked Sendable {
         self.config = config
         self.options = options
         self.logger = Logger(label: "replica", metadata: ["node": options.nodeId])
+        if let dir = options.publicDir {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw UsageError("--public-dir \(dir): no such directory")
+            }
+        } else if BundledWebClient.publicDirectory() == nil {
+            logger.warning(BundledWebClient.missingText)
+        }
         loop = try EventLoop.spawn(name: "loop-\(options.nodeId)")
         var failure: (any Error)?
         runOnLoop {
