@@ -28,6 +28,8 @@ protocol HubTransport: AnyObject {
 
 extension HubTransport {
     var closedByClient: Bool { false }
+    /// The client's address as this replica sees it (the TCP peer), when the transport has one socket for its life.
+    var remoteAddress: SocketAddress? { nil }
 }
 
 extension HubTransport {
