@@ -12,16 +12,24 @@ struct MeshLog: Sendable {
         self.sink = sink
     }
 
-    func log(_ level: LogLevel, _ message: @autoclosure () -> String, _ extra: [String: String] = [:]) {
-        guard let sink else { return logger.log(level, message(), extra) }
+    func log(_ level: LogLevel, _ message: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]) {
+        guard let sink else { return logger.log(level, message(), extra()) }
         guard logger.isEnabled(level) else { return }
         let record = LogRecord(
-            time: .now(), level: level, label: logger.label, message: message(), context: logger.metadata, fields: extra)
+            time: .now(), level: level, label: logger.label, message: message(), context: logger.metadata, fields: extra())
         sink.write(LogfmtFormatter().format(record))
     }
 
-    func debug(_ m: @autoclosure () -> String, _ extra: [String: String] = [:]) { log(.debug, m(), extra) }
-    func info(_ m: @autoclosure () -> String, _ extra: [String: String] = [:]) { log(.info, m(), extra) }
-    func warning(_ m: @autoclosure () -> String, _ extra: [String: String] = [:]) { log(.warning, m(), extra) }
-    func error(_ m: @autoclosure () -> String, _ extra: [String: String] = [:]) { log(.error, m(), extra) }
+    func debug(_ m: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]) {
+        log(.debug, m(), extra())
+    }
+    func info(_ m: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]) {
+        log(.info, m(), extra())
+    }
+    func warning(_ m: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]) {
+        log(.warning, m(), extra())
+    }
+    func error(_ m: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]) {
+        log(.error, m(), extra())
+    }
 }

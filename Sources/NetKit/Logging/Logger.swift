@@ -25,21 +25,36 @@ public struct Logger: Sendable {
         self.metadata = metadata
     }
 
-    public func log(_ level: LogLevel, _ message: @autoclosure () -> String, _ extra: [String: String] = [:]) {
+    /// Writes one line at `level` if the system's level lets it through; `message` and `extra` are only built then.
+    public func log(
+        _ level: LogLevel, _ message: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]
+    ) {
         let state = LoggingSystem.state.withLock { $0 }
         guard level >= state.level else { return }
         let context = state.metadata.isEmpty ? metadata : state.metadata.merging(metadata) { _, own in own }
         let record = LogRecord(
-            time: .now(), level: level, label: label, message: message(), context: context, fields: extra)
+            time: .now(), level: level, label: label, message: message(), context: context, fields: extra())
         state.sink.write(state.formatter.format(record))
     }
 
-    public func trace(_ m: @autoclosure () -> String, _ extra: [String: String] = [:]) { log(.trace, m(), extra) }
-    public func debug(_ m: @autoclosure () -> String, _ extra: [String: String] = [:]) { log(.debug, m(), extra) }
-    public func info(_ m: @autoclosure () -> String, _ extra: [String: String] = [:]) { log(.info, m(), extra) }
-    public func notice(_ m: @autoclosure () -> String, _ extra: [String: String] = [:]) { log(.notice, m(), extra) }
-    public func warning(_ m: @autoclosure () -> String, _ extra: [String: String] = [:]) { log(.warning, m(), extra) }
-    public func error(_ m: @autoclosure () -> String, _ extra: [String: String] = [:]) { log(.error, m(), extra) }
+    public func trace(_ m: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]) {
+        log(.trace, m(), extra())
+    }
+    public func debug(_ m: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]) {
+        log(.debug, m(), extra())
+    }
+    public func info(_ m: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]) {
+        log(.info, m(), extra())
+    }
+    public func notice(_ m: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]) {
+        log(.notice, m(), extra())
+    }
+    public func warning(_ m: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]) {
+        log(.warning, m(), extra())
+    }
+    public func error(_ m: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]) {
+        log(.error, m(), extra())
+    }
 
     public func isEnabled(_ level: LogLevel) -> Bool { level >= LoggingSystem.level }
 }
