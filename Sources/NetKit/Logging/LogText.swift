@@ -1,7 +1,9 @@
 /// Makes text that came from outside (a peer's node id, a client's Origin header) safe to put in a log line.
 ///
-/// Such text may hold newlines (forged log lines), terminal escape sequences, or kilobytes of junk. `untrusted`
-/// escapes every control character and caps the length, so one log line stays one short line whatever was sent.
+/// Such text may hold newlines (forged log lines), terminal escape sequences, or kilobytes of junk. As a field of
+/// its own it goes through ``cut(_:limit:)`` (the ``LogFormatter`` escapes every value); quoted inside a longer
+/// text (a handshake's failure reason) through ``untrusted(_:limit:)``, which escapes it too. Either way one log
+/// line stays one short line whatever was sent.
 public enum LogText {
     /// Longest untrusted value kept in a log line, in Unicode scalars; the rest is counted, not shown.
     public static let defaultLimit = 64
@@ -22,16 +24,6 @@ public enum LogText {
             consumedBytes += UTF8.width(scalar)
         }
         return out + "\""
-    }
-
-    /// `line` with every control character escaped (C0, DEL and C1): the logger's last line of defence, so no
-    /// message can span two lines or drive a terminal, whatever a caller forgot to pass through ``untrusted(_:limit:)``.
-    public static func escapingControls(_ line: String) -> String {
-        guard line.unicodeScalars.contains(where: isControl) else { return line }
-        var out = ""
-        out.reserveCapacity(line.utf8.count + 8)
-        for scalar in line.unicodeScalars { appendEscaped(scalar, to: &out, escapingQuotes: false) }
-        return out
     }
 
     /// `text` as is when it has at most `limit` Unicode scalars, else its first `limit` followed by `…(+N bytes)`
