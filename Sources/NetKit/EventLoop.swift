@@ -282,7 +282,7 @@ public final class EventLoop: @unchecked Sendable {
             wokeAt = now
             awaitingFirstWrite = n > 0
             if n < 0 && errno != EINTR {
-                Logger(label: "netkit").error("epoll_wait failed: \(SystemError("epoll_wait"))")
+                Logger(label: "netkit").error("epoll_wait failed", ["error": "\(SystemError("epoll_wait"))"])
             }
             if n > 0 {
                 for k in 0..<Int(n) {

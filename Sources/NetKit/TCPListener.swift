@@ -71,7 +71,7 @@ public final class TCPListener: EventHandler {
                     backOff(SystemError("accept4", errno: e))
                     return
                 default:
-                    logger.warning("accept failed: \(SystemError("accept4", errno: e))")
+                    logger.warning("accept failed", ["error": "\(SystemError("accept4", errno: e))"])
                     return
                 }
             }
@@ -84,7 +84,7 @@ public final class TCPListener: EventHandler {
                 let now = monotonicNanos()
                 if now &- lastLimitWarning > 5_000_000_000 {
                     lastLimitWarning = now
-                    logger.warning("dropped an accepted connection: \(error)")
+                    logger.warning("dropped an accepted connection", ["error": "\(error)"])
                 }
             }
         }
@@ -98,7 +98,7 @@ public final class TCPListener: EventHandler {
         let now = monotonicNanos()
         if now &- lastLimitWarning > 5_000_000_000 {
             lastLimitWarning = now
-            logger.warning("accept paused for 100 ms: \(error) (descriptor limit reached)")
+            logger.warning("accept paused: descriptor limit reached", ["error": "\(error)", "pause": "100ms"])
         }
         loop.schedule(afterNanos: 100_000_000) { [weak self] in
             guard let self, !self.closed else { return }

@@ -51,9 +51,9 @@ import Testing
 
         try mesh.with("a") { $0.testCorruptNextRecord(to: "b") }
         try mesh.publish(from: "a", 500..<1000, chunk: 50)
-        #expect(waitUntil { sink.lines.contains { $0.contains("[mesh-b] link to a dropped: record authentication failed") } })
-        let line = sink.lines.first { $0.contains("link to a dropped") } ?? ""
-        #expect(line.hasPrefix("warning ") && line.contains("peer=a"), "\(line)")
+        #expect(waitUntil { sink.lines.contains { $0.contains(#"logger=mesh-b msg="link down" peer=a reason="record authentication failed"#) } })
+        let line = sink.lines.first { $0.contains(#"msg="link down""#) } ?? ""
+        #expect(line.contains(" level=warning ") && line.contains("peer=a"), "\(line)")
         // The link comes back by itself and everything arrives once, in order.
         #expect(waitUntil(timeout: 15) { mesh.delivered("b").count(from: "a") >= 1000 })
         try mesh.waitSettled()
@@ -127,7 +127,7 @@ import Testing
                 try? mesh.publish(from: "a", next..<(next + 50), tag: "a-says-SECRETMARK")
                 next += 50
             }
-            return sink.lines.contains { $0.contains("[mesh-b] link to a dropped: record authentication failed") }
+            return sink.lines.contains { $0.contains(#"logger=mesh-b msg="link down" peer=a reason="record authentication failed"#) }
         }
         #expect(dropped)
         #expect(proxy.state.withLock { $0.flipped })

@@ -287,7 +287,9 @@ import Testing
         }
         // Each side says why: the acceptor found the confirmation wrong, the dialer was refused.
         let lines = sink.lines
-        #expect(lines.contains { $0.contains("handshake failed: peer's key confirmation does not verify (wrong secret?)") })
-        #expect(lines.contains { $0.contains(#"cannot link to peer: rejected by peer: "authentication failed""#) })
+        #expect(lines.contains {
+            $0.contains(#"msg="handshake failed""#) && $0.contains(#"reason="peer's key confirmation does not verify (wrong secret?)""#)
+        })
+        #expect(lines.contains { $0.contains(#"msg="dial failed""#) && $0.contains(#"reason="rejected by peer: \"authentication failed\"""#) })
     }
 }

@@ -59,8 +59,13 @@ import Testing
         #expect(snap.throttledHandshakes == 21)
 
         let lines = sink.lines
-        #expect(lines.contains { $0.contains("[mesh-b] 3 failed authentications from 127.0.0.2: refusing its mesh connections for 20.0 s") })
-        let refusals = lines.filter { $0.contains("[mesh-b] refused a mesh connection from 127.0.0.2: too many failed authentications") }
+        #expect(lines.contains {
+            $0.contains(#"logger=mesh-b msg="blocking a source: failed authentications" blocked_for=20.0s failures=3 source=127.0.0.2"#)
+        })
+        let refusals = lines.filter {
+            $0.contains(#"logger=mesh-b msg="mesh connection refused""#) && $0.contains(#"reason="too many failed authentications""#)
+                && $0.contains("source=127.0.0.2")
+        }
         #expect(!refusals.isEmpty && refusals.count <= options.failureLogBurst, "\(refusals.count) refusal lines")
     }
 
@@ -97,7 +102,9 @@ import Testing
         // The block is at most 1 s here, then a redial (≤ 1 s): never locked out for long.
         #expect(linkedAfter < 3, "linked \(linkedAfter) s after the restart (block had \(remaining / 1_000_000) ms left)")
         #expect(try mesh.with("b") { $0.acceptBlockRemaining(host: "127.0.0.1") } == 0)
-        #expect(sink.lines.contains { $0.contains("[mesh-a] cannot link to peer: rejected by peer: \"\(MeshNode.throttleRejectReason)\"") })
+        #expect(sink.lines.contains {
+            $0.contains(#"logger=mesh-a msg="dial failed""#) && $0.contains(#"reason="rejected by peer: \"\#(MeshNode.throttleRejectReason)\"""#)
+        })
         try mesh.publish(from: "b", 0..<10)
         #expect(waitUntil { mesh.delivered("a").count(from: "b") == 10 })
     }

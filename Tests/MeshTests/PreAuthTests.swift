@@ -63,7 +63,7 @@ import Testing
         #expect(try mesh.snapshot("b").refusedHandshakes == 6)
         // The first four are still waiting for their deadline.
         #expect(try mesh.with("b") { node in node.handshakingCount } == 4)
-        let lines = sink.lines.filter { $0.contains("refused a mesh connection") }
+        let lines = sink.lines.filter { $0.contains(#"msg="mesh connection refused""#) }
         #expect(!lines.isEmpty && lines.count <= 5)
         // A real peer still gets in once the silent ones time out.
         let late = try RawPeer(port: port)
@@ -97,7 +97,7 @@ import Testing
             #expect(!line.contains("\n") && !line.contains("\u{1B}"))
         }
         #expect(lines.contains { $0.contains("frame of 65") && $0.contains("exceeds the 1024-byte limit") })
-        #expect(lines.contains { $0.contains(#"peer is in cluster "evil\n2026-01-01 ERROR forged line\u{1B}[2J"#) && $0.contains("…") })
+        #expect(lines.contains { $0.contains(#"peer is in cluster \"evil\\n2026-01-01 ERROR forged line\\u{1B}[2J"#) && $0.contains("…") })
     }
 
     /// The same stranger failing 1000 times costs a handful of lines, and those say how many were held back.
@@ -129,10 +129,8 @@ import Testing
         // Every attempt is either a line or counted in the next line (but for the last one or two: the REJECT
         // leaves before the failure is logged, so the check above may have seen the line of the attempt before).
         let suppressed = lines.compactMap { line -> Int? in
-            guard let close = line.range(of: " similar line(s) suppressed"),
-                let open = line[..<close.lowerBound].range(of: "(", options: .backwards)
-            else { return nil }
-            return Int(line[open.upperBound..<close.lowerBound])
+            guard let key = line.range(of: " suppressed=") else { return nil }
+            return Int(line[key.upperBound...].prefix { $0.isNumber })
         }
         #expect((attempts - 2...attempts).contains(suppressed.reduce(0, +) + lines.count), "\(suppressed) + \(lines.count) lines vs \(attempts)")
     }

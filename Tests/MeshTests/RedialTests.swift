@@ -85,12 +85,12 @@ import Testing
             #expect(try waitUntil(timeout: 5) { try mesh.with("a") { $0.linksEstablished(with: "b") } > count })
             try mesh.waitSettled()
             let warnings = { (node: String) in
-                sink.lines.filter { $0.hasPrefix("warning [mesh-\(node)]") && !$0.contains("handshake") }
+                sink.lines.filter { $0.contains(" level=warning logger=mesh-\(node) ") && !$0.contains("handshake") }
             }
             #expect(warnings("b").count == round, "\(warnings("b"))")
-            #expect(warnings("b").allSatisfy { $0.contains("link to a dropped: record authentication failed") })
+            #expect(warnings("b").allSatisfy { $0.contains(#"msg="link down" peer=a reason="record authentication failed"#) })
             #expect(warnings("a").count == round, "\(warnings("a"))")
-            #expect(warnings("a").allSatisfy { $0.contains("link to b dropped: ") })
+            #expect(warnings("a").allSatisfy { $0.contains(#"msg="link down" peer=b "#) })
         }
     }
 
@@ -109,14 +109,14 @@ import Testing
         defer { try? mesh.with("a") { $0.testCorruptRecords(to: "b", false) } }
         let started = Date()
         let limited = waitUntil(timeout: 8) {
-            sink.lines.contains { $0.contains("[mesh-b] link to a dropped: record authentication failed") && $0.contains("suppressed") }
+            sink.lines.contains { $0.contains(#"logger=mesh-b msg="link down" peer=a reason="record authentication failed"#) && $0.contains("suppressed=") }
         }
         let elapsed = Date().timeIntervalSince(started)
         let drops = try mesh.with("a") { $0.linksEstablished(with: "b") } - before
         #expect(limited, "no line said how many were suppressed (\(drops) drops)")
-        let lines = sink.lines.filter { $0.contains("[mesh-b] link to a dropped") }
+        let lines = sink.lines.filter { $0.contains(#"logger=mesh-b msg="link down" peer=a"#) }
         #expect(lines.count >= 3 && lines.count <= 3 + Int(elapsed) + 1, "\(lines.count) lines for \(drops) drops in \(elapsed) s")
-        let ups = sink.lines.filter { $0.contains("[mesh-b] link up") }
+        let ups = sink.lines.filter { $0.contains(#"logger=mesh-b msg="link up""#) }
         #expect(ups.count <= 3 + Int(elapsed) + 1, "\(ups.count) 'link up' lines for \(drops) drops")
     }
 }

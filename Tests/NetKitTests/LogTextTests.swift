@@ -22,15 +22,33 @@ import Testing
         #expect(LogText.untrusted("abcdefghij", limit: 10) == "\"abcdefghij\"")
     }
 
-    @Test func loggerEscapesWholeLines() {
+    @Test func cutKeepsShortTextAndCountsTheRest() {
+        #expect(LogText.cut("abc", limit: 3) == "abc")
+        #expect(LogText.cut("abcd", limit: 3) == "abc…(+1 bytes)")
+        #expect(LogText.cut(String(repeating: "é", count: 10), limit: 2) == "éé…(+16 bytes)")
+        #expect(LogText.cut("a\nb", limit: 10) == "a\nb", "cut does not escape: the formatter does")
+    }
+
+    /// The one test that changes the process-wide logging setup (tests run in parallel: any other would race it).
+    @Test func loggerWritesOneLineInTheSystemsFormat() throws {
         let sink = CapturingSink()
-        LoggingSystem.bootstrap(level: .info, sink: sink)
         defer { LoggingSystem.bootstrap(level: .info) }
-        Logger(label: "log-text-test").warning("bad\nline\u{1B}", ["k": "v\r\n"])
-        // Other suites may log meanwhile (tests run in parallel): look at this test's line only.
-        let mine = sink.lines.filter { $0.contains("[log-text-test]") }
-        #expect(mine.count == 1)
-        #expect(mine.first?.hasSuffix("[log-text-test] bad\\nline\\u{1B} k=v\\r\\n") == true)
+        LoggingSystem.bootstrap(level: .info, metadata: ["node": "n1"], sink: sink)
+        Logger(label: "log-text-test", metadata: ["conn": "c1"]).warning("bad\nline\u{1B}", ["k": "v\r\n"])
+        var built = false
+        Logger(label: "log-text-test").debug("below the level", {
+            built = true
+            return ["k": "v"]
+        }())
+        #expect(!built, "the fields of a line below the level are never built")
+        LoggingSystem.bootstrap(level: .debug, format: .json, metadata: ["node": "n1"], sink: sink)
+        #expect(LoggingSystem.format == .json && LoggingSystem.metadata == ["node": "n1"])
+        Logger(label: "log-text-test").info("as json", ["peer": "b"])
+        // Other suites may log meanwhile: look at this test's lines only.
+        let mine = sink.lines.filter { $0.contains("log-text-test") }
+        #expect(mine.count == 2, "\(mine)")
+        #expect(mine.first?.hasSuffix(#"level=warning logger=log-text-test conn=c1 node=n1 msg="bad\nline\u001b" k="v\r\n""#) == true, "\(mine)")
+        #expect(mine.last?.hasSuffix(#""level":"info","logger":"log-text-test","node":"n1","msg":"as json","peer":"b"}"#) == true, "\(mine)")
     }
 }
 

@@ -12,7 +12,10 @@ import Testing
     }
 
     func throttle(_ box: Lines) -> ThrottledLog {
-        ThrottledLog(clock: { box.now }, emit: { _, level, line in box.lines.append("\(level) \(line)") })
+        ThrottledLog(clock: { box.now }, emit: { _, level, message, fields in
+            let suffix = fields.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
+            box.lines.append("\(level) \(message)\(suffix)")
+        })
     }
 
     let logger = Logger(label: "test")
@@ -33,7 +36,7 @@ import Testing
         #expect(box.lines.count == 5, "nothing more before the interval is over")
         box.now += ThrottledLog.defaultLimiter.intervalNanos
         log.flush()
-        #expect(box.lines.last == "warning 995 more refused-origin lines suppressed")
+        #expect(box.lines.last == "warning lines suppressed kind=refused-origin suppressed=995")
         log.flush()
         #expect(box.lines.count == 6)
         // The next line after another interval carries no stale count.
@@ -49,7 +52,7 @@ import Testing
         log.info(logger, kind: "b", "other kinds have their own budget")
         box.now += ThrottledLog.defaultLimiter.intervalNanos
         log.info(logger, kind: "a", "y")
-        #expect(box.lines.suffix(2) == ["info other kinds have their own budget", "info y (15 more like this suppressed)"])
+        #expect(box.lines.suffix(2) == ["info other kinds have their own budget", "info y suppressed=15"])
         log.flush()
         #expect(box.lines.count == 7, "the count was reported once")
     }
@@ -66,11 +69,15 @@ import Testing
 
     @Test func refusedOriginLineIsOneShortEscapedLine() {
         let nasty = "http://evil.example\n2026-01-01T00:00:00Z ERROR [main] forged\u{1B}[2J\u{9B}31m" + String(repeating: "A", count: 64 * 1024)
-        let line = HTTPServer.refusedOriginLine(
+        let fields = HTTPServer.refusedOriginFields(
             method: "POST", path: "/chatHub/negotiate\r\nX: y", origin: nasty, peer: try? SocketAddress(parsing: "127.0.0.1:5555"))
-        #expect(!line.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
-        #expect(line.utf8.count < 400, "\(line.utf8.count) bytes")
-        #expect(line.contains(#"\n2026-01-01"#) && line.contains(#"\u{1B}[2J"#) && line.contains(#"\r\nX: y"#))
-        #expect(line.contains("(+") && line.hasSuffix("(client 127.0.0.1:5555)"))
+        for formatter in [LogfmtFormatter() as any LogFormatter, JSONLogFormatter()] {
+            let line = formatter.format(LogRecord(
+                time: .now(), level: .info, label: "http", message: "request refused: Origin not allowed", fields: fields))
+            #expect(!line.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
+            #expect(line.utf8.count < 500, "\(line.utf8.count) bytes")
+            #expect(line.contains(#"\n2026-01-01"#) && line.contains(#"\u001b[2J"#) && line.contains(#"\r\nX: y"#))
+            #expect(line.contains("(+") && line.contains("127.0.0.1:5555") && line.contains("--allowed-origins"))
+        }
     }
 }

@@ -637,7 +637,7 @@ def check(chaos: Chaos, plan: list[Fault], report, seed: int):
     if res["lost"]:
         failures.append(f"{len(res['lost'])} lost deliveries, e.g. " + "; ".join(
             f"{t} (sent {chaos.rel(ts)} by {s}) not at {rcv}" for t, s, rcv, ts in res["lost"][:8]))
-        gap_lines = [f"{r}: {line.strip()}" for r in IDS for line in read_lines(cluster[r].log_path) if "gap:" in line]
+        gap_lines = [f"{r}: {line.strip()}" for r in IDS for line in read_lines(cluster[r].log_path) if 'msg=gap' in line or 'msg="gap' in line]
         if gap_lines:
             failures.append("the replicas logged gaps: " + " / ".join(gap_lines[:6]))
     for kind, values in rec.items():

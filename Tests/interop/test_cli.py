@@ -45,7 +45,7 @@ def test_help_exits_0():
     p = run_server(["--help"])
     assert p.returncode == 0, p
     out = p.stdout + p.stderr
-    for flag in ("--node", "--peers", "--ws-echo", "--log-level"):
+    for flag in ("--node", "--peers", "--ws-echo", "--log-level", "--log-format"):
         assert flag in out, f"--help does not mention {flag}"
 
 
@@ -70,6 +70,12 @@ def test_bad_number():
 def test_bad_log_level():
     doc = write_peers(good_doc(), "badlevel")
     assert_one_line_error(run_server(["--node", "a", "--peers", doc, "--log-level", "loud"]))
+
+
+def test_bad_log_format():
+    doc = write_peers(good_doc(), "badformat")
+    line = assert_one_line_error(run_server(["--node", "a", "--peers", doc, "--log-format", "xml"]))
+    assert "--log-format" in line
 
 
 def test_unreadable_peers_file():

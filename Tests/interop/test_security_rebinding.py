@@ -126,10 +126,11 @@ def test_refusals_are_logged_escaped_and_rate_limited(cluster_factory, report):
     assert statuses == {403}, statuses
     wait_until(lambda: any(b"suppressed" in line for line in open(log, "rb").read().splitlines()[before:]), 15.0,
                what="a line counting the suppressed refusals")
-    lines = [line for line in open(log, "rb").read().splitlines()[before:] if b"for Host" in line or b"refused-host" in line]
+    lines = [line for line in open(log, "rb").read().splitlines()[before:]
+             if b"unknown Host" in line or b"kind=refused-host" in line]
     report(f"{n} refused Hosts -> {len(lines)} log lines; first: {lines[0][-150:]!r}")
     assert 2 <= len(lines) <= 8, lines
-    assert b'for Host "evil-0.example:%d"' % port in lines[0], lines[0]
+    assert b" host=evil-0.example:%d " % port in lines[0], lines[0]
 
 
 def test_allowed_hosts_serves_the_listed_name(cluster_factory):

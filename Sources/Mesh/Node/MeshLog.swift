@@ -1,7 +1,8 @@
 import NetKit
 
 /// The node's log: its ``Logger``, or a sink of its own when ``MeshOptions/logSink`` is set (tests read what one
-/// node logged without touching the process-wide sink that other tests share).
+/// node logged without touching the process-wide sink that other tests share). Lines to such a sink are always
+/// logfmt, whatever the process's format, so a test that switches the process's format can't change them.
 struct MeshLog: Sendable {
     let logger: Logger
     let sink: (any LogSink)?
@@ -11,17 +12,24 @@ struct MeshLog: Sendable {
         self.sink = sink
     }
 
-    func log(_ level: LogLevel, _ message: @autoclosure () -> String, _ extra: [String: String] = [:]) {
-        guard let sink else { return logger.log(level, message(), extra) }
+    func log(_ level: LogLevel, _ message: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]) {
+        guard let sink else { return logger.log(level, message(), extra()) }
         guard logger.isEnabled(level) else { return }
-        var line = "\(level) [\(logger.label)] \(message())"
-        let all = logger.metadata.merging(extra) { _, new in new }
-        if !all.isEmpty { line += " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") }
-        sink.write(LogText.escapingControls(line))
+        let record = LogRecord(
+            time: .now(), level: level, label: logger.label, message: message(), context: logger.metadata, fields: extra())
+        sink.write(LogfmtFormatter().format(record))
     }
 
-    func debug(_ m: @autoclosure () -> String, _ extra: [String: String] = [:]) { log(.debug, m(), extra) }
-    func info(_ m: @autoclosure () -> String, _ extra: [String: String] = [:]) { log(.info, m(), extra) }
-    func warning(_ m: @autoclosure () -> String, _ extra: [String: String] = [:]) { log(.warning, m(), extra) }
-    func error(_ m: @autoclosure () -> String, _ extra: [String: String] = [:]) { log(.error, m(), extra) }
+    func debug(_ m: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]) {
+        log(.debug, m(), extra())
+    }
+    func info(_ m: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]) {
+        log(.info, m(), extra())
+    }
+    func warning(_ m: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]) {
+        log(.warning, m(), extra())
+    }
+    func error(_ m: @autoclosure () -> String, _ extra: @autoclosure () -> [String: String] = [:]) {
+        log(.error, m(), extra())
+    }
 }

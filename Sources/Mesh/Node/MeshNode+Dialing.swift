@@ -8,7 +8,7 @@ extension MeshNode {
         do {
             address = try SocketAddress(host: peer.address.numericHost, port: peer.address.port)
         } catch {
-            logger.error("cannot dial peer: \(error)", ["peer": peer.id])
+            logger.error("cannot dial peer", ["peer": peer.id, "addr": "\(peer.address)", "reason": "\(error)"])
             peer.nextDialAt = .max
             return
         }
@@ -23,7 +23,7 @@ extension MeshNode {
             peer.dial = .idle
             switch result {
             case .failure(let error):
-                self.dialFailed(peer, reason: "connect: \(error)")
+                self.dialFailed(peer, reason: "\(error)")
             case .success(let connection):
                 let handshake = Handshake(
                     role: .dialer, local: self.identity, nonce: Handshake.randomNonce(), expectedPeer: peer.id,
@@ -49,7 +49,7 @@ extension MeshNode {
             // Log each new reason once; a peer that stays down would otherwise log every second. The reason may
             // quote the peer (a REJECT): rate limited too, so one varying it each time can't flood the log.
             peer.lastDialFailure = reason
-            limitedLog(level, key: "peer:" + peer.id, "cannot link to peer: \(reason)", ["peer": peer.id])
+            limitedLog(level, key: "peer:" + peer.id, "dial failed", ["peer": peer.id, "addr": "\(peer.address)", "reason": reason])
         }
     }
 
@@ -65,10 +65,11 @@ extension MeshNode {
             refusedHandshakes &+= 1
             throttledHandshakes &+= 1
             limitedLog(
-                .warning, key: "throttled:" + source,
-                "refused a mesh connection from \(source): too many failed authentications, blocked for another "
-                    + Self.seconds(until - now),
-                ["remote": connection.remoteAddress?.description ?? "?"])
+                .warning, key: "throttled:" + source, "mesh connection refused",
+                [
+                    "remote": connection.remoteAddress?.description ?? "?", "source": source,
+                    "reason": "too many failed authentications", "blocked_for": Self.seconds(until - now),
+                ])
             return
         }
         var inbound = 0
@@ -79,9 +80,11 @@ extension MeshNode {
             connection.abort()
             refusedHandshakes &+= 1
             limitedLog(
-                .warning, key: "handshake-cap",
-                "refused a mesh connection: \(inbound) already in handshake (\(refusedHandshakes) refused so far)",
-                ["remote": connection.remoteAddress?.description ?? "?"])
+                .warning, key: "handshake-cap", "mesh connection refused",
+                [
+                    "remote": connection.remoteAddress?.description ?? "?", "reason": "too many in handshake",
+                    "in_handshake": "\(inbound)", "refused_total": "\(refusedHandshakes)",
+                ])
             return
         }
         let handshake = Handshake(
@@ -98,8 +101,8 @@ extension MeshNode {
     static let throttleRejectReason = "too many failed authentications from this address, retry later"
     static let throttledReject = MeshFrame.reject(reason: throttleRejectReason).encoded()
 
-    /// "1.5 s"
-    static func seconds(_ nanos: UInt64) -> String { String(format: "%.1f s", Double(nanos) / 1e9) }
+    /// "1.5s" (a log field's duration)
+    static func seconds(_ nanos: UInt64) -> String { String(format: "%.1fs", Double(nanos) / 1e9) }
 
     func wire(_ link: PeerLink) {
         let connection = link.connection

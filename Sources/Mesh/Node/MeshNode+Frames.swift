@@ -79,15 +79,13 @@ extension MeshNode {
     }
 
     /// Logs a line of `key` (a source: remote host or peer) unless that source has used up its share; the next
-    /// line it gets says how many were held back.
+    /// line it gets says how many were held back (`suppressed=N`).
     func limitedLog(_ level: LogLevel, key: String, _ message: String, _ metadata: [String: String]) {
         let verdict = failureLog.admit(key, now: now())
         guard verdict.allowed else { return }
-        if verdict.suppressed > 0 {
-            logger.log(level, message + " (\(verdict.suppressed) similar line(s) suppressed)", metadata)
-        } else {
-            logger.log(level, message, metadata)
-        }
+        var fields = metadata
+        if verdict.suppressed > 0 { fields["suppressed"] = "\(verdict.suppressed)" }
+        logger.log(level, message, fields)
     }
 
     /// A record did not open (tampered, replayed, dropped or reordered on the way, or not ours): nothing on this
@@ -196,7 +194,7 @@ extension MeshNode {
             if gap > 0 {
                 peer.counters.gaps &+= gap
                 state.gaps &+= gap
-                logger.warning("gap: \(gap) message(s) from \(origin) were lost", ["peer": peer.id, "origin": origin])
+                logger.warning("gap", ["peer": peer.id, "origin": origin, "lost": "\(gap)"])
             }
             // Delivered seqs only grow within an epoch, so the log can always take this one; the
             // lastSeq check is belt and braces against ever trapping in `append`.

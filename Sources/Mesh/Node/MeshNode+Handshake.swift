@@ -60,19 +60,21 @@ extension MeshNode {
         if let peer, link.role == .dialer {
             dialFailed(peer, reason: reason, level: expected ? .debug : .warning)
         } else if expected {
-            logger.debug("refused link: \(reason)", ["peer": link.peerId ?? "?"])
+            logger.debug("link refused", ["peer": link.peerId ?? "?", "reason": reason])
         } else if let claimed {
             // A misconfigured peer redials every second: log each distinct reason once.
             if claimed.lastAcceptFailure != reason {
                 claimed.lastAcceptFailure = reason
-                limitedLog(.warning, key: "peer:" + claimed.id, "handshake failed: \(reason)", ["peer": claimed.id])
+                limitedLog(
+                    .warning, key: "peer:" + claimed.id, "handshake failed",
+                    ["peer": claimed.id, "remote": link.connection.remoteAddress?.description ?? "?", "reason": reason])
             }
         } else {
             // A stranger: its address is the only identity it has (the port changes with every attempt).
             let remote = link.connection.remoteAddress
             limitedLog(
-                .warning, key: "remote:" + (remote?.host ?? "?"), "handshake failed: \(reason)",
-                ["remote": remote?.description ?? "?"])
+                .warning, key: "remote:" + (remote?.host ?? "?"), "handshake failed",
+                ["remote": remote?.description ?? "?", "reason": reason])
         }
     }
 
@@ -89,9 +91,11 @@ extension MeshNode {
             let block = acceptThrottle.recordFailure(source, now: now)
             if block > 0 {
                 limitedLog(
-                    .warning, key: "throttled:" + source,
-                    "\(acceptThrottle.failures(source)) failed authentications from \(source): refusing its mesh "
-                        + "connections for " + Self.seconds(block), ["remote": source])
+                    .warning, key: "throttled:" + source, "blocking a source: failed authentications",
+                    [
+                        "source": source, "failures": "\(acceptThrottle.failures(source))",
+                        "blocked_for": Self.seconds(block),
+                    ])
             }
         case .dialer:
             guard let id = link.peerId else { return }
@@ -101,9 +105,8 @@ extension MeshNode {
             let block = dialThrottle.recordFailure(id, now: now)
             if block > 0 {
                 limitedLog(
-                    .warning, key: "throttled:peer:" + id,
-                    "\(dialThrottle.failures(id)) handshakes with \(id) failed after our key confirmation: not dialing "
-                        + "it for " + Self.seconds(block), ["peer": id])
+                    .warning, key: "throttled:peer:" + id, "not dialing a peer: failed handshakes after our key confirmation",
+                    ["peer": id, "failures": "\(dialThrottle.failures(id))", "blocked_for": Self.seconds(block)])
             }
         }
     }

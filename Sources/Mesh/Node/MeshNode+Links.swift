@@ -92,8 +92,8 @@ extension MeshNode {
         limitedLog(
             .info, key: "up:" + peerId, "link up",
             [
-                "peer": peerId, "epoch": "\(peerEpoch)", "dialed": link.role == .dialer ? "us" : "them",
-                "encrypted": link.isEncrypted ? "yes" : "no",
+                "peer": peerId, "remote": link.connection.remoteAddress?.description ?? "?", "epoch": "\(peerEpoch)",
+                "dialed": link.role == .dialer ? "us" : "them", "encrypted": link.isEncrypted ? "yes" : "no",
             ])
         link.send(.links(currentLinks()))
         updateRoutes()
@@ -153,14 +153,15 @@ extension MeshNode {
         peer.reportedLinks = []
         if runState == .running {
             if peer.leftGracefully {
-                logger.info("peer left", ["peer": peer.id])
+                logger.info("peer left", ["peer": peer.id, "remote": link.connection.remoteAddress?.description ?? "?"])
             } else {
                 // The one line per drop. A link that keeps dying the same way (a tampering network) logs a few
                 // lines, then one per interval saying how many were held back. Digits (record numbers, seconds of
                 // silence) don't make a reason new.
                 let kind = String(reason.unicodeScalars.filter { !("0"..."9").contains($0) }.prefix(200))
-                limitedLog(
-                    .warning, key: "down:\(peer.id):\(kind)", "link to \(peer.id) dropped: \(reason)", ["peer": peer.id])
+                var fields = ["peer": peer.id, "remote": link.connection.remoteAddress?.description ?? "?", "reason": reason]
+                if let rtt = peer.counters.rttMicros { fields["rtt"] = String(format: "%.3fms", Double(rtt) / 1000) }
+                limitedLog(.warning, key: "down:\(peer.id):\(kind)", "link down", fields)
             }
         }
         // A link that died before it proved stable waits at least half the ceiling: with full jitter both sides'

@@ -149,15 +149,13 @@ extension MeshNode {
                 let evicted = result.skipped - result.unheld - result.filtered
                 if evicted > 0 {
                     peer.counters.sendGaps &+= evicted
-                    logger.warning(
-                        "gap: \(evicted) message(s) of \(origin) were evicted before \(id) got them",
-                        ["peer": id, "origin": origin])
+                    logger.warning("gap: evicted before sent", ["peer": id, "origin": origin, "lost": "\(evicted)"])
                 }
                 if result.unheld + holesNotHeld > 0 {
                     // Flagged NOT_HELD: the peer decides whether to take the skip or get them elsewhere.
                     logger.info(
-                        "relay: \(result.unheld + holesNotHeld) message(s) of \(origin) that \(id) asked for were never held here",
-                        ["peer": id, "origin": origin])
+                        "relay: asked for messages never held here",
+                        ["peer": id, "origin": origin, "count": "\(result.unheld + holesNotHeld)"])
                 }
             }
             guard frames > 0 else { return }

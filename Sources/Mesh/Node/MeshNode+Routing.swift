@@ -121,7 +121,7 @@ extension MeshNode {
             peer.reportedLinks[index].heldFrom = data.seq
         }
         logger.info(
-            "relay of \(data.origin) skips messages it never held; looking for another route",
+            "relay skips messages it never held; looking for another route",
             ["peer": peer.id, "origin": data.origin, "seq": "\(data.seq)"])
         updateRoutes()
     }

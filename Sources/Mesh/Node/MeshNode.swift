@@ -139,8 +139,7 @@ public final class MeshNode: @unchecked Sendable {
             self.acceptInbound(connection)
         }
         runState = .running
-        logger.info(
-            "mesh node started", ["node": selfId, "epoch": "\(epoch)", "listen": listener.localAddress?.description ?? "?"])
+        logger.info("mesh started", ["epoch": "\(epoch)", "listen": listener.localAddress?.description ?? "?"])
         tickTimer = loop.scheduleRepeating(everyNanos: options.ackIntervalNanos) { [weak self] in self?.tick() }
         tick()  // dial everyone now
     }
@@ -186,7 +185,7 @@ public final class MeshNode: @unchecked Sendable {
         }
         runState = .leaving
         leaveCompletion = completion
-        logger.info("mesh node leaving", ["node": selfId])
+        logger.info("mesh leaving")
         stopAccepting()
         for link in Array(handshaking.values) { retire(link, abort: true) }
         for peer in peerList {

@@ -33,8 +33,9 @@ do {
     fail(error.text)
 }
 
-LoggingSystem.bootstrap(level: commandLine.logLevel)
-let logger = Logger(label: "main", metadata: ["node": commandLine.node])
+// Every line names the replica (`node=`), so logs of several replicas can be read together.
+LoggingSystem.bootstrap(level: commandLine.logLevel, format: commandLine.logFormat, metadata: ["node": commandLine.node])
+let logger = Logger(label: "main")
 
 var serverOptions = commandLine.options
 if serverOptions.jwtKey == nil, let key = ProcessInfo.processInfo.environment["JWT_KEY"], !key.isEmpty {
@@ -54,6 +55,16 @@ do {
     fail("\(error)")
 }
 
+// The first log line: what runs, as whom, where, and from which file (never the secret).
+if let entry = config.replicas.first(where: { $0.id == commandLine.node }) {
+    logger.info("starting", [
+        "version": SignalRMeshVersion.current, "http": "\(entry.http)", "mesh": "\(entry.mesh)",
+        "peers": URL(fileURLWithPath: commandLine.peersPath).standardizedFileURL.path, "cluster": config.cluster,
+        "replicas": "\(config.replicas.count)", "log_format": commandLine.logFormat.rawValue,
+        "log_level": "\(commandLine.logLevel)", "pid": "\(getpid())",
+    ])
+}
+
 let replica: ReplicaServer
 let httpAddress: SocketAddress
 do {
@@ -67,7 +78,7 @@ do {
 let meshAddress = config.replicas.first { $0.id == commandLine.node }!.mesh
 // Written unbuffered: scripts wait for this line.
 FileHandle.standardOutput.write(Data("ready node=\(commandLine.node) http=\(httpAddress) mesh=\(meshAddress) page=http://\(httpAddress)/\n".utf8))
-logger.info("replica \(commandLine.node) serving http://\(httpAddress)/ (mesh \(meshAddress), cluster \(config.cluster))")
+logger.info("serving", ["http": "\(httpAddress)", "mesh": "\(meshAddress)", "page": "http://\(httpAddress)/"])
 
 // SIGTERM/SIGINT: graceful shutdown (clients told to reconnect, peers told we leave), exit 0 within 5 s.
 // A second signal exits at once.

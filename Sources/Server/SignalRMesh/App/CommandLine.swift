@@ -5,6 +5,7 @@ public struct ServerCommandLine: Equatable, Sendable {
     public var node: String
     public var peersPath: String = "peers.json"
     public var logLevel: LogLevel = .info
+    public var logFormat: LogFormat = .logfmt
     public var options: ServerOptions
 
     public static let usage = """
@@ -16,6 +17,8 @@ public struct ServerCommandLine: Equatable, Sendable {
           --node ID                 this replica's id in the peers file (required)
           --peers PATH              peers file (default: peers.json)
           --log-level LEVEL         trace, debug, info, notice, warning, error (default: info)
+          --log-format FORMAT       log lines on stderr as `logfmt` (key=value pairs) or `json` (one object per
+                                    line) (default: logfmt)
           --allowed-origins LIST    browser origins allowed by CORS and the WebSocket Origin check: comma-separated
                                     origins (http://host:port), `loopback` (http(s)://localhost, 127.x.y.z and
                                     [::1] literals, any port), or `*` (default: loopback). A hub request from any
@@ -113,6 +116,10 @@ public struct ServerCommandLine: Equatable, Sendable {
                 let text = try value(flag, inline)
                 guard let level = LogLevel(name: text) else { throw UsageError("--log-level must be one of trace, debug, info, notice, warning, error; got '\(text)'") }
                 result.logLevel = level
+            case "--log-format":
+                let text = try value(flag, inline)
+                guard let format = LogFormat(name: text) else { throw UsageError("--log-format must be logfmt or json; got '\(text)'") }
+                result.logFormat = format
             case "--allowed-origins":
                 do {
                     result.options.allowedOrigins = try OriginPolicy.parse(try value(flag, inline))

@@ -6,6 +6,7 @@ final class HTTPPollResponder: LongPollResponder {
     private let extraHeaders: [(String, String)]
     private var answered = false
     var onGone: (() -> Void)?
+    var remoteAddress: SocketAddress? { http?.conn.remoteAddress }
 
     init(http: HTTPConnection, request: HTTPRequest, extraHeaders: [(String, String)]) {
         self.http = http

@@ -158,7 +158,8 @@ public final class HTTPServer {
             return .text(404, "Not Found")
         case .forbidden:
             throttledLog.info(logger, kind: "status-forbidden",
-                "refused /api/mesh to non-local client \(http.conn.remoteAddress?.description ?? "?") (--status-access local)")
+                "request refused: /api/mesh is for local clients",
+                ["remote": http.conn.remoteAddress?.description ?? "?", "see": "--status-access"])
             return withCORS(.text(403, "Forbidden: /api/mesh is only served to clients on this machine (--status-access)"), request)
         }
         if CORS.isPreflight(request) { return CORS.preflightResponse(for: request, policy: options.allowedOrigins) }
@@ -180,16 +181,18 @@ public final class HTTPServer {
     private func refuseForeignHost(_ request: HTTPRequest, http: HTTPConnection) -> HTTPResponse? {
         let host = request.headers["Host"]
         guard !options.allowedHosts.allows(host, listenerIsLoopback: listenerIsLoopback) else { return nil }
-        throttledLog.warning(logger, kind: "refused-host",
-            Self.refusedHostLine(method: request.method, path: request.path, host: host, peer: http.conn.remoteAddress))
+        throttledLog.warning(logger, kind: "refused-host", "request refused: unknown Host",
+            Self.refusedHostFields(method: request.method, path: request.path, host: host, peer: http.conn.remoteAddress))
         return .text(403, "Forbidden: unknown Host (see --allowed-hosts)")
     }
 
-    /// The log line of a refused Host: every client-supplied part quoted, escaped and cut short.
-    static func refusedHostLine(method: String, path: String, host: String?, peer: SocketAddress?) -> String {
-        "refused \(LogText.untrusted(method, limit: 16)) \(LogText.untrusted(path)) for Host "
-            + "\(host.map { LogText.untrusted($0) } ?? "(none)") (client \(peer?.description ?? "?")): not a name of this "
-            + "replica (DNS rebinding guard); to serve it, list it in --allowed-hosts"
+    /// The fields of a refused Host's line (a DNS rebinding guard): every client-supplied part cut short (the
+    /// formatter escapes it). No query string: it may hold a token.
+    static func refusedHostFields(method: String, path: String, host: String?, peer: SocketAddress?) -> [String: String] {
+        [
+            "method": LogText.cut(method, limit: 16), "path": LogText.cut(path), "host": host.map { LogText.cut($0) } ?? "",
+            "remote": peer?.description ?? "?", "see": "--allowed-hosts",
+        ]
     }
 
     /// A hub request (negotiate, WebSocket, or any other) whose `Origin` is present and not allowed gets 403
@@ -198,14 +201,17 @@ public final class HTTPServer {
     private func refuseForeignOrigin(_ request: HTTPRequest, http: HTTPConnection) -> HTTPResponse? {
         guard let origin = request.headers["Origin"], !options.allowedOrigins.allows(origin, requestHost: request.headers["Host"])
         else { return nil }
-        throttledLog.info(logger, kind: "refused-origin",
-            Self.refusedOriginLine(method: request.method, path: request.path, origin: origin, peer: http.conn.remoteAddress))
+        throttledLog.info(logger, kind: "refused-origin", "request refused: Origin not allowed",
+            Self.refusedOriginFields(method: request.method, path: request.path, origin: origin, peer: http.conn.remoteAddress))
         return .text(403, "Origin not allowed")
     }
 
-    /// The log line of a refused Origin: every client-supplied part quoted, escaped and cut short.
-    static func refusedOriginLine(method: String, path: String, origin: String, peer: SocketAddress?) -> String {
-        "refused \(LogText.untrusted(method, limit: 16)) \(LogText.untrusted(path)) from origin \(LogText.untrusted(origin)) (client \(peer?.description ?? "?"))"
+    /// The fields of a refused Origin's line: every client-supplied part cut short (the formatter escapes it).
+    static func refusedOriginFields(method: String, path: String, origin: String, peer: SocketAddress?) -> [String: String] {
+        [
+            "method": LogText.cut(method, limit: 16), "path": LogText.cut(path), "origin": LogText.cut(origin),
+            "remote": peer?.description ?? "?", "see": "--allowed-origins",
+        ]
     }
 
     private func hubRequest(_ request: HTTPRequest, endpoint: HubEndpoint, http: HTTPConnection, now: UInt64) -> Outcome {
@@ -443,7 +449,8 @@ final class HTTPConnection {
     }
 
     private func fail(status: Int, message: String) {
-        server.logger.debug("bad request from \(conn.remoteAddress?.description ?? "?"): \(status) \(message)")
+        server.logger.debug(
+            "bad request", ["remote": conn.remoteAddress?.description ?? "?", "status": "\(status)", "reason": message])
         conn.write(HTTPResponse.text(status, message).serialize(keepAlive: false))
         conn.close()
     }

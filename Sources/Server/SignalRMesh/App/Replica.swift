@@ -51,7 +51,7 @@ public final class ReplicaServer: @unchecked Sendable {
         var failure: (any Error)?
         runOnLoop {
             do {
-                self.mesh = try MeshNode(config: config, selfId: options.nodeId, loop: self.loop, logger: Logger(label: "mesh"), options: meshOptions)
+                self.mesh = try MeshNode(config: config, selfId: options.nodeId, loop: self.loop, logger: Logger(label: "mesh", metadata: ["node": options.nodeId]), options: meshOptions)
                 self.http = HTTPServer(loop: self.loop, options: options)
                 self.router = HubRouter(
                     replicaId: options.nodeId, backplane: MeshTransport(mesh: self.mesh),

@@ -2,14 +2,16 @@ import NetKit
 
 /// Log lines that clients or peers can cause at will (a refused Origin, an oversize message, a malformed hub
 /// message…), rate limited per kind with a ``LogRateLimiter``: a burst, then one line per interval. The next
-/// line of a kind let through says how many were held back; if none comes, ``flush()`` (called on the loop's
-/// heartbeat) writes one line with the count once the interval has passed, so a flood is never silent.
+/// line of a kind let through says how many were held back (`suppressed=N`); if none comes, ``flush()`` (called
+/// on the loop's heartbeat) writes one line with the count once the interval has passed (`msg="lines suppressed"
+/// kind=… suppressed=N`), so a flood is never silent.
 ///
-/// One per event loop (not thread-safe); the clock is injected. Outside text going into these lines must still
-/// pass through `LogText.untrusted(_:)`: this type limits how many lines there are, not what they contain.
+/// One per event loop (not thread-safe); the clock is injected. Outside text goes into fields, cut short with
+/// `LogText.cut(_:limit:)` (the formatter escapes it): this type limits how many lines there are, not what they
+/// contain.
 final class ThrottledLog {
     /// Writes one line (the default hands it to the logger; tests capture it).
-    typealias Emit = (_ logger: Logger, _ level: LogLevel, _ line: String) -> Void
+    typealias Emit = (_ logger: Logger, _ level: LogLevel, _ message: String, _ fields: [String: String]) -> Void
 
     private var limiter: LogRateLimiter
     private let clock: () -> UInt64
@@ -29,14 +31,17 @@ final class ThrottledLog {
     init(limiter: LogRateLimiter = ThrottledLog.defaultLimiter, clock: @escaping () -> UInt64, emit: Emit? = nil) {
         self.limiter = limiter
         self.clock = clock
-        self.emit = emit ?? { logger, level, line in logger.log(level, line) }
+        self.emit = emit ?? { logger, level, message, fields in logger.log(level, message, fields) }
     }
 
-    /// Logs `message` through `logger` at `level` unless lines of `kind` are over their rate. The message is
-    /// only built when it is written.
+    /// Logs `message` with `fields` through `logger` at `level` unless lines of `kind` are over their rate. The
+    /// message and fields are only built when the line is written.
     /// - Returns: whether the line was written.
     @discardableResult
-    func log(_ logger: Logger, _ level: LogLevel, kind: String, _ message: @autoclosure () -> String) -> Bool {
+    func log(
+        _ logger: Logger, _ level: LogLevel, kind: String, _ message: @autoclosure () -> String,
+        _ fields: @autoclosure () -> [String: String] = [:]
+    ) -> Bool {
         guard logger.isEnabled(level) else { return false }
         let now = clock()
         let verdict = limiter.admit(kind, now: now)
@@ -46,17 +51,24 @@ final class ThrottledLog {
         }
         lastAllowed[kind] = now
         holding[kind] = nil
-        let suffix = verdict.suppressed > 0 ? " (\(verdict.suppressed) more like this suppressed)" : ""
-        emit(logger, level, message() + suffix)
+        var all = fields()
+        if verdict.suppressed > 0 { all["suppressed"] = "\(verdict.suppressed)" }
+        emit(logger, level, message(), all)
         return true
     }
 
-    func warning(_ logger: Logger, kind: String, _ message: @autoclosure () -> String) {
-        log(logger, .warning, kind: kind, message())
+    func warning(
+        _ logger: Logger, kind: String, _ message: @autoclosure () -> String,
+        _ fields: @autoclosure () -> [String: String] = [:]
+    ) {
+        log(logger, .warning, kind: kind, message(), fields())
     }
 
-    func info(_ logger: Logger, kind: String, _ message: @autoclosure () -> String) {
-        log(logger, .info, kind: kind, message())
+    func info(
+        _ logger: Logger, kind: String, _ message: @autoclosure () -> String,
+        _ fields: @autoclosure () -> [String: String] = [:]
+    ) {
+        log(logger, .info, kind: kind, message(), fields())
     }
 
     /// For every kind that held lines back and has been quiet for an interval since its last line: one line
@@ -73,7 +85,7 @@ final class ThrottledLog {
             lastAllowed[kind] = now
             holding[kind] = nil
             if verdict.suppressed > 0 {
-                emit(target.logger, target.level, "\(verdict.suppressed) more \(kind) lines suppressed")
+                emit(target.logger, target.level, "lines suppressed", ["kind": kind, "suppressed": "\(verdict.suppressed)"])
             }
         }
     }

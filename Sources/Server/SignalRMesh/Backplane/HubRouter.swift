@@ -461,7 +461,7 @@ final class HubRouter {
     private func dropUndecodable(_ origin: String, _ count: Int) {
         undecodable &+= 1
         throttledLog?.warning(logger, kind: "backplane-undecodable",
-            "dropped an undecodable backplane message from \(LogText.untrusted(origin)) (\(count) bytes)")
+            "dropped an undecodable backplane message", ["origin": LogText.cut(origin), "bytes": "\(count)"])
     }
 
     private func handle(_ message: ClusterMessage, from origin: String) {

@@ -112,7 +112,7 @@ final class TransportForwarder {
     private func timedOut(_ id: UInt64) {
         guard let front = fronts[id], !front.established else { return }
         front.timer = nil
-        logger.debug("replica \(front.owner) did not answer a forwarded request in time")
+        logger.debug("forwarded request timed out", ["owner": front.owner])
         if case .request(.poll) = front.kind {
             finish(front, HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain")])))
         } else {
@@ -258,7 +258,7 @@ final class TransportForwarder {
     /// A `forward` cluster message from `origin` (the bytes after the cluster header).
     func received(_ bytes: UnsafeRawBufferPointer, from origin: String) {
         guard let message = ForwardMessage.decode(bytes) else {
-            logger.debug("dropped a malformed forward message from \(LogText.untrusted(origin))")
+            logger.debug("dropped a malformed forward message", ["origin": LogText.cut(origin)])
             return
         }
         switch message {

@@ -12,6 +12,6 @@ final class ConnectionHandle: @unchecked Sendable {
     }
 
     func abort() {
-        loop.execute { [self] in connection?.close(error: nil, allowReconnect: false) }
+        loop.execute { [self] in connection?.close(error: nil, allowReconnect: false, reason: "aborted by the hub") }
     }
 }

@@ -35,7 +35,9 @@ extension HubEndpoint {
         }
         guard record.transport == nil else { return fail(400, Self.cannotChangeTransports) }
         if let user { record.user = user }
-        startLongPolling(record, now: now).poll(responder)
+        let transport = startLongPolling(record, now: now)
+        transport.remoteAddress = responder.remoteAddress
+        transport.poll(responder)
     }
 
     /// A send (`POST [hub]?id=…`): the whole body goes to the connection's reader (which enforces the message
@@ -119,8 +121,8 @@ extension HubEndpoint {
         }
         let limit = options.maxPendingBytesPerConnection
         transport.onOverflow = { [weak self] in
-            self?.throttledLog.warning(Logger(label: "endpoint"), kind: "long-poll-buffer-full",
-                "closing a long-polling connection: more than \(limit) bytes waiting for its polls")
+            self?.throttledLog.warning(Logger(label: "endpoint", metadata: ["conn": record.connectionId]),
+                kind: "long-poll-buffer-full", "closing: long-poll buffer full", ["limit": "\(limit)"])
         }
         accept(record: record, transport: transport, leftover: [], now: now)
         return transport

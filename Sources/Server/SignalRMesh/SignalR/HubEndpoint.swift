@@ -58,7 +58,7 @@ final class HubEndpoint {
     func authenticate(_ request: HTTPRequest) -> Result<AuthenticatedUser, HTTPResponse> {
         let outcome = authenticator.authenticate(request)
         if let failure = outcome.failure {
-            throttledLog.log(logger, .debug, kind: "bad-token", "hub request with a token that failed: \(failure)")
+            throttledLog.log(logger, .debug, kind: "bad-token", "token refused", ["reason": "\(failure)"])
         }
         guard hub.requiresUser, outcome.user.userId == nil else { return .success(outcome.user) }
         var response = HTTPResponse.text(401, "")
@@ -88,10 +88,11 @@ final class HubEndpoint {
         switch evicted {
         case .sourceAtCap?:
             throttledLog.warning(logger, kind: "negotiate-source-cap",
-                "\(source) has \(connections.maxUnclaimedPerSource) negotiations waiting for a transport: dropped its oldest")
+                "negotiations at the per-address cap: dropped the address's oldest",
+                ["source": source, "limit": "\(connections.maxUnclaimedPerSource)"])
         case .tableFull?:
             throttledLog.warning(logger, kind: "negotiate-table-full",
-                "\(connections.maxUnclaimed) negotiations waiting for a transport: dropped the oldest")
+                "negotiations at the cap: dropped the oldest", ["limit": "\(connections.maxUnclaimed)"])
         case nil:
             break
         }
@@ -164,10 +165,12 @@ final class HubEndpoint {
         pending[ObjectIdentifier(connection)] = nil
         active[connection.connectionId] = connection
         router.connected(connection, hub: hub.name, user: connection.userId, protocol: connection.hubProtocol.kind)
+        connection.logger.debug("connection opened", connection.eventFields)
         connection.runConnectedHook()
     }
 
-    func disconnected(_ connection: SignalRConnection, wasActive: Bool, error: (any Error)?) {
+    /// - Parameter reason: why it ended, for the `connection closed` line.
+    func disconnected(_ connection: SignalRConnection, wasActive: Bool, error: (any Error)?, reason: String) {
         connection.endStreams()
         pending[ObjectIdentifier(connection)] = nil
         eventStreams[connection.token] = nil
@@ -176,6 +179,14 @@ final class HubEndpoint {
         guard wasActive, active[connection.connectionId] === connection else { return }
         active[connection.connectionId] = nil
         router.disconnected(connection, hub: hub.name)
+        if connection.logger.isEnabled(.debug) {
+            var fields = connection.eventFields
+            fields["reason"] = reason
+            if let opened = connection.openedAt, clock() >= opened {
+                fields["duration"] = String(format: "%.3fs", Double(clock() - opened) / 1e9)
+            }
+            connection.logger.debug("connection closed", fields)
+        }
         if let hook = hub.disconnectedHook {
             let caller = connection.caller
             Task { await hook(caller, error) }
@@ -193,7 +204,7 @@ final class HubEndpoint {
 
     /// Graceful shutdown: every client is told to reconnect (to another replica, or to this one once it's back).
     func closeAll(allowReconnect: Bool) {
-        for c in Array(active.values) { c.close(error: nil, allowReconnect: allowReconnect) }
+        for c in Array(active.values) { c.close(error: nil, allowReconnect: allowReconnect, reason: "server shutting down") }
         for c in Array(pending.values) { c.transport.close() }
     }
 }

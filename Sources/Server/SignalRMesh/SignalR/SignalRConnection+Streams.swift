@@ -12,7 +12,8 @@ extension SignalRConnection {
             streams.uploads.count + ids.count <= ConnectionStreams.maxUploads
         else {
             endpoint.throttledLog.warning(logger, kind: "upload-streams-refused",
-                "refused \(ids.count) upload stream(s) for \(LogText.untrusted(inv.target)): duplicates or over \(ConnectionStreams.maxUploads) open")
+                "upload streams refused: duplicates or too many open",
+                ["method": LogText.cut(inv.target), "streams": "\(ids.count)", "limit": "\(ConnectionStreams.maxUploads)"])
             complete(inv.invocationId, error: HubErrors.hubException(
                 inv.target, "At most \(ConnectionStreams.maxUploads) distinct upload streams may be open on a connection."))
             return nil
@@ -37,13 +38,13 @@ extension SignalRConnection {
     /// A StreamItem: an item of an upload stream. Unknown ids are ignored, as ASP.NET Core does.
     func uploadItem(_ id: String, _ item: JSONValue) {
         guard let upload = streams.uploads[id] else {
-            logger.debug("ignored a stream item for unknown stream \(LogText.untrusted(id))")
+            logger.debug("ignored a stream item for an unknown stream", ["stream": LogText.cut(id)])
             return
         }
         if !upload.push(item) {
             streams.uploads[id] = nil
             endpoint.throttledLog.warning(logger, kind: "upload-stream-overflow",
-                "upload stream \(LogText.untrusted(id)) failed: more than \(upload.maxBufferedBytes) bytes unread")
+                "upload stream failed: too many bytes unread", ["stream": LogText.cut(id), "limit": "\(upload.maxBufferedBytes)"])
         }
     }
 
@@ -55,7 +56,7 @@ extension SignalRConnection {
         } else if let done = streams.clientResults.removeValue(forKey: id) {
             done(error.map { .clientError($0) } ?? .result(result ?? .null))
         } else {
-            logger.debug("ignored a Completion for unknown id \(LogText.untrusted(id))")
+            logger.debug("ignored a Completion for an unknown id", ["invocation": LogText.cut(id)])
         }
     }
 
@@ -125,7 +126,7 @@ extension SignalRConnection {
             sendHubMessage(.completion(invocationId: id, result: nil, error: HubErrors.streamingFailed(hubException: e.message)))
         case let error?:
             endpoint.throttledLog.warning(logger, kind: "hub-stream-failed",
-                "stream \(LogText.untrusted(inv.target)) failed: \(LogText.untrusted("\(error)", limit: 160))")
+                "hub stream failed", ["method": LogText.cut(inv.target), "error": LogText.cut("\(error)", limit: 160)])
             let text = endpoint.options.detailedErrors
                 ? HubErrors.streamingFailed + " \(type(of: error)): \(error)"
                 : HubErrors.streamingFailed
@@ -140,7 +141,7 @@ extension SignalRConnection {
     /// A CancelInvocation: the stream's task is cancelled; its Completion follows when the task ends.
     func cancelOutgoingStream(_ id: String) {
         guard streams.outgoing[id] != nil else {
-            logger.debug("ignored a cancel for unknown stream \(LogText.untrusted(id))")
+            logger.debug("ignored a cancel for an unknown stream", ["invocation": LogText.cut(id)])
             return
         }
         streams.outgoing[id]!.cancelled = true

@@ -31,7 +31,19 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     private var handshakeFramer: RecordSeparatorFramer?
     private var reader: (any HubMessageReader)?
     /// Built on use: logging is rare, and a stored logger (with its metadata dictionary) costs every connection.
+    /// Its lines carry the connection id (`conn=`), never the connection token.
     var logger: Logger { Logger(label: "hub", metadata: ["conn": connectionId]) }
+    /// When the handshake completed (loop clock); nil before.
+    private(set) var openedAt: UInt64?
+
+    /// The fields of this connection's `connection opened` and `connection closed` lines.
+    var eventFields: [String: String] {
+        var fields = ["transport": transport.kind.rawValue, "protocol": hubProtocol.name, "hub": hubName]
+        if let remote = transport.remoteAddress { fields["remote"] = remote.description }
+        if let forwarded = transport as? RemoteTransport { fields["via"] = forwarded.front }
+        if stateful != nil { fields["stateful"] = "yes" }
+        return fields
+    }
 
     // Stateful reconnect.
     /// Negotiate granted stateful reconnect; it takes effect if the handshake asks for protocol version 2 or more.
@@ -122,12 +134,13 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
                     failHandshake(Handshake.canceledError, log: "handshake larger than \(endpoint.options.maxMessageSize) bytes")
                 } else if error as? FramerError == .messageTooLarge {
                     endpoint.throttledLog.warning(logger, kind: "max-message-size",
-                        "closing: \(HubErrors.maximumMessageSizeExceeded(endpoint.options.maxMessageSize))")
-                    close(error: HubErrors.closedWithError, allowReconnect: true)
+                        "closing: message too large", ["limit": "\(endpoint.options.maxMessageSize)"])
+                    close(error: HubErrors.closedWithError, allowReconnect: true, reason: "message too large")
                 } else {
                     endpoint.throttledLog.warning(logger, kind: "invalid-framing",
-                        "closing: invalid \(hubProtocol.name) framing: \(LogText.untrusted("\(error)", limit: 160))")
-                    close(error: HubErrors.closedWithError, allowReconnect: true)
+                        "closing: invalid framing",
+                        ["protocol": hubProtocol.name, "error": LogText.cut("\(error)", limit: 160)])
+                    close(error: HubErrors.closedWithError, allowReconnect: true, reason: "invalid framing")
                 }
                 return
             }
@@ -139,13 +152,13 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         do {
             request = try Handshake.parseRequest(message)
         } catch {
-            failHandshake(Handshake.unexpectedError, log: "malformed handshake: \(LogText.untrusted("\(error)", limit: 160))")
+            failHandshake(Handshake.unexpectedError, log: "malformed handshake: " + LogText.cut("\(error)", limit: 160))
             return
         }
         var offered: [String: ClosedRange<Int>] = [:]
         for p in HubProtocols.all { offered[p.name] = p.versions }
         if let error = Handshake.validate(request, supportedProtocols: offered, transferFormatText: !transport.supportsBinary) {
-            failHandshake(error, log: "handshake refused: \(LogText.untrusted(error, limit: 160))")
+            failHandshake(error, log: LogText.cut(error, limit: 160))
             return
         }
         guard timing.handshakeCompleted(now: loop.now) else {
@@ -162,16 +175,17 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         if let rest = handshakeFramer?.takeBuffered(), !rest.isEmpty { rest.withUnsafeBytes { next.append($0) } }
         handshakeFramer = nil
         reader = next
+        openedAt = loop.now
         sendRaw(Handshake.successResponse, format: .text)
         endpoint.connected(self)
     }
 
     private func failHandshake(_ text: String, log: String) {
-        logger.debug(log)
+        logger.debug("handshake refused", eventFields.merging(["reason": log]) { _, new in new })
         sendRaw(Handshake.errorResponse(text), format: .text)
         timing.closed()
         transport.close()
-        endpoint.disconnected(self, wasActive: false, error: nil)
+        endpoint.disconnected(self, wasActive: false, error: nil, reason: "handshake refused")
     }
 
     private func dispatch(_ parsed: Result<HubMessage, any Error>) {
@@ -180,8 +194,8 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             message = try parsed.get()
         } catch {
             endpoint.throttledLog.warning(logger, kind: "invalid-hub-message",
-                "closing: invalid hub message: \(LogText.untrusted("\(error)", limit: 160))")
-            close(error: HubErrors.closedWithError, allowReconnect: true)
+                "closing: invalid hub message", ["error": LogText.cut("\(error)", limit: 160)])
+            close(error: HubErrors.closedWithError, allowReconnect: true, reason: "invalid hub message")
             return
         }
         if stateful != nil {
@@ -191,10 +205,11 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             case .skip:
                 return
             case .fail(let text):
-                endpoint.throttledLog.warning(logger, kind: "stateful-reconnect-sequence", "closing: \(text)")
+                endpoint.throttledLog.warning(logger, kind: "stateful-reconnect-sequence",
+                    "closing: bad stateful-reconnect sequence", ["error": text])
                 close(error: endpoint.options.detailedErrors
                     ? HubErrors.closedWithError(detail: "InvalidOperationException: \(text)") : HubErrors.closedWithError,
-                    allowReconnect: true)
+                    allowReconnect: true, reason: "bad stateful-reconnect sequence")
                 return
             }
         }
@@ -220,7 +235,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         case .close:
             timing.closed()
             transport.close()
-            endpoint.disconnected(self, wasActive: true, error: nil)
+            endpoint.disconnected(self, wasActive: true, error: nil, reason: "client sent Close")
         }
     }
 
@@ -256,8 +271,8 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
                 connection.busy = false
                 if let failure {
                     connection.endpoint.throttledLog.warning(connection.logger, kind: "on-connected-failed",
-                        "onConnected failed: \(LogText.untrusted(failure, limit: 160)); closing")
-                    connection.close(error: HubErrors.closedWithError, allowReconnect: false)
+                        "closing: onConnected failed", ["error": LogText.cut(failure, limit: 160)])
+                    connection.close(error: HubErrors.closedWithError, allowReconnect: false, reason: "onConnected failed")
                 } else {
                     connection.runQueued()
                 }
@@ -272,8 +287,8 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         }
         guard queued.count - queuedHead < Self.maxQueuedInvocations else {
             endpoint.throttledLog.warning(logger, kind: "invocation-queue-full",
-                "closing: \(Self.maxQueuedInvocations) invocations waiting behind a running one")
-            close(error: HubErrors.closedWithError, allowReconnect: true)
+                "closing: invocation queue full", ["limit": "\(Self.maxQueuedInvocations)"])
+            close(error: HubErrors.closedWithError, allowReconnect: true, reason: "invocation queue full")
             return
         }
         queued.append((inv, streaming, uploads))
@@ -294,7 +309,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     private func invoke(_ inv: InvocationMessage, streaming: Bool, uploads: [UploadStream]) {
         let name = inv.target
         guard let method = endpoint.hub.methods[name] else {
-            logger.debug("unknown hub method \(LogText.untrusted(name))")
+            logger.debug("unknown hub method", ["method": LogText.cut(name)])
             endUploads(uploads)
             complete(inv.invocationId, error: HubErrors.unknownMethod(name))
             return
@@ -356,13 +371,17 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         }
         let streamCount = inv.streamIds?.count ?? 0
         guard streamCount == method.streamParameterCount else {
-            logger.debug("\(LogText.untrusted(name)) takes \(method.streamParameterCount) streams but \(streamCount) were sent")
+            logger.debug(
+                "stream count mismatch",
+                ["method": LogText.cut(name), "expected": "\(method.streamParameterCount)", "sent": "\(streamCount)"])
             complete(inv.invocationId, error: HubErrors.hubException(
                 name, HubErrors.streamCountMismatch(clientStreams: streamCount, methodStreams: method.streamParameterCount)))
             return false
         }
         guard inv.arguments.count == method.parameterCount else {
-            logger.debug(HubErrors.argumentCountMismatch(provided: inv.arguments.count, expected: method.parameterCount))
+            logger.debug(
+                "argument count mismatch",
+                ["method": LogText.cut(name), "expected": "\(method.parameterCount)", "sent": "\(inv.arguments.count)"])
             complete(inv.invocationId, error: endpoint.options.detailedErrors
                 ? HubErrors.invocationFailed(name, detail: "InvalidDataException: " + HubErrors.argumentCountMismatch(provided: inv.arguments.count, expected: method.parameterCount))
                 : HubErrors.invocationFailed(name))
@@ -387,13 +406,13 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         case .failure(let e as HubException):
             complete(inv.invocationId, error: HubErrors.hubException(name, e.message))
         case .failure(let e as HubArgumentCoding.Mismatch):
-            logger.debug("\(LogText.untrusted(name)) called with arguments of the wrong type")
+            logger.debug("arguments of the wrong type", ["method": LogText.cut(name)])
             complete(inv.invocationId, error: detailed
                 ? HubErrors.invocationFailed(name, detail: "InvalidDataException: Error binding arguments. \(e.detail)")
                 : HubErrors.invocationFailed(name))
         case .failure(let error):
             endpoint.throttledLog.warning(logger, kind: "hub-method-failed",
-                "hub method \(LogText.untrusted(name)) failed: \(LogText.untrusted("\(error)", limit: 160))")
+                "hub method failed", ["method": LogText.cut(name), "error": LogText.cut("\(error)", limit: 160)])
             complete(inv.invocationId, error: detailed
                 ? HubErrors.unexpected(name, detail: "\(type(of: error)): \(error)")
                 : HubErrors.unexpected(name))
@@ -444,7 +463,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         guard detachedAt != nil else { return true }
         if !stateful!.canReplay {
             endpoint.throttledLog.warning(logger, kind: "stateful-reconnect-overflow",
-                "ending the connection: more than \(stateful!.limit) bytes of messages for it while its client was away")
+                "closing: stateful-reconnect buffer full while the client was away", ["limit": "\(stateful!.limit)"])
             dispose(reason: "stateful reconnect buffer full while the client was away")
         }
         return false
@@ -471,7 +490,10 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         let old = detachedAt == nil ? transport : nil
         attachment = nil
         old?.close()
-        logger.debug("client reconnected: resending \(replay.messages.count) messages from \(replay.sequenceId)")
+        logger.debug(
+            "client reconnected",
+            ["transport": newTransport.kind.rawValue, "remote": newTransport.remoteAddress?.description ?? "?",
+             "resent": "\(replay.messages.count)", "from_seq": "\(replay.sequenceId)"])
         transport = newTransport
         detachedAt = nil
         // A message the old transport had half delivered is gone: the client sends it again.
@@ -493,7 +515,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         guard phase != .closed else { return }
         timing.closed()
         attachment = nil
-        endpoint.disconnected(self, wasActive: true, error: ConnectionClosedError(reason: reason))
+        endpoint.disconnected(self, wasActive: true, error: ConnectionClosedError(reason: reason), reason: reason)
     }
 
     /// The Ping, shared by every connection: its encodings and frames are made once per protocol and transport.
@@ -501,14 +523,17 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     static let ping = OutgoingMessage(.ping)
 
     /// Sends the hub's Close message, then closes the WebSocket.
-    func close(error: String?, allowReconnect: Bool) {
+    /// - Parameter reason: why, for the `connection closed` log line (default: `error`, else "closed by the server").
+    func close(error: String?, allowReconnect: Bool, reason: String? = nil) {
         guard phase != .closed else { return }
-        if detachedAt != nil { return dispose(reason: error ?? "closed while the client was away") }
+        if detachedAt != nil { return dispose(reason: reason ?? error ?? "closed while the client was away") }
         let wasActive = phase == .active
         sendHubMessage(.close(error: error, allowReconnect: allowReconnect))
         timing.closed()
         transport.close()
-        endpoint.disconnected(self, wasActive: wasActive, error: error.map { ConnectionClosedError(reason: $0) })
+        endpoint.disconnected(
+            self, wasActive: wasActive, error: error.map { ConnectionClosedError(reason: $0) },
+            reason: reason ?? error ?? "closed by the server")
     }
 
     func transportClosed() {
@@ -519,11 +544,13 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         if wasActive, transport.kind == .webSockets, stateful?.canReplay == true, !transport.closedByClient {
             detachedAt = loop.now
             attachment = nil
-            logger.debug("transport lost: waiting up to \(endpoint.options.disconnectTimeout) s for the client")
+            logger.debug("transport lost: waiting for the client", ["wait": "\(endpoint.options.disconnectTimeout)s"])
             return
         }
         timing.closed()
-        endpoint.disconnected(self, wasActive: wasActive, error: nil)
+        endpoint.disconnected(
+            self, wasActive: wasActive, error: nil,
+            reason: transport.closedByClient ? "client closed the transport" : "transport closed")
     }
 
     /// The 1 s heartbeat: handshake timeout, keep-alive Ping, client timeout; with stateful reconnect, the Ack and
@@ -531,7 +558,6 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     func tick(now: UInt64) {
         if let since = detachedAt {
             if now &- since >= UInt64(endpoint.options.disconnectTimeout * 1e9), now >= since {
-                logger.debug("client did not come back within \(endpoint.options.disconnectTimeout) s")
                 dispose(reason: "disconnect timeout")
             }
             return
@@ -546,15 +572,15 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             transport.send(Self.ping, kind: hubProtocol.kind)
         case .handshakeTimedOut:
             // failHandshake checks nothing of the phase: the machine already moved to closed.
-            logger.debug("handshake timed out")
+            logger.debug("handshake refused", eventFields.merging(["reason": "handshake timeout"]) { _, new in new })
             sendRaw(Handshake.errorResponse(Handshake.canceledError), format: .text)
             transport.close()
-            endpoint.disconnected(self, wasActive: false, error: nil)
+            endpoint.disconnected(self, wasActive: false, error: nil, reason: "handshake timeout")
         case .clientTimedOut:
-            logger.debug("client timeout: nothing received for \(endpoint.options.clientTimeout) s")
             sendHubMessage(.close(error: nil, allowReconnect: true))
             transport.close()
-            endpoint.disconnected(self, wasActive: true, error: ConnectionClosedError(reason: "client timeout"))
+            endpoint.disconnected(
+                self, wasActive: true, error: ConnectionClosedError(reason: "client timeout"), reason: "client timeout")
         }
     }
 }

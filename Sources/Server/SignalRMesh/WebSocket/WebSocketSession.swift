@@ -55,7 +55,9 @@ final class WebSocketSession {
             do {
                 event = try parser.next()
             } catch let error as WebSocketProtocolError {
-                logger.debug("websocket protocol error \(error.code): \(error.reason)")
+                logger.debug(
+                    "websocket protocol error",
+                    ["remote": conn.remoteAddress?.description ?? "?", "code": "\(error.code)", "reason": error.reason])
                 perform(machine.failed(error))
                 return
             } catch {

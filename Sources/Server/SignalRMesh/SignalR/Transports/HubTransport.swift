@@ -24,10 +24,13 @@ protocol HubTransport: AnyObject {
     /// The client ended the transport on purpose (a WebSocket Close frame), as opposed to a dropped network: a
     /// stateful-reconnect connection then ends instead of waiting for the client to come back.
     var closedByClient: Bool { get }
+    /// The client's address as this replica sees it (the TCP peer), when the transport has one (logs only).
+    var remoteAddress: SocketAddress? { get }
 }
 
 extension HubTransport {
     var closedByClient: Bool { false }
+    var remoteAddress: SocketAddress? { nil }
 }
 
 extension HubTransport {

@@ -6,9 +6,13 @@ protocol LongPollResponder: AnyObject {
     /// Set by the transport when it takes the poll: the responder calls it (once) if the poll can no longer be
     /// answered (its socket closed), so the transport stops waiting and its inactivity clock starts.
     var onGone: (() -> Void)? { get set }
+    /// The TCP peer the poll came from, when it came on a local socket (logs only).
+    var remoteAddress: SocketAddress? { get }
 }
 
 extension LongPollResponder {
+    var remoteAddress: SocketAddress? { nil }
+
     /// Delivers a ``LongPollMachine/Answer`` with the status and content type of signalr-protocol.md 1.6.
     func respond(_ answer: LongPollMachine.Answer) {
         onGone = nil

@@ -22,6 +22,8 @@ final class LongPollingTransport: HubTransport {
     /// Called when the outgoing buffer overflowed and the connection was closed (the endpoint logs it, throttled).
     var onOverflow: (() -> Void)?
     private(set) var isFinished = false
+    /// Where the first poll came from (each poll may come on another socket; logs only).
+    var remoteAddress: SocketAddress?
 
     /// - Parameter clock: the time in nanoseconds (the loop's, or a test's).
     init(loop: EventLoop, pollTimeout: Double, disconnectTimeout: Double, maxBufferedBytes: Int, clock: @escaping () -> UInt64) {

@@ -10,6 +10,7 @@ final class ServerSentEventsTransport: HubTransport {
     var supportsBinary: Bool { false }
     var hasInherentKeepAlive: Bool { false }
     var pendingWriteBytes: Int { conn.pendingWriteBytes }
+    var remoteAddress: SocketAddress? { conn.remoteAddress }
     private weak var handler: (any HubTransportHandler)?
     private var closed = false
 

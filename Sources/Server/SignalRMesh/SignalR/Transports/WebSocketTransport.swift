@@ -35,4 +35,5 @@ extension WebSocketSession: HubTransport {
     }
 
     var closedByClient: Bool { peerSentClose }
+    var remoteAddress: SocketAddress? { conn.remoteAddress }
 }
