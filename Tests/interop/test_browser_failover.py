@@ -6,7 +6,8 @@ replica within 3 s, say so, and go on chatting with nothing lost or doubled, whi
 carol and keep alice once. a is restarted: P1 returns to it by itself (messages sent meanwhile, from c, arrive
 exactly once), carol comes back, and the mesh views show a down and then up again.
 
-Skipped, with the reason, when Chromium, chromedriver or Selenium is missing (Tests/run.sh installs them).
+Runs with Auto (WebSockets) and with long polling. Skipped, with the reason, when Chromium, chromedriver or
+Selenium is missing (Tests/run.sh installs them).
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ MISSING = ("Chromium" if BROWSER is None else "chromedriver" if DRIVER is None
            else "Selenium (pip install -r Tests/interop/requirements.txt)" if webdriver is None else None)
 
 STATE_JS = """const m = window.meshChat; if (!m) return null;
-return { state: m.connection.state, rooms: m.rooms.state, home: m.home, via: m.via, shownAt: m.failoverShownAt,
+return { state: m.connection.state, transport: m.connection.transport, rooms: m.rooms.state, home: m.home, via: m.via, shownAt: m.failoverShownAt,
          presence: m.presence, view: m.meshView, label: document.getElementById("replica-label").textContent,
          banner: document.getElementById("conn-banner").hidden ? "" : document.getElementById("conn-banner-text").textContent,
          bannerState: document.getElementById("conn-banner").dataset.state || "",
@@ -109,7 +110,9 @@ def join(port: int, name: str) -> HubSocket:
     return hub
 
 
-def test_page_fails_over_within_3s_keeps_presence_and_comes_back(report):
+# Auto (WebSockets) and long polling, whose fetches cross origins with preflights (GET, POST and DELETE).
+@pytest.mark.parametrize("transport", ["Auto", "LongPolling"])
+def test_page_fails_over_within_3s_keeps_presence_and_comes_back(report, transport):
     if MISSING:
         pytest.skip(f"browser test needs {MISSING}: Tests/run.sh installs Debian's chromium and chromium-driver")
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager look for drivers online
@@ -120,12 +123,13 @@ def test_page_fails_over_within_3s_keeps_presence_and_comes_back(report):
     try:
         c.start()
         c.wait_meshed(10)
-        p1 = Page(c.url("a", "/"), c.dir)
+        p1 = Page(c.url("a", f"/?transport={transport}"), c.dir)
         pages.append(p1)
-        p2 = Page(c.url("b", "/"), c.dir)
+        p2 = Page(c.url("b", f"/?transport={transport}"), c.dir)
         pages.append(p2)
         for page, home in ((p1, "a"), (p2, "b")):
             page.wait_state(lambda s, h=home: s["state"] == "connected" and s["home"] == h and s["view"]
+                            and s["transport"] == ("WebSockets" if transport == "Auto" else transport)
                             and all(v == "up" for v in s["view"]["peers"].values()), 20, f"page on {home} connected")
         p1.set_name("alice")
         p2.set_name("bob")
@@ -153,13 +157,14 @@ def test_page_fails_over_within_3s_keeps_presence_and_comes_back(report):
                           "P1 connected through another replica")
         observed = time.time() - t_kill
         failover = s["shownAt"] / 1000.0 - t_kill
-        report(f"failover after SIGKILL: page connected via {s['via']} {failover * 1000:.0f} ms after the kill "
+        report(f"{transport}: failover after SIGKILL: page connected via {s['via']} {failover * 1000:.0f} ms after the kill "
                f"(seen by the test after {observed * 1000:.0f} ms)")
         assert failover <= FAILOVER_LIMIT, f"failover took {failover:.2f} s"
         via = s["via"]
         assert s["label"] == f"Connected via replica {via} — a is down", s
         assert s["bannerState"] == "failover" and "Replica a is down" in s["banner"], s
         p1.wait_state(lambda s: s["rooms"] == "connected", 10, "P1's rooms connection back too")
+        assert s["transport"] == ("WebSockets" if transport == "Auto" else transport), s
 
         # Chat goes on both ways, nothing lost or doubled; carol (only on a) is gone, alice is listed once.
         chat("failed-over")
@@ -190,7 +195,7 @@ def test_page_fails_over_within_3s_keeps_presence_and_comes_back(report):
             raw.append(join(c.port("a"), "carol"))
             t_back = time.time()
             s = p1.wait_state(lambda s: s["via"] == "a" and s["state"] == "connected", 15, "P1 back on a")
-            report(f"return: page back on a {(time.time() - t_back) * 1000:.0f} ms after a was ready")
+            report(f"{transport}: return: page back on a {(time.time() - t_back) * 1000:.0f} ms after a was ready")
             assert s["label"] == "Connected to replica a" and s["banner"] == "", s
             p1.wait_state(lambda s: s["rooms"] == "connected" and s["view"]["from"] == "home", 10, "P1's view from a again")
             stop.wait(1.0)  # keep sending across the old connection's overlap
