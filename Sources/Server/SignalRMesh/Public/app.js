@@ -487,6 +487,8 @@
   });
 
   let everConnected = false;
+  /** When the page first showed that it is connected through another replica (for the tests), or null. */
+  let failoverShownAt = null;
 
   /** Id of the replica a connection is on (from its URL and the mesh view), or null. */
   function replicaOf(connection) {
@@ -519,9 +521,6 @@
   };
 
   const chat = superviseConnection(conn, ui.reconnectBtn, renderConnection);
-
-  /** When the page first showed that it is connected through another replica (for the tests), or null. */
-  let failoverShownAt = null;
 
   // Back home (or moved to another replica) without dropping the connection: the new one must join again.
   conn.onswitched = () => {
@@ -576,7 +575,6 @@
       ui.banner.dataset.state = state === "connected" ? "failover" : state;
       ui.bannerText.textContent = bannerText;
       ui.reconnectBtn.hidden = !button;
-      if (!button) ui.reconnectBtn.textContent = "Reconnect";
       if (button) ui.reconnectBtn.textContent = button;
     } else {
       ui.banner.hidden = true;
@@ -916,7 +914,6 @@
       const state = normState(d.state);
       li.dataset.state = state;
       li.classList.toggle("node-self", !!d.self);
-      li.classList.toggle("node-home", d.id === selfId);
       // The view may come from another replica while this page's own is down.
       refs.tag.hidden = !(d.self || d.id === selfId);
       refs.tag.textContent = d.id === selfId ? "this replica" : "connected via";
