@@ -85,7 +85,7 @@ setup_python() {
   req_hash="$(cat "$ROOT/Tests/interop/requirements.txt" | sha256sum | cut -c1-16)"
   want="$req_hash $("$py" -c 'import sys; print(sys.version.split()[0])')"
   if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.interop-stamp" 2>/dev/null)" = "$want" ] &&
-     "$VENV/bin/python" -c 'import signalrcore, pysignalr, pytest, pytest_timeout, requests, websocket' 2>/dev/null; then
+     "$VENV/bin/python" -c 'import signalrcore, pysignalr, pytest, pytest_timeout, requests, websocket, selenium' 2>/dev/null; then
     return 0
   fi
   echo "creating $VENV with $py"
@@ -93,6 +93,13 @@ setup_python() {
   "$py" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/Tests/interop/requirements.txt"
   echo "$want" > "$VENV/.interop-stamp"
+}
+
+# The browser tests (Tests/interop/test_browser_failover.py, test_webclient_transports.py) drive Debian's Chromium
+# through its chromedriver; without them they are skipped with the reason.
+setup_browser() {
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then return 0; fi
+  apt_install chromium chromium-driver || echo "could not install chromium and chromium-driver: the browser tests will be skipped"
 }
 
 AUTOBAHN_PINS=(txaio==2.1.0 incremental==16.10.1 pyOpenSSL==19.1.0 cryptography==3.3.2 Twisted==19.10.0
@@ -137,6 +144,7 @@ say "setup"
 command -v swift >/dev/null || { echo "swift is not on PATH"; record setup 0 1; finish; }
 command -v timeout >/dev/null || apt_install coreutils
 if ! setup_python; then record setup 0 1; finish; fi
+if ! skipping pytest; then setup_browser; fi
 AUTOBAHN_OK=1
 if ! skipping autobahn; then setup_autobahn || AUTOBAHN_OK=0; fi
 echo "python venv: $VENV; logs: $LOG_DIR"

@@ -409,3 +409,29 @@ for name, header, claims in [
 write("jwt", "claims-skew", b'{"sub":"a","exp":999999950,"nbf":1000000050}', flags=0x0B)
 write("jwt", "claims-require-exp", b'{"sub":"a"}', flags=0x07)
 write("jwt", "claims-escapes", b'{"sub":"Ren\\u00e9e","exp":1e10,"sub":"last"}', flags=0x03)
+
+# ---------------------------------------------------------------------------------------------------- cluster
+# ClusterMessage (Sources/Server/SignalRMesh/Backplane/ClusterMessage.swift): u8 version 2 | u8 kind | fields; an
+# interest key is hub string | u8 kind | name string. The target's first seeds (no seed- prefix) were written by
+# hand; these add presence names (key kind 4, issue 12) in interest changes and snapshots.
+
+
+def ckey(hub, kind, name):
+    return mstr(hub) + bytes([kind]) + mstr(name)
+
+
+def interest(key, added, announce):
+    return bytes([2, 2]) + key + bytes([1 if added else 0]) + struct.pack(">Q", announce)
+
+
+def snapshot(reset, keys):
+    return bytes([2, 5, 1 if reset else 0]) + struct.pack(">I", len(keys)) + b"".join(keys)
+
+
+write("cluster", "presence-join", interest(ckey("ChatHub", 4, "alice"), True, 9))
+write("cluster", "presence-leave", interest(ckey("ChatHub", 4, "Zo\u00eb \U0001F600"), False, 0))
+write("cluster", "presence-snapshot", snapshot(False, [ckey("ChatHub", 4, "alice"), ckey("ChatHub", 4, "bob")]))
+write("cluster", "presence-mixed-snapshot", snapshot(True, [ckey("ChatHub", 1, "room"), ckey("ChatHub", 4, "carol"),
+                                                           ckey("DemoHub", 2, "user-1")]))
+write("cluster", "bad-key-kind", interest(ckey("ChatHub", 5, "x"), True, 1))
+write("cluster", "bad-presence-count", bytes([2, 5, 0]) + struct.pack(">I", 2**32 - 1) + ckey("ChatHub", 4, "a"))

@@ -41,6 +41,8 @@ final class HubRouter {
     /// Few hubs, looked up by the name's bytes as messages arrive: no `String` per message.
     private var hubsByName: [(name: [UInt8], hub: LocalHubConnections)] = []
     private(set) var interest = InterestTable()
+    /// Who is online in each hub, mesh-wide (``HubPresence``); its names travel as interest of kind `presence`.
+    private(set) lazy var presence = RouterPresence(router: self)
     /// Replicas whose interest snapshot we have (and keep up to date from their announcements).
     private(set) var synced: Set<String> = []
     private var syncTimer: (() -> Void)?
@@ -135,6 +137,7 @@ final class HubRouter {
 
     func disconnected(_ connection: any HubConnectionSink, hub name: String) {
         let (groups, user, lastMessagePack) = hub(name).remove(connection)
+        presence.leave(hub: name, connectionId: connection.connectionId)
         for group in groups { announce(InterestKey(hub: name, kind: .group, name: group), added: false, completion: nil) }
         if let user { announce(InterestKey(hub: name, kind: .user, name: user), added: false, completion: nil) }
         if lastMessagePack { announce(Self.messagePackKey(name), added: false, completion: nil) }
@@ -319,7 +322,7 @@ final class HubRouter {
 
     /// Tells the other replicas that this one gained (`added`) or lost members for `key`; an addition completes
     /// once every reachable replica acknowledged it.
-    private func announce(_ key: InterestKey, added: Bool, completion: ((String?) -> Void)?) {
+    func announce(_ key: InterestKey, added: Bool, completion: ((String?) -> Void)?) {
         guard let backplane else {
             completion?(nil)
             return
@@ -379,6 +382,12 @@ final class HubRouter {
             publish(.snapshot(reset: start == 0, keys: Array(keys[start..<end])), to: [replica])
             start = end
         } while start < keys.count
+        // Presence names go in messages of their own after the rest: a replica that doesn't know the kind drops
+        // those, not the snapshot that resets its view of us.
+        let names = presence.ownKeys()
+        for chunk in stride(from: 0, to: names.count, by: options.snapshotChunk) {
+            publish(.snapshot(reset: false, keys: Array(names[chunk..<min(names.count, chunk + options.snapshotChunk)])), to: [replica])
+        }
     }
 
     private func scheduleSync() {
@@ -405,6 +414,7 @@ final class HubRouter {
     /// `replica` can't be reached (or left): its interest is dropped, and what waited on it ends.
     private func forget(_ replica: String) {
         interest.drop(replica)
+        presence.dropReplica(replica)
         synced.remove(replica)
         for (id, request) in pendingRequests where request.replica == replica {
             finishRequest(id, error: "Replica '\(replica)' became unreachable.")
@@ -469,6 +479,11 @@ final class HubRouter {
         case .invoke:
             break  // handled without decoding
         case .interest(let key, let added, let announce):
+            if key.kind == .presence {
+                presence.received(key, added: added, from: origin)
+                if added { publish(.interestAck(announce), to: [origin]) }
+                return
+            }
             if added {
                 interest.add(key, replica: origin)
                 publish(.interestAck(announce), to: [origin])
@@ -482,8 +497,13 @@ final class HubRouter {
             // It has (or will have, in order) everything we announced so far.
             for id in Array(pendingAnnounces.keys) { acknowledged(id, by: origin) }
         case .snapshot(let reset, let keys):
-            if reset { interest.drop(origin) }
-            for key in keys { interest.add(key, replica: origin) }
+            if reset {
+                interest.drop(origin)
+                presence.dropReplica(origin)
+            }
+            for key in keys {
+                if key.kind == .presence { presence.received(key, added: true, from: origin) } else { interest.add(key, replica: origin) }
+            }
             synced.insert(origin)
         case .groupRequest(let id, let hub, let connectionId, let group, let add):
             guard hubs[hub] != nil || add else {

@@ -7,6 +7,9 @@ struct InterestKey: Hashable, Sendable {
         /// `name` is a hub protocol (`messagepack`): a sender includes that encoding in what it sends over the
         /// backplane only while some replica has clients that use it.
         case hubProtocol = 3
+        /// `name` is a name some connection here is online under (``PresenceRoster``): replicated like interest so
+        /// that every replica knows who is online mesh-wide, and forgotten with a replica that can't be reached.
+        case presence = 4
     }
 
     var hub: String

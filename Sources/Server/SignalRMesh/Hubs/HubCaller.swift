@@ -14,6 +14,8 @@ public struct HubCaller: Sendable {
     /// Group membership of any connection.
     public let groups: HubGroups
     let handle: ConnectionHandle
+    /// Who is online in the hub, and the caller's own entry.
+    public var presence: HubPresence { HubPresence(sender: groups.sender, connectionId: connectionId) }
 
     /// Closes the caller's connection (it is told not to reconnect).
     public func abort() { handle.abort() }

@@ -24,6 +24,11 @@ final class HubSender: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` on the loop: at once when called there, otherwise as soon as the loop gets to it.
+    func onLoop(_ body: @escaping @Sendable () -> Void) {
+        if loop.inEventLoop { body() } else { loop.execute(body) }
+    }
+
     /// Runs a group change on the loop and waits for it to hold mesh-wide.
     func changeGroup(connectionId: String, group: String, add: Bool) async throws {
         let error: String? = await withCheckedContinuation { continuation in

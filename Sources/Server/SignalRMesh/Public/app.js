@@ -3,7 +3,9 @@
  *
  * Chat over the replica's own hub (/chatHub, via signalr-lite.js), rooms over the demo hub (/demoHub:
  * JoinGroup / LeaveGroup / SendToGroup → GroupMessage) and a live view of the mesh (GET /api/mesh,
- * polled every second). All user- and server-provided text goes into the DOM
+ * polled every second). Who is online comes from the chat hub's presence (Join(name) → Presence(names,
+ * total)). When this page's replica dies, both connections move to a live replica of the last mesh view
+ * and come back once it is up again (failover.js). All user- and server-provided text goes into the DOM
  * through textContent / setAttribute, never through innerHTML.
  */
 (function () {
@@ -47,10 +49,17 @@
     meshBody: $("mesh-body"),
     meshGraph: $("mesh-graph"),
     meshNodes: $("mesh-nodes"),
+    presence: $("presence"),
+    presenceLabel: $("presence-label"),
+    presenceList: $("presence-list"),
+    presenceMore: $("presence-more"),
+    presenceNote: $("presence-note"),
   };
 
-  /** Id of the replica serving this page, once /api/mesh has answered. */
+  /** Id of the replica serving this page, once its /api/mesh has answered. */
   let selfId = null;
+  /** Where the hub connections go: this page's replica, or another one while it is down. */
+  const failover = new MeshFailover({ homeOrigin: location.origin });
   /** Peers that were up at the last good /api/mesh answer: offered as a way out when this replica is gone. */
   let fallbackPeers = [];
 
@@ -466,6 +475,7 @@
   const conn = new SignalRLite.HubConnection("/chatHub", {
     retryStart: true,
     transport: initialTransport,
+    reconnectTarget: failover.reconnectTarget("/chatHub"),
     logger: (level, text) => {
       if (level === "error" || level === "warn") console.warn(`[signalr] ${text}`);
     },
@@ -477,14 +487,30 @@
   });
 
   let everConnected = false;
+  /** When the page first showed that it is connected through another replica (for the tests), or null. */
+  let failoverShownAt = null;
+
+  /** Id of the replica a connection is on (from its URL and the mesh view), or null. */
+  function replicaOf(connection) {
+    try {
+      return failover.idOf(new URL(connection.baseUrl).origin);
+    } catch (_) {
+      return null;
+    }
+  }
 
   // System lines in the list follow the state changes; the banner and badge show the details.
   conn.onstatechange = (state, prev) => {
     if (state !== prev) {
       if (state === "connected") {
-        const where = `${selfId ? ` to replica ${selfId}` : ""}${conn.transport ? ` via ${TRANSPORT_NAMES[conn.transport] || conn.transport}` : ""}`;
-        addSystem(everConnected ? `Reconnected${where}.` : `Connected${where}.`, "ok");
+        const replica = replicaOf(conn);
+        const away = replica && selfId && replica !== selfId;
+        const where = `${replica ? ` to replica ${replica}` : ""}${conn.transport ? ` via ${TRANSPORT_NAMES[conn.transport] || conn.transport}` : ""}`;
+        if (away) addSystem(`Replica ${selfId} is down: connected to replica ${replica} instead. This page returns to ${selfId} once it is back.`, "warn");
+        else addSystem(everConnected ? `Reconnected${where}.` : `Connected${where}.`, "ok");
         everConnected = true;
+        if (away && failoverShownAt === null) failoverShownAt = Date.now();
+        joinPresence();
       } else if (state === "reconnecting" && prev === "connected") {
         addSystem(`Connection lost: ${reasonOf(conn.lastError, "unknown reason")}. Reconnecting…`, "warn");
       } else if (state === "disconnected" && prev === "connected" && !chat.restarting) {
@@ -496,15 +522,34 @@
 
   const chat = superviseConnection(conn, ui.reconnectBtn, renderConnection);
 
+  // Back home (or moved to another replica) without dropping the connection: the new one must join again.
+  conn.onswitched = () => {
+    const replica = replicaOf(conn);
+    addSystem(replica === selfId ? `Replica ${selfId} is back: connected to it again.` : `Moved to replica ${replica || "?"}.`, "ok");
+    joinPresence();
+    renderConnection();
+  };
+  failover.track(conn, "/chatHub");
+  failover.onchange = () => {
+    renderConnection();
+    renderRoomsConnection();
+  };
+
   function renderConnection() {
     const state = conn.state;
     ui.badge.dataset.state = state;
     let badgeText;
     let bannerText = null;
     let button = null;
+    const via = replicaOf(conn);
     switch (state) {
       case "connected":
         badgeText = "Connected";
+        if (selfId && via && via !== selfId) {
+          bannerText = failover.homeAlive
+            ? `Connected through replica ${via}: replica ${selfId} is back, returning to it…`
+            : `Replica ${selfId} is down: connected through replica ${via}. This page returns to ${selfId} once it is back.`;
+        }
         break;
       case "connecting":
         badgeText = "Connecting";
@@ -527,7 +572,7 @@
 
     if (bannerText) {
       ui.banner.hidden = false;
-      ui.banner.dataset.state = state;
+      ui.banner.dataset.state = state === "connected" ? "failover" : state;
       ui.bannerText.textContent = bannerText;
       ui.reconnectBtn.hidden = !button;
       if (button) ui.reconnectBtn.textContent = button;
@@ -542,6 +587,7 @@
     ui.messageInput.disabled = false;
     ui.messageInput.placeholder = connected ? "Write a message…" : state === "disconnected" ? "Disconnected: press Reconnect to send" : "Waiting for the connection…";
     renderReplicaLabel();
+    renderPresence();
   }
 
   /** "Or open replica b · c": other replicas' pages, once this one looks unreachable. */
@@ -564,10 +610,15 @@
 
   function renderReplicaLabel() {
     const id = selfId;
+    const via = replicaOf(conn);
     let text;
     switch (conn.state) {
       case "connected":
-        text = id ? `Connected to replica ${id}` : "Connected";
+        if (id && via && via !== id) {
+          text = failover.homeAlive ? `Connected via replica ${via} — returning to ${id}…` : `Connected via replica ${via} — ${id} is down`;
+        } else {
+          text = id ? `Connected to replica ${id}` : "Connected";
+        }
         break;
       case "disconnected":
         text = id ? `Disconnected from replica ${id}` : "Disconnected";
@@ -618,6 +669,91 @@
   });
 
   ui.messageInput.addEventListener("input", hideComposerError);
+
+  // ---- presence -----------------------------------------------------------------------------------
+  //
+  // The chat connection joins the hub's presence under the name in the Name field (Join(name)); the hub then
+  // sends Presence(names, total) whenever who is online on the whole mesh changes, and at once on joining. A
+  // replica without Join (an older one) leaves the list hidden. After a reconnect or a move to another replica
+  // the new connection joins again; the name shows once however many connections have it.
+
+  const PRESENCE_SHOWN = 60;
+  let presenceNames = null; // the last list received, or null
+  let presenceTotal = 0;
+  let presenceSupported = true;
+  let presenceError = "";
+  let joinedAs = null; // the name the current connection joined under
+  let joinTimer = null;
+
+  function joinPresence() {
+    joinedAs = null;
+    sendJoin();
+  }
+
+  function sendJoin() {
+    clearTimeout(joinTimer);
+    joinTimer = null;
+    if (!presenceSupported || conn.state !== "connected") return;
+    const name = currentName();
+    if (!name || name === joinedAs) return;
+    const connectionId = conn.connectionId;
+    conn.invoke("Join", name).then(
+      () => {
+        if (conn.connectionId !== connectionId) return;
+        joinedAs = name;
+        presenceError = "";
+        renderPresence();
+      },
+      (err) => {
+        if (conn.connectionId !== connectionId) return;
+        const reason = hubReason(err);
+        if (/Method does not exist/.test(reason)) presenceSupported = false;
+        else if (conn.state === "connected") presenceError = `Not listed: ${reason}.`;
+        renderPresence();
+      }
+    );
+  }
+
+  conn.on("Presence", (args) => {
+    if (!Array.isArray(args[0])) return;
+    presenceNames = args[0].filter((n) => typeof n === "string").slice(0, 1000);
+    presenceTotal = typeof args[1] === "number" && isFinite(args[1]) ? Math.max(args[1], presenceNames.length) : presenceNames.length;
+    renderPresence();
+  });
+
+  ui.nameInput.addEventListener("input", () => {
+    clearTimeout(joinTimer);
+    joinTimer = setTimeout(sendJoin, 600);
+  });
+  ui.nameInput.addEventListener("change", sendJoin);
+
+  function renderPresence() {
+    const show = presenceSupported && presenceNames !== null;
+    ui.presence.hidden = !show;
+    if (!show) return;
+    const stale = conn.state !== "connected";
+    ui.presence.classList.toggle("stale", stale);
+    ui.presence.title = stale ? "Not connected: the list may be out of date" : "Who is online on the whole mesh";
+    ui.presenceLabel.textContent = `Online (${presenceTotal})`;
+    const me = joinedAs;
+    const names = presenceNames.slice().sort((a, b) => a.localeCompare(b, undefined, { sensitivity: "base" }) || (a < b ? -1 : a > b ? 1 : 0));
+    const key = JSON.stringify([names, me]);
+    if (ui.presenceList.dataset.key !== key) {
+      ui.presenceList.dataset.key = key;
+      ui.presenceList.replaceChildren();
+      for (const name of names.slice(0, PRESENCE_SHOWN)) {
+        const li = el("li", `presence-name${name === me ? " me" : ""}`, name);
+        li.style.setProperty("--hue", String(hashHue(name)));
+        if (name === me) li.title = "you";
+        ui.presenceList.appendChild(li);
+      }
+    }
+    const more = presenceTotal - Math.min(names.length, PRESENCE_SHOWN);
+    ui.presenceMore.hidden = more <= 0;
+    ui.presenceMore.textContent = more > 0 ? `+${more} more` : "";
+    ui.presenceNote.hidden = !presenceError;
+    ui.presenceNote.textContent = presenceError;
+  }
 
   // ---- mesh panel ---------------------------------------------------------------------------------
 
@@ -778,7 +914,9 @@
       const state = normState(d.state);
       li.dataset.state = state;
       li.classList.toggle("node-self", !!d.self);
-      refs.tag.hidden = !d.self;
+      // The view may come from another replica while this page's own is down.
+      refs.tag.hidden = !(d.self || d.id === selfId);
+      refs.tag.textContent = d.id === selfId ? "this replica" : "connected via";
       refs.state.textContent = d.state ? String(d.state) : "unknown";
       // Only a live link is encrypted or not; the API says false for a link that is down.
       refs.lock.hidden = d.self || state !== "up" || d.encrypted !== true;
@@ -786,7 +924,7 @@
       refs.since.title = typeof d.since === "number" && d.since > 0 ? `since ${new Date(d.since).toLocaleString()}` : "";
 
       if (d.self) {
-        refs.link.textContent = "serving this page";
+        refs.link.textContent = d.id === selfId ? "serving this page" : "this page's connections go through it";
         refs.link.removeAttribute("href");
         refs.link.removeAttribute("title");
         refs.rtt.textContent = "";
@@ -856,9 +994,11 @@
     }
   }
 
-  function renderMesh(data) {
+  /** Renders an /api/mesh answer; `fromHome`: it came from this page's replica (else from the one the page is
+   * connected through while its own is down). */
+  function renderMesh(data, fromHome) {
     const now = Date.now();
-    if (typeof data.node === "string" && data.node && data.node !== selfId) {
+    if (fromHome && typeof data.node === "string" && data.node && data.node !== selfId) {
       selfId = data.node;
       document.title = `Mesh Chat · replica ${selfId}`;
       renderReplicaLabel();
@@ -881,7 +1021,7 @@
     const byId = new Map(nodes.map((d) => [d.id, d]));
 
     fallbackPeers = peers
-      .filter((p) => p.state === "up" && p.id !== self.id)
+      .filter((p) => p.state === "up" && p.id !== self.id && p.id !== selfId)
       .map((p) => ({ id: p.id, href: peerHref(p.http) }))
       .filter((p) => p.href);
 
@@ -916,13 +1056,18 @@
     ui.meshMeta.textContent = "";
   }
 
+  /** The mesh view as the page saw it last: {node, from, at, peers: {id: state}} (for the tests and the console). */
+  let lastView = null;
+
   async function pollMesh() {
     const started = Date.now();
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), MESH_TIMEOUT_MS);
     let next = MESH_POLL_MS;
+    // While this page's replica is down, the view comes from the replica the page is connected through.
+    const origin = failover.away ? failover.target : location.origin;
     try {
-      const response = await fetch("/api/mesh", { cache: "no-store", signal: ctrl.signal });
+      const response = await fetch(origin === location.origin ? "/api/mesh" : `${origin}/api/mesh`, { cache: "no-store", signal: ctrl.signal });
       if (response.status === 403 || response.status === 404) {
         setMeshRefused(response.status);
         next = MESH_REFUSED_POLL_MS;
@@ -933,7 +1078,12 @@
       if (!data || typeof data !== "object") throw new Error("bad JSON");
       meshLoadedOnce = true;
       setMeshAvailable(true);
-      renderMesh(data);
+      failover.updateView(data, origin);
+      const fromHome = origin === location.origin;
+      renderMesh(data, fromHome);
+      const states = {};
+      for (const p of peerList(data)) states[p.id] = String(p.state);
+      lastView = { node: String(data.node), from: fromHome ? "home" : "other", at: Date.now(), peers: states };
     } catch (_) {
       setMeshAvailable(false);
     } finally {
@@ -979,6 +1129,7 @@
   const roomsConn = new SignalRLite.HubConnection("/demoHub", {
     retryStart: true,
     transport: initialTransport,
+    reconnectTarget: failover.reconnectTarget("/demoHub"),
     logger: (level, text) => {
       if (level === "error" || level === "warn") console.warn(`[signalr demoHub] ${text}`);
     },
@@ -1286,7 +1437,8 @@
         if (epoch !== roomEpoch || rooms.get(room.name) !== room || room.status !== "joining") return;
         room.status = "joined";
         room.everJoined = true;
-        const where = selfId ? ` through replica ${selfId}` : "";
+        const replica = replicaOf(roomsConn);
+        const where = replica ? ` through replica ${replica}` : "";
         addRoomSystem(room, rejoin ? `Rejoined${where}.` : `Joined${where}.`, "ok");
         renderRoomItem(room);
         renderRoomComposer();
@@ -1544,6 +1696,23 @@
 
   const roomsSupervisor = superviseConnection(roomsConn, rui.reconnectBtn, renderRoomsConnection);
 
+  // Moved to another replica without a drop: memberships belong to a connection, so the rooms are joined again
+  // on the new one (the old one is still read for a moment, so nothing sent meanwhile is missed).
+  roomsConn.onswitched = () => {
+    roomEpoch++;
+    for (const room of Array.from(rooms.values())) {
+      if (room.status === "leaving") {
+        removeRoom(room);
+        continue;
+      }
+      room.status = "waiting";
+      renderRoomItem(room);
+    }
+    roomsConnected();
+    renderRoomsConnection();
+  };
+  failover.track(roomsConn, "/demoHub");
+
   // ---- transport picker -----------------------------------------------------------------------------
 
   ui.transportSelect.addEventListener("change", () => {
@@ -1562,7 +1731,26 @@
   // ---- go -----------------------------------------------------------------------------------------
 
   // For the console and for browser tests.
-  window.meshChat = Object.freeze({ connection: conn, rooms: roomsConn });
+  window.meshChat = Object.freeze({
+    connection: conn,
+    rooms: roomsConn,
+    failover,
+    get home() {
+      return selfId;
+    },
+    get via() {
+      return replicaOf(conn);
+    },
+    get failoverShownAt() {
+      return failoverShownAt;
+    },
+    get presence() {
+      return presenceNames === null ? null : { names: presenceNames.slice(), total: presenceTotal, joinedAs };
+    },
+    get meshView() {
+      return lastView;
+    },
+  });
 
   renderConnection();
   pollMesh();

@@ -27,6 +27,11 @@
  * Reconnect: after an unexpected close (or a Close message with allowReconnect:true), retries forever
  * after 0, 2, 5, 10, 10, … seconds (jittered), negotiating afresh every time. A Close message without
  * allowReconnect stops the connection (state "disconnected"); start() may be called again.
+ * Other replicas: `options.reconnectTarget(attempt, lastError)` may send each reconnect attempt elsewhere
+ * (another replica's hub URL, its own delay and negotiate timeout); `switchTo(url)` moves a connected
+ * connection to another URL without a gap: the new one is opened and handshaken first, both are read for
+ * a short overlap in which a message that arrives on both is dispatched once, then the old one is closed
+ * (after the answers to invocations still out on it). The page uses both to fail over and to come back.
  */
 (function (global) {
   "use strict";
@@ -78,6 +83,13 @@
     reconnectDelaysMs: [0, 2000, 5000, 10000],
     // A failed first start() keeps retrying like a reconnect instead of rejecting at once.
     retryStart: false,
+    // (attempt, lastError) => {url, delayMs, negotiateTimeoutMs} (any of them) or null: where and when reconnect
+    // attempt `attempt` (0-based) goes. Missing fields keep the defaults (this URL, reconnectDelaysMs).
+    reconnectTarget: null,
+    // switchTo(): how long both connections are read after the switch (a message on both is dispatched once),
+    // and the longest the old one is kept for the answers to invocations made on it.
+    switchOverlapMs: 1500,
+    switchDrainMs: 10000,
     logger: null, // function (level, text) or null
   });
 
@@ -137,6 +149,15 @@
     u.searchParams.set("negotiateVersion", "1");
     return u.href;
   }
+
+  /** `url` (absolute, or relative to the page) without trailing slashes. */
+  function normalizeUrl(url) {
+    return new URL(url, global.location ? global.location.href : undefined).href.replace(/\/+$/, "");
+  }
+
+  /** Invocations without id remembered for switchTo()'s overlap: this many at most, for this long. */
+  const RECENT_MAX = 512;
+  const RECENT_MS = 3000;
 
   /** Redirects followed per negotiate at most (the official client's limit). */
   const MAX_REDIRECTS = 100;
@@ -543,7 +564,8 @@
      */
     constructor(url, options) {
       this.options = Object.assign({}, DEFAULTS, options || {});
-      this.baseUrl = new URL(url, global.location ? global.location.href : undefined).href.replace(/\/+$/, "");
+      /** The hub URL the connection uses now (switchTo() and reconnectTarget change it). */
+      this.baseUrl = normalizeUrl(url);
       this.state = HubConnectionState.Disconnected;
       this.connectionId = null;
       /** The last error that ended or interrupted the connection (an Error), or null. */
@@ -560,9 +582,14 @@
       this.onreconnected = null; // (connectionId) => void
       this.onclose = null; // (error|undefined) => void
       this.onstatechange = null; // (state, previousState) => void
+      this.onswitched = null; // (connectionId, url) => void: switchTo() moved the connection
 
       this._handlers = new Map(); // target → [handler]
-      this._pending = new Map(); // invocationId → {resolve, reject}
+      this._pending = new Map(); // invocationId → {resolve, reject, transport}
+      this._retired = new Set(); // transports left by switchTo(), still read for a while
+      this._switching = false;
+      this._recent = []; // [{t, piece}] invocations dispatched lately (for switchTo's overlap)
+      this._overlap = null; // {until, old: Map(piece → n), fresh: Map(piece → n)} after a switch
       this._nextInvocationId = 0;
       this._transport = null; // the transport object while connected
       this._ticker = null;
@@ -644,6 +671,50 @@
       this._wake.dispatchEvent(new Event("wake"));
     }
 
+    /**
+     * Moves the connected connection to the hub at `url` (another replica's, say) without a gap: negotiates and
+     * handshakes there first, then makes it the connection's transport and fires `onswitched`. For
+     * `switchOverlapMs` afterwards the old transport is still read, and a message that arrives on both is
+     * dispatched once; then the old one is closed, once the invocations made on it are answered (at most
+     * `switchDrainMs`). The state stays "connected" throughout. Rejects (and the connection stays where it is)
+     * when the new one can't be opened, or the connection was lost or stopped meanwhile.
+     * `options.negotiateTimeoutMs` bounds the negotiate there.
+     */
+    async switchTo(url, options) {
+      const target = normalizeUrl(url);
+      if (this.state !== HubConnectionState.Connected || !this._transport) {
+        throw new Error("Cannot switch a connection that is not in the 'connected' state.");
+      }
+      if (this._switching) throw new Error("A switch is already in progress.");
+      const runId = this._runId;
+      const before = this._transport;
+      this._switching = true;
+      let opened;
+      try {
+        opened = await this._open(runId, target, options && options.negotiateTimeoutMs);
+      } finally {
+        this._switching = false;
+      }
+      if (runId !== this._runId || this.state !== HubConnectionState.Connected || this._transport !== before) {
+        opened.transport.onreceive = opened.transport.onclose = null;
+        opened.transport.stop();
+        throw new Error("The connection changed while switching.");
+      }
+      // Both are read for a while: what the old one dispatched lately, or dispatches now, is not dispatched again.
+      const now = Date.now();
+      const old = new Map();
+      for (const r of this._recent) if (now - r.t <= RECENT_MS) old.set(r.piece, (old.get(r.piece) || 0) + 1);
+      this._recent = [];
+      this._overlap = { until: now + this.options.switchOverlapMs, old, fresh: new Map() };
+      this._retire(before, this._buffer);
+      this.baseUrl = target;
+      this.connectionId = opened.connectionId;
+      this._attach(opened.transport, runId);
+      this._log("info", `switched to ${target}`);
+      this._fire("onswitched", this.connectionId, target);
+      this._release(opened, runId);
+    }
+
     /** Calls a hub method and resolves with its result (rejects with the server's error text). */
     invoke(target, ...args) {
       const id = String(this._nextInvocationId++);
@@ -652,7 +723,7 @@
           reject(new Error("Cannot send data if the connection is not in the 'connected' state."));
           return;
         }
-        this._pending.set(id, { resolve, reject });
+        this._pending.set(id, { resolve, reject, transport: this._transport });
         try {
           this._write({ type: MessageType.Invocation, invocationId: id, target, arguments: args });
         } catch (e) {
@@ -710,10 +781,10 @@
      * as bearer token; the transports then use that URL with the token as `access_token`). Resolves with the
      * base URL to connect to, the token, the public id and the transports the server offers.
      */
-    async _negotiate() {
-      let base = this.baseUrl;
+    async _negotiate(baseUrl, timeoutMs) {
+      let base = baseUrl;
       for (let hop = 0; ; hop++) {
-        const result = await this._negotiateAt(base);
+        const result = await this._negotiateAt(base, timeoutMs);
         if (!result.redirect) return result;
         if (hop >= MAX_REDIRECTS) throw new Error("Negotiate redirection limit exceeded.");
         const next = new URL(result.redirect.url, base);
@@ -722,7 +793,7 @@
       }
     }
 
-    async _negotiateAt(base) {
+    async _negotiateAt(base, timeoutMs) {
       const url = negotiateUrl(base);
       const headers = { "X-Requested-With": "XMLHttpRequest" };
       const token = new URL(base).searchParams.get("access_token");
@@ -736,7 +807,7 @@
             credentials: this.options.withCredentials ? "include" : "same-origin",
             headers,
           },
-          this.options.negotiateTimeoutMs
+          timeoutMs || this.options.negotiateTimeoutMs
         );
       } catch (e) {
         // fetchText rejects only for network trouble (refused, reset, offline) or the timeout, never for a status.
@@ -783,9 +854,9 @@
      * wanted, not offered by the server or not supported by the browser. After a transport fails to start,
      * negotiates again before trying the next one (the failed attempt may have used up the token).
      */
-    async _startTransport(runId) {
+    async _startTransport(runId, baseUrl, negotiateTimeoutMs) {
       const wanted = this._wantedTransports();
-      let negotiated = await this._negotiate();
+      let negotiated = await this._negotiate(baseUrl, negotiateTimeoutMs);
       if (runId !== this._runId) throw new Error("The connection was stopped.");
       const offered = negotiated.offered;
       const problems = [];
@@ -799,7 +870,7 @@
           continue;
         }
         if (!negotiated) {
-          negotiated = await this._negotiate();
+          negotiated = await this._negotiate(baseUrl, negotiateTimeoutMs);
           if (runId !== this._runId) throw new Error("The connection was stopped.");
         }
         const transport = createTransport(name, negotiated.base, negotiated.token, this.options);
@@ -825,13 +896,13 @@
     }
 
     /**
-     * One full attempt: negotiate, start a transport, handshake. `onReady` runs synchronously once the
-     * handshake succeeds, before any message that arrived along with the handshake's answer is dispatched,
-     * so the state is already "connected" when the first handler runs.
+     * Negotiates at `baseUrl`, starts a transport and does the handshake, without touching the connection's
+     * current transport. Resolves with `{transport, connectionId, held}`: what arrives on the transport until
+     * `_attach` takes it over (text after the handshake answer, or its close) waits in `held`.
      */
-    async _connectOnce(runId, onReady) {
-      const { transport, connectionId } = await this._startTransport(runId);
-      await new Promise((resolve, reject) => {
+    async _open(runId, baseUrl, negotiateTimeoutMs) {
+      const { transport, connectionId } = await this._startTransport(runId, baseUrl, negotiateTimeoutMs);
+      const held = await new Promise((resolve, reject) => {
         let settled = false;
         let buffer = "";
         const fail = (err) => {
@@ -863,12 +934,14 @@
           if (runId !== this._runId) return fail(new Error("The connection was stopped."));
           settled = true;
           clearTimeout(timer);
-          this.connectionId = connectionId;
-          this._attach(transport, runId);
-          onReady();
-          resolve();
-          // Messages that arrived along with the handshake answer.
-          if (rest && this._transport === transport) this._onData(rest);
+          const kept = { text: rest, error: null };
+          transport.onreceive = (more) => {
+            kept.text += more;
+          };
+          transport.onclose = (err) => {
+            if (!kept.error) kept.error = err || new Error(`${transport.name} closed.`);
+          };
+          resolve(kept);
         };
         if (runId !== this._runId) return fail(new Error("The connection was stopped."));
         // Over SSE and long polling this goes out as a POST; the answer comes back on the receive side.
@@ -880,6 +953,87 @@
         }
         sending.catch((e) => fail(new Error(`Sending the handshake failed: ${reasonText(e)}.`)));
       });
+      return { transport, connectionId, held };
+    }
+
+    /**
+     * One full attempt: negotiate, start a transport, handshake (at `plan.url`, else the current URL). `onReady`
+     * runs synchronously once the handshake succeeds, before any message that arrived along with the
+     * handshake's answer is dispatched, so the state is already "connected" when the first handler runs.
+     */
+    async _connectOnce(runId, onReady, plan) {
+      const url = (plan && plan.url) || this.baseUrl;
+      const opened = await this._open(runId, url, plan && plan.negotiateTimeoutMs);
+      if (runId !== this._runId) {
+        opened.transport.onreceive = opened.transport.onclose = null;
+        opened.transport.stop();
+        throw new Error("The connection was stopped.");
+      }
+      this.baseUrl = url;
+      this.connectionId = opened.connectionId;
+      this._attach(opened.transport, runId);
+      onReady();
+      this._release(opened, runId);
+    }
+
+    /** Hands what arrived between the handshake and `_attach` to the connection. */
+    _release(opened, runId) {
+      const { transport, held } = opened;
+      if (held.text && this._transport === transport) this._onData(held.text);
+      if (held.error && this._transport === transport) this._connectionLost(runId, held.error, true);
+    }
+
+    /**
+     * Keeps reading a transport that switchTo() replaced: for the overlap, its invocations are dispatched unless
+     * the new one brought them already; answers to invocations made on it are taken until none is left. Then
+     * (or after switchDrainMs, or when it closes) it is stopped and what still waited on it fails.
+     */
+    _retire(transport, buffered) {
+      let buffer = buffered || "";
+      let done = false;
+      const overlapEnds = Date.now() + this.options.switchOverlapMs;
+      const canceled = () => new Error("Invocation canceled due to the underlying connection being closed.");
+      const waiting = () => {
+        for (const p of this._pending.values()) if (p.transport === transport) return true;
+        return false;
+      };
+      const finish = () => {
+        if (done) return;
+        done = true;
+        clearTimeout(drainTimer);
+        clearTimeout(overlapTimer);
+        this._retired.delete(entry);
+        transport.onreceive = transport.onclose = null;
+        transport.stop();
+        for (const [id, p] of this._pending) {
+          if (p.transport === transport) {
+            this._pending.delete(id);
+            p.reject(canceled());
+          }
+        }
+      };
+      const maybeFinish = () => {
+        if (Date.now() >= overlapEnds && !waiting()) finish();
+      };
+      const entry = { transport, finish };
+      this._retired.add(entry);
+      transport.onreceive = (text) => {
+        buffer += text;
+        let start = 0;
+        let end;
+        while (!done && (end = buffer.indexOf(RS, start)) >= 0) {
+          const piece = buffer.slice(start, end);
+          start = end + 1;
+          if (piece.length > 0) this._onPiece(piece, true);
+        }
+        buffer = buffer.slice(start);
+        maybeFinish();
+      };
+      transport.onclose = finish;
+      const overlapTimer = setTimeout(maybeFinish, this.options.switchOverlapMs + 10);
+      const drainTimer = setTimeout(finish, Math.max(this.options.switchOverlapMs, this.options.switchDrainMs));
+      // Answers arrive as they come; check again whenever one might have been the last.
+      entry.check = maybeFinish;
     }
 
     _attach(transport, runId) {
@@ -945,17 +1099,71 @@
         const piece = this._buffer.slice(start, end);
         start = end + 1;
         if (piece.length === 0) continue;
-        let message;
-        try {
-          message = JSON.parse(piece);
-        } catch (e) {
-          this._log("warn", `dropping a message that is not JSON: ${piece.slice(0, 80)}`);
-          continue;
-        }
-        this._onMessage(message);
+        this._onPiece(piece, false);
         if (!this._transport) return; // a Close message tore the connection down
       }
       this._buffer = this._buffer.slice(start);
+    }
+
+    /**
+     * One message, from the current transport or (`retired`) from one switchTo() left. After a switch, an
+     * invocation that arrives on both is dispatched once; a retired transport only gives invocations (during
+     * the overlap) and answers to invocations made on it.
+     */
+    _onPiece(piece, retired) {
+      let message;
+      try {
+        message = JSON.parse(piece);
+      } catch (e) {
+        this._log("warn", `dropping a message that is not JSON: ${piece.slice(0, 80)}`);
+        return;
+      }
+      if (!message || typeof message !== "object") return;
+      const broadcast = message.type === MessageType.Invocation && (message.invocationId === undefined || message.invocationId === null);
+      if (broadcast) {
+        if (!this._firstOfOverlap(piece, retired)) return;
+        if (!retired) this._remember(piece);
+        this._onMessage(message);
+        return;
+      }
+      if (!retired) {
+        this._onMessage(message);
+      } else if (message.type === MessageType.Completion) {
+        this._onMessage(message);
+      }
+    }
+
+    /** Notes an invocation dispatched from the current transport, for the overlap of a later switch. */
+    _remember(piece) {
+      const now = Date.now();
+      const recent = this._recent;
+      recent.push({ t: now, piece });
+      if (recent.length > RECENT_MAX || now - recent[0].t > RECENT_MS) {
+        let drop = Math.max(0, recent.length - RECENT_MAX);
+        while (drop < recent.length && now - recent[drop].t > RECENT_MS) drop++;
+        recent.splice(0, drop);
+      }
+    }
+
+    /** During a switch's overlap: false for an invocation the other transport already dispatched. */
+    _firstOfOverlap(piece, retired) {
+      const o = this._overlap;
+      if (!o) return !retired;
+      if (Date.now() > o.until) {
+        this._overlap = null;
+        return !retired;
+      }
+      const mine = retired ? o.old : o.fresh;
+      const theirs = retired ? o.fresh : o.old;
+      const n = theirs.get(piece) || 0;
+      if (n > 0) {
+        if (n === 1) theirs.delete(piece);
+        else theirs.set(piece, n - 1);
+        this._log("debug", "dropped a message that arrived on both connections of a switch");
+        return false;
+      }
+      if (mine.size < RECENT_MAX) mine.set(piece, (mine.get(piece) || 0) + 1);
+      return true;
     }
 
     _onMessage(message) {
@@ -970,6 +1178,7 @@
           this._pending.delete(message.invocationId);
           if (message.error !== undefined && message.error !== null) pending.reject(new HubError(String(message.error), "invocation"));
           else pending.resolve(message.result);
+          if (pending.transport !== this._transport) for (const r of this._retired) if (r.transport === pending.transport) r.check();
           break;
         }
         case MessageType.Ping:
@@ -1043,6 +1252,9 @@
       const pending = this._pending;
       this._pending = new Map();
       for (const p of pending.values()) p.reject(cancelError);
+      for (const r of Array.from(this._retired)) r.finish();
+      this._overlap = null;
+      this._recent = [];
     }
 
     _connectionLost(runId, error, mayReconnect) {
@@ -1066,7 +1278,8 @@
       const delays = this.options.reconnectDelaysMs;
       for (;;) {
         const base = delays[Math.min(attempt, delays.length - 1)];
-        const wait = jitter(base);
+        const plan = this._reconnectPlan(attempt);
+        const wait = plan.delayMs !== undefined ? plan.delayMs : jitter(base);
         this.reconnectAttempts = attempt + 1;
         this.nextRetryAt = Date.now() + wait;
         this._fire("onstatechange", this.state, this.state); // lets the page show the countdown
@@ -1079,7 +1292,7 @@
             this.reconnectAttempts = 0;
             this._setState(HubConnectionState.Connected);
             this._fire("onreconnected", this.connectionId);
-          });
+          }, plan);
           return true;
         } catch (err) {
           if (runId !== this._runId) return false;
@@ -1088,6 +1301,33 @@
           attempt++;
         }
       }
+    }
+
+    /** What `options.reconnectTarget` says about attempt `attempt`, checked: {url?, delayMs?, negotiateTimeoutMs?}. */
+    _reconnectPlan(attempt) {
+      const hook = this.options.reconnectTarget;
+      const plan = {};
+      if (typeof hook !== "function") return plan;
+      let given = null;
+      try {
+        given = hook(attempt, this.lastError);
+      } catch (e) {
+        this._log("error", `reconnectTarget threw: ${e && e.message}`);
+      }
+      if (!given || typeof given !== "object") return plan;
+      if (typeof given.url === "string" && given.url) {
+        try {
+          plan.url = normalizeUrl(given.url);
+        } catch (_) {
+          this._log("warn", `reconnectTarget gave a URL that does not parse: ${given.url.slice(0, 80)}`);
+        }
+      }
+      const ms = (v, max) => (typeof v === "number" && isFinite(v) && v >= 0 ? Math.min(v, max) : undefined);
+      const delay = ms(given.delayMs, 600000);
+      if (delay !== undefined) plan.delayMs = delay;
+      const timeout = ms(given.negotiateTimeoutMs, 600000);
+      if (timeout) plan.negotiateTimeoutMs = timeout;
+      return plan;
     }
   }
 
