@@ -61,6 +61,16 @@ extension MeshNode {
             dialFailed(peer, reason: reason, level: expected ? .debug : .warning)
         } else if expected {
             logger.debug("refused link: \(reason)", ["peer": link.peerId ?? "?"])
+        } else if let id = link.handshake.claimedPeerId, peers[id] == nil, departed.contains(id) {
+            // A replica we removed, still running with the old peers file: expected until it is stopped.
+            refusedDeparted &+= 1
+            let verdict = departedLog.admit(id, now: now())
+            if verdict.allowed {
+                let held = verdict.suppressed > 0 ? " (\(verdict.suppressed) more since the last line)" : ""
+                logger.info(
+                    "refused a link from replica \(id): it was removed from the peers file (stop it, or add it back)" + held,
+                    ["peer": id])
+            }
         } else if let claimed {
             // A misconfigured peer redials every second: log each distinct reason once.
             if claimed.lastAcceptFailure != reason {
