@@ -59,9 +59,12 @@ import Testing
         // Linked, and a asked c for its messages (a node starts a peer it knows nothing of at its next message).
         #expect(try waitUntil { try mesh.snapshot("c").peer("a")?.feeding == ["c"] })
         try mesh.publish(from: "c", 0..<50)
+        // b refuses c until it reloads, but c hears b's messages through a meanwhile (the relay around the link
+        // that can't exist yet).
+        #expect(try waitUntil { try mesh.snapshot("c").peer("a")?.requested == ["a", "b"] })
         try mesh.publish(from: "b", 100..<200)
-        // b refuses c until it reloads, but c hears b's messages through a meanwhile.
-        #expect(try mesh.snapshot("b").peer("c") == nil)
+        #expect(waitUntil { mesh.delivered("c").messages(from: "b").last == "b:199" })
+        #expect(try mesh.snapshot("b").peer("c") == nil && mesh.snapshot("c").peer("b")?.state == .connecting)
         let bChange = try mesh.with("b") { try $0.updateMembership(mesh.config) }
         #expect(bChange.added == ["c"])
         try mesh.waitSettled()

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from clients import make_client
-from harness import new_text, wait_until
+from clients import RawHub, make_client
+from harness import is_receive, new_text, wait_until
 
 pytestmark = pytest.mark.usefixtures("mesh_available")
 
@@ -231,3 +231,28 @@ def test_a_file_that_cannot_be_applied_is_refused_with_one_line(shared_file):
     finally:
         for cl in clients:
             cl.stop()
+
+
+def test_a_session_forwarded_through_a_removed_replica_ends_cleanly(shared_file):
+    """A WebSocket negotiated on c and opened on a (a fronts it for c, no sticky sessions): when a drops c from its
+    membership, a closes the client's socket with a WebSocket Close (the client reconnects elsewhere)."""
+    c, path = shared_file
+    hub = RawHub.open("WebSockets", c.port("c"), connect_ports=[c.port("a")])
+    local = RawHub.open("WebSockets", c.port("a"))
+    try:
+        text = new_text("fronted")
+        hub.invoke("SendMessage", ["u", text], "1")
+        assert hub.recv_until(lambda m: is_receive(m, text), 5.0)["arguments"] == ["u", text]
+        assert c.mesh_view("a")["peers"]
+
+        write_peers(c, path, ["a", "b"])
+        sighup(c, ["a", "b"], "removed c")
+        why = hub.wait_closed(5.0)
+        assert why.startswith("WebSocket Close 1000"), why
+        # a's own clients carry on.
+        text = new_text("local")
+        local.invoke("SendMessage", ["u", text], "2")
+        assert local.recv_until(lambda m: is_receive(m, text), 5.0)["arguments"] == ["u", text]
+    finally:
+        hub.close()
+        local.close()
