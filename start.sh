@@ -168,7 +168,7 @@ if [ "$COMMAND" = reload ]; then
   for id in "${signalled[@]}"; do
     line=""
     for _ in $(seq 50); do
-      line=$(tail -c +"$((LOG_OFFSET[$id] + 1))" "$LOGS/$id.log" 2>/dev/null | grep -m1 -E 'peers file .* (reloaded|refused)' || true)
+      line=$(tail -c +"$((LOG_OFFSET[$id] + 1))" "$LOGS/$id.log" 2>/dev/null | grep -m1 -E 'peers file .* (reloaded|refused) \(' || true)
       [ -n "$line" ] && break
       sleep 0.1
     done
