@@ -222,6 +222,8 @@ import Testing
         movedHTTP.replicas[0].http.port &+= 1
         var otherEncryption = good
         otherEncryption.encryption = .on
+        var twice = good
+        twice.replicas.append(twice.replicas[1])
         var weak = good
         weak.replicas[0].mesh.host = "10.1.2.3"
         weak.secret = "short"
@@ -234,6 +236,7 @@ import Testing
             (movedHTTP, { if case .ownAddressChanged("http", _, _) = $0 { true } else { false } }),
             (otherEncryption, { $0 == .encryptionChanged(from: .auto, to: .on) }),
             (weak, { if case .invalid(.weakSecret) = $0 { true } else { false } }),
+            (twice, { $0 == .invalid(.duplicateId("b")) }),
         ]
         for (config, expected) in cases {
             let outcome = try mesh.with("a") { node -> Result<MembershipChange, MembershipError> in

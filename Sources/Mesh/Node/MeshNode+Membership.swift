@@ -28,6 +28,9 @@ extension MeshNode {
         } catch {
             throw .invalid(error)
         }
+        // A parsed file never has these; a config built in code might.
+        var seen = Set<String>()
+        for replica in newConfig.replicas where !seen.insert(replica.id).inserted { throw .invalid(.duplicateId(replica.id)) }
         guard newConfig.cluster == config.cluster else { throw .clusterChanged(from: config.cluster, to: newConfig.cluster) }
         guard newConfig.secret == config.secret else { throw .secretChanged }
         guard newConfig.encryption == config.encryption else {
