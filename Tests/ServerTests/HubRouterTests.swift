@@ -313,4 +313,28 @@ struct HubProtocolInterestTests {
         bench.settle()
         bench.run { #expect(router.ownKeys().contains(HubRouter.messagePackKey("H"))) }
     }
+
+    /// A reloaded peers file: a removed replica's interest goes at once (group messages stop going there), and
+    /// connection ids of a new replica are recognised as its own.
+    @Test func membershipChangeDropsTheRemovedReplicaAndKnowsTheNewOne() throws {
+        let bench = try RouterBench(replicas: ["a", "b", "c"])
+        let onB = bench.connect("b")
+        let onC = bench.connect("c")
+        #expect(bench.changeGroup(from: "b", onB.connectionId, "room") == nil)
+        #expect(bench.changeGroup(from: "c", onC.connectionId, "room") == nil)
+        let a = bench.routers["a"]!
+        let key = InterestKey(hub: "H", kind: .group, name: "room")
+        #expect(bench.run { a.interest.replicas(for: key) } == ["b", "c"])
+        let dId = ConnectionOwners(replicaId: "d", replicas: ["d"]).newConnectionId()
+        #expect(bench.run { a.owners.owner(of: dId) } == nil)
+
+        bench.run { a.membershipChanged(replicas: ["a", "b", "d"], removed: ["c"]) }
+        #expect(bench.run { a.interest.replicas(for: key) } == ["b"])
+        #expect(bench.run { a.owners.owner(of: dId) } == "d")
+        #expect(bench.run { a.owners.owner(of: onC.connectionId) } == nil)
+        let before = bench.invokesReceived(by: "c")
+        bench.send(from: "a", to: .groups(["room"], except: []), "after")
+        #expect(onB.texts.count == 1 && onC.texts.isEmpty)
+        #expect(bench.invokesReceived(by: "c") == before)
+    }
 }

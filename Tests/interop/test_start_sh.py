@@ -1,5 +1,7 @@
 """start.sh: starts the replicas of a peers file in the foreground, one ready line each, stops them all on
-Ctrl-C/SIGTERM with exit 0, `./start.sh b` starts only b, flags after `--` reach every replica."""
+Ctrl-C/SIGTERM with exit 0, `./start.sh b` starts only b, flags after `--` reach every replica; `./start.sh reload`
+(SIGHUP to the running replicas, what is missing or extra) and `./start.sh stop`; `Server --list-replicas`, with
+which start.sh reads peers files (no Python)."""
 from __future__ import annotations
 
 import json
@@ -19,9 +21,13 @@ from wsraw import HubSocket, http_request
 START = harness.REPO / "start.sh"
 
 
+def start_env(logs, server_bin=None, **extra) -> dict:
+    return dict(os.environ, SERVER_BIN=str(server_bin or harness.SERVER_BIN), START_LOG_DIR=str(logs), **extra)
+
+
 class StartSh:
-    def __init__(self, args: list[str], logs, server_bin=None):
-        env = dict(os.environ, SERVER_BIN=str(server_bin or harness.SERVER_BIN), START_LOG_DIR=str(logs))
+    def __init__(self, args: list[str], logs, server_bin=None, env: dict | None = None):
+        env = env or start_env(logs, server_bin)
         self.proc = subprocess.Popen([str(START), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         self.lines: list[str] = []
@@ -173,3 +179,145 @@ def test_reports_a_replica_that_dies_while_others_still_start(three, tmp_path):
         s.wait_line(lambda ln: ln.startswith("replica b stopped"), 5.0)
     finally:
         assert s.stop() == 0
+
+
+# ---------------------------------------------------------------------------------- membership commands
+
+IDS5 = ["a", "b", "c", "d", "e"]
+
+
+def run_start(args: list[str], logs, env: dict | None = None, timeout: float = 20.0) -> subprocess.CompletedProcess:
+    """A start.sh command that ends by itself (reload, stop)."""
+    return subprocess.run([str(START), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          env=env or start_env(logs), timeout=timeout)
+
+
+def write_peers(cluster, path, ids):
+    doc = cluster.peers_doc()
+    doc["replicas"] = [r for r in doc["replicas"] if r["id"] in ids]
+    path.write_text(json.dumps(doc))
+
+
+def line_with(text: str, needle: str) -> str:
+    found = [ln for ln in text.splitlines() if needle in ln]
+    assert len(found) == 1, f"expected one line with {needle!r} in:\n{text}"
+    return found[0]
+
+
+@pytest.fixture
+def five(tmp_path):
+    c = Cluster(IDS5, name="start-sh-5")  # ports only
+    path = tmp_path / "peers.json"
+    write_peers(c, path, IDS5[:3])
+    yield c, path, tmp_path / "logs"
+    for hp in c.http.values():
+        assert not listening(hp), f"a replica is still listening on {hp} after the test"
+
+
+def test_list_replicas_prints_id_http_mesh(three, tmp_path):
+    c, peers, logs = three
+    out = subprocess.run([str(harness.SERVER_BIN), "--list-replicas", "--peers", str(peers)], capture_output=True,
+                         text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [f"{r} {c.http[r]} {c.mesh[r]}" for r in ("a", "b", "c")]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"cluster": "x", "secret": "s", "replicas": [{"id": "a"}]}')
+    out = subprocess.run([str(harness.SERVER_BIN), "--list-replicas", "--peers", str(bad)], capture_output=True,
+                         text=True, timeout=10)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.splitlines() == ['error: peers.json: missing or empty "replicas[0].http"'], out.stderr
+    # start.sh says the same, and starts nothing.
+    out = run_start(["--peers", str(bad)], logs)
+    assert out.returncode == 2 and 'missing or empty "replicas[0].http"' in out.stderr, out
+
+
+def test_start_sh_needs_no_python(three, tmp_path):
+    """Every python on the PATH fails loudly: start.sh, reload and stop must not need one."""
+    c, peers, logs = three
+    fake = tmp_path / "fake-bin"
+    fake.mkdir()
+    marker = tmp_path / "python-was-called"
+    for name in ("python", "python3"):
+        script = fake / name
+        script.write_text(f"#!/bin/sh\necho called >> {marker}\nexit 3\n")
+        script.chmod(0o755)
+    env = start_env(logs, PATH=f"{fake}:{os.environ['PATH']}")
+    s = StartSh(["--peers", str(peers), "a", "b"], logs, env=env)
+    try:
+        s.wait_line(lambda ln: ln.startswith("running: a b"))
+        out = run_start(["reload", "--peers", str(peers)], logs, env=env)
+        assert out.returncode == 0, out
+        assert "not running (in peers.json): c" in out.stdout, out.stdout
+    finally:
+        out = run_start(["stop"], logs, env=env)
+        assert out.returncode == 0 and "stopped: a b" in out.stdout, out
+        s.proc.wait(10)
+    assert not marker.exists(), "start.sh ran python"
+
+
+def test_reload_grow_and_shrink_with_a_second_start_sh(five):
+    c, peers, logs = five
+    first = StartSh(["--peers", str(peers)], logs)
+    second = None
+    try:
+        first.wait_line(lambda ln: ln.startswith("running: a b c"))
+        for r in ("a", "b", "c"):
+            pid_lines = (logs / f"{r}.pid").read_text().splitlines()
+            assert pid_lines[1] == str(peers) and int(pid_lines[0]) > 0, pid_lines
+
+        # Grow: the file gets d and e; reload signals a, b, c and says how to start the two new ones.
+        write_peers(c, peers, IDS5)
+        out = run_start(["reload", "--peers", str(peers)], logs)
+        assert out.returncode == 0, out
+        for r in ("a", "b", "c"):
+            line = line_with(out.stdout, f"replica {r}: ")
+            assert "reloaded (SIGHUP): added d, e; removed none" in line, line
+        assert line_with(out.stdout, "not running").endswith(
+            f"not running (in peers.json): d e — start them with: ./start.sh --peers {peers} d e"), out.stdout
+        second = StartSh(["--peers", str(peers), "d", "e"], logs)
+        second.wait_line(lambda ln: ln.startswith("running: d e"))
+        wait_until(lambda: c.fully_meshed(), 10.0, what="five replicas linked")
+        out = run_start(["reload", "--peers", str(peers)], logs)
+        assert out.stdout.count("membership unchanged (a, b, c, d, e)") == 5, out.stdout
+        assert "not running" not in out.stdout and "no longer" not in out.stdout, out.stdout
+        # A replica another start.sh runs is left alone.
+        out = run_start(["--peers", str(peers), "a"], logs)
+        assert out.returncode == 1 and "replica a is already running (pid" in out.stdout, out
+
+        # Shrink: back to three; reload says d and e are extra and how to stop them; stop does.
+        write_peers(c, peers, IDS5[:3])
+        out = run_start(["reload", "--peers", str(peers)], logs)
+        for r in ("a", "b", "c"):
+            assert "added none; removed d, e" in line_with(out.stdout, f"replica {r}: "), out.stdout
+        for r in ("d", "e"):
+            assert "refused (SIGHUP): this replica" in line_with(out.stdout, f"replica {r}: "), out.stdout
+        assert line_with(out.stdout, "no longer").endswith(
+            "running but no longer in peers.json: d e — stop them with: ./start.sh stop d e"), out.stdout
+        out = run_start(["stop", "d", "e"], logs)
+        assert out.returncode == 0 and out.stdout.strip().endswith("stopped: d e"), out
+        second.wait_line(lambda ln: ln.startswith("replica d stopped (exit 0)"))
+        second.wait_line(lambda ln: ln.startswith("replica e stopped (exit 0)"))
+        assert second.proc.wait(10) == 1  # all its replicas stopped
+        assert not (logs / "d.pid").exists() and not (logs / "e.pid").exists()
+        for r in ("a", "b", "c"):
+            assert sorted(p["id"] for p in c.mesh_view(r)["peers"]) == [x for x in "abc" if x != r]
+        assert first.proc.poll() is None, "the first start.sh keeps a, b, c running"
+    finally:
+        if second is not None and second.proc.poll() is None:
+            second.stop()
+        rc = first.stop()
+    assert rc == 0, first.lines
+    assert not list(logs.glob("*.pid")), list(logs.glob("*.pid"))
+
+
+def test_stop_without_ids_stops_every_replica(three):
+    c, peers, logs = three
+    s = StartSh(["--peers", str(peers)], logs)
+    s.wait_line(lambda ln: ln.startswith("running: a b c"))
+    out = run_start(["stop"], logs)
+    assert out.returncode == 0 and out.stdout.strip().endswith("stopped: a b c"), out
+    s.wait_line(lambda ln: ln == "all replicas have stopped")
+    assert s.proc.wait(10) == 1
+    assert not list(logs.glob("*.pid"))
+    out = run_start(["stop"], logs)
+    assert out.returncode == 0 and "no replica is running" in out.stdout, out

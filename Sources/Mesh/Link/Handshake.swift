@@ -77,6 +77,8 @@ public struct Handshake: Sendable {
     public let encryptWith: Set<String>
 
     public private(set) var peerHello: MeshHello?
+    /// The id the peer's HELLO claimed, even when the HELLO was refused (an unknown id): for the log only.
+    public private(set) var claimedPeerId: String?
     /// The peer failed to prove it knows the secret: its key confirmation did not verify, or its PAKE share was
     /// invalid. Each such handshake was one guess at the secret; the node throttles the source (``AuthThrottle``).
     public private(set) var authenticationFailed = false
@@ -170,6 +172,7 @@ public struct Handshake: Sendable {
             state = .failed
             return [.fail(reason: "rejected by peer: \(LogText.untrusted(reason))")]
         case (.idle, .hello(let hello)) where role == .acceptor:
+            claimedPeerId = hello.nodeId
             if let problem = check(hello) { return failWithReject(problem.wire, detail: problem.detail) }
             peerHello = hello
             let own = makeHello(for: hello.nodeId)
@@ -179,6 +182,7 @@ public struct Handshake: Sendable {
             state = .awaitingShare
             return [.send(.hello(own)), .send(.share(pake.share))]
         case (.awaitingHello, .hello(let hello)):
+            claimedPeerId = hello.nodeId
             if let problem = check(hello) { return failWithReject(problem.wire, detail: problem.detail) }
             peerHello = hello
             pake = CPace(password: local.secret, context: context(), scalar: scalar)

@@ -61,6 +61,15 @@ extension MeshNode {
             dialFailed(peer, reason: reason, level: expected ? .debug : .warning)
         } else if expected {
             logger.debug("link refused", ["peer": link.peerId ?? "?", "reason": reason])
+        } else if let id = link.handshake.claimedPeerId, peers[id] == nil, departed.contains(id) {
+            // A replica we removed, still running with the old peers file: expected until it is stopped.
+            refusedDeparted &+= 1
+            let verdict = departedLog.admit(id, now: now())
+            if verdict.allowed {
+                logger.info(
+                    "link refused: replica removed from the peers file (stop it, or add it back)",
+                    ["peer": id, "suppressed": "\(verdict.suppressed)"])
+            }
         } else if let claimed {
             // A misconfigured peer redials every second: log each distinct reason once.
             if claimed.lastAcceptFailure != reason {

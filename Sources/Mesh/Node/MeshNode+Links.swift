@@ -145,13 +145,14 @@ extension MeshNode {
         markDown(peer, link, reason: reason)
     }
 
-    /// `link` (just closed) went down; the peer is down until a new link comes up.
-    func markDown(_ peer: Peer, _ link: PeerLink, reason: String) {
+    /// `link` (just closed) went down; the peer is down until a new link comes up. `log: false` when the caller
+    /// already said why.
+    func markDown(_ peer: Peer, _ link: PeerLink, reason: String, log: Bool = true) {
         peer.sinceMillis = wallClockMillis()
         peer.requested = []
         // Its view of the mesh is stale from now on; it sends a fresh LINKS first thing on relinking.
         peer.reportedLinks = []
-        if runState == .running {
+        if runState == .running && log {
             if peer.leftGracefully {
                 logger.info("peer left", ["peer": peer.id, "remote": link.connection.remoteAddress?.description ?? "?"])
             } else {

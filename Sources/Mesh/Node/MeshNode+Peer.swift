@@ -4,7 +4,8 @@ extension MeshNode {
     /// Everything about one other replica that outlives a single connection.
     final class Peer {
         let id: String
-        let address: HostPort
+        /// Its mesh address from peers.json (``MeshNode/updateMembership(_:)`` may change it).
+        var address: HostPort
 
         // Link: the established one, our dial, and when to dial again.
         /// The established link, if any (its ``PeerLink/state`` is `.established`).

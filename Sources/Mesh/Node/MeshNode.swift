@@ -19,7 +19,8 @@ import NetKit
 /// node.publish(bytes, to: ["b", "c"])
 /// ```
 public final class MeshNode: @unchecked Sendable {
-    public let config: MeshConfig
+    /// The config in force: the one given at init, or the latest one ``updateMembership(_:)`` applied. Loop thread.
+    public internal(set) var config: MeshConfig
     public let selfId: String
     /// This boot's epoch: messages are identified by (origin, epoch, seq).
     public let epoch: UInt64
@@ -37,19 +38,19 @@ public final class MeshNode: @unchecked Sendable {
 
     var runState: RunState = .idle
     let identity: HandshakeIdentity
-    let peerIds: Set<String>
+    var peerIds: Set<String>
     /// Peers we ask to encrypt the link with (peers.json `encryption`; a link is encrypted when either side asks).
-    let encryptWith: Set<String>
+    var encryptWith: Set<String>
     /// Every node id, so decoders reuse these strings instead of allocating one per DATA frame.
-    let internedIds: InternTable
+    var internedIds: InternTable
     /// Peers sorted by id (stable iteration order for routes and snapshots).
-    let peerList: [Peer]
-    let peers: [String: Peer]
+    var peerList: [Peer]
+    var peers: [String: Peer]
     /// Inbound and outbound links still in handshake.
     var handshaking: [ObjectIdentifier: PeerLink] = [:]
 
-    /// Self and every peer, fixed at init (the replica set comes from peers.json).
-    let origins: [String: OriginState]
+    /// Self and every peer (the replica set comes from peers.json; ``updateMembership(_:)`` changes it).
+    var origins: [String: OriginState]
     let own: OriginState
     /// Remote messages handed to ``onDeliver``.
     var delivered: UInt64 = 0
@@ -75,6 +76,13 @@ public final class MeshNode: @unchecked Sendable {
     /// Failed authentications per peer we dial: an impostor at a peer's address gets no faster guesses either.
     var dialThrottle: AuthThrottle
     var leaveCompletion: (() -> Void)?
+    /// Replicas removed by ``updateMembership(_:)`` (newest last, at most ``maxDeparted``): their dials are refused like
+    /// any unknown id's, but logged as what they are, at most one line a minute each (``departedLog``).
+    var departed: [String] = []
+    static let maxDeparted = 64
+    var departedLog: LogRateLimiter
+    /// Links refused because the dialer is a replica we removed.
+    var refusedDeparted: UInt64 = 0
     var leaveTimer: TimerID?
 
     /// - Throws: ``MeshConfigError`` when `selfId` is not in the config or its secret is too weak.
@@ -88,6 +96,8 @@ public final class MeshNode: @unchecked Sendable {
         self.failureLog = LogRateLimiter(
             burst: max(1, options.failureLogBurst), intervalNanos: max(1, options.failureLogIntervalNanos))
         self.acceptThrottle = AuthThrottle(policy: options.authThrottle)
+        self.departedLog = LogRateLimiter(
+            burst: 1, intervalNanos: max(1, options.failureLogIntervalNanos) &* 6, maxKeys: Self.maxDeparted)
         self.dialThrottle = AuthThrottle(policy: options.authThrottle)
         self.epoch = options.resolveEpoch()
         self.identity = HandshakeIdentity(

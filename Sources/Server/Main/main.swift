@@ -19,6 +19,7 @@ sigemptyset(&shutdownSignals)
 sigaddset(&shutdownSignals, SIGTERM)
 sigaddset(&shutdownSignals, SIGINT)
 pthread_sigmask(SIG_BLOCK, &shutdownSignals, nil)
+MembershipReloader.blockReloadSignal()  // SIGHUP: reload the peers file (taken by the reloader's thread)
 
 let commandLine: ServerCommandLine
 do {
@@ -28,6 +29,13 @@ do {
         exit(0)
     case .run(let c):
         commandLine = c
+    case .listReplicas(let path):
+        do {
+            print(try ReplicaListing.render(path: path, environment: ProcessInfo.processInfo.environment), terminator: "")
+            exit(0)
+        } catch {
+            fail("\(error)")
+        }
     }
 } catch {
     fail(error.text)
@@ -79,6 +87,10 @@ let meshAddress = config.replicas.first { $0.id == commandLine.node }!.mesh
 // Written unbuffered: scripts wait for this line.
 FileHandle.standardOutput.write(Data("ready node=\(commandLine.node) http=\(httpAddress) mesh=\(meshAddress) page=http://\(httpAddress)/\n".utf8))
 logger.info("serving", ["http": "\(httpAddress)", "mesh": "\(meshAddress)", "page": "http://\(httpAddress)/"])
+
+let reloader = MembershipReloader(replica: replica, path: commandLine.peersPath, logger: logger)
+reloader.handleSignals()
+if commandLine.watchPeers { reloader.watch() }
 
 // SIGTERM/SIGINT: graceful shutdown (clients told to reconnect, peers told we leave), exit 0 within 5 s.
 // A second signal exits at once.

@@ -6,6 +6,8 @@ public struct ServerCommandLine: Equatable, Sendable {
     public var peersPath: String = "peers.json"
     public var logLevel: LogLevel = .info
     public var logFormat: LogFormat = .logfmt
+    /// `--watch-peers`: reload the peers file when it changes (besides on SIGHUP).
+    public var watchPeers = false
     public var options: ServerOptions
 
     public static let usage = """
@@ -63,7 +65,15 @@ public struct ServerCommandLine: Equatable, Sendable {
                                     (`url` + `accessToken`) to the next reachable replica in turn (or serves it here)
           --public-dir DIR          serve the web client from DIR instead of the bundled one
           --ws-echo                 also serve a raw WebSocket echo endpoint at /ws-echo (conformance tests)
+          --watch-peers             reload the peers file when it changes (looked at every second), as on SIGHUP
+          --list-replicas           print the peers file's replicas, one `id http mesh` line each, and exit (no --node
+                                    needed; the file gets the same checks as at start)
           -h, --help                show this help
+
+        Signals: SIGTERM/SIGINT stop the replica gracefully; SIGHUP reloads the peers file (same path, same
+        MESH_SECRET): new replicas are dialed, removed ones left, moved ones redialed. A file that can't be applied
+        (unreadable, invalid, or changing the cluster, the secret, the encryption setting or this replica's own
+        entry) is refused with one log line and the membership in force stays.
 
         Environment: MESH_SECRET overrides the peers file's secret; JWT_KEY gives --jwt-key.
         """
@@ -71,11 +81,14 @@ public struct ServerCommandLine: Equatable, Sendable {
     public enum Parsed: Equatable, Sendable {
         case help
         case run(ServerCommandLine)
+        /// `--list-replicas`: print the replicas of this peers file and exit.
+        case listReplicas(peersPath: String)
     }
 
     /// Parses arguments (without the program name). Errors are one line, fit for `error: <text>`.
     public static func parse(_ args: [String]) throws(UsageError) -> Parsed {
         var node: String?
+        var listReplicas = false
         var result = ServerCommandLine(node: "", options: ServerOptions(nodeId: ""))
         var i = 0
         func value(_ flag: String, _ inline: String?) throws(UsageError) -> String {
@@ -206,11 +219,16 @@ public struct ServerCommandLine: Equatable, Sendable {
                 result.options.publicDir = try value(flag, inline)
             case "--ws-echo":
                 result.options.wsEcho = true
+            case "--watch-peers":
+                result.watchPeers = true
+            case "--list-replicas":
+                listReplicas = true
             default:
                 throw UsageError(flag.hasPrefix("-") ? "unknown option '\(flag)' (see --help)" : "unexpected argument '\(flag)' (see --help)")
             }
             i += 1
         }
+        if listReplicas { return .listReplicas(peersPath: result.peersPath) }
         guard let node, !node.isEmpty else { throw UsageError("--node ID is required (see --help)") }
         result.node = node
         result.options.nodeId = node

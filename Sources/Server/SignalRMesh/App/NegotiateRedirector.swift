@@ -15,7 +15,7 @@ final class NegotiateRedirector {
     static let placeholderToken = "anonymous"
 
     private let selfId: String
-    private let replicas: [Replica]
+    private var replicas: [Replica]
     private let isReachable: (String) -> Bool
     private var next = 0
 
@@ -23,6 +23,11 @@ final class NegotiateRedirector {
         self.selfId = selfId
         self.replicas = replicas.sorted { $0.id < $1.id }
         self.isReachable = isReachable
+    }
+
+    /// The replicas of a reloaded peers file (this one included).
+    func update(replicas: [Replica]) {
+        self.replicas = replicas.sorted { $0.id < $1.id }
     }
 
     /// The redirect body for this negotiate, or nil to serve it here.

@@ -14,7 +14,10 @@ import NetKit
 /// ```
 public final class ReplicaServer: @unchecked Sendable {
     public let loop: EventLoop
-    public let config: MeshConfig
+    /// The cluster config in force: the one given at init, or the last one ``updateMembership(_:)`` applied.
+    /// Thread-safe.
+    public var config: MeshConfig { currentConfig.withLock { $0 } }
+    private let currentConfig: Mutex<MeshConfig>
     public let options: ServerOptions
     public private(set) var http: HTTPServer!
     public private(set) var mesh: MeshNode!
@@ -36,7 +39,7 @@ public final class ReplicaServer: @unchecked Sendable {
         config: MeshConfig, options: ServerOptions, meshOptions: MeshOptions = MeshOptions(),
         hubs: [Hub] = ReplicaServer.defaultHubs(), userIdProvider: any UserIdProvider = DefaultUserIdProvider()
     ) throws {
-        self.config = config
+        self.currentConfig = Mutex(config)
         self.options = options
         self.logger = Logger(label: "replica", metadata: ["node": options.nodeId])
         if let dir = options.publicDir {
@@ -72,7 +75,7 @@ public final class ReplicaServer: @unchecked Sendable {
                         selfId: options.nodeId, replicas: config.replicas, isReachable: { [unowned mesh] in mesh.isReachable($0) })
                 }
                 self.http.meshStatus = { [unowned self] in
-                    MeshStatusJSON.render(self.mesh.snapshot(), config: config, loop: self.loop.wakeToFirstWrite)
+                    MeshStatusJSON.render(self.mesh.snapshot(), config: self.mesh.config, loop: self.loop.wakeToFirstWrite)
                 }
             } catch {
                 failure = error
@@ -101,6 +104,30 @@ public final class ReplicaServer: @unchecked Sendable {
                 } catch let e as SystemError {
                     throw ListenError(what: "http", address: httpAddress.description, error: e)
                 }
+            } catch {
+                result = .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Applies a reloaded peers file without a restart (see ``MeshNode/updateMembership(_:)``): new replicas are
+    /// dialed, removed ones left (their interest dropped, the sessions forwarded through them ended) and moved ones
+    /// redialed; `--redirect-negotiate` spreads over the new list. Thread-safe; waits for the loop.
+    ///
+    /// - Throws: ``MembershipError`` when the config can't be applied to a running replica; nothing changed then.
+    @discardableResult
+    public func updateMembership(_ config: MeshConfig) throws(MembershipError) -> MembershipChange {
+        var result: Result<MembershipChange, MembershipError> = .failure(.notRunning)
+        runOnLoop {
+            do throws(MembershipError) {
+                let change = try self.mesh.updateMembership(config)
+                self.currentConfig.withLock { $0 = config }
+                if !change.isEmpty {
+                    self.router.membershipChanged(replicas: change.replicas, removed: change.removed)
+                    self.http.negotiateRedirector?.update(replicas: config.replicas)
+                }
+                result = .success(change)
             } catch {
                 result = .failure(error)
             }

@@ -7,7 +7,7 @@
 protocol Backplane: AnyObject {
     /// This replica's id.
     var replicaId: String { get }
-    /// Every replica of the cluster, this one included.
+    /// Every replica of the cluster, this one included (it may change: see ``HubRouter/membershipChanged(replicas:removed:)``).
     var replicaIds: [String] { get }
     /// Sends `payload` to the given replicas (nil: all of them). This replica in the list is ignored; nothing is
     /// sent for an empty list.

@@ -31,7 +31,7 @@ final class HubRouter {
 
     let replicaId: String
     let backplane: (any Backplane)?
-    let owners: ConnectionOwners
+    private(set) var owners: ConnectionOwners
     let scheduler: any RouterScheduler
     let options: Options
     /// Headers of every invocation a hub sends: `replica` names the replica it came from (the web client
@@ -409,6 +409,18 @@ final class HubRouter {
             forget(replica)
             forwarder?.unreachable(replica)
         }
+    }
+
+    /// The cluster's replicas changed (a reloaded peers file; `replicas` includes this one): connection ids of new
+    /// replicas are recognised, and a removed one is forgotten as if it had left: its interest, what waited on it, and
+    /// the sessions forwarded through it or for it (they end; their clients reconnect).
+    func membershipChanged(replicas: [String], removed: [String]) {
+        owners = ConnectionOwners(replicaId: replicaId, replicas: replicas)
+        for replica in removed {
+            forget(replica)
+            forwarder?.unreachable(replica)
+        }
+        scheduleSync()
     }
 
     /// `replica` can't be reached (or left): its interest is dropped, and what waited on it ends.

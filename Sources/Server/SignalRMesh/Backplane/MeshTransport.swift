@@ -4,13 +4,13 @@ import Mesh
 /// to the replicas that need them (a replica gets no frame for a payload not addressed to it).
 final class MeshTransport: Backplane {
     let mesh: MeshNode
-    let replicaIds: [String]
+    /// The replicas of the config in force (a reloaded peers file changes them).
+    var replicaIds: [String] { mesh.config.replicas.map(\.id) }
     var onReceive: ((String, [UInt8]) -> Void)?
     var onPeerEvent: ((BackplanePeerEvent) -> Void)?
 
     init(mesh: MeshNode) {
         self.mesh = mesh
-        self.replicaIds = mesh.config.replicas.map(\.id)
         mesh.onDeliver = { [weak self] origin, payload in self?.onReceive?(origin, payload) }
         mesh.onPeerEvent = { [weak self] event in
             switch event {
