@@ -155,7 +155,7 @@ public final class ReplicaServer: @unchecked Sendable {
         readiness.listening(now: loop.now)
         refreshReadiness()
         guard !readiness.isReady && !readiness.isDraining else { return }
-        readinessTimer = loop.scheduleRepeating(everyNanos: 50_000_000) { [unowned self] in self.refreshReadiness() }
+        readinessTimer = loop.scheduleRepeating(everyNanos: 50_000_000) { [weak self] in self?.refreshReadiness() }
     }
 
     /// Feeds readiness the other replicas' progress (see ``Readiness``). Loop thread.
