@@ -20,9 +20,10 @@ public final class ReplicaServer: @unchecked Sendable {
     public private(set) var mesh: MeshNode!
     private(set) var router: HubRouter!
     private let logger: Logger
-    /// What `GET /readyz` answers (loop thread), and the timer that watches the first mesh sync.
-    private var readiness: Readiness
-    private var readinessTimer: TimerID?
+    /// What `GET /readyz` answers, and the timer that watches the first mesh sync (loop thread; see
+    /// Replica+Readiness.swift).
+    var readiness: Readiness
+    var readinessTimer: TimerID?
 
     /// The hubs every replica serves unless told otherwise: the seed's `ChatHub` at `/chatHub` and the
     /// `DemoHub` at `/demoHub`.
@@ -110,19 +111,6 @@ public final class ReplicaServer: @unchecked Sendable {
         return try result.get()
     }
 
-    /// SIGTERM's first step: `GET /readyz` answers 503 from now on while everything else is served as before, for
-    /// `delay` seconds (long enough for a load balancer's probes to take the replica out of rotation); then the
-    /// graceful ``shutdown(timeout:completion:)``. Safe from any thread.
-    public func drain(delay: Double, timeout: Double = 4, completion: @escaping @Sendable () -> Void) {
-        loop.execute {
-            self.readiness.drain()
-            self.stopReadinessTimer()
-            self.loop.schedule(afterNanos: UInt64(max(0, delay) * 1e9)) {
-                self.shutdown(timeout: timeout, completion: completion)
-            }
-        }
-    }
-
     /// Graceful stop: clients get Close with allowReconnect, peers hear we're leaving. Calls `completion` off-loop
     /// when done, within `timeout` seconds whatever happens.
     public func shutdown(timeout: Double = 4, completion: @escaping @Sendable () -> Void) {
@@ -146,50 +134,6 @@ public final class ReplicaServer: @unchecked Sendable {
                 }
             }
         }
-    }
-
-    // MARK: Readiness and metrics
-
-    /// HTTP listens: readiness starts waiting for the first mesh sync, looked at every 50 ms until it is done.
-    private func startReadiness() {
-        readiness.listening(now: loop.now)
-        refreshReadiness()
-        guard !readiness.isReady && !readiness.isDraining else { return }
-        readinessTimer = loop.scheduleRepeating(everyNanos: 50_000_000) { [weak self] in self?.refreshReadiness() }
-    }
-
-    /// Feeds readiness the other replicas' progress (see ``Readiness``). Loop thread.
-    private func refreshReadiness() {
-        guard case .syncing = readiness.phase else { return }
-        let peers = config.replicas.map(\.id).filter { $0 != options.nodeId }.map { id -> (id: String, progress: Readiness.PeerProgress) in
-            if router.synced.contains(id) { return (id, .synced) }
-            if !mesh.isReachable(id) && mesh.dialFailures(of: id) > 0 { return (id, .failed) }
-            return (id, .pending)
-        }
-        guard let outcome = readiness.update(now: loop.now, peers: peers) else { return }
-        stopReadinessTimer()
-        switch outcome {
-        case .settled:
-            logger.info("ready: first mesh sync done (GET /readyz answers 200)")
-        case .timedOut(let pending):
-            logger.warning(
-                "ready: first mesh sync not finished with \(pending.joined(separator: ", ")) after "
-                    + "\(Readiness.seconds(Double(readiness.syncTimeoutNanos) / 1e9)); serving anyway (GET /readyz answers 200)")
-        }
-    }
-
-    private func stopReadinessTimer() {
-        if let t = readinessTimer { loop.cancel(t) }
-        readinessTimer = nil
-    }
-
-    /// What `/metrics` shows now. Loop thread.
-    private func metricsInput() -> MetricsInput {
-        refreshReadiness()
-        return MetricsInput(
-            node: options.nodeId, cluster: config.cluster, ready: readiness.isReady, draining: readiness.isDraining,
-            hubs: http.endpoints.map { $0.stats() }, mesh: mesh.snapshot(), loopTurns: loop.turnTimes,
-            wakeToFirstWrite: loop.wakeToFirstWrite, process: ProcessStats.current())
     }
 
     /// The clients and groups of the hub named `name`, for sending from outside its methods (nil: no such hub).
