@@ -67,6 +67,9 @@ public final class EventLoop: @unchecked Sendable {
     /// on a message's path is the kernel's.
     public private(set) var wakeToFirstWrite = TurnHistogram()
     private var awaitingFirstWrite = false
+    /// For every loop turn: time from the wake-up (epoll_wait returning) to the end of the turn's work (events,
+    /// timers, tasks and the writes they queued). A long turn delays everything else on the loop.
+    public private(set) var turnTimes = TurnHistogram()
     /// When epoll_wait returned this turn (`now` moves on when timers run, after the events were handled).
     private var wokeAt: UInt64 = 0
 
@@ -305,6 +308,7 @@ public final class EventLoop: @unchecked Sendable {
             runPendingTasks()
             runBatchTasks()
             flushAll()
+            turnTimes.record(monotonicNanos() &- wokeAt)
         }
     }
 

@@ -8,12 +8,15 @@ public struct TurnHistogram: Sendable {
     private var counts = [UInt64](repeating: 0, count: fineBuckets + coarseBuckets + 1)
     public private(set) var count: UInt64 = 0
     public private(set) var maxNanos: UInt64 = 0
+    /// All samples added up (wraps after ~584 years of recorded time).
+    public private(set) var sumNanos: UInt64 = 0
 
     public init() {}
 
     public mutating func record(_ nanos: UInt64) {
         counts[Self.bucket(nanos)] &+= 1
         count &+= 1
+        sumNanos &+= nanos
         if nanos > maxNanos { maxNanos = nanos }
     }
 
@@ -44,5 +47,21 @@ public struct TurnHistogram: Sendable {
             if seen >= rank { return index == counts.count - 1 ? maxNanos : min(Self.upperBound(index), maxNanos) }
         }
         return maxNanos
+    }
+
+    /// The samples known to be under `boundNanos`: those of every bucket that ends at or before it (a Prometheus
+    /// histogram's cumulative `le` count). Exact when `boundNanos` is a bucket bound (``isBucketBound(_:)``): a
+    /// multiple of 250 ns up to 128 µs, or 128 µs · 2^k up to ~8.4 s. The open-ended last bucket counts only
+    /// toward `UInt64.max`.
+    public func cumulativeCount(belowNanos boundNanos: UInt64) -> UInt64 {
+        if boundNanos == .max { return count }
+        var total: UInt64 = 0
+        for index in 0..<(counts.count - 1) where Self.upperBound(index) <= boundNanos { total &+= counts[index] }
+        return total
+    }
+
+    /// Whether some bucket ends exactly at `nanos` (so ``cumulativeCount(belowNanos:)`` is exact there).
+    public static func isBucketBound(_ nanos: UInt64) -> Bool {
+        (0..<(fineBuckets + coarseBuckets)).contains { upperBound($0) == nanos }
     }
 }

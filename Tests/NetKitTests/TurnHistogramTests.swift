@@ -52,3 +52,37 @@ import Testing
         #expect(h.percentileNanos(0.995) == 900_000)
     }
 }
+
+/// What a Prometheus histogram needs of ``TurnHistogram``: a sum, and exact cumulative counts at bucket bounds.
+@Suite struct TurnHistogramPrometheusTests {
+    @Test func sumAddsEverySample() {
+        var h = TurnHistogram()
+        for nanos: UInt64 in [100, 2_000, 300_000, 5_000_000_000] { h.record(nanos) }
+        #expect(h.sumNanos == 5_000_302_100)
+        #expect(h.count == 4)
+    }
+
+    @Test func cumulativeCountsAreExactAtBucketBounds() {
+        var h = TurnHistogram()
+        // 999 ns and 1000 ns straddle the 1 µs bound: a sample on a bound counts in the bucket above it.
+        for nanos: UInt64 in [0, 249, 250, 999, 1_000, 127_999, 128_000, 255_999, 256_000, 9_000_000_000] { h.record(nanos) }
+        #expect(h.cumulativeCount(belowNanos: 250) == 2)
+        #expect(h.cumulativeCount(belowNanos: 1_000) == 4)
+        #expect(h.cumulativeCount(belowNanos: 128_000) == 6)
+        #expect(h.cumulativeCount(belowNanos: 256_000) == 8)
+        #expect(h.cumulativeCount(belowNanos: 8_388_608_000) == 9)  // the last bounded bucket
+        // The open-ended last bucket (≥ 8.39 s) counts only toward +Inf.
+        #expect(h.cumulativeCount(belowNanos: UInt64.max - 1) == 9)
+        #expect(h.cumulativeCount(belowNanos: .max) == 10)
+        #expect(h.cumulativeCount(belowNanos: 0) == 0)
+    }
+
+    @Test func bucketBounds() {
+        for bound: UInt64 in [250, 1_000, 2_500, 100_000, 128_000, 256_000, 1_024_000, 8_388_608_000] {
+            #expect(TurnHistogram.isBucketBound(bound), "\(bound)")
+        }
+        for bound: UInt64 in [0, 1, 251, 200_000, 1_000_000, 16_777_216_000] {
+            #expect(!TurnHistogram.isBucketBound(bound), "\(bound)")
+        }
+    }
+}

@@ -193,7 +193,12 @@ class Replica:
 
     @property
     def cmd(self) -> list[str]:
-        return [str(SERVER_BIN), "--node", self.node, "--peers", str(self.peers_path), *self.args]
+        args = list(self.args)
+        # The suite stops hundreds of replicas with SIGTERM: no load-balancer drain (--drain-delay, 2 s by
+        # default) unless a test asks for one.
+        if not any(a.startswith("--drain-delay") for a in args) and server_supports("--drain-delay"):
+            args += ["--drain-delay", "0"]
+        return [str(SERVER_BIN), "--node", self.node, "--peers", str(self.peers_path), *args]
 
     def start(self, wait: bool = True) -> "Replica":
         self._ready.clear()

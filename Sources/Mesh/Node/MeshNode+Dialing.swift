@@ -9,6 +9,7 @@ extension MeshNode {
             address = try SocketAddress(host: peer.address.numericHost, port: peer.address.port)
         } catch {
             logger.error("cannot dial peer", ["peer": peer.id, "addr": "\(peer.address)", "reason": "\(error)"])
+            peer.counters.dialFailures &+= 1
             peer.nextDialAt = .max
             return
         }
@@ -41,7 +42,10 @@ extension MeshNode {
         }
     }
 
-    func dialFailed(_ peer: Peer, reason: String, level: LogLevel = .info) {
+    /// Our dial of `peer` ended without a link: redial after the backoff. `counted`: a real failure (not a
+    /// tie-break our dial lost), counted in ``PeerCounters/dialFailures``.
+    func dialFailed(_ peer: Peer, reason: String, level: LogLevel = .info, counted: Bool = true) {
+        if counted { peer.counters.dialFailures &+= 1 }
         let now = self.now()
         peer.nextDialAt = now + peer.backoff.nextDelay()
         if case .refuse(let until) = dialThrottle.check(peer.id, now: now) { peer.nextDialAt = max(peer.nextDialAt, until) }

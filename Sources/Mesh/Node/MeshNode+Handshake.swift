@@ -58,7 +58,7 @@ extension MeshNode {
         // Our own tie-break verdicts, or the peer's (quoted): routine, not worth a warning.
         let expected = reason.contains("duplicate link") || reason.contains("blocked (test)")
         if let peer, link.role == .dialer {
-            dialFailed(peer, reason: reason, level: expected ? .debug : .warning)
+            dialFailed(peer, reason: reason, level: expected ? .debug : .warning, counted: !expected)
         } else if expected {
             logger.debug("link refused", ["peer": link.peerId ?? "?", "reason": reason])
         } else if let id = link.handshake.claimedPeerId, peers[id] == nil, departed.contains(id) {

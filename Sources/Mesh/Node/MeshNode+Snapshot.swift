@@ -22,7 +22,8 @@ extension MeshNode {
                     replayBufferedBytes: linked ? own.bytes(after: peer.ackedOwn) : 0,
                     gaps: counters.gaps, sendGaps: counters.sendGaps, dataWrites: counters.dataWrites,
                     feeding: (peer.link?.feeds.map(\.origin) ?? []).sorted(), requested: peer.requested.sorted(),
-                    reportedLinks: peer.reportedLinks, reachable: isReachable(peer.id)))
+                    reportedLinks: peer.reportedLinks, reachable: isReachable(peer.id),
+                    linksEstablished: counters.linksEstablished, dialFailures: counters.dialFailures))
         }
         var origins = [OriginSnapshot]()
         for peer in peerList {
@@ -39,6 +40,10 @@ extension MeshNode {
             throttledHandshakes: throttledHandshakes, failedAuthentications: failedAuthentications, peers: peerSnapshots,
             origins: origins)
     }
+
+    /// How many of our dials of `peer` failed so far (``PeerSnapshot/dialFailures``), without a whole snapshot;
+    /// 0 for an unknown id. Loop thread.
+    public func dialFailures(of peer: String) -> UInt64 { peers[peer]?.counters.dialFailures ?? 0 }
 
     /// Takes a snapshot on the loop and hands it to `completion` there. Safe from any thread.
     public func requestSnapshot(_ completion: @escaping @Sendable (MeshSnapshot) -> Void) {

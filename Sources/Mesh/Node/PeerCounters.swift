@@ -24,6 +24,8 @@ struct PeerCounters {
     var gaps: UInt64 = 0
     /// Links that came up with this peer (either role).
     var linksEstablished: UInt64 = 0
+    /// Our dials that failed: the connect, or the handshake after it (not a tie-break lost to the peer's own dial).
+    var dialFailures: UInt64 = 0
     /// Last heartbeat round trip (nil before the first answer).
     var rttMicros: UInt64?
 }

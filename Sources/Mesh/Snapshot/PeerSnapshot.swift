@@ -48,4 +48,8 @@ public struct PeerSnapshot: Sendable, Equatable {
     public var reportedLinks: [LinkReport]
     /// ``MeshNode/isReachable(_:)``: linked to us, or to a peer linked to us.
     public var reachable: Bool = false
+    /// Links that came up with this peer (either role).
+    public var linksEstablished: UInt64 = 0
+    /// Our dials of this peer that failed (connect or handshake; not a tie-break lost to its own dial).
+    public var dialFailures: UInt64 = 0
 }

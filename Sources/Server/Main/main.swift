@@ -92,12 +92,12 @@ let reloader = MembershipReloader(replica: replica, path: commandLine.peersPath,
 reloader.handleSignals()
 if commandLine.watchPeers { reloader.watch() }
 
-// SIGTERM/SIGINT: graceful shutdown (clients told to reconnect, peers told we leave), exit 0 within 5 s.
-// A second signal exits at once.
+// SIGTERM/SIGINT: /readyz turns 503 for --drain-delay while everyone is still served, then the graceful shutdown
+// (clients told to reconnect, peers told we leave), exit 0 within the drain delay + 5 s. A second signal exits at once.
 var received: Int32 = 0
 sigwait(&shutdownSignals, &received)
-logger.info("signal \(received): shutting down")
-replica.shutdown(timeout: 4) {
+logger.info("signal \(received): draining for \(serverOptions.drainDelay) s (/readyz answers 503), then shutting down")
+replica.drain(delay: serverOptions.drainDelay, timeout: 4) {
     logger.info("bye")
     exit(0)
 }

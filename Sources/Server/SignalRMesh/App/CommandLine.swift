@@ -51,10 +51,13 @@ public struct ServerCommandLine: Equatable, Sendable {
                                     (IPv6: per /64); past it that address's oldest is dropped (default: 10000)
           --max-negotiations N      negotiations waiting for their WebSocket kept in all (memory bound); past it
                                     the oldest is dropped (default: 100000)
-          --status-access WHO       who may read GET /api/mesh: `local` (clients whose TCP peer address is loopback;
-                                    others get 403), `any`, or `off` (404) (default: local)
-          --status-max-age SECONDS  serve one rendering of /api/mesh for this long before taking a fresh snapshot
-                                    (default: 1)
+          --status-access WHO       who may read GET /api/mesh, /metrics, /healthz and /readyz: `local` (clients whose
+                                    TCP peer address is loopback; others get 403), `any` (load balancers and
+                                    Prometheus on other hosts), or `off` (404) (default: local)
+          --status-max-age SECONDS  serve one rendering of /api/mesh and /metrics for this long before taking a
+                                    fresh snapshot (default: 1)
+          --drain-delay SECONDS     on SIGTERM, answer GET /readyz with 503 for this long while still serving
+                                    everyone, then shut down gracefully; 0 shuts down at once (default: 2)
           --detailed-errors         send the text of server errors to clients (ASP.NET Core's EnableDetailedErrors;
                                     HubException messages are always sent)
           --jwt-key KEY             HS256 key (at least 32 bytes of UTF-8) that bearer tokens are checked against;
@@ -209,6 +212,12 @@ public struct ServerCommandLine: Equatable, Sendable {
                 let v = try seconds(flag, inline)
                 guard v <= 60 else { throw UsageError("--status-max-age takes a number of seconds between 0 and 60, not '\(v)'") }
                 result.options.statusMaxAge = v
+            case "--drain-delay":
+                let text = try value(flag, inline)
+                guard let v = Double(text), v.isFinite, v >= 0, v <= 3600 else {
+                    throw UsageError("--drain-delay takes a number of seconds between 0 and 3600, not '\(text)'")
+                }
+                result.options.drainDelay = v
             case "--detailed-errors":
                 result.options.detailedErrors = true
             case "--jwt-key":
@@ -256,6 +265,7 @@ extension ServerOptions: Equatable {
             && a.allowedHosts == b.allowedHosts && a.wsEcho == b.wsEcho
             && a.publicDir == b.publicDir && a.maxNegotiationsPerAddress == b.maxNegotiationsPerAddress
             && a.maxNegotiations == b.maxNegotiations && a.statusAccess == b.statusAccess && a.statusMaxAge == b.statusMaxAge
+            && a.drainDelay == b.drainDelay
             && a.detailedErrors == b.detailedErrors && a.redirectNegotiate == b.redirectNegotiate && a.jwtKey == b.jwtKey
             && a.longPollTimeout == b.longPollTimeout && a.disconnectTimeout == b.disconnectTimeout
             && a.transports == b.transports

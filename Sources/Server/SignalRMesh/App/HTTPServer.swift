@@ -2,7 +2,8 @@ import Foundation
 import NetKit
 
 /// The replica's HTTP side on one event loop: keep-alive HTTP/1.1 with pipelining, the hub endpoints, the raw
-/// WebSocket echo endpoint, `/api/mesh`, and the static web client.
+/// WebSocket echo endpoint, the status endpoints (`/api/mesh`, `/metrics`, `/healthz`, `/readyz`), and the static
+/// web client.
 public final class HTTPServer {
     let loop: EventLoop
     let options: ServerOptions
@@ -20,12 +21,21 @@ public final class HTTPServer {
     public var meshStatus: (() -> [UInt8])? {
         didSet { statusCache.invalidate() }
     }
+    /// Renders `GET /metrics` (set by whoever owns the mesh).
+    public var metrics: (() -> [UInt8])? {
+        didSet { metricsCache.invalidate() }
+    }
+    /// Answers `GET /readyz`: 200 with `ready`, else 503 with the reason (set by whoever owns the mesh; nil: ready
+    /// while serving).
+    public var readiness: (() -> (ready: Bool, text: String))?
     /// Serves transport requests for connections owned by other replicas (set by whoever owns the mesh).
     var forwarder: TransportForwarder?
     /// `--redirect-negotiate`: sends negotiates to the live replicas in turn (set by whoever owns the mesh).
     var negotiateRedirector: NegotiateRedirector?
     /// The last rendering of `/api/mesh`, served again for `statusMaxAge`.
     private var statusCache: StatusCache
+    /// The last rendering of `/metrics`, served again for `statusMaxAge`.
+    private var metricsCache: StatusCache
     public private(set) var isShuttingDown = false
     /// Rate limits the log lines clients can cause, for everything on this loop.
     let throttledLog: ThrottledLog
@@ -39,6 +49,7 @@ public final class HTTPServer {
         staticFiles = root.map { StaticFiles(root: $0) }
         throttledLog = ThrottledLog(clock: { [loop] in loop.now })
         statusCache = StatusCache(maxAgeNanos: UInt64(options.statusMaxAge * 1e9))
+        metricsCache = StatusCache(maxAgeNanos: UInt64(options.statusMaxAge * 1e9))
     }
 
     /// Serves `hub` at its path, its messages routed by `router`. Loop thread, before ``start(address:)``.
@@ -143,31 +154,62 @@ public final class HTTPServer {
         if lower == "/api/mesh" {
             return .response(meshStatusRequest(request, http: http, now: now))
         }
-        if lower == "/healthz" {
-            return .response(.text(200, "ok"))
+        if lower == "/metrics" || lower == "/healthz" || lower == "/readyz" {
+            return .response(probeRequest(request, path: lower, http: http, now: now))
         }
         return .response(staticFile(request))
     }
 
-    /// `GET /api/mesh`: the access rule (by the socket's peer address), then the cached rendering.
-    private func meshStatusRequest(_ request: HTTPRequest, http: HTTPConnection, now: UInt64) -> HTTPResponse {
+    /// The access rule of the status endpoints (`--status-access`, by the socket's peer address): nil when the
+    /// client may read `path`, else the answer it gets.
+    private func refuseStatus(_ request: HTTPRequest, path: String, http: HTTPConnection) -> HTTPResponse? {
         switch options.statusAccess.decide(peer: http.conn.remoteAddress) {
         case .allow:
-            break
+            return nil
         case .notFound:
             return .text(404, "Not Found")
         case .forbidden:
             throttledLog.info(logger, kind: "status-forbidden",
-                "request refused: /api/mesh is for local clients",
-                ["remote": http.conn.remoteAddress?.description ?? "?", "see": "--status-access"])
-            return withCORS(.text(403, "Forbidden: /api/mesh is only served to clients on this machine (--status-access)"), request)
+                "request refused: status endpoint is for local clients",
+                ["path": path, "remote": http.conn.remoteAddress?.description ?? "?", "see": "--status-access"])
+            return withCORS(.text(403, "Forbidden: \(path) is only served to clients on this machine (--status-access)"), request)
         }
+    }
+
+    /// `GET /api/mesh`: the access rule, then the cached rendering.
+    private func meshStatusRequest(_ request: HTTPRequest, http: HTTPConnection, now: UInt64) -> HTTPResponse {
+        if let refused = refuseStatus(request, path: "/api/mesh", http: http) { return refused }
         if CORS.isPreflight(request) { return CORS.preflightResponse(for: request, policy: options.allowedOrigins) }
         guard request.method == "GET" || request.method == "HEAD" else { return .text(405, "Method Not Allowed") }
         guard let render = meshStatus else { return .text(404, "Not Found") }
         var r = HTTPResponse.json(200, statusCache.body(now: now, build: render))
         r.headers.add("Cache-Control", "no-store")
         return withCORS(r, request)
+    }
+
+    /// `GET /metrics` (the cached Prometheus page), `/healthz` (200 `ok` while the process serves) and `/readyz`
+    /// (200 `ready`, or 503 and why not): the access rule first, as for `/api/mesh`.
+    private func probeRequest(_ request: HTTPRequest, path: String, http: HTTPConnection, now: UInt64) -> HTTPResponse {
+        if let refused = refuseStatus(request, path: path, http: http) { return refused }
+        guard request.method == "GET" || request.method == "HEAD" else {
+            var r = HTTPResponse.text(405, "Method Not Allowed")
+            r.headers.add("Allow", "GET, HEAD")
+            return r
+        }
+        var r: HTTPResponse
+        switch path {
+        case "/metrics":
+            guard let render = metrics else { return .text(404, "Not Found") }
+            r = HTTPResponse(status: 200, body: metricsCache.body(now: now, build: render))
+            r.headers.add("Content-Type", PrometheusText.contentType)
+        case "/readyz":
+            let state = readiness?() ?? (ready: true, text: "ready")
+            r = .text(state.ready ? 200 : 503, state.text)
+        default:
+            r = .text(200, "ok")
+        }
+        r.headers.add("Cache-Control", "no-store")
+        return r
     }
 
     func withCORS(_ response: HTTPResponse, _ request: HTTPRequest) -> HTTPResponse {

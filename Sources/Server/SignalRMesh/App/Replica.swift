@@ -23,6 +23,10 @@ public final class ReplicaServer: @unchecked Sendable {
     public private(set) var mesh: MeshNode!
     private(set) var router: HubRouter!
     private let logger: Logger
+    /// What `GET /readyz` answers, and the timer that watches the first mesh sync (loop thread; see
+    /// Replica+Readiness.swift).
+    var readiness: Readiness
+    var readinessTimer: TimerID?
 
     /// The hubs every replica serves unless told otherwise: the seed's `ChatHub` at `/chatHub` and the
     /// `DemoHub` at `/demoHub`.
@@ -50,6 +54,7 @@ public final class ReplicaServer: @unchecked Sendable {
         } else if BundledWebClient.publicDirectory() == nil {
             logger.warning(BundledWebClient.missingText)
         }
+        self.readiness = Readiness(syncTimeoutNanos: UInt64(options.readySyncTimeout * 1e9))
         loop = try EventLoop.spawn(name: "loop-\(options.nodeId)")
         var failure: (any Error)?
         runOnLoop {
@@ -76,6 +81,11 @@ public final class ReplicaServer: @unchecked Sendable {
                 }
                 self.http.meshStatus = { [unowned self] in
                     MeshStatusJSON.render(self.mesh.snapshot(), config: self.mesh.config, loop: self.loop.wakeToFirstWrite)
+                }
+                self.http.metrics = { [unowned self] in MetricsRenderer.render(self.metricsInput()) }
+                self.http.readiness = { [unowned self] in
+                    self.refreshReadiness()
+                    return (self.readiness.isReady, self.readiness.text(now: self.loop.now))
                 }
             } catch {
                 failure = error
@@ -104,6 +114,7 @@ public final class ReplicaServer: @unchecked Sendable {
                 } catch let e as SystemError {
                     throw ListenError(what: "http", address: httpAddress.description, error: e)
                 }
+                self.startReadiness()
             } catch {
                 result = .failure(error)
             }

@@ -48,6 +48,13 @@ public struct ServerOptions: Sendable {
     public var statusAccess: StatusAccess = .local
     /// How long one rendering of `GET /api/mesh` is served again before a fresh snapshot is taken.
     public var statusMaxAge: Double = 1
+    /// On SIGTERM, `/readyz` answers 503 for this long while everything else is served as before, so that a load
+    /// balancer takes the replica out of rotation before its clients are told to reconnect; then the graceful
+    /// shutdown. `--drain-delay`; 0: shut down at once.
+    public var drainDelay: Double = 2
+    /// `/readyz` turns 200 once the first mesh sync is done, or after this long listening whatever the peers do
+    /// (see ``Readiness``).
+    public var readySyncTimeout: Double = 10
     /// Who may call us from a browser (CORS and the WebSocket Origin check).
     public var allowedOrigins: OriginPolicy = .loopback
     /// Which `Host` names are served at all (the DNS rebinding guard); the default depends on the listener.

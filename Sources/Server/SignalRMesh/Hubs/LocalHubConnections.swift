@@ -12,6 +12,8 @@ final class LocalHubConnections {
     private var userOf: [String: ExactName] = [:]
     /// Connections here that speak MessagePack.
     private(set) var messagePackConnections: Set<String> = []
+    /// Messages handed to connections here by ``deliver(_:to:)``, one per recipient (for `/metrics`).
+    private(set) var messagesDelivered: UInt64 = 0
 
     init(hubName: String) { self.hubName = hubName }
 
@@ -93,34 +95,57 @@ final class LocalHubConnections {
     func deliver(_ message: OutgoingMessage, to target: RouteTarget) {
         switch target {
         case .all:
+            messagesDelivered &+= UInt64(connections.count)
             for c in connections.values { c.sendMessage(message) }
         case .allExcept(let excluded):
+            var sent: UInt64 = 0
             if excluded.count == 1 {
                 let skip = excluded[0]
-                for (id, c) in connections where id != skip { c.sendMessage(message) }
+                for (id, c) in connections where id != skip {
+                    c.sendMessage(message)
+                    sent &+= 1
+                }
             } else {
                 let skip = Set(excluded)
-                for (id, c) in connections where !skip.contains(id) { c.sendMessage(message) }
+                for (id, c) in connections where !skip.contains(id) {
+                    c.sendMessage(message)
+                    sent &+= 1
+                }
             }
+            messagesDelivered &+= sent
         case .connections(let ids):
             if ids.count == 1 {
-                connections[ids[0]]?.sendMessage(message)
+                messagesDelivered &+= send(message, to: ids[0])
             } else {
-                for id in Set(ids) { connections[id]?.sendMessage(message) }
+                messagesDelivered &+= send(message, to: Set(ids))
             }
         case .groups(let groups, let except):
             if groups.count == 1 && except.isEmpty {
-                for id in groupMembers[ExactName(groups[0])] ?? [] { connections[id]?.sendMessage(message) }
+                messagesDelivered &+= send(message, to: groupMembers[ExactName(groups[0])] ?? [])
                 return
             }
             var ids = Set<String>()
             for g in groups { ids.formUnion(groupMembers[ExactName(g)] ?? []) }
             for id in except { ids.remove(id) }
-            for id in ids { connections[id]?.sendMessage(message) }
+            messagesDelivered &+= send(message, to: ids)
         case .users(let users):
             var ids = Set<String>()
             for u in users { ids.formUnion(userConnections[ExactName(u)] ?? []) }
-            for id in ids { connections[id]?.sendMessage(message) }
+            messagesDelivered &+= send(message, to: ids)
         }
+    }
+
+    /// Sends to the connection `id` if it is here; returns how many got it (0 or 1).
+    private func send(_ message: OutgoingMessage, to id: String) -> UInt64 {
+        guard let connection = connections[id] else { return 0 }
+        connection.sendMessage(message)
+        return 1
+    }
+
+    /// Sends to those of `ids` that are here; returns how many got it.
+    private func send(_ message: OutgoingMessage, to ids: Set<String>) -> UInt64 {
+        var sent: UInt64 = 0
+        for id in ids { sent &+= send(message, to: id) }
+        return sent
     }
 }

@@ -25,6 +25,8 @@ final class HubEndpoint {
     let loop: EventLoop
     /// The time in nanoseconds (the loop's; tests inject their own).
     var clock: () -> UInt64
+    /// Messages, invocations and connections, for `/metrics` (bumped by the connections).
+    var counters = HubCounters()
     private let logger = Logger(label: "endpoint")
 
     init(
@@ -164,6 +166,7 @@ final class HubEndpoint {
     func connected(_ connection: SignalRConnection) {
         pending[ObjectIdentifier(connection)] = nil
         active[connection.connectionId] = connection
+        counters.opened[HubCounters.slot(connection.transport.kind, connection.hubProtocol.kind)] &+= 1
         router.connected(connection, hub: hub.name, user: connection.userId, protocol: connection.hubProtocol.kind)
         connection.logger.debug("connection opened", connection.eventFields)
         connection.runConnectedHook()

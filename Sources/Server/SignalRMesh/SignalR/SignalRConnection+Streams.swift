@@ -71,11 +71,13 @@ extension SignalRConnection {
         let id = inv.invocationId ?? ""
         guard streams.outgoing[id] == nil else {
             endUploads(inputs.streams)
+            endpoint.counters.invocationErrors &+= 1
             sendHubMessage(.completion(invocationId: id, result: nil, error: HubErrors.invocationIdInUse(id)))
             return
         }
         guard streams.outgoing.count < ConnectionStreams.maxOutgoing else {
             endUploads(inputs.streams)
+            endpoint.counters.invocationErrors &+= 1
             sendHubMessage(.completion(invocationId: id, result: nil, error: HubErrors.hubException(
                 inv.target, "At most \(ConnectionStreams.maxOutgoing) streams may run at once on a connection.")))
             return
@@ -123,8 +125,10 @@ extension SignalRConnection {
             // A cancelled stream is not an error (ASP.NET Core sends a plain Completion).
             sendHubMessage(.completion(invocationId: id, result: nil, error: nil))
         case let e as HubException:
+            endpoint.counters.invocationErrors &+= 1
             sendHubMessage(.completion(invocationId: id, result: nil, error: HubErrors.streamingFailed(hubException: e.message)))
         case let error?:
+            endpoint.counters.invocationErrors &+= 1
             endpoint.throttledLog.warning(logger, kind: "hub-stream-failed",
                 "hub stream failed", ["method": LogText.cut(inv.target), "error": LogText.cut("\(error)", limit: 160)])
             let text = endpoint.options.detailedErrors

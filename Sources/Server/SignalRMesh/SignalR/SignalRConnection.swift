@@ -198,6 +198,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             close(error: HubErrors.closedWithError, allowReconnect: true, reason: "invalid hub message")
             return
         }
+        endpoint.counters.messagesReceived &+= 1
         if stateful != nil {
             switch stateful!.received(message) {
             case .process:
@@ -215,10 +216,12 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         }
         switch message {
         case .invocation(let inv):
+            endpoint.counters.invocations &+= 1
             // Upload streams open now: their items may arrive while the invocation waits in the queue.
             guard let uploads = openUploads(inv) else { return }
             enqueue(inv, streaming: false, uploads: uploads)
         case .streamInvocation(let inv):
+            endpoint.counters.invocations &+= 1
             guard let uploads = openUploads(inv) else { return }
             enqueue(inv, streaming: true, uploads: uploads)
         case .cancelInvocation(let id):
@@ -421,6 +424,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
 
     /// Sends an error Completion when the caller waits for one; a non-blocking invocation gets no answer.
     func complete(_ invocationId: String?, error: String) {
+        endpoint.counters.invocationErrors &+= 1
         // An empty id counts as none, as in ASP.NET Core: the caller isn't waiting.
         guard let id = invocationId, !id.isEmpty else { return }
         sendHubMessage(.completion(invocationId: id, result: nil, error: error))
@@ -431,6 +435,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     func sendHubMessage(_ message: HubMessage) {
         var out: [UInt8] = []
         hubProtocol.write(message, into: &out)
+        endpoint.counters.messagesSent &+= 1
         if stateful != nil && message.isSequenced {
             guard keep(.encoded(out), bytes: out.count) else { return }
         }
@@ -569,6 +574,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         case .none:
             break
         case .sendPing:
+            endpoint.counters.messagesSent &+= 1
             transport.send(Self.ping, kind: hubProtocol.kind)
         case .handshakeTimedOut:
             // failHandshake checks nothing of the phase: the machine already moved to closed.
