@@ -403,7 +403,10 @@ final class HubRouter {
 
     private func peerEvent(_ event: BackplanePeerEvent) {
         switch event {
-        case .reachable:
+        case .reachable(let replica):
+            // Ask a newly reachable replica at once, even while a retry timer for others is pending (readiness
+            // waits on its snapshot); the timer retries whatever is still missing.
+            if syncTimer != nil, !synced.contains(replica) { publish(.snapshotRequest, to: [replica]) }
             scheduleSync()
         case .unreachable(let replica), .left(let replica):
             forget(replica)
