@@ -138,7 +138,7 @@ import Testing
         #expect(logC.lines.contains { $0.contains("dial failed") && $0.contains("rejected by peer") && $0.contains("unknown node id") })
         // … and a never dialed c again; c is not in a's view at all, and nothing of c's was counted as lost.
         #expect(proxy.state.withLock { $0.connections } == dialsAtRemoval)
-        #expect(logA.lines.contains { $0.contains("left replica c: no longer in the peers file") })
+        #expect(logA.lines.contains { $0.contains("msg=\"replica removed\"") && $0.contains("peer=c") })
         #expect(!logA.lines.contains { $0.contains("gap") })
         for id in ["a", "b"] {
             let snap = try mesh.snapshot(id)

@@ -95,7 +95,7 @@ extension MeshNode {
         // Others asked us to relay its messages: nothing more comes of that (our LINKS stop naming it, and they
         // look for another route).
         for other in peerList where other !== peer { other.link?.feeds.removeAll { $0.origin == id } }
-        logger.info("left replica \(id): no longer in the peers file", ["peer": id])
+        logger.info("replica removed", ["peer": id, "reason": "no longer in the peers file"])
     }
 
     /// Closes the link to a replica whose mesh address changed and dials the new one at once.
@@ -103,7 +103,7 @@ extension MeshNode {
         let old = peer.address
         peer.address = address
         cancelOutbound(peer)
-        logger.info("replica \(peer.id) moved from \(old) to \(address): redialing", ["peer": peer.id])
+        logger.info("replica moved: redialing", ["peer": peer.id, "from": "\(old)", "to": "\(address)"])
         if let link = peer.link {
             retire(link, abort: false)
             markDown(peer, link, reason: "its mesh address changed", log: false)

@@ -96,9 +96,9 @@ if commandLine.watchPeers { reloader.watch() }
 // (clients told to reconnect, peers told we leave), exit 0 within the drain delay + 5 s. A second signal exits at once.
 var received: Int32 = 0
 sigwait(&shutdownSignals, &received)
-logger.info("signal \(received): draining for \(serverOptions.drainDelay) s (/readyz answers 503), then shutting down")
+logger.info("draining", ["signal": "\(received)", "drain_delay": "\(serverOptions.drainDelay)s", "then": "shutting down"])
 replica.drain(delay: serverOptions.drainDelay, timeout: 4) {
-    logger.info("bye")
+    logger.info("stopped")
     exit(0)
 }
 sigwait(&shutdownSignals, &received)
