@@ -9,7 +9,7 @@
 #   7. Tests/sanitize.sh thread   (the unit tests under ThreadSanitizer; `address` by hand)
 # and ends with the line "N passed, N failed" (exit status non-zero when anything failed).
 #
-# Env: SKIP_STEPS="swift-test example pytest autobahn fuzz sanitize" (any subset) to leave steps out while developing;
+# Env: SKIP_STEPS="docs swift-test example pytest autobahn fuzz sanitize" (any subset) to leave steps out while developing;
 #      PYTEST_ARGS extra pytest arguments (e.g. "-k mesh -x"); CHAOS_SEED to replay a chaos run;
 #      SWIFT_SCRATCH another build folder (swift --scratch-path; default .build), SERVER_BIN another binary.
 set -euo pipefail
@@ -187,6 +187,13 @@ for path in sys.argv[1:]:
 print(p, f, s)
 PY
 }
+
+if skipping docs; then
+  say "doc links (skipped by SKIP_STEPS)"
+else
+  say "doc links: every relative link and #anchor in the Markdown files"
+  if python3 "$ROOT/Tests/check-doc-links.py"; then record docs 1 0; else record docs 0 1; fi
+fi
 
 if skipping swift-test; then
   say "swift test (skipped by SKIP_STEPS)"
