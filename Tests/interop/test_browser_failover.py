@@ -50,6 +50,19 @@ MESSAGES_JS = """return Array.from(document.querySelectorAll("#messages li.msg:n
   [li.querySelector(".msg-user").textContent, li.querySelector(".msg-text").textContent]);"""
 
 
+
+# The mesh panel as drawn: {id: {self, tag (when shown), state}}.
+NODES_JS = """
+const out = {};
+for (const li of document.querySelectorAll('li.node')) {
+  const id = li.querySelector('.node-id').textContent;
+  const tag = li.querySelector('.node-tag');
+  out[id] = {self: li.classList.contains('node-self'), tag: tag.hidden ? null : tag.textContent,
+             state: li.dataset.state};
+}
+return out;
+"""
+
 class Page:
     """One headless Chromium window on a replica's page."""
 
@@ -174,6 +187,12 @@ def test_page_fails_over_within_3s_keeps_presence_and_comes_back(report, transpo
         p1.wait_state(lambda s: s["view"]["from"] == "other" and s["view"]["node"] == via
                       and s["view"]["peers"].get("a") != "up", 5, "P1's view: a down")
         p2.wait_state(lambda s: s["view"]["peers"].get("a") != "up", 5, "P2's view: a down")
+        # … and the panel draws it so: the replica it goes through in the centre ("connected via"), a among the
+        # peers and not up (not a stale "this replica, up").
+        drawn = wait_until(lambda: p1.driver.execute_script(NODES_JS), 5, what="P1's mesh panel")
+        wait_until(lambda: (lambda d: d.get(via, {}).get("tag") == "connected via" and d.get(via, {}).get("self")
+                            and "a" in d and not d["a"]["self"] and d["a"]["state"] != "up")(
+                                p1.driver.execute_script(NODES_JS)), 5, what=f"P1's panel: via {via}, a down ({drawn})")
 
         # ---- a is back: P1 returns by itself, without missing what is said meanwhile.
         burst: list[str] = []

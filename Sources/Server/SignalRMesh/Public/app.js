@@ -852,7 +852,7 @@
       label.textContent = d.id.length <= 3 ? d.id : `${d.id.slice(0, 2)}…`;
       group.appendChild(label);
       const title = svg("title", {});
-      title.textContent = `${d.id}${d.self ? " (this replica)" : ""}: ${d.state}`;
+      title.textContent = `${d.id}${d.self ? (d.id === selfId ? " (this replica)" : " (connected via)") : ""}: ${d.state}`;
       group.appendChild(title);
       nodeLayer.appendChild(group);
     });
@@ -1009,8 +1009,11 @@
     }
 
     const peers = peerList(data).slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    // The centre of the view is the replica that gave it: this page's own, or (while that one is down) the one the
+    // page is connected through; the page's own replica then shows among the peers with the state the other sees.
+    const viewer = fromHome || typeof data.node !== "string" || !data.node ? selfId || "?" : data.node;
     const self = {
-      id: selfId || "?",
+      id: viewer,
       self: true,
       state: "up",
       // epoch is microseconds at boot.
