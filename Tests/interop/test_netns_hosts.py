@@ -254,7 +254,10 @@ def test_partitioned_host_catches_up_after_heal(healthy, report):
         cluster.isolate("c")
         detected = wait_state(site, [("a", "c"), ("b", "c"), ("c", "a"), ("c", "b")], False, DETECT_DEADLINE,
                               "a and b to see c down, and c them")
-        assert site.peer("a", "c")["reachable"] is False and site.peer("a", "b")["state"] == "up"
+        # a learns that c is unreachable through b too once b's link-state update reaches it (a moment after b
+        # noticed): wait for it rather than race it.
+        wait_until(lambda: site.peer("a", "c")["reachable"] is False, RELAY_DEADLINE, what="a to see c unreachable")
+        assert site.peer("a", "b")["state"] == "up"
         # From here on nothing can cross: what a and b say stays with a and b, what c says with c.
         mark = len(flow.sent)
         probes = {r: site.probe(r, "part") for r in IDS}
