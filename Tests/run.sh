@@ -5,7 +5,7 @@
 #   3. swift test in Examples/GreeterApp (an app package that depends on the SignalRMesh library by path)
 #   4. pytest Tests/interop       (real replica processes with stock SignalR clients)
 #   5. Tests/autobahn/run.sh      (Autobahn|Testsuite fuzzingclient, cases 1–10, against --ws-echo)
-#   6. Tests/fuzz/run.sh --smoke  (every libFuzzer target: replay the corpus, then 6 s of fuzzing each)
+#   6. Tests/fuzz/run.sh --smoke  (every libFuzzer target: replay the corpus, then 3 s of fuzzing each)
 #   7. Tests/sanitize.sh thread   (the unit tests under ThreadSanitizer; `address` by hand)
 # and ends with the line "N passed, N failed" (exit status non-zero when anything failed).
 #

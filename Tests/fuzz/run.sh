@@ -4,7 +4,7 @@
 #
 #   Tests/fuzz/run.sh [--smoke | --seconds S | --runs N] [--merge] [target …]
 #
-#   --smoke       replay the corpus, then fuzz each target for 6 s (the CI step; about a minute of fuzzing for all thirteen)
+#   --smoke       replay the corpus, then fuzz each target for 3 s (the CI step; about 40 s of fuzzing for all thirteen)
 #   --seconds S   fuzz each target for S seconds
 #   --runs N      fuzz each target for N executions
 #   --merge       afterwards, add the new inputs that reach new code to the committed corpus (Tests/fuzz/corpus)
@@ -22,12 +22,12 @@ cd "$ROOT"
 
 ALL_TARGETS=(http websocket hub msgpack json meshframe meshhandshake meshrecord peers jwt cluster longpoll sse)
 MODE=(-max_total_time=6)
-MODE_TEXT="smoke: 6 s per target"
+MODE_TEXT="smoke: 3 s per target"
 MERGE=0
 TARGETS=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) MODE=(-max_total_time=6); MODE_TEXT="smoke: 6 s per target" ;;
+    --smoke) MODE=(-max_total_time=3); MODE_TEXT="smoke: 3 s per target" ;;
     --seconds) MODE=(-max_total_time="$2"); MODE_TEXT="$2 s per target"; shift ;;
     --runs) MODE=(-runs="$2"); MODE_TEXT="$2 executions per target"; shift ;;
     --merge) MERGE=1 ;;

@@ -26,8 +26,12 @@ def start_env(logs, server_bin=None, **extra) -> dict:
 
 
 class StartSh:
-    def __init__(self, args: list[str], logs, server_bin=None, env: dict | None = None):
+    def __init__(self, args: list[str], logs, server_bin=None, env: dict | None = None, drain: bool = False):
+        """`drain`: keep the replicas' default drain on SIGTERM (2 s); otherwise `--drain-delay 0` goes to every
+        replica, so the suite doesn't wait 2 s per stop (one test keeps the default)."""
         env = env or start_env(logs, server_bin)
+        if not drain:
+            args = [*args, "--drain-delay", "0"] if "--" in args else [*args, "--", "--drain-delay", "0"]
         self.proc = subprocess.Popen([str(START), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         self.lines: list[str] = []
@@ -74,7 +78,7 @@ def three(tmp_path):
 
 def test_starts_all_and_stops_on_sigterm(three):
     c, peers, logs = three
-    s = StartSh(["--peers", str(peers)], logs)
+    s = StartSh(["--peers", str(peers)], logs, drain=True)
     try:
         for r in ("a", "b", "c"):
             line = s.wait_line(lambda ln, r=r: ln.startswith(f"replica {r} ready"))
