@@ -238,8 +238,72 @@ def recovery():
     save(fig, "recovery-times")
 
 
+FANOUT_TITLES = {"fan1k": "1 replica, 1 000 receivers", "fan10k": "1 replica, 10 000 receivers",
+                 "fan19k": "1 replica, 19 500 receivers", "fan3x5k": "3 replicas × 5 000 receivers"}
+
+
+def side_by_side():
+    """Fan-out sweeps of Tests/bench/side-by-side.sh (docs/bench-data/side-by-side-steps.csv): delivered rate and p99
+    against the offered rate, ours against the NIO peer (NIO + Redis for 3 × 5k), one line per interleaved round."""
+    data = rows("side-by-side-steps")
+    if data is None:
+        return
+    for workload, title in FANOUT_TITLES.items():
+        sel = [r for r in data if r["workload"] == workload]
+        if not sel:
+            continue
+        peer = "NIO + Redis" if workload == "fan3x5k" else "NIO (hb-signalr)"
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+        top = 0
+        for (batch, side, rnd, pin) in sorted({(r["batch"], r["side"], r["round"], r["pin"]) for r in sel}):
+            pts = sorted((r for r in sel if (r["batch"], r["side"], r["round"], r["pin"]) == (batch, side, rnd, pin)),
+                         key=lambda r: num(r["rate"]))
+            off = [num(r["offered_per_s"]) / 1e6 for r in pts]
+            dlv = [num(r["delivered_per_s"]) / 1e6 for r in pts]
+            p99 = [num(r["p99_us"]) / 1000 for r in pts]
+            lost = [num(r["lost"]) > 0 for r in pts]
+            top = max(top, max(off), max(dlv))
+            ours = side == "ours"
+            style = dict(color=OURS if ours else "#707070", linestyle="-" if ours else "--", marker="o" if ours else "s",
+                         markersize=4, linewidth=1.6 if ours else 1.3, alpha=0.9 if pin == "pinned" else 0.5)
+            label = f"{'ours (mesh)' if ours else peer}, {batch} round {rnd}, {pin}"
+            ax1.plot(off, dlv, label=label, **style)
+            ax2.plot(off, p99, label=label, **style)
+            for x, y, l in zip(off, p99, lost):
+                if l:
+                    ax2.plot([x], [y], marker="x", color="#c0392b", markersize=9, mew=2)
+            for x, y, l in zip(off, dlv, lost):
+                if l:
+                    ax1.plot([x], [y], marker="x", color="#c0392b", markersize=9, mew=2)
+        ax1.plot([0, top], [0, top], color="#c8c8c8", linewidth=1, zorder=0)
+        ax1.set_xlabel("offered deliveries (M/s)")
+        ax1.set_ylabel("delivered (M/s)")
+        ax1.set_xlim(0, top * 1.05)
+        ax1.set_ylim(0, top * 1.05)
+        ax1.grid(alpha=0.3)
+        ax2.axhline(500, color="#c0392b", linestyle="--", linewidth=1)
+        ax2.text(0, 520, " p99 limit 500 ms", color="#c0392b", fontsize=8, va="bottom")
+        ax2.set_yscale("log")
+        ax2.set_xlabel("offered deliveries (M/s)")
+        ax2.set_ylabel("p99 latency (ms, log)")
+        ax2.set_xlim(0, top * 1.05)
+        ax2.grid(alpha=0.3, which="both")
+        handles, labels = ax2.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", ncol=2, fontsize=7, bbox_to_anchor=(0.5, 0.0))
+        fig.suptitle(f"Fan-out, {title}: ours vs {peer}, same loadgen, interleaved (× = messages lost)", fontsize=11)
+        save(fig, f"side-by-side-{workload}")
+    summ = rows("side-by-side-summary")
+    if summ is None:
+        return
+    for workload in FANOUT_TITLES:
+        best = {side: [num(r["best_rate"]) for r in summ if r["workload"] == workload and r["side"] == side]
+                for side in ("ours", "theirs")}
+        if best["ours"] and best["theirs"]:
+            print(f"side-by-side {workload}: best sustained rate ours {best['ours']} theirs {best['theirs']}")
+
+
 PLOTS = {"latency": latency, "seams": seams, "link": link, "crypto": crypto, "connections": connections,
-         "recovery": recovery}
+         "recovery": recovery, "side-by-side": side_by_side}
 
 if __name__ == "__main__":
     wanted = sys.argv[1:] or list(PLOTS)
