@@ -112,21 +112,25 @@ public final class TCPConnection: EventHandler {
 
     private func writeQueued() {
         while chunkHead < chunks.count {
-            let count = min(chunks.count - chunkHead, 64)
-            let written: Int = withUnsafeTemporaryAllocation(of: iovec.self, capacity: count) { iov in
+            let written: Int = chunks.withUnsafeBufferPointer { all in
                 // The arrays stay alive in `chunks` for the duration of the call.
-                var total = 0
-                for k in 0..<count {
-                    let idx = chunkHead + k
-                    let off = k == 0 ? headOffset : 0
-                    chunks[idx].withUnsafeBytes { raw in
-                        iov[k] = iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + off), iov_len: raw.count - off)
-                    }
-                    total += chunks[idx].count - off
-                }
-                _ = total
+                let count = min(all.count - chunkHead, 64)
                 loop.willWrite()
-                return writev(fd, iov.baseAddress!, Int32(count))
+                if count == 1 {
+                    // One chunk (a broadcast pass queues one frame per connection): a plain write, no iovec.
+                    return all[chunkHead].withUnsafeBytes { raw in
+                        Glibc.write(fd, raw.baseAddress! + headOffset, raw.count - headOffset)
+                    }
+                }
+                return withUnsafeTemporaryAllocation(of: iovec.self, capacity: count) { iov in
+                    for k in 0..<count {
+                        let off = k == 0 ? headOffset : 0
+                        all[chunkHead + k].withUnsafeBytes { raw in
+                            iov[k] = iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + off), iov_len: raw.count - off)
+                        }
+                    }
+                    return writev(fd, iov.baseAddress!, Int32(count))
+                }
             }
             if written < 0 {
                 let e = errno
@@ -140,6 +144,8 @@ public final class TCPConnection: EventHandler {
             }
             bytesWritten &+= UInt64(written)
             pendingWriteBytes -= written
+            // Everything left: the chunks are dropped together below, not one by one.
+            if pendingWriteBytes == 0 { break }
             var left = written
             while left > 0 {
                 let avail = chunks[chunkHead].count - headOffset
@@ -154,7 +160,11 @@ public final class TCPConnection: EventHandler {
                 }
             }
         }
-        chunks.removeAll(keepingCapacity: chunks.count <= 16)
+        if chunks.count == 1 {
+            chunks.removeLast()
+        } else {
+            chunks.removeAll(keepingCapacity: chunks.count <= 16)
+        }
         chunkHead = 0
         headOffset = 0
         enableWritable(false)
