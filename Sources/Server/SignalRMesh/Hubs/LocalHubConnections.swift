@@ -5,6 +5,10 @@
 final class LocalHubConnections {
     let hubName: String
     private(set) var connections: [String: any HubConnectionSink] = [:]
+    /// The same connections side by side, for broadcasts (no dictionary walk); `slots` has each one's index.
+    /// Order among connections is arbitrary (removal moves the last one into the gap).
+    private var ordered: [any HubConnectionSink] = []
+    private var slots: [String: Int] = [:]
     // Group names and user ids are keyed by their exact bytes (``ExactName``), connection ids are ASCII.
     private var groupMembers: [ExactName: Set<String>] = [:]
     private var groupsOf: [String: Set<ExactName>] = [:]
@@ -29,6 +33,12 @@ final class LocalHubConnections {
     @discardableResult
     func add(_ connection: any HubConnectionSink, user: String?) -> Bool {
         connections[connection.connectionId] = connection
+        if let slot = slots[connection.connectionId] {
+            ordered[slot] = connection
+        } else {
+            slots[connection.connectionId] = ordered.count
+            ordered.append(connection)
+        }
         guard let user else { return false }
         let key = ExactName(user)
         userOf[connection.connectionId] = key
@@ -47,6 +57,13 @@ final class LocalHubConnections {
         let id = connection.connectionId
         guard connections[id] === connection else { return ([], nil, false) }
         connections[id] = nil
+        if let slot = slots.removeValue(forKey: id) {
+            let last = ordered.removeLast()
+            if slot < ordered.count {
+                ordered[slot] = last
+                slots[last.connectionId] = slot
+            }
+        }
         let lastMessagePack = messagePackConnections.remove(id) != nil && messagePackConnections.isEmpty
         var emptied: [String] = []
         for group in groupsOf.removeValue(forKey: id) ?? [] where removeMember(id, from: group) {
@@ -95,24 +112,11 @@ final class LocalHubConnections {
     func deliver(_ message: OutgoingMessage, to target: RouteTarget) {
         switch target {
         case .all:
-            messagesDelivered &+= UInt64(connections.count)
-            for c in connections.values { c.sendMessage(message) }
+            messagesDelivered &+= sendToAll(message, skipping: [])
         case .allExcept(let excluded):
-            var sent: UInt64 = 0
-            if excluded.count == 1 {
-                let skip = excluded[0]
-                for (id, c) in connections where id != skip {
-                    c.sendMessage(message)
-                    sent &+= 1
-                }
-            } else {
-                let skip = Set(excluded)
-                for (id, c) in connections where !skip.contains(id) {
-                    c.sendMessage(message)
-                    sent &+= 1
-                }
-            }
-            messagesDelivered &+= sent
+            var skip: Set<Int> = []
+            for id in excluded { if let slot = slots[id] { skip.insert(slot) } }
+            messagesDelivered &+= sendToAll(message, skipping: skip)
         case .connections(let ids):
             if ids.count == 1 {
                 messagesDelivered &+= send(message, to: ids[0])
@@ -132,6 +136,25 @@ final class LocalHubConnections {
             var ids = Set<String>()
             for u in users { ids.formUnion(userConnections[ExactName(u)] ?? []) }
             messagesDelivered &+= send(message, to: ids)
+        }
+    }
+
+    /// Sends to every connection here but those at the `skipping` slots; returns how many got it. Walks a copy
+    /// of the contiguous list in place: no reference counting per recipient (the copy keeps them all alive, and a
+    /// connection that leaves during the pass changes only the original).
+    private func sendToAll(_ message: OutgoingMessage, skipping: Set<Int>) -> UInt64 {
+        let snapshot = ordered
+        return snapshot.withUnsafeBufferPointer { all in
+            if skipping.isEmpty {
+                for i in all.indices { all[i].sendMessage(message) }
+                return UInt64(all.count)
+            }
+            var sent: UInt64 = 0
+            for i in all.indices where !skipping.contains(i) {
+                all[i].sendMessage(message)
+                sent &+= 1
+            }
+            return sent
         }
     }
 
