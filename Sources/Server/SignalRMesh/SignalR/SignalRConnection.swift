@@ -7,10 +7,19 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     let token: String
     let endpoint: HubEndpoint
     /// The transport in use; a stateful-reconnect connection gets a new one when its client comes back.
-    var transport: any HubTransport
+    var transport: any HubTransport {
+        didSet { webSocket = Self.webSocket(of: transport) }
+    }
+    /// `transport` when it is a WebSocket, unretained (`transport` holds it and every change of `transport` updates
+    /// this): broadcasts write to it without the existential hop and without reference counting per recipient.
+    private var webSocket: Unmanaged<WebSocketSession>?
     let loop: EventLoop
     /// The hub protocol; JSON until the handshake chose one.
-    private(set) var hubProtocol: any HubProtocol = HubProtocols.json
+    private(set) var hubProtocol: any HubProtocol = HubProtocols.json {
+        didSet { protocolKind = hubProtocol.kind }
+    }
+    /// `hubProtocol.kind`, kept for the per-recipient send path.
+    private var protocolKind: HubProtocolKind = .json
     /// The user and token claims the transport request authenticated (nil: anonymous).
     let userId: String?
     let claims: JWTClaims?
@@ -76,6 +85,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         self.token = token
         self.endpoint = endpoint
         self.transport = transport
+        self.webSocket = Self.webSocket(of: transport)
         self.loop = transport.loop
         self.handshakeFramer = RecordSeparatorFramer(maxMessageSize: endpoint.options.maxMessageSize)
         let o = endpoint.options
@@ -452,11 +462,21 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     func sendMessage(_ message: OutgoingMessage) {
         guard phase == .active else { return }
         if stateful != nil && message.isSequenced {
-            let bytes = message.withPayload(hubProtocol.kind) { $0.count }
+            let bytes = message.withPayload(protocolKind) { $0.count }
             guard keep(.shared(message), bytes: bytes) else { return }
         }
-        transport.send(message, kind: hubProtocol.kind)
+        if let webSocket {
+            // What `WebSocketSession.send(_:kind:)` does, reached directly.
+            let frame = message.webSocketFrame(protocolKind)
+            webSocket._withUnsafeGuaranteedRef { $0.sendEncoded(frame) }
+        } else {
+            transport.send(message, kind: protocolKind)
+        }
         timing.sent(now: loop.now)
+    }
+
+    private static func webSocket(of transport: any HubTransport) -> Unmanaged<WebSocketSession>? {
+        (transport as? WebSocketSession).map { Unmanaged.passUnretained($0) }
     }
 
     // MARK: Stateful reconnect
