@@ -334,7 +334,10 @@ public final class EventLoop: @unchecked Sendable {
         var rounds = 0
         while !flushList.isEmpty && rounds < 4 {
             swap(&flushList, &flushing)
-            for conn in flushing { conn.flushFromLoop() }
+            // Walked in place: no retain and release per connection (`flushing` holds them; only this touches it).
+            flushing.withUnsafeBufferPointer { batch in
+                for i in batch.indices { batch[i].flushFromLoop() }
+            }
             flushing.removeAll(keepingCapacity: true)
             rounds += 1
         }
