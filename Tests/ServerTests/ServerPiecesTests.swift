@@ -16,6 +16,15 @@ import Testing
         #expect(json.withUnsafeBytes { OutgoingMessage(json: $0) }.webSocketTextFrame == expected)
     }
 
+    /// JSON that can't be read back (a bad backplane message) gives MessagePack recipients an empty payload — no
+    /// trap — and the text recipients the bytes as they came.
+    @Test func unreadableJSONGivesMessagePackRecipientsNothing() {
+        let junk = Array("{\"type\":1,\"target\":".utf8) + [0x1E]
+        let message = junk.withUnsafeBytes { OutgoingMessage(json: $0) }
+        #expect(message.withPayload(.messagePack) { $0.count } == 0)
+        #expect(message.withJSON { Array($0) } == junk)
+    }
+
     /// What a hub's `SendAsync` puts on the wire: the invocation with the replica header, arguments in order.
     @Test func clientProxyWritesArgumentsInPlace() throws {
         let bench = try RouterBench(replicas: ["b"])

@@ -11,6 +11,7 @@ import NetKit
 /// Made on any thread; the lazily made encodings are only touched on the replica's loop (where every delivery
 /// happens), hence `@unchecked Sendable`.
 final class OutgoingMessage: @unchecked Sendable {
+    private static let logger = Logger(label: "hub")
     /// The JSON encoding (with its 0x1E) as a WebSocket text frame.
     let webSocketTextFrame: [UInt8]
     private let textHeaderCount: Int
@@ -78,11 +79,18 @@ final class OutgoingMessage: @unchecked Sendable {
 
     private func binaryWebSocketFrame() -> [UInt8] {
         if let binaryFrame { return binaryFrame }
-        // Decoded back from our own JSON: it can't fail for messages this server wrote; a backplane message from
-        // another replica that fails is sent as a Close-free empty frame rather than trapping.
-        let message = withJSON { json in try? JSONHubProtocol.parse(UnsafeRawBufferPointer(rebasing: json.dropLast())) }
+        // Decoded back from our own JSON: it can't fail for messages this server wrote. A backplane message from
+        // another replica that does fail reaches MessagePack clients as an empty frame (no hub message) rather than
+        // trapping, and says so in the log (once per message, not per recipient: the frame is cached).
         var encoded: [UInt8] = []
-        if let message { HubProtocols.of(kind: .messagePack).write(message, into: &encoded) }
+        do {
+            let message = try withJSON { json in try JSONHubProtocol.parse(UnsafeRawBufferPointer(rebasing: json.dropLast())) }
+            HubProtocols.of(kind: .messagePack).write(message, into: &encoded)
+        } catch {
+            Self.logger.warning("message not sent to MessagePack clients", [
+                "reason": "its JSON could not be read back: \(error)", "bytes": "\(withJSON { $0.count })",
+            ])
+        }
         setBinary(encoded)
         return binaryFrame!
     }
