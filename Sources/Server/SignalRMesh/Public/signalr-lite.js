@@ -281,17 +281,39 @@
    * `onclose` runs at most once, only after connect() resolved, when the transport ends by itself.
    */
 
-  class WebSocketTransport {
-    constructor(baseUrl, token) {
-      this.name = TransportType.WebSockets;
-      this.inherentKeepAlive = false;
+  /** What the three transports share: their callbacks, and ending once — by `stop()` (the client leaves: say so
+   * politely) or by `_end(error, polite)` (the transport failed; `onclose` reports it). Each subclass releases its
+   * resources in `_release(polite)`. */
+  class TransportBase {
+    constructor(name, inherentKeepAlive) {
+      this.name = name;
+      this.inherentKeepAlive = inherentKeepAlive;
       this.onreceive = null;
       this.onclose = null;
+      this._done = false;
+    }
+
+    stop() {
+      if (this._done) return;
+      this._done = true;
+      this._release(true);
+    }
+
+    _end(error, polite = false) {
+      if (this._done) return;
+      this._done = true;
+      this._release(polite);
+      if (this.onclose) this.onclose(error);
+    }
+  }
+
+  class WebSocketTransport extends TransportBase {
+    constructor(baseUrl, token) {
+      super(TransportType.WebSockets, false);
       const u = new URL(connectionUrl(baseUrl, token));
       u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
       this._url = u.href;
       this._ws = null;
-      this._done = false;
     }
 
     connect() {
@@ -330,11 +352,10 @@
       return Promise.resolve();
     }
 
-    stop() {
-      if (this._done) return;
-      this._done = true;
+    /** Stopping closes the socket with 1000; a failed one is only let go. */
+    _release(polite) {
       const ws = this._detach();
-      if (ws) {
+      if (ws && polite) {
         try {
           ws.close(1000);
         } catch (_) {
@@ -349,26 +370,16 @@
       return ws;
     }
 
-    _end(error) {
-      if (this._done) return;
-      this._done = true;
-      this._detach();
-      if (this.onclose) this.onclose(error);
-    }
   }
 
-  class ServerSentEventsTransport {
+  class ServerSentEventsTransport extends TransportBase {
     constructor(baseUrl, token, options) {
-      this.name = TransportType.ServerSentEvents;
-      this.inherentKeepAlive = false;
-      this.onreceive = null;
-      this.onclose = null;
+      super(TransportType.ServerSentEvents, false);
       this._url = connectionUrl(baseUrl, token);
       this._options = options;
       this._stopper = new AbortController();
       this._sender = new HttpSender(this._url, options, this._stopper.signal, (err) => this._end(err));
       this._es = null;
-      this._done = false;
     }
 
     connect() {
@@ -401,12 +412,6 @@
       return this._sender.send(text);
     }
 
-    stop() {
-      if (this._done) return;
-      this._done = true;
-      this._shutdown();
-    }
-
     _closeSource() {
       const es = this._es;
       this._es = null;
@@ -416,32 +421,22 @@
       }
     }
 
-    _shutdown() {
+    _release() {
       this._closeSource();
       this._sender.close();
       this._stopper.abort();
     }
 
-    _end(error) {
-      if (this._done) return;
-      this._done = true;
-      this._shutdown();
-      if (this.onclose) this.onclose(error);
-    }
   }
 
-  class LongPollingTransport {
+  class LongPollingTransport extends TransportBase {
     constructor(baseUrl, token, options) {
-      this.name = TransportType.LongPolling;
-      this.inherentKeepAlive = true;
-      this.onreceive = null;
-      this.onclose = null;
+      super(TransportType.LongPolling, true);
       this._base = baseUrl;
       this._token = token;
       this._options = options;
       this._stopper = new AbortController();
       this._sender = new HttpSender(connectionUrl(baseUrl, token), options, this._stopper.signal, (err) => this._end(err, true));
-      this._done = false;
     }
 
     async connect() {
@@ -460,12 +455,6 @@
     send(text) {
       if (this._done) throw new Error("The connection is closed.");
       return this._sender.send(text);
-    }
-
-    stop() {
-      if (this._done) return;
-      this._done = true;
-      this._shutdown(true);
     }
 
     _poll(timeoutMs) {
@@ -508,7 +497,8 @@
     }
 
     /** Aborts the poll and pending sends; tells the server with DELETE unless the server ended it (204). */
-    _shutdown(sayGoodbye) {
+    /** `sayGoodbye`: DELETE the connection on the server (a stop, or a send that failed). */
+    _release(sayGoodbye) {
       this._sender.close();
       this._stopper.abort();
       if (sayGoodbye) {
@@ -527,12 +517,6 @@
       }
     }
 
-    _end(error, sayGoodbye) {
-      if (this._done) return;
-      this._done = true;
-      this._shutdown(sayGoodbye);
-      if (this.onclose) this.onclose(error);
-    }
   }
 
   function createTransport(name, baseUrl, token, options) {
