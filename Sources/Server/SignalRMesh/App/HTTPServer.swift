@@ -47,6 +47,7 @@ public final class HTTPServer {
         self.options = options
         let root = options.publicDir ?? BundledWebClient.publicDirectory()
         staticFiles = root.map { StaticFiles(root: $0) }
+        if root == nil { logger.warning(BundledWebClient.missingText) }
         throttledLog = ThrottledLog(clock: { [loop] in loop.now })
         statusCache = StatusCache(maxAgeNanos: UInt64(options.statusMaxAge * 1e9))
         metricsCache = StatusCache(maxAgeNanos: UInt64(options.statusMaxAge * 1e9))

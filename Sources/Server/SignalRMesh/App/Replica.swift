@@ -51,8 +51,6 @@ public final class ReplicaServer: @unchecked Sendable {
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw UsageError("--public-dir \(dir): no such directory")
             }
-        } else if BundledWebClient.publicDirectory() == nil {
-            logger.warning(BundledWebClient.missingText)
         }
         self.readiness = Readiness(syncTimeoutNanos: UInt64(options.readySyncTimeout * 1e9))
         loop = try EventLoop.spawn(name: "loop-\(options.nodeId)")
