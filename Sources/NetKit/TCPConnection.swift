@@ -50,6 +50,13 @@ public final class TCPConnection: EventHandler {
     private var registeredEvents: UInt32 = 0
     private var readPaused = false
 
+    /// The ``SharedOutput`` this connection gets passes from (it holds the connection), its index among the
+    /// members, and how much of the pass being built (`sharedGeneration`) it already has queued.
+    public internal(set) unowned(unsafe) var sharedOutput: SharedOutput?
+    var sharedSlot = -1
+    var sharedGeneration: UInt64 = 0
+    var sharedOffset = 0
+
     private enum State { case open, closingAfterFlush, lingering, closed }
     private var state: State = .open
     private var lingerTimer: TimerID?
@@ -79,9 +86,68 @@ public final class TCPConnection: EventHandler {
 
     // MARK: Writing
 
-    /// Queues bytes; they leave at the end of this loop iteration (or earlier with ``flush()``).
+    /// Queues bytes; they leave at the end of this loop iteration (or earlier with ``flush()``). Broadcast bytes
+    /// of this turn from the connection's ``SharedOutput`` that it hasn't had yet go first.
     public func write(_ bytes: [UInt8]) {
         guard state == .open, !bytes.isEmpty else { return }
+        if let shared = sharedOutput, shared.hasPendingBytes { catchUp(shared) }
+        enqueue(bytes)
+    }
+
+    /// Queues what this turn's shared bytes hold that this connection hasn't had yet (before a write of its own,
+    /// or before it leaves its output).
+    public func catchUpSharedOutput() {
+        guard state == .open, let shared = sharedOutput, shared.hasPendingBytes else { return }
+        catchUp(shared)
+    }
+
+    private func catchUp(_ shared: SharedOutput) {
+        let all = shared.bytes
+        let from = sharedGeneration == shared.generation ? sharedOffset : 0
+        sharedGeneration = shared.generation
+        sharedOffset = all.count
+        if from < all.count { enqueue(from == 0 ? all : Array(all[from...])) }
+    }
+
+    /// Stops getting passes from its ``SharedOutput`` (what the output's turn holds and it hasn't had goes first).
+    /// A WebSocket does this when it sends its Close frame: nothing may follow it.
+    public func leaveSharedOutput() {
+        guard let shared = sharedOutput else { return }
+        catchUpSharedOutput()
+        shared.leave(self)
+    }
+
+    /// A pass of `output`: sends what of `all` this connection hasn't had, with one `write` when nothing of its
+    /// own is queued (the common case: no copy, no queue), else queued behind its own bytes.
+    func writeShared(_ all: [UInt8], generation: UInt64, from output: SharedOutput) {
+        guard sharedOutput === output, state == .open else { return }
+        let from = sharedGeneration == generation ? sharedOffset : 0
+        guard from < all.count else { return }
+        if pendingWriteBytes > 0 {
+            enqueue(from == 0 ? all : Array(all[from...]))
+            return
+        }
+        loop.willWrite()
+        var written: Int
+        repeat {
+            written = all.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress! + from, raw.count - from) }
+        } while written < 0 && errno == EINTR
+        if written < 0 {
+            let e = errno
+            guard e == EAGAIN || e == EWOULDBLOCK else {
+                abort(reason: .error(SystemError("write", errno: e)))
+                return
+            }
+            written = 0
+        }
+        bytesWritten &+= UInt64(written)
+        if from + written == all.count { return }
+        // The socket is full: the rest waits for it to drain.
+        enableWritable(true)
+        enqueue(from == 0 && written == 0 ? all : Array(all[(from + written)...]))
+    }
+
+    private func enqueue(_ bytes: [UInt8]) {
         chunks.append(bytes)
         pendingWriteBytes += bytes.count
         if pendingWriteBytes > maxPendingWriteBytes {
@@ -288,6 +354,7 @@ public final class TCPConnection: EventHandler {
     private func finish(_ reason: TCPCloseReason) {
         guard state != .closed else { return }
         state = .closed
+        sharedOutput?.leave(self)
         if let t = lingerTimer { loop.cancel(t) }
         loop.deregister(fd: fd)
         Glibc.close(fd)

@@ -1,3 +1,5 @@
+import NetKit
+
 /// One hub's connections on this replica, with their groups and users: who gets a message here.
 ///
 /// Confined to the replica's loop. Reports when a group or user gains its first or loses its last member here,
@@ -5,8 +7,14 @@
 final class LocalHubConnections {
     let hubName: String
     private(set) var connections: [String: any HubConnectionSink] = [:]
-    /// The same connections side by side, for broadcasts (no dictionary walk); `slots` has each one's index.
-    /// Order among connections is arbitrary (removal moves the last one into the gap).
+    /// Broadcasts to WebSocket connections without stateful reconnect: one ``SharedOutput`` per hub protocol
+    /// (indexed by ``HubProtocolKind/rawValue``), so a broadcast costs one append per protocol in use, and each
+    /// such connection one write per loop turn however many broadcasts the turn carried.
+    private var sharedOutputs: [SharedOutput?] = Array(repeating: nil, count: HubProtocolKind.allCases.count)
+    /// The sockets in those outputs, by connection id.
+    private var sharedSockets: [String: TCPConnection] = [:]
+    /// The other connections side by side, for broadcasts through `sendMessage` (no dictionary walk); `slots`
+    /// has each one's index. Order among connections is arbitrary (removal moves the last one into the gap).
     private var ordered: [any HubConnectionSink] = []
     private var slots: [String: Int] = [:]
     // Group names and user ids are keyed by their exact bytes (``ExactName``), connection ids are ASCII.
@@ -32,13 +40,9 @@ final class LocalHubConnections {
     /// Adds a connection; returns true when `user` had no connection here before.
     @discardableResult
     func add(_ connection: any HubConnectionSink, user: String?) -> Bool {
+        if let old = connections[connection.connectionId] { detach(old) }
         connections[connection.connectionId] = connection
-        if let slot = slots[connection.connectionId] {
-            ordered[slot] = connection
-        } else {
-            slots[connection.connectionId] = ordered.count
-            ordered.append(connection)
-        }
+        attach(connection)
         guard let user else { return false }
         let key = ExactName(user)
         userOf[connection.connectionId] = key
@@ -57,13 +61,7 @@ final class LocalHubConnections {
         let id = connection.connectionId
         guard connections[id] === connection else { return ([], nil, false) }
         connections[id] = nil
-        if let slot = slots.removeValue(forKey: id) {
-            let last = ordered.removeLast()
-            if slot < ordered.count {
-                ordered[slot] = last
-                slots[last.connectionId] = slot
-            }
-        }
+        detach(connection)
         let lastMessagePack = messagePackConnections.remove(id) != nil && messagePackConnections.isEmpty
         var emptied: [String] = []
         for group in groupsOf.removeValue(forKey: id) ?? [] where removeMember(id, from: group) {
@@ -81,6 +79,47 @@ final class LocalHubConnections {
         }
         return (emptied, emptiedUser, lastMessagePack)
     }
+
+    /// Puts a connection where broadcasts reach it: a shared output when its socket can take the frames as is
+    /// (on the same loop as the output's other members), else the list walked with `sendMessage`.
+    private func attach(_ connection: any HubConnectionSink) {
+        if let (socket, kind) = connection.sharedFrameSocket, let output = sharedOutput(kind, loop: socket.loop) {
+            output.join(socket)
+            if output.contains(socket) {
+                sharedSockets[connection.connectionId] = socket
+                return
+            }
+        }
+        slots[connection.connectionId] = ordered.count
+        ordered.append(connection)
+    }
+
+    /// Takes a connection out of the broadcasts; what this turn's broadcasts hold for it stays queued for it.
+    private func detach(_ connection: any HubConnectionSink) {
+        let id = connection.connectionId
+        if let socket = sharedSockets.removeValue(forKey: id) {
+            socket.leaveSharedOutput()
+        }
+        if let slot = slots.removeValue(forKey: id) {
+            let last = ordered.removeLast()
+            if slot < ordered.count {
+                ordered[slot] = last
+                slots[last.connectionId] = slot
+            }
+        }
+    }
+
+    private func sharedOutput(_ kind: HubProtocolKind, loop: EventLoop) -> SharedOutput? {
+        if let output = sharedOutputs[kind.rawValue] {
+            return output.loop === loop ? output : nil
+        }
+        let output = SharedOutput(loop: loop)
+        sharedOutputs[kind.rawValue] = output
+        return output
+    }
+
+    /// Connections in shared outputs (the rest get broadcasts one by one).
+    var sharedOutputMembers: Int { sharedOutputs.reduce(0) { $0 + ($1?.memberCount ?? 0) } }
 
     /// Adds a local connection to a group. Returns whether the group had no member here before, or nil when the
     /// connection isn't here.
@@ -112,11 +151,15 @@ final class LocalHubConnections {
     func deliver(_ message: OutgoingMessage, to target: RouteTarget) {
         switch target {
         case .all:
-            messagesDelivered &+= sendToAll(message, skipping: [])
+            messagesDelivered &+= sendShared(message, excluding: []) + sendToAll(message, skipping: [])
         case .allExcept(let excluded):
             var skip: Set<Int> = []
-            for id in excluded { if let slot = slots[id] { skip.insert(slot) } }
-            messagesDelivered &+= sendToAll(message, skipping: skip)
+            var skipShared: [TCPConnection] = []
+            for id in excluded {
+                if let slot = slots[id] { skip.insert(slot) }
+                if let socket = sharedSockets[id] { skipShared.append(socket) }
+            }
+            messagesDelivered &+= sendShared(message, excluding: skipShared) + sendToAll(message, skipping: skip)
         case .connections(let ids):
             if ids.count == 1 {
                 messagesDelivered &+= send(message, to: ids[0])
@@ -137,6 +180,25 @@ final class LocalHubConnections {
             for u in users { ids.formUnion(userConnections[ExactName(u)] ?? []) }
             messagesDelivered &+= send(message, to: ids)
         }
+    }
+
+    /// Appends the message's frame to each shared output with members (each protocol's encoding made once);
+    /// returns how many connections it goes to.
+    private func sendShared(_ message: OutgoingMessage, excluding: [TCPConnection]) -> UInt64 {
+        var sent: UInt64 = 0
+        for kind in HubProtocolKind.allCases {
+            guard let output = sharedOutputs[kind.rawValue], output.memberCount > 0 else { continue }
+            if excluding.isEmpty {
+                output.append(message.webSocketFrame(kind))
+                sent &+= UInt64(output.memberCount)
+            } else {
+                let skipped = excluding.reduce(0) { $0 + (output.contains($1) ? 1 : 0) }
+                guard output.memberCount > skipped else { continue }
+                output.append(message.webSocketFrame(kind), excluding: excluding)
+                sent &+= UInt64(output.memberCount - skipped)
+            }
+        }
+        return sent
     }
 
     /// Sends to every connection here but those at the `skipping` slots; returns how many got it. Walks a copy

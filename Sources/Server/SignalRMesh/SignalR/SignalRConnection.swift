@@ -475,6 +475,14 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         timing.sent(now: loop.now)
     }
 
+    /// A WebSocket without stateful reconnect takes broadcasts as shared frames (nothing per message to track).
+    var sharedFrameSocket: (socket: TCPConnection, kind: HubProtocolKind)? {
+        guard phase == .active, stateful == nil, let webSocket else { return nil }
+        let session = webSocket.takeUnretainedValue()
+        guard session.isOpen else { return nil }
+        return (session.conn, protocolKind)
+    }
+
     private static func webSocket(of transport: any HubTransport) -> Unmanaged<WebSocketSession>? {
         (transport as? WebSocketSession).map { Unmanaged.passUnretained($0) }
     }
@@ -589,6 +597,10 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         }
         if phase == .active, stateful != nil, let id = stateful!.ackDue() {
             sendHubMessage(.ack(sequenceId: id))
+        }
+        // Broadcast passes (a shared output's writes) count as sent for the keep-alive.
+        if let webSocket, let shared = webSocket.takeUnretainedValue().conn.sharedOutput, shared.lastPassAt != 0 {
+            timing.sent(now: shared.lastPassAt)
         }
         switch timing.tick(now: now) {
         case .none:

@@ -79,6 +79,8 @@ final class WebSocketSession {
             case .sendPong(let payload): sendFrame(.pong, payload)
             case .sendClose(let code, let reason):
                 sendFrame(.close, WebSocketFrameEncoder.closePayload(code: code, reason: reason))
+                // Nothing may follow the Close frame: no more broadcast passes.
+                conn.leaveSharedOutput()
                 armCloseTimer()
             case .closeTransport:
                 conn.close()

@@ -1,0 +1,107 @@
+/// Bytes that every member connection of one loop gets in full: what a broadcast pass sends.
+///
+/// Broadcasts during a loop turn are appended here, once each, whatever the number of members; right before the
+/// turn's writes (a ``BatchTask``), the whole turn's bytes go to every member with one `write` each, from one
+/// shared buffer: the per-member work is one pass per turn, not one per message. A member with bytes of its own
+/// still queued (a socket that was full, or a private message queued this turn) gets the shared bytes queued
+/// behind them (the same array, no copy), so its order holds.
+///
+/// Order against a member's own writes: before any other write to a member, the shared bytes it hasn't had yet are
+/// queued first (``TCPConnection/write(_:)`` does it), and the pass then sends it only what came after. So a
+/// connection sees broadcasts and its own messages in the order they were written, as with one queue per connection.
+///
+/// Confined to its loop, like the connections.
+public final class SharedOutput {
+    public unowned let loop: EventLoop
+    /// This turn's bytes, not yet sent.
+    private(set) var bytes: [UInt8] = []
+    /// Numbers the pass being built; a member's offset into `bytes` counts only for the pass it was taken in.
+    private(set) var generation: UInt64 = 1
+    private var members: [TCPConnection] = []
+    private var passTask: BatchTask!
+    /// When the last pass went out (the loop's clock; 0: never): members sent something then.
+    public private(set) var lastPassAt: UInt64 = 0
+    /// Passes sent so far (one per turn with broadcasts).
+    public private(set) var passes: UInt64 = 0
+
+    public init(loop: EventLoop) {
+        self.loop = loop
+        passTask = BatchTask(loop: loop) { [unowned self] in self.pass() }
+    }
+
+    deinit {
+        for connection in members { connection.sharedOutput = nil }
+    }
+
+    public var memberCount: Int { members.count }
+    public var hasPendingBytes: Bool { !bytes.isEmpty }
+
+    /// Whether `connection` gets this output's passes.
+    public func contains(_ connection: TCPConnection) -> Bool { connection.sharedOutput === self }
+
+    /// Adds a connection of this loop: it gets what is appended from now on (not what this turn appended before).
+    /// A connection is a member of one output at a time (joining leaves the other one).
+    public func join(_ connection: TCPConnection) {
+        precondition(connection.loop === loop, "a SharedOutput's members are on its loop")
+        guard connection.sharedOutput !== self, connection.isOpen else { return }
+        if let other = connection.sharedOutput { other.leave(connection) }
+        connection.sharedOutput = self
+        connection.sharedSlot = members.count
+        connection.sharedGeneration = generation
+        connection.sharedOffset = bytes.count
+        members.append(connection)
+    }
+
+    /// Removes a member: it gets nothing more from this output, not even what this turn appended (call
+    /// ``TCPConnection/catchUpSharedOutput()`` first to keep that).
+    public func leave(_ connection: TCPConnection) {
+        guard connection.sharedOutput === self else { return }
+        let slot = connection.sharedSlot
+        connection.sharedOutput = nil
+        connection.sharedSlot = -1
+        let last = members.removeLast()
+        if slot < members.count {
+            members[slot] = last
+            last.sharedSlot = slot
+        }
+    }
+
+    /// Queues bytes (whole frames) for every member; they leave with this turn's pass.
+    public func append(_ frame: [UInt8]) {
+        guard !frame.isEmpty, !members.isEmpty else { return }
+        if bytes.isEmpty {
+            passTask.arm()
+            bytes.reserveCapacity(max(frame.count, 256))
+        }
+        bytes.append(contentsOf: frame)
+    }
+
+    /// Queues bytes for every member but `excluded` (members or not). Each excluded member has what it hadn't had
+    /// of this turn queued now, so skipping this one frame keeps its order.
+    public func append(_ frame: [UInt8], excluding excluded: [TCPConnection]) {
+        guard !frame.isEmpty, !members.isEmpty else { return }
+        for connection in excluded where connection.sharedOutput === self { connection.catchUpSharedOutput() }
+        append(frame)
+        for connection in excluded where connection.sharedOutput === self {
+            connection.sharedGeneration = generation
+            connection.sharedOffset = bytes.count
+        }
+    }
+
+    /// Sends this turn's bytes to every member. Runs once per turn with bytes, right before the flush.
+    private func pass() {
+        guard !bytes.isEmpty else { return }
+        let out = bytes
+        let passGeneration = generation
+        bytes = []
+        generation &+= 1
+        passes &+= 1
+        lastPassAt = loop.now
+        // Walked on a copy in place: no reference counting per member, and a member that ends during the pass
+        // (its write failed: the close callbacks may leave and join) changes only the original.
+        let snapshot = members
+        snapshot.withUnsafeBufferPointer { all in
+            for i in all.indices { all[i].writeShared(out, generation: passGeneration, from: self) }
+        }
+    }
+}
