@@ -18,7 +18,7 @@ import re
 import sys
 from pathlib import Path
 
-NAME = re.compile(r"^(?P<workload>[\w-]+)\.(?P<side>ours|theirs)\.r(?P<round>\d+)\.log$")
+NAME = re.compile(r"^(?P<workload>[\w-]+)\.(?P<side>ours\d*|theirs)\.r(?P<round>\d+)\.log$")
 STEP_COLUMNS = ["workload", "side", "round", "pin", "receivers", "rate", "offered_per_s", "delivered_per_s",
                 "p50_us", "p90_us", "p99_us", "p999_us", "lost", "dups", "loadgen_cpu_pct", "server_cpu_pct",
                 "server_cpu_ns_per_delivery"]

@@ -23,6 +23,8 @@
 #                 the limit — pinned, every loadgen process shares CPU 1, so splitting can't help there)
 #   STOP_P99=MS   a sweep stops after the first step with p99 above this (default 500, the goals' limit; a higher one
 #                 draws the whole curve where both sides miss 500 ms already at the lowest rate)
+#   SIDES="..."   who runs, in this order in odd rounds and reversed in even ones (default "ours theirs"); `oursN`
+#                 is ours with `--loops N` (e.g. SIDES="ours1 ours2" for one loop against two)
 #   OUT=DIR       where logs and the collected results go (default $SCRATCH/side-by-side/<UTC stamp>-<PIN>)
 #   SCRATCH=DIR   scratch folder (default .build-bench)
 # Output: OUT/<workload>.<side>.r<round>.log (raw, each ends with the loadgen's STEP/SUMMARY lines) and, collected
@@ -69,9 +71,22 @@ command -v redis-server > /dev/null || { echo "side-by-side: redis-server is mis
 
 # bench-mesh.sh runs $PROJECT/.build/release/Server and asks git for $PROJECT's commit: a shim folder inside the
 # worktree (so git answers) whose .build/release/Server is our binary.
+# `oursN` gets a shim of its own whose Server runs ours with `--loops N`.
 SHIM=$SCRATCH/project-shim
 mkdir -p "$SHIM/.build/release"
 ln -sf "$BUILD/release/Server" "$SHIM/.build/release/Server"
+read -r -a SIDE_LIST <<< "${SIDES:-ours theirs}"
+for side in "${SIDE_LIST[@]}"; do
+  case $side in
+    ours|theirs) ;;
+    ours[0-9]*)
+      n=${side#ours}
+      mkdir -p "$SHIM-$side/.build/release"
+      printf '#!/bin/sh\nexec "%s" --loops %s "$@"\n' "$BUILD/release/Server" "$n" > "$SHIM-$side/.build/release/Server"
+      chmod +x "$SHIM-$side/.build/release/Server" ;;
+    *) echo "side-by-side: unknown side '$side' (ours, oursN, theirs)" >&2; exit 1 ;;
+  esac
+done
 
 OUT=${OUT:-$SCRATCH/side-by-side/$(date -u +%Y%m%dT%H%M%SZ)-$PIN}
 mkdir -p "$OUT"
@@ -96,11 +111,13 @@ args() {
 run_side() {   # workload side round
   local w=$1 side=$2 r=$3 name="$1.$2.r$3" a
   a=$(args "$w")
-  if [ "$side" = ours ]; then
+  if [ "$side" != theirs ]; then
+    local shim=$SHIM
+    [ "$side" = ours ] || shim=$SHIM-$side
     case $w in fan1k|fan10k|fan19k) a="$a --send-url @R1 --recv-url @R1" ;; idle) a="$a --url @R1" ;; esac
     echo "== $name: bench-mesh.sh $PIN $a" >&2
     # shellcheck disable=SC2086
-    PROJECT=$SHIM "$S/bench-mesh.sh" "$name" "$PIN" $a > /dev/null
+    PROJECT=$shim "$S/bench-mesh.sh" "$name" "$PIN" $a > /dev/null
   else
     case $w in
       fan3x5k|latency) echo "== $name: bench-redis.sh $PIN $a" >&2
@@ -116,15 +133,18 @@ run_side() {   # workload side round
 
 for w in "${WORKLOADS[@]}"; do args "$w" > /dev/null || { echo "unknown workload $w" >&2; exit 1; }; done
 {
-  echo "# side-by-side $(date -u +%FT%TZ) pin=$PIN rounds=$ROUNDS procs=$PROCS stop-p99=$STOP_P99 workloads=${WORKLOADS[*]}"
+  echo "# side-by-side $(date -u +%FT%TZ) sides=${SIDE_LIST[*]} pin=$PIN rounds=$ROUNDS procs=$PROCS stop-p99=$STOP_P99 workloads=${WORKLOADS[*]}"
   echo "# ours: $BUILD/release/Server at $(git rev-parse --short HEAD); peers: $PEERS"
   echo "# machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/README.txt" >&2
 for r in $(seq "$ROUNDS"); do
   for w in "${WORKLOADS[@]}"; do
     # alternate who goes first, so a drift in the host's load doesn't always favour the same side
-    if [ $((r % 2)) -eq 1 ]; then run_side "$w" ours "$r"; run_side "$w" theirs "$r"
-    else run_side "$w" theirs "$r"; run_side "$w" ours "$r"; fi
+    order=("${SIDE_LIST[@]}")
+    if [ $((r % 2)) -eq 0 ]; then
+      order=(); for ((k=${#SIDE_LIST[@]}-1; k>=0; k--)); do order+=("${SIDE_LIST[k]}"); done
+    fi
+    for side in "${order[@]}"; do run_side "$w" "$side" "$r"; done
   done
 done
 python3 "$ROOT/Tests/bench/collect.py" "$OUT"
