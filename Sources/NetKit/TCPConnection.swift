@@ -1,5 +1,6 @@
 import CSystem
 import Glibc
+import Synchronization
 
 /// Why a connection ended.
 public enum TCPCloseReason: Equatable, Sendable, CustomStringConvertible {
@@ -27,6 +28,10 @@ public enum TCPCloseReason: Equatable, Sendable, CustomStringConvertible {
 /// Writes are queued as shared byte arrays (a broadcast queues the same array on every connection, no copy) and
 /// leave at the end of the loop iteration in one `writev`, so messages queued together become one syscall.
 /// The queue is capped: past ``maxPendingWriteBytes`` the connection is dropped instead of buffering forever.
+///
+/// An *offloaded* connection (accepted through an ``IOLoopGroup``) has the same API and stays confined to `loop`,
+/// but another loop does its syscalls: its writes go there in order, one task per loop and turn for all its
+/// connections, and its reads and its end come back the same way. ``onDrained`` is not called for it.
 public final class TCPConnection: EventHandler {
     public let fd: Int32
     public let loop: EventLoop
@@ -45,8 +50,21 @@ public final class TCPConnection: EventHandler {
     private var chunks: [[UInt8]] = []
     private var chunkHead = 0
     private var headOffset = 0
-    public private(set) var pendingWriteBytes = 0
+    /// Bytes queued here and not yet written (a direct connection).
+    private var queuedBytes = 0
+    /// Bytes queued and not yet written: here, or on the loop doing an offloaded connection's syscalls.
+    public var pendingWriteBytes: Int {
+        if let offload { return offload.unsent.value.load(ordering: .relaxed) }
+        return queuedBytes
+    }
     var inFlushList = false
+    /// Set on a connection whose syscalls another loop does (see ``IOLoopGroup``).
+    let offload: Offload?
+    /// Set on the I/O loop's side of an offloaded connection: what it wrote is taken off the owner's count.
+    var unsentCounter: UnsentBytes?
+    /// Reads of an offloaded connection that came back while reading was paused, delivered when it resumes.
+    private var heldReads: [[UInt8]] = []
+    private var deliveringHeld = false
     private var registeredEvents: UInt32 = 0
     private var readPaused = false
 
@@ -61,20 +79,26 @@ public final class TCPConnection: EventHandler {
     public private(set) var bytesRead: UInt64 = 0
     public private(set) var bytesWritten: UInt64 = 0
 
-    init(fd: Int32, loop: EventLoop, remote: SocketAddress?) {
+    init(fd: Int32, loop: EventLoop, remote: SocketAddress?, offload: Offload? = nil) {
         self.fd = fd
         self.loop = loop
         self.remoteAddress = remote
+        self.offload = offload
     }
 
     /// Takes ownership of an accepted or connected descriptor and starts reading.
     static func adopt(fd: Int32, loop: EventLoop, remote: SocketAddress?) throws -> TCPConnection {
         let conn = TCPConnection(fd: fd, loop: loop, remote: remote)
+        try conn.register()
+        return conn
+    }
+
+    /// Sets TCP_NODELAY and starts reading. Loop thread.
+    func register() throws {
         var one: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        conn.registeredEvents = IOEvent.readable | IOEvent.readHangup
-        try loop.register(fd: fd, handler: conn, events: conn.registeredEvents)
-        return conn
+        registeredEvents = IOEvent.readable | IOEvent.readHangup
+        try loop.register(fd: fd, handler: self, events: registeredEvents)
     }
 
     // MARK: Writing
@@ -82,9 +106,18 @@ public final class TCPConnection: EventHandler {
     /// Queues bytes; they leave at the end of this loop iteration (or earlier with ``flush()``).
     public func write(_ bytes: [UInt8]) {
         guard state == .open, !bytes.isEmpty else { return }
+        if let offload {
+            let unsent = offload.unsent.value.wrappingAdd(bytes.count, ordering: .relaxed).newValue
+            if unsent > maxPendingWriteBytes {
+                abort(reason: .slowConsumer)
+                return
+            }
+            offload.shard.send(.write(offload.peer, bytes))
+            return
+        }
         chunks.append(bytes)
-        pendingWriteBytes += bytes.count
-        if pendingWriteBytes > maxPendingWriteBytes {
+        queuedBytes += bytes.count
+        if queuedBytes > maxPendingWriteBytes {
             abort(reason: .slowConsumer)
             return
         }
@@ -100,7 +133,7 @@ public final class TCPConnection: EventHandler {
 
     /// Tries to write the queue now.
     public func flush() {
-        guard state == .open || state == .closingAfterFlush else { return }
+        guard offload == nil, state == .open || state == .closingAfterFlush else { return }
         writeQueued()
     }
 
@@ -139,7 +172,8 @@ public final class TCPConnection: EventHandler {
                 return
             }
             bytesWritten &+= UInt64(written)
-            pendingWriteBytes -= written
+            queuedBytes -= written
+            if let unsentCounter { unsentCounter.value.wrappingSubtract(written, ordering: .relaxed) }
             var left = written
             while left > 0 {
                 let avail = chunks[chunkHead].count - headOffset
@@ -180,6 +214,7 @@ public final class TCPConnection: EventHandler {
     public func pauseReading() {
         guard !readPaused, state == .open else { return }
         readPaused = true
+        if let offload { return offload.shard.send(.pauseReading(offload.peer)) }
         registeredEvents &= ~IOEvent.readable
         loop.modify(fd: fd, events: registeredEvents)
     }
@@ -187,6 +222,12 @@ public final class TCPConnection: EventHandler {
     public func resumeReading() {
         guard readPaused, state == .open else { return }
         readPaused = false
+        if let offload {
+            offload.shard.send(.resumeReading(offload.peer))
+            // What came back while paused goes first, on a turn of its own (the caller may be inside a read).
+            if !heldReads.isEmpty { scheduleHeldReads() }
+            return
+        }
         registeredEvents |= IOEvent.readable
         loop.modify(fd: fd, events: registeredEvents)
     }
@@ -230,7 +271,7 @@ public final class TCPConnection: EventHandler {
         switch state {
         case .open:
             // Answers to requests that were complete are already queued: send them, then close.
-            if pendingWriteBytes > 0 {
+            if queuedBytes > 0 {
                 state = .closingAfterFlush
                 registeredEvents &= ~(IOEvent.readable | IOEvent.readHangup)
                 loop.modify(fd: fd, events: registeredEvents)
@@ -251,7 +292,8 @@ public final class TCPConnection: EventHandler {
     public func close() {
         guard state == .open else { return }
         state = .closingAfterFlush
-        if pendingWriteBytes == 0 {
+        if let offload { return offload.shard.send(.close(offload.peer)) }
+        if queuedBytes == 0 {
             beginLinger()
         } else {
             writeQueued()
@@ -275,19 +317,57 @@ public final class TCPConnection: EventHandler {
         }
     }
 
-    private func finish(_ reason: TCPCloseReason) {
+    private func finish(_ reason: TCPCloseReason, reportedByPeer: Bool = false) {
         guard state != .closed else { return }
         state = .closed
-        if let t = lingerTimer { loop.cancel(t) }
-        loop.deregister(fd: fd)
-        Glibc.close(fd)
+        if let offload {
+            // The I/O loop closes the descriptor; it already did when it reported the end.
+            if !reportedByPeer { offload.shard.send(.abort(offload.peer)) }
+            heldReads = []
+        } else {
+            if let t = lingerTimer { loop.cancel(t) }
+            loop.deregister(fd: fd)
+            Glibc.close(fd)
+        }
         chunks = []
-        pendingWriteBytes = 0
+        queuedBytes = 0
         let cb = onClose
         onRead = nil
         onClose = nil
         onDrained = nil
         cb?(reason)
+    }
+
+    // MARK: Offloaded
+
+    /// An offloaded connection's bytes, back from its I/O loop (loop thread).
+    func offloadRead(_ bytes: [UInt8]) {
+        guard state == .open else { return }
+        bytesRead &+= UInt64(bytes.count)
+        if readPaused || !heldReads.isEmpty {
+            heldReads.append(bytes)
+            return
+        }
+        bytes.withUnsafeBytes { onRead?($0) }
+    }
+
+    /// An offloaded connection ended on its I/O loop (the descriptor is closed there).
+    func offloadClosed(_ reason: TCPCloseReason) {
+        finish(reason, reportedByPeer: true)
+    }
+
+    private func scheduleHeldReads() {
+        guard !deliveringHeld else { return }
+        deliveringHeld = true
+        let box = UnsafeSendable(self)
+        loop.execute {
+            let conn = box.value
+            conn.deliveringHeld = false
+            while !conn.readPaused, conn.state == .open, !conn.heldReads.isEmpty {
+                let bytes = conn.heldReads.removeFirst()
+                bytes.withUnsafeBytes { conn.onRead?($0) }
+            }
+        }
     }
 
     // MARK: Connecting
