@@ -134,7 +134,7 @@ final class IOShard: @unchecked Sendable {
 
     private func postOutbox() {
         guard !outbox.isEmpty else { return }
-        let batch = UnsafeSendable(outbox)
+        let batch = CrossLoop(outbox)
         outbox = []
         outbox.reserveCapacity(min(batch.value.count, 4096))
         postedToIO.wrappingAdd(1, ordering: .relaxed)
@@ -179,7 +179,7 @@ final class IOShard: @unchecked Sendable {
 
     private func postInbox() {
         guard !inbox.isEmpty else { return }
-        let batch = UnsafeSendable(inbox)
+        let batch = CrossLoop(inbox)
         inbox = []
         postedToControl.wrappingAdd(1, ordering: .relaxed)
         control.execute {
@@ -194,7 +194,7 @@ final class IOShard: @unchecked Sendable {
 }
 
 /// Carries loop-confined values to the loop that owns them (each side only touches what it owns).
-struct UnsafeSendable<Value>: @unchecked Sendable {
+struct CrossLoop<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
 }

@@ -359,7 +359,7 @@ public final class TCPConnection: EventHandler {
     private func scheduleHeldReads() {
         guard !deliveringHeld else { return }
         deliveringHeld = true
-        let box = UnsafeSendable(self)
+        let box = CrossLoop(self)
         loop.execute {
             let conn = box.value
             conn.deliveringHeld = false
