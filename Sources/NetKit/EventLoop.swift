@@ -48,6 +48,9 @@ public final class EventLoop: @unchecked Sendable {
     /// Armed ``BatchTask``s, run once each right before the flush; and the list being run.
     fileprivate var batchTasks: [BatchTask] = []
     private var runningBatch: [BatchTask] = []
+    /// Armed after-flush ``BatchTask``s (what the turn's writes handed to other loops), and the list being run.
+    fileprivate var afterFlushTasks: [BatchTask] = []
+    private var runningAfterFlush: [BatchTask] = []
     private let wakeArmed = Atomic<Bool>(false)
     private let running = Atomic<Bool>(false)
     private let stopRequested = Atomic<Bool>(false)
@@ -279,7 +282,8 @@ public final class EventLoop: @unchecked Sendable {
         }
         while !stopRequested.load(ordering: .acquiring) {
             let hasPending = pending.withLock { !$0.isEmpty }
-            let timeout = hasPending || !flushList.isEmpty || !batchTasks.isEmpty ? 0 : nextTimeoutMillis()
+            let busy = hasPending || !flushList.isEmpty || !batchTasks.isEmpty || !afterFlushTasks.isEmpty
+            let timeout = busy ? 0 : nextTimeoutMillis()
             let n = csystem_epoll_wait(epfd, evs, datas, Int32(maxEvents), timeout)
             now = monotonicNanos()
             wokeAt = now
@@ -308,6 +312,7 @@ public final class EventLoop: @unchecked Sendable {
             runPendingTasks()
             runBatchTasks()
             flushAll()
+            runAfterFlushTasks()
             turnTimes.record(monotonicNanos() &- wokeAt)
         }
     }
@@ -327,6 +332,16 @@ public final class EventLoop: @unchecked Sendable {
             task.body()
         }
         runningBatch.removeAll(keepingCapacity: true)
+    }
+
+    private func runAfterFlushTasks() {
+        guard !afterFlushTasks.isEmpty else { return }
+        swap(&afterFlushTasks, &runningAfterFlush)
+        for task in runningAfterFlush {
+            task.armed = false
+            task.body()
+        }
+        runningAfterFlush.removeAll(keepingCapacity: true)
     }
 
     /// Writes everything queued during this iteration: one `writev` per connection.
@@ -352,16 +367,24 @@ public final class BatchTask {
     private unowned let loop: EventLoop
     fileprivate let body: () -> Void
     fileprivate var armed = false
+    private let afterFlush: Bool
 
     /// `body` runs on the loop; capture its owner weakly or unowned (the loop keeps the task only while armed).
-    public init(loop: EventLoop, _ body: @escaping () -> Void) {
+    /// `afterFlush`: run after the turn's writes instead of before them (what hands a turn's writes and reads to
+    /// another loop, ``IOLoopGroup``).
+    public init(loop: EventLoop, afterFlush: Bool = false, _ body: @escaping () -> Void) {
         self.loop = loop
         self.body = body
+        self.afterFlush = afterFlush
     }
 
     public func arm() {
         guard !armed else { return }
         armed = true
-        loop.batchTasks.append(self)
+        if afterFlush {
+            loop.afterFlushTasks.append(self)
+        } else {
+            loop.batchTasks.append(self)
+        }
     }
 }

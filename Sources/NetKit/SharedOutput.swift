@@ -17,7 +17,17 @@ public final class SharedOutput {
     private(set) var bytes: [UInt8] = []
     /// Numbers the pass being built; a member's offset into `bytes` counts only for the pass it was taken in.
     private(set) var generation: UInt64 = 1
+    /// Members whose syscalls this loop does.
     private var members: [TCPConnection] = []
+    /// Members offloaded to I/O loops (``IOLoopGroup``): per I/O loop, a mirror output there holds them, and a
+    /// pass crosses to it once, as one command, whatever its number of members.
+    private var remote: [RemoteMembers] = []
+    private var remoteCount = 0
+    private struct RemoteMembers {
+        let shard: IOShard
+        let mirror: SharedOutput
+        var count: Int
+    }
     private var passTask: BatchTask!
     /// When the last pass went out (the loop's clock; 0: never): members sent something then.
     public private(set) var lastPassAt: UInt64 = 0
@@ -33,7 +43,7 @@ public final class SharedOutput {
         for connection in members { connection.sharedOutput = nil }
     }
 
-    public var memberCount: Int { members.count }
+    public var memberCount: Int { members.count + remoteCount }
     public var hasPendingBytes: Bool { !bytes.isEmpty }
 
     /// Whether `connection` gets this output's passes.
@@ -46,16 +56,35 @@ public final class SharedOutput {
         guard connection.sharedOutput !== self, connection.isOpen else { return }
         if let other = connection.sharedOutput { other.leave(connection) }
         connection.sharedOutput = self
-        connection.sharedSlot = members.count
-        connection.sharedGeneration = generation
-        connection.sharedOffset = bytes.count
-        members.append(connection)
+        if let offload = connection.offload {
+            let k = remoteSlot(offload.shard)
+            remote[k].count += 1
+            remoteCount += 1
+            offload.shard.send(.joinShared(remote[k].mirror, offload.peer, cap: connection.maxPendingWriteBytes))
+        } else {
+            connection.sharedSlot = members.count
+            members.append(connection)
+        }
+        connection.markShared(generation: generation, offset: bytes.count)
+    }
+
+    private func remoteSlot(_ shard: IOShard) -> Int {
+        if let k = remote.firstIndex(where: { $0.shard === shard }) { return k }
+        remote.append(RemoteMembers(shard: shard, mirror: SharedOutput(loop: shard.io), count: 0))
+        return remote.count - 1
     }
 
     /// Removes a member: it gets nothing more from this output, not even what this turn appended (call
     /// ``TCPConnection/catchUpSharedOutput()`` first to keep that).
     public func leave(_ connection: TCPConnection) {
         guard connection.sharedOutput === self else { return }
+        if let offload = connection.offload {
+            connection.sharedOutput = nil
+            if let k = remote.firstIndex(where: { $0.shard === offload.shard }) { remote[k].count -= 1 }
+            remoteCount -= 1
+            offload.shard.send(.leaveShared(offload.peer))
+            return
+        }
         let slot = connection.sharedSlot
         connection.sharedOutput = nil
         connection.sharedSlot = -1
@@ -68,7 +97,7 @@ public final class SharedOutput {
 
     /// Queues bytes (whole frames) for every member; they leave with this turn's pass.
     public func append(_ frame: [UInt8]) {
-        guard !frame.isEmpty, !members.isEmpty else { return }
+        guard !frame.isEmpty, memberCount > 0 else { return }
         if bytes.isEmpty {
             passTask.arm()
             bytes.reserveCapacity(max(frame.count, 256))
@@ -79,12 +108,11 @@ public final class SharedOutput {
     /// Queues bytes for every member but `excluded` (members or not). Each excluded member has what it hadn't had
     /// of this turn queued now, so skipping this one frame keeps its order.
     public func append(_ frame: [UInt8], excluding excluded: [TCPConnection]) {
-        guard !frame.isEmpty, !members.isEmpty else { return }
+        guard !frame.isEmpty, memberCount > 0 else { return }
         for connection in excluded where connection.sharedOutput === self { connection.catchUpSharedOutput() }
         append(frame)
         for connection in excluded where connection.sharedOutput === self {
-            connection.sharedGeneration = generation
-            connection.sharedOffset = bytes.count
+            connection.markShared(generation: generation, offset: bytes.count)
         }
     }
 
@@ -99,6 +127,19 @@ public final class SharedOutput {
         lastPassAt = loop.now
         // Walked on a copy in place: no reference counting per member, and a member that ends during the pass
         // (its write failed: the close callbacks may leave and join) changes only the original.
+        let snapshot = members
+        snapshot.withUnsafeBufferPointer { all in
+            for i in all.indices { all[i].writeShared(out, generation: passGeneration, from: self) }
+        }
+        for part in remote where part.count > 0 {
+            part.shard.send(.sharedPass(part.mirror, out, generation: passGeneration))
+        }
+    }
+
+    /// On an I/O loop: a pass of the owner output this one mirrors, for the members here.
+    func receivePass(_ out: [UInt8], generation passGeneration: UInt64) {
+        lastPassAt = loop.now
+        passes &+= 1
         let snapshot = members
         snapshot.withUnsafeBufferPointer { all in
             for i in all.indices { all[i].writeShared(out, generation: passGeneration, from: self) }

@@ -1,5 +1,6 @@
 import CSystem
 import Glibc
+import Synchronization
 
 /// Why a connection ended.
 public enum TCPCloseReason: Equatable, Sendable, CustomStringConvertible {
@@ -27,6 +28,10 @@ public enum TCPCloseReason: Equatable, Sendable, CustomStringConvertible {
 /// Writes are queued as shared byte arrays (a broadcast queues the same array on every connection, no copy) and
 /// leave at the end of the loop iteration in one `writev`, so messages queued together become one syscall.
 /// The queue is capped: past ``maxPendingWriteBytes`` the connection is dropped instead of buffering forever.
+///
+/// An *offloaded* connection (accepted through an ``IOLoopGroup``) has the same API and stays confined to `loop`,
+/// but another loop does its syscalls: its writes go there in order, one task per loop and turn for all its
+/// connections, and its reads and its end come back the same way. ``onDrained`` is not called for it.
 public final class TCPConnection: EventHandler {
     public let fd: Int32
     public let loop: EventLoop
@@ -45,8 +50,21 @@ public final class TCPConnection: EventHandler {
     private var chunks: [[UInt8]] = []
     private var chunkHead = 0
     private var headOffset = 0
-    public private(set) var pendingWriteBytes = 0
+    /// Bytes queued here and not yet written (a direct connection).
+    private var queuedBytes = 0
+    /// Bytes queued and not yet written: here, or on the loop doing an offloaded connection's syscalls.
+    public var pendingWriteBytes: Int {
+        if let offload { return offload.unsent.value.load(ordering: .relaxed) }
+        return queuedBytes
+    }
     var inFlushList = false
+    /// Set on a connection whose syscalls another loop does (see ``IOLoopGroup``).
+    let offload: Offload?
+    /// Set on the I/O loop's side of an offloaded connection: what it wrote is taken off the owner's count.
+    var unsentCounter: UnsentBytes?
+    /// Reads of an offloaded connection that came back while reading was paused, delivered when it resumes.
+    private var heldReads: [[UInt8]] = []
+    private var deliveringHeld = false
     private var registeredEvents: UInt32 = 0
     private var readPaused = false
 
@@ -56,6 +74,8 @@ public final class TCPConnection: EventHandler {
     var sharedSlot = -1
     var sharedGeneration: UInt64 = 0
     var sharedOffset = 0
+    /// On an I/O loop's side of an offloaded connection: the owner's cap, for what shared passes queue here.
+    var sharedCap = Int.max
 
     private enum State { case open, closingAfterFlush, lingering, closed }
     private var state: State = .open
@@ -68,20 +88,26 @@ public final class TCPConnection: EventHandler {
     public private(set) var bytesRead: UInt64 = 0
     public private(set) var bytesWritten: UInt64 = 0
 
-    init(fd: Int32, loop: EventLoop, remote: SocketAddress?) {
+    init(fd: Int32, loop: EventLoop, remote: SocketAddress?, offload: Offload? = nil) {
         self.fd = fd
         self.loop = loop
         self.remoteAddress = remote
+        self.offload = offload
     }
 
     /// Takes ownership of an accepted or connected descriptor and starts reading.
     static func adopt(fd: Int32, loop: EventLoop, remote: SocketAddress?) throws -> TCPConnection {
         let conn = TCPConnection(fd: fd, loop: loop, remote: remote)
+        try conn.register()
+        return conn
+    }
+
+    /// Sets TCP_NODELAY and starts reading. Loop thread.
+    func register() throws {
         var one: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        conn.registeredEvents = IOEvent.readable | IOEvent.readHangup
-        try loop.register(fd: fd, handler: conn, events: conn.registeredEvents)
-        return conn
+        registeredEvents = IOEvent.readable | IOEvent.readHangup
+        try loop.register(fd: fd, handler: self, events: registeredEvents)
     }
 
     // MARK: Writing
@@ -107,6 +133,15 @@ public final class TCPConnection: EventHandler {
         sharedGeneration = shared.generation
         sharedOffset = all.count
         if from < all.count { enqueue(from == 0 ? all : Array(all[from...])) }
+        if let offload { offload.shard.send(.sharedMark(offload.peer, generation: sharedGeneration, offset: sharedOffset)) }
+    }
+
+    /// Records that this connection has the pass `generation`'s bytes up to `offset` (joined then, or skipped a
+    /// frame); an offloaded connection's I/O loop hears of it in order with its writes.
+    func markShared(generation: UInt64, offset: Int) {
+        sharedGeneration = generation
+        sharedOffset = offset
+        if let offload { offload.shard.send(.sharedMark(offload.peer, generation: generation, offset: offset)) }
     }
 
     /// Stops getting passes from its ``SharedOutput`` (what the output's turn holds and it hasn't had goes first).
@@ -123,8 +158,8 @@ public final class TCPConnection: EventHandler {
         guard sharedOutput === output, state == .open else { return }
         let from = sharedGeneration == generation ? sharedOffset : 0
         guard from < all.count else { return }
-        if pendingWriteBytes > 0 {
-            enqueue(from == 0 ? all : Array(all[from...]))
+        if queuedBytes > 0 {
+            enqueue(from == 0 ? all : Array(all[from...]), ownerCounted: false)
             return
         }
         loop.willWrite()
@@ -144,13 +179,29 @@ public final class TCPConnection: EventHandler {
         if from + written == all.count { return }
         // The socket is full: the rest waits for it to drain.
         enableWritable(true)
-        enqueue(from == 0 && written == 0 ? all : Array(all[(from + written)...]))
+        enqueue(from == 0 && written == 0 ? all : Array(all[(from + written)...]), ownerCounted: false)
     }
 
-    private func enqueue(_ bytes: [UInt8]) {
+    /// Queues bytes here, or hands them to the loop doing an offloaded connection's syscalls.
+    /// `ownerCounted`: false for what an I/O loop's side queues of a shared pass (its owner never saw those bytes):
+    /// they are added to the count both sides read, and the owner's cap applies to it.
+    private func enqueue(_ bytes: [UInt8], ownerCounted: Bool = true) {
+        if let offload {
+            let unsent = offload.unsent.value.wrappingAdd(bytes.count, ordering: .relaxed).newValue
+            if unsent > maxPendingWriteBytes {
+                abort(reason: .slowConsumer)
+                return
+            }
+            offload.shard.send(.write(offload.peer, bytes))
+            return
+        }
         chunks.append(bytes)
-        pendingWriteBytes += bytes.count
-        if pendingWriteBytes > maxPendingWriteBytes {
+        queuedBytes += bytes.count
+        var over = queuedBytes > maxPendingWriteBytes
+        if !ownerCounted, let unsentCounter {
+            over = unsentCounter.value.wrappingAdd(bytes.count, ordering: .relaxed).newValue > sharedCap
+        }
+        if over {
             abort(reason: .slowConsumer)
             return
         }
@@ -166,7 +217,7 @@ public final class TCPConnection: EventHandler {
 
     /// Tries to write the queue now.
     public func flush() {
-        guard state == .open || state == .closingAfterFlush else { return }
+        guard offload == nil, state == .open || state == .closingAfterFlush else { return }
         writeQueued()
     }
 
@@ -209,9 +260,10 @@ public final class TCPConnection: EventHandler {
                 return
             }
             bytesWritten &+= UInt64(written)
-            pendingWriteBytes -= written
+            queuedBytes -= written
+            if let unsentCounter { unsentCounter.value.wrappingSubtract(written, ordering: .relaxed) }
             // Everything left: the chunks are dropped together below, not one by one.
-            if pendingWriteBytes == 0 { break }
+            if queuedBytes == 0 { break }
             var left = written
             while left > 0 {
                 let avail = chunks[chunkHead].count - headOffset
@@ -256,6 +308,7 @@ public final class TCPConnection: EventHandler {
     public func pauseReading() {
         guard !readPaused, state == .open else { return }
         readPaused = true
+        if let offload { return offload.shard.send(.pauseReading(offload.peer)) }
         registeredEvents &= ~IOEvent.readable
         loop.modify(fd: fd, events: registeredEvents)
     }
@@ -263,6 +316,12 @@ public final class TCPConnection: EventHandler {
     public func resumeReading() {
         guard readPaused, state == .open else { return }
         readPaused = false
+        if let offload {
+            offload.shard.send(.resumeReading(offload.peer))
+            // What came back while paused goes first, on a turn of its own (the caller may be inside a read).
+            if !heldReads.isEmpty { scheduleHeldReads() }
+            return
+        }
         registeredEvents |= IOEvent.readable
         loop.modify(fd: fd, events: registeredEvents)
     }
@@ -306,7 +365,7 @@ public final class TCPConnection: EventHandler {
         switch state {
         case .open:
             // Answers to requests that were complete are already queued: send them, then close.
-            if pendingWriteBytes > 0 {
+            if queuedBytes > 0 {
                 state = .closingAfterFlush
                 registeredEvents &= ~(IOEvent.readable | IOEvent.readHangup)
                 loop.modify(fd: fd, events: registeredEvents)
@@ -327,7 +386,8 @@ public final class TCPConnection: EventHandler {
     public func close() {
         guard state == .open else { return }
         state = .closingAfterFlush
-        if pendingWriteBytes == 0 {
+        if let offload { return offload.shard.send(.close(offload.peer)) }
+        if queuedBytes == 0 {
             beginLinger()
         } else {
             writeQueued()
@@ -351,20 +411,58 @@ public final class TCPConnection: EventHandler {
         }
     }
 
-    private func finish(_ reason: TCPCloseReason) {
+    private func finish(_ reason: TCPCloseReason, reportedByPeer: Bool = false) {
         guard state != .closed else { return }
         state = .closed
         sharedOutput?.leave(self)
-        if let t = lingerTimer { loop.cancel(t) }
-        loop.deregister(fd: fd)
-        Glibc.close(fd)
+        if let offload {
+            // The I/O loop closes the descriptor; it already did when it reported the end.
+            if !reportedByPeer { offload.shard.send(.abort(offload.peer)) }
+            heldReads = []
+        } else {
+            if let t = lingerTimer { loop.cancel(t) }
+            loop.deregister(fd: fd)
+            Glibc.close(fd)
+        }
         chunks = []
-        pendingWriteBytes = 0
+        queuedBytes = 0
         let cb = onClose
         onRead = nil
         onClose = nil
         onDrained = nil
         cb?(reason)
+    }
+
+    // MARK: Offloaded
+
+    /// An offloaded connection's bytes, back from its I/O loop (loop thread).
+    func offloadRead(_ bytes: [UInt8]) {
+        guard state == .open else { return }
+        bytesRead &+= UInt64(bytes.count)
+        if readPaused || !heldReads.isEmpty {
+            heldReads.append(bytes)
+            return
+        }
+        bytes.withUnsafeBytes { onRead?($0) }
+    }
+
+    /// An offloaded connection ended on its I/O loop (the descriptor is closed there).
+    func offloadClosed(_ reason: TCPCloseReason) {
+        finish(reason, reportedByPeer: true)
+    }
+
+    private func scheduleHeldReads() {
+        guard !deliveringHeld else { return }
+        deliveringHeld = true
+        let box = CrossLoop(self)
+        loop.execute {
+            let conn = box.value
+            conn.deliveringHeld = false
+            while !conn.readPaused, conn.state == .open, !conn.heldReads.isEmpty {
+                let bytes = conn.heldReads.removeFirst()
+                bytes.withUnsafeBytes { conn.onRead?($0) }
+            }
+        }
     }
 
     // MARK: Connecting

@@ -11,6 +11,8 @@ public final class TCPListener: EventHandler {
     public let loop: EventLoop
     public let localAddress: SocketAddress
     private let onAccept: (TCPConnection) -> Void
+    /// Spreads accepted sockets over these loops (nil: every socket stays on `loop`).
+    private let spread: IOLoopGroup?
     private let logger = Logger(label: "listener")
     private var paused = false
     private var closed = false
@@ -18,9 +20,16 @@ public final class TCPListener: EventHandler {
     /// Connections refused since start because the process was out of descriptors.
     public private(set) var acceptBackoffs = 0
 
-    public init(loop: EventLoop, address: SocketAddress, backlog: Int32 = 4096, onAccept: @escaping (TCPConnection) -> Void) throws {
+    /// - Parameter spread: hands accepted sockets round-robin to these loops' I/O loops (offloaded connections, still
+    ///   owned by `loop`, which must be the group's control loop); nil: every socket's syscalls run on `loop`.
+    public init(
+        loop: EventLoop, address: SocketAddress, backlog: Int32 = 4096, spread: IOLoopGroup? = nil,
+        onAccept: @escaping (TCPConnection) -> Void
+    ) throws {
+        precondition(spread == nil || spread!.control === loop, "a listener spreads over its own loop's group")
         self.loop = loop
         self.onAccept = onAccept
+        self.spread = spread
         let family = address.family == .v4 ? AF_INET : AF_INET6
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket") }
@@ -76,7 +85,12 @@ public final class TCPListener: EventHandler {
                 }
             }
             do {
-                let conn = try TCPConnection.adopt(fd: cfd, loop: loop, remote: SocketAddress.from(storage: storage))
+                let remote = SocketAddress.from(storage: storage)
+                if let spread, let shard = spread.nextShard() {
+                    onAccept(spread.adopt(fd: cfd, remote: remote, shard: shard))
+                    continue
+                }
+                let conn = try TCPConnection.adopt(fd: cfd, loop: loop, remote: remote)
                 onAccept(conn)
             } catch {
                 // epoll refused the descriptor (ENOMEM/ENOSPC): drop this client, keep serving the others.

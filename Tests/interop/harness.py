@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import os
+import shlex
 import signal
 import socket
 import struct
@@ -198,6 +199,16 @@ class Replica:
         # default) unless a test asks for one.
         if not any(a.startswith("--drain-delay") for a in args) and server_supports("--drain-delay"):
             args += ["--drain-delay", "0"]
+        # REPLICA_ARGS (e.g. "--loops 2") runs every replica of the suite with more flags; a test's own win.
+        extra = shlex.split(os.environ.get("REPLICA_ARGS", ""))
+        own = {a.split("=", 1)[0] for a in args if a.startswith("--")}
+        k = 0
+        while k < len(extra):
+            flag = extra[k].split("=", 1)[0]
+            takes_value = "=" not in extra[k] and k + 1 < len(extra) and not extra[k + 1].startswith("--")
+            if flag not in own:
+                args += extra[k:k + 2] if takes_value else [extra[k]]
+            k += 2 if takes_value else 1
         return [str(SERVER_BIN), "--node", self.node, "--peers", str(self.peers_path), *args]
 
     def start(self, wait: bool = True) -> "Replica":

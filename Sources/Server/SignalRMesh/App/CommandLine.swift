@@ -67,6 +67,9 @@ public struct ServerCommandLine: Equatable, Sendable {
           --redirect-negotiate      spread new connections over the live replicas: negotiate answers with a redirect
                                     (`url` + `accessToken`) to the next reachable replica in turn (or serves it here)
           --public-dir DIR          serve the web client from DIR instead of the bundled one
+          --loops N|auto            event loops for client sockets, this replica's own included: sockets are spread
+                                    over them and the others do their reads and writes, while hub state stays on
+                                    the first; `auto` = one per core (default: 1)
           --ws-echo                 also serve a raw WebSocket echo endpoint at /ws-echo (conformance tests)
           --watch-peers             reload the peers file when it changes (looked at every second), as on SIGHUP
           --list-replicas           print the peers file's replicas, one `id http mesh` line each, and exit (no --node
@@ -226,6 +229,16 @@ public struct ServerCommandLine: Equatable, Sendable {
                 result.options.redirectNegotiate = true
             case "--public-dir":
                 result.options.publicDir = try value(flag, inline)
+            case "--loops":
+                let text = try value(flag, inline)
+                if text == "auto" {
+                    result.options.loops = ServerOptions.loopsPerCore
+                } else {
+                    guard text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let v = Int(text), v >= 1, v <= 256 else {
+                        throw UsageError("--loops takes a whole number between 1 and 256 or `auto`, not '\(text)'")
+                    }
+                    result.options.loops = v
+                }
             case "--ws-echo":
                 result.options.wsEcho = true
             case "--watch-peers":
@@ -265,7 +278,7 @@ extension ServerOptions: Equatable {
             && a.allowedHosts == b.allowedHosts && a.wsEcho == b.wsEcho
             && a.publicDir == b.publicDir && a.maxNegotiationsPerAddress == b.maxNegotiationsPerAddress
             && a.maxNegotiations == b.maxNegotiations && a.statusAccess == b.statusAccess && a.statusMaxAge == b.statusMaxAge
-            && a.drainDelay == b.drainDelay
+            && a.drainDelay == b.drainDelay && a.loops == b.loops
             && a.detailedErrors == b.detailedErrors && a.redirectNegotiate == b.redirectNegotiate && a.jwtKey == b.jwtKey
             && a.longPollTimeout == b.longPollTimeout && a.disconnectTimeout == b.disconnectTimeout
             && a.transports == b.transports

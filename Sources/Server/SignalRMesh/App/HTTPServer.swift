@@ -39,6 +39,8 @@ public final class HTTPServer {
     public private(set) var isShuttingDown = false
     /// Rate limits the log lines clients can cause, for everything on this loop.
     let throttledLog: ThrottledLog
+    /// Spreads accepted sockets over more loops (`--loops`; set before ``start(address:)``); nil: all on `loop`.
+    var ioLoops: IOLoopGroup?
     /// Whether the listener is bound to a loopback address (decides the default of `allowedHosts`); set by `start`.
     private(set) var listenerIsLoopback = false
 
@@ -67,7 +69,7 @@ public final class HTTPServer {
 
     /// Binds and starts serving. Loop thread only.
     public func start(address: SocketAddress) throws -> SocketAddress {
-        let listener = try TCPListener(loop: loop, address: address) { [unowned self] conn in self.accepted(conn) }
+        let listener = try TCPListener(loop: loop, address: address, spread: ioLoops) { [unowned self] conn in self.accepted(conn) }
         self.listener = listener
         listenerIsLoopback = HostPolicy.isLoopbackListener(listener.localAddress.host)
         let timeouts = [options.keepAliveInterval, options.clientTimeout, options.handshakeTimeout, options.negotiateTimeout]

@@ -14,6 +14,8 @@ import NetKit
 /// ```
 public final class ReplicaServer: @unchecked Sendable {
     public let loop: EventLoop
+    /// The I/O loops that do the client sockets' syscalls with `--loops` above 1 (nil: all on `loop`).
+    public let ioLoops: IOLoopGroup?
     /// The cluster config in force: the one given at init, or the last one ``updateMembership(_:)`` applied.
     /// Thread-safe.
     public var config: MeshConfig { currentConfig.withLock { $0 } }
@@ -54,11 +56,19 @@ public final class ReplicaServer: @unchecked Sendable {
         }
         self.readiness = Readiness(syncTimeoutNanos: UInt64(options.readySyncTimeout * 1e9))
         loop = try EventLoop.spawn(name: "loop-\(options.nodeId)")
+        do {
+            ioLoops = options.loops > 1 ? try IOLoopGroup(control: loop, ioLoops: options.loops - 1) : nil
+        } catch {
+            loop.stop()
+            throw error
+        }
+        let ioLoops = self.ioLoops
         var failure: (any Error)?
         runOnLoop {
             do {
                 self.mesh = try MeshNode(config: config, selfId: options.nodeId, loop: self.loop, logger: Logger(label: "mesh", metadata: ["node": options.nodeId]), options: meshOptions)
                 self.http = HTTPServer(loop: self.loop, options: options)
+                self.http.ioLoops = ioLoops
                 self.router = HubRouter(
                     replicaId: options.nodeId, backplane: MeshTransport(mesh: self.mesh),
                     scheduler: LoopScheduler(loop: self.loop), throttledLog: self.http.throttledLog)
@@ -91,6 +101,7 @@ public final class ReplicaServer: @unchecked Sendable {
         }
         if let failure {
             loop.stop()
+            ioLoops?.stop()
             throw failure
         }
     }
@@ -196,7 +207,10 @@ public final class ReplicaServer: @unchecked Sendable {
         sem.wait()
     }
 
-    public func stopLoop() { loop.stop() }
+    public func stopLoop() {
+        loop.stop()
+        ioLoops?.stop()
+    }
 }
 
 /// Carries a loop-confined closure to the loop thread (the caller waits, so nothing runs concurrently).

@@ -71,6 +71,10 @@ public struct ServerOptions: Sendable {
     public var webSocketCloseTimeout: Double = 5
     /// Unsent bytes a hub connection may hold before it's dropped as a slow consumer.
     public var maxPendingBytesPerConnection: Int = 1 << 20
+    /// Event loops for client sockets, the replica's own loop included (`--loops`): with more than one, accepted
+    /// sockets are spread round-robin and the others do their reads and writes (``IOLoopGroup``); 1 keeps
+    /// everything on the replica's loop.
+    public var loops: Int = 1
     /// Message size limit of the raw echo endpoint (Autobahn sends 16 MiB).
     public var echoMaxMessageSize: Int = 16 * 1024 * 1024 + 1024
     var httpLimits = HTTPParserLimits()
@@ -78,6 +82,9 @@ public struct ServerOptions: Sendable {
     public init(nodeId: String) {
         self.nodeId = nodeId
     }
+
+    /// `--loops auto`: one per core this process may run on.
+    public static var loopsPerCore: Int { max(1, min(256, ProcessInfo.processInfo.activeProcessorCount)) }
 
     public var maxHeaderBytes: Int {
         get { httpLimits.maxHeaderBytes }
