@@ -14,16 +14,16 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     /// this): broadcasts write to it without the existential hop and without reference counting per recipient.
     private var webSocket: Unmanaged<WebSocketSession>?
     let loop: EventLoop
-    /// The hub protocol; JSON until the handshake chose one.
-    private(set) var hubProtocol: any HubProtocol = HubProtocols.json {
-        didSet { protocolKind = hubProtocol.kind }
-    }
-    /// `hubProtocol.kind`, kept for the per-recipient send path.
+    /// The hub protocol; JSON until the handshake chose one. The protocols are stateless: only their kind is
+    /// stored (an existential field would cost every connection 40 bytes).
+    var hubProtocol: any HubProtocol { protocolKind == .json ? HubProtocols.json : HubProtocols.messagePack }
+    /// The hub protocol's kind, also read directly by the per-recipient send path.
     private var protocolKind: HubProtocolKind = .json
     /// The user and token claims the transport request authenticated (nil: anonymous).
     let userId: String?
     let claims: JWTClaims?
-    let items = ConnectionItems()
+    /// Made on first use (by a hub method or hook): most connections never need one.
+    private(set) lazy var items = ConnectionItems()
 
     /// Invocations waiting for the one running (one at a time, in order); bounded.
     private var queued: [(invocation: InvocationMessage, streaming: Bool, uploads: [UploadStream])] = []
@@ -175,7 +175,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             failHandshake(Handshake.canceledError, log: "handshake completed after the deadline")
             return
         }
-        hubProtocol = HubProtocols.named(request.protocolName) ?? HubProtocols.json
+        protocolKind = HubProtocols.named(request.protocolName)?.kind ?? .json
         // As ASP.NET Core: stateful reconnect needs protocol version 2 (what the clients send when they use it).
         if negotiatedStatefulReconnect && request.version >= 2 {
             stateful = StatefulReconnectBuffer(limit: endpoint.options.statefulReconnectBufferSize)
@@ -185,6 +185,8 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         if let rest = handshakeFramer?.takeBuffered(), !rest.isEmpty { rest.withUnsafeBytes { next.append($0) } }
         handshakeFramer = nil
         reader = next
+        // The handshake read is over: an idle connection shouldn't keep the WebSocket parser's buffers.
+        webSocket?.takeUnretainedValue().releaseBuffersAfterThisRead()
         openedAt = loop.now
         sendRaw(Handshake.successResponse, format: .text)
         endpoint.connected(self)
