@@ -44,10 +44,13 @@ final class ConnectionManager {
         fileprivate func markClaimed(_ kind: TransportKind) { transport = kind }
     }
 
-    /// Links of one list: strong towards the newer neighbour, weak towards the older, so no cycle.
+    /// Links of one list: strong towards the newer neighbour, unowned towards the older, so no cycle. Unowned
+    /// rather than weak: a weak reference gives its record a side table (32 bytes) for the rest of its life, and the
+    /// older neighbour is alive whenever this link is followed (it holds this record through its `newer`; `remove`
+    /// relinks both sides).
     fileprivate struct Links {
         var newer: Record?
-        weak var older: Record?
+        unowned(safe) var older: Record?
     }
 
     /// A list of unclaimed records, oldest first.

@@ -14,16 +14,16 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     /// this): broadcasts write to it without the existential hop and without reference counting per recipient.
     private var webSocket: Unmanaged<WebSocketSession>?
     let loop: EventLoop
-    /// The hub protocol; JSON until the handshake chose one.
-    private(set) var hubProtocol: any HubProtocol = HubProtocols.json {
-        didSet { protocolKind = hubProtocol.kind }
-    }
-    /// `hubProtocol.kind`, kept for the per-recipient send path.
+    /// The hub protocol; JSON until the handshake chose one. The protocols are stateless: only their kind is
+    /// stored (an existential field would cost every connection 40 bytes).
+    var hubProtocol: any HubProtocol { protocolKind == .json ? HubProtocols.json : HubProtocols.messagePack }
+    /// The hub protocol's kind, also read directly by the per-recipient send path.
     private var protocolKind: HubProtocolKind = .json
     /// The user and token claims the transport request authenticated (nil: anonymous).
     let userId: String?
     let claims: JWTClaims?
-    let items = ConnectionItems()
+    /// Made on first use (by a hub method or hook): most connections never need one.
+    private(set) lazy var items = ConnectionItems()
 
     /// Invocations waiting for the one running (one at a time, in order); bounded.
     private var queued: [(invocation: InvocationMessage, streaming: Bool, uploads: [UploadStream])] = []
@@ -57,12 +57,22 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     // Stateful reconnect.
     /// Negotiate granted stateful reconnect; it takes effect if the handshake asks for protocol version 2 or more.
     let negotiatedStatefulReconnect: Bool
+    /// Stateful reconnect's state, out of line: only a connection that negotiated it has one (inline, these fields
+    /// would cost every connection about 100 bytes).
+    private final class Reconnection {
+        /// Numbering, the replay buffer and Acks; nil unless the handshake turned stateful reconnect on.
+        var buffer: StatefulReconnectBuffer<Replayable>?
+        /// When the transport dropped (loop clock), while the client is away; nil while attached.
+        var detachedAt: UInt64?
+        /// The current transport's link to this connection (see ``TransportAttachment``).
+        var attachment: TransportAttachment?
+    }
+    /// Made when negotiate granted stateful reconnect; nil otherwise.
+    private let reconnection: Reconnection?
     /// Numbering, the replay buffer and Acks; nil unless stateful reconnect is on for this connection.
-    private(set) var stateful: StatefulReconnectBuffer<Replayable>?
+    var stateful: StatefulReconnectBuffer<Replayable>? { reconnection?.buffer }
     /// When the transport dropped (loop clock), while a stateful connection waits for its client; nil while attached.
-    private(set) var detachedAt: UInt64?
-    /// The current transport's link to this connection (stateful connections only, see ``TransportAttachment``).
-    private var attachment: TransportAttachment?
+    var detachedAt: UInt64? { reconnection?.detachedAt }
 
     /// A tracked message kept for a replay: bytes this connection encoded, or a shared broadcast.
     enum Replayable {
@@ -80,6 +90,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     ) {
         self.connectionId = connectionId
         self.negotiatedStatefulReconnect = statefulReconnect
+        self.reconnection = statefulReconnect ? Reconnection() : nil
         self.userId = user
         self.claims = claims
         self.token = token
@@ -111,7 +122,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             return
         }
         let link = TransportAttachment(self)
-        attachment = link
+        reconnection?.attachment = link
         transport.start(handler: link, leftover: leftover)
     }
 
@@ -175,16 +186,18 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             failHandshake(Handshake.canceledError, log: "handshake completed after the deadline")
             return
         }
-        hubProtocol = HubProtocols.named(request.protocolName) ?? HubProtocols.json
+        protocolKind = HubProtocols.named(request.protocolName)?.kind ?? .json
         // As ASP.NET Core: stateful reconnect needs protocol version 2 (what the clients send when they use it).
         if negotiatedStatefulReconnect && request.version >= 2 {
-            stateful = StatefulReconnectBuffer(limit: endpoint.options.statefulReconnectBufferSize)
+            reconnection?.buffer = StatefulReconnectBuffer(limit: endpoint.options.statefulReconnectBufferSize)
         }
         // What followed the handshake in the same read belongs to the protocol's reader.
         var next = hubProtocol.makeReader(maxMessageSize: endpoint.options.maxMessageSize)
         if let rest = handshakeFramer?.takeBuffered(), !rest.isEmpty { rest.withUnsafeBytes { next.append($0) } }
         handshakeFramer = nil
         reader = next
+        // The handshake read is over: an idle connection shouldn't keep the WebSocket parser's buffers.
+        webSocket?.takeUnretainedValue().releaseBuffersAfterThisRead()
         openedAt = loop.now
         sendRaw(Handshake.successResponse, format: .text)
         endpoint.connected(self)
@@ -210,7 +223,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         }
         endpoint.counters.messagesReceived &+= 1
         if stateful != nil {
-            switch stateful!.received(message) {
+            switch reconnection!.buffer!.received(message) {
             case .process:
                 break
             case .skip:
@@ -492,7 +505,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     /// Numbers a tracked message and keeps it for a replay if it fits. Returns whether to send it now: not while
     /// the client is away. A message that doesn't fit then ends the connection: the client could never get it.
     private func keep(_ message: Replayable, bytes: Int) -> Bool {
-        stateful!.track(message, bytes: bytes)
+        reconnection!.buffer!.track(message, bytes: bytes)
         guard detachedAt != nil else { return true }
         if !stateful!.canReplay {
             endpoint.throttledLog.warning(logger, kind: "stateful-reconnect-overflow",
@@ -512,7 +525,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     /// again, in order, and then whatever comes next. If a full buffer lost messages, the connection ends instead
     /// (the new WebSocket gets a Close).
     func reattach(_ newTransport: any HubTransport, leftover: [UInt8]) {
-        guard canReattach, let replay = stateful!.reattached() else {
+        guard canReattach, let replay = reconnection!.buffer!.reattached() else {
             close(error: nil, allowReconnect: true)
             var out: [UInt8] = []
             hubProtocol.write(.close(error: nil, allowReconnect: true), into: &out)
@@ -521,14 +534,14 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             return
         }
         let old = detachedAt == nil ? transport : nil
-        attachment = nil
+        reconnection?.attachment = nil
         old?.close()
         logger.debug(
             "client reconnected",
             ["transport": newTransport.kind.rawValue, "remote": newTransport.remoteAddress?.description ?? "?",
              "resent": "\(replay.messages.count)", "from_seq": "\(replay.sequenceId)"])
         transport = newTransport
-        detachedAt = nil
+        reconnection?.detachedAt = nil
         // A message the old transport had half delivered is gone: the client sends it again.
         reader = hubProtocol.makeReader(maxMessageSize: endpoint.options.maxMessageSize)
         timing.received(now: loop.now)
@@ -547,7 +560,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     private func dispose(reason: String) {
         guard phase != .closed else { return }
         timing.closed()
-        attachment = nil
+        reconnection?.attachment = nil
         endpoint.disconnected(self, wasActive: true, error: ConnectionClosedError(reason: reason), reason: reason)
     }
 
@@ -575,8 +588,8 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         // Stateful reconnect: a WebSocket that dropped (no Close frame from the client) may come back within the
         // disconnect timeout; meanwhile messages for the client are kept.
         if wasActive, transport.kind == .webSockets, stateful?.canReplay == true, !transport.closedByClient {
-            detachedAt = loop.now
-            attachment = nil
+            reconnection?.detachedAt = loop.now
+            reconnection?.attachment = nil
             logger.debug("transport lost: waiting for the client", ["wait": "\(endpoint.options.disconnectTimeout)s"])
             return
         }
@@ -595,7 +608,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             }
             return
         }
-        if phase == .active, stateful != nil, let id = stateful!.ackDue() {
+        if phase == .active, stateful != nil, let id = reconnection!.buffer!.ackDue() {
             sendHubMessage(.ack(sequenceId: id))
         }
         // Broadcast passes (a shared output's writes) count as sent for the keep-alive.

@@ -176,6 +176,20 @@ struct WebSocketFrameParser {
         }
     }
 
+    /// Bytes of buffer capacity the parser holds (tests: what an idle connection keeps).
+    var retainedCapacity: Int { buffer.capacity + message.capacity + control.capacity }
+
+    /// Lets go of the buffers kept for reuse (input, message or chunk, control payload) when nothing in them is
+    /// still needed: all input parsed, no frame or message under way. A connection that goes quiet then holds no
+    /// buffer; the next read allocates again. Anything still needed is kept.
+    mutating func releaseIdleBuffers() {
+        guard frame == nil, messageOpcode == nil, !chunkReady, readIndex == buffer.count else { return }
+        buffer = []
+        readIndex = 0
+        message = []
+        control = []
+    }
+
     // MARK: Parsing
 
     /// Returns the next complete message or control frame.

@@ -12,17 +12,56 @@ final class WebSocketSession {
     /// The peer started the close handshake (a Close frame while open), rather than just dropping the connection.
     private(set) var peerSentClose = false
 
-    var onText: (([UInt8]) -> Void)?
-    var onBinary: (([UInt8]) -> Void)?
+    /// The callbacks below, kept out of line: a hub connection's session uses ``handler`` instead and pays one
+    /// pointer for them, not five closures (80 bytes).
+    private final class Callbacks {
+        var onText: (([UInt8]) -> Void)?
+        var onBinary: (([UInt8]) -> Void)?
+        var onChunk: ((_ bytes: [UInt8], _ last: Bool) -> Void)?
+        var onActivity: (() -> Void)?
+        var onClosed: ((TCPCloseReason) -> Void)?
+    }
+    private var callbacks: Callbacks?
+    private var callbacksForSetting: Callbacks {
+        if let c = callbacks { return c }
+        let c = Callbacks()
+        callbacks = c
+        return c
+    }
+
+    var onText: (([UInt8]) -> Void)? {
+        get { callbacks?.onText }
+        set { callbacksForSetting.onText = newValue }
+    }
+    var onBinary: (([UInt8]) -> Void)? {
+        get { callbacks?.onBinary }
+        set { callbacksForSetting.onBinary = newValue }
+    }
     /// Streaming sessions: the next bytes of a data message as they arrive (`last`: the message ends here).
-    var onChunk: ((_ bytes: [UInt8], _ last: Bool) -> Void)?
+    var onChunk: ((_ bytes: [UInt8], _ last: Bool) -> Void)? {
+        get { callbacks?.onChunk }
+        set { callbacksForSetting.onChunk = newValue }
+    }
     /// Called on every read from the peer, before parsing: any bytes at all (a partial frame, a ping, a pong) are
     /// a sign of life.
-    var onActivity: (() -> Void)?
+    var onActivity: (() -> Void)? {
+        get { callbacks?.onActivity }
+        set { callbacksForSetting.onActivity = newValue }
+    }
     /// Called once when the TCP connection is gone (after a close handshake or not).
-    var onClosed: ((TCPCloseReason) -> Void)?
+    var onClosed: ((TCPCloseReason) -> Void)? {
+        get { callbacks?.onClosed }
+        set { callbacksForSetting.onClosed = newValue }
+    }
     /// For the server's bookkeeping, independent of the owner's `onClosed`.
     var onTransportGone: (() -> Void)?
+    /// A hub connection's receiving side (set by ``start(handler:leftover:)``), held weakly: the hub may drop its
+    /// connection while the socket finishes the close handshake. It gets what the callbacks would (data as
+    /// it arrives, activity, the end) through one field, where five closures would cost an allocation each on
+    /// every connection.
+    weak var handler: (any HubTransportHandler)?
+    /// Set by ``releaseBuffersAfterThisRead()``: the parser drops its buffers once the current read is parsed.
+    private var releaseBuffers = false
 
     /// - Parameter streaming: hand data to ``onChunk`` as it arrives instead of whole messages to ``onText`` /
     ///   ``onBinary``, so nothing here buffers a message (the owner bounds what it keeps).
@@ -49,6 +88,7 @@ final class WebSocketSession {
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
         onActivity?()
+        handler?.transportActivity()
         parser.append(bytes)
         while conn.isOpen {
             let event: WebSocketEvent?
@@ -64,7 +104,13 @@ final class WebSocketSession {
                 perform(machine.failed(WebSocketProtocolError(code: 1011, reason: "internal error")))
                 return
             }
-            guard let event else { return }
+            guard let event else {
+                if releaseBuffers {
+                    releaseBuffers = false
+                    parser.releaseIdleBuffers()
+                }
+                return
+            }
             if case .close = event, machine.state == .open { peerSentClose = true }
             perform(machine.received(event))
         }
@@ -73,9 +119,15 @@ final class WebSocketSession {
     private func perform(_ actions: WebSocketStateMachine.Actions) {
         for action in actions {
             switch action {
-            case .deliverText(let payload): onText?(payload)
-            case .deliverBinary(let payload): onBinary?(payload)
-            case .deliverChunk(_, let bytes, let last): onChunk?(bytes, last)
+            case .deliverText(let payload):
+                onText?(payload)
+                deliverToHandler(payload)
+            case .deliverBinary(let payload):
+                onBinary?(payload)
+                deliverToHandler(payload)
+            case .deliverChunk(_, let bytes, let last):
+                onChunk?(bytes, last)
+                deliverToHandler(bytes)
             case .sendPong(let payload): sendFrame(.pong, payload)
             case .sendClose(let code, let reason):
                 sendFrame(.close, WebSocketFrameEncoder.closePayload(code: code, reason: reason))
@@ -90,6 +142,11 @@ final class WebSocketSession {
         }
     }
 
+    private func deliverToHandler(_ bytes: [UInt8]) {
+        guard let handler else { return }
+        bytes.withUnsafeBytes { handler.transportReceived($0) }
+    }
+
     private func armCloseTimer() {
         guard closeTimer == nil else { return }
         closeTimer = conn.loop.schedule(afterNanos: closeTimeoutNanos) { [weak self] in
@@ -102,12 +159,18 @@ final class WebSocketSession {
         onTransportGone?()
         onTransportGone = nil
         let cb = onClosed
-        onClosed = nil
-        onText = nil
-        onBinary = nil
-        onChunk = nil
-        onActivity = nil
+        let hub = handler
+        callbacks = nil
+        handler = nil
         cb?(reason)
+        hub?.transportClosed()
+    }
+
+    /// Once the read being handled is parsed, the parser lets go of the buffers it keeps for reuse (if nothing in
+    /// them is still needed). The hub asks after its handshake: a connection that then stays idle holds no parser
+    /// buffer, while one that keeps talking gets them back on its next message and reuses them from then on.
+    func releaseBuffersAfterThisRead() {
+        releaseBuffers = true
     }
 
     func sendFrame(_ opcode: WebSocketOpcode, _ payload: [UInt8]) {

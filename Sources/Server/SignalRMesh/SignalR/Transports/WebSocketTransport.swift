@@ -10,12 +10,9 @@ extension WebSocketSession: HubTransport {
     var pendingWriteBytes: Int { conn.pendingWriteBytes }
 
     func start(handler: any HubTransportHandler, leftover: [UInt8]) {
-        // Weak: the hub may drop its connection while the socket finishes the close handshake.
-        onChunk = { [weak handler] bytes, _ in bytes.withUnsafeBytes { handler?.transportReceived($0) } }
-        onText = { [weak handler] bytes in bytes.withUnsafeBytes { handler?.transportReceived($0) } }
-        onBinary = { [weak handler] bytes in bytes.withUnsafeBytes { handler?.transportReceived($0) } }
-        onActivity = { [weak handler] in handler?.transportActivity() }
-        onClosed = { [weak handler] _ in handler?.transportClosed() }
+        // Held weakly (``WebSocketSession/handler``): the hub may drop its connection while the socket finishes
+        // the close handshake.
+        self.handler = handler
         start(leftover: leftover)
     }
 
