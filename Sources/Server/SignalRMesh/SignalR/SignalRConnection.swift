@@ -611,9 +611,12 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         if phase == .active, stateful != nil, let id = reconnection!.buffer!.ackDue() {
             sendHubMessage(.ack(sequenceId: id))
         }
-        // Broadcast passes (a shared output's writes) count as sent for the keep-alive.
-        if let webSocket, let shared = webSocket.takeUnretainedValue().conn.sharedOutput, shared.lastPassAt != 0 {
-            timing.sent(now: shared.lastPassAt)
+        if let webSocket {
+            let session = webSocket.takeUnretainedValue()
+            // Broadcast passes (a shared output's writes) count as sent for the keep-alive.
+            if let shared = session.conn.sharedOutput, shared.lastPassAt != 0 { timing.sent(now: shared.lastPassAt) }
+            // Quiet for a second (between its pings, say): its parser's buffers go back.
+            if now &- timing.lastReceived >= 1_000_000_000 { session.releaseIdleBuffers() }
         }
         switch timing.tick(now: now) {
         case .none:

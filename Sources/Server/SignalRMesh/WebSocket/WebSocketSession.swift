@@ -173,6 +173,12 @@ final class WebSocketSession {
         releaseBuffers = true
     }
 
+    /// The parser lets go of its buffers now if nothing in them is still needed (called between reads: a client
+    /// that went quiet again after a ping or a message).
+    func releaseIdleBuffers() {
+        parser.releaseIdleBuffers()
+    }
+
     func sendFrame(_ opcode: WebSocketOpcode, _ payload: [UInt8]) {
         var out: [UInt8] = []
         out.reserveCapacity(payload.count + 10)
