@@ -181,7 +181,12 @@ final class Locked<T>: @unchecked Sendable {
             conn.value.write(Array("late".utf8))
             conn.value.close()
         }
-        #expect(waitUntil { conn.value.isClosed })
+        // Read on the control loop: the connection is confined to it.
+        #expect(waitUntil {
+            let closed = Box<Bool>(false)
+            server.onControl { closed.update { $0 = conn.value.isClosed } }
+            return closed.get()
+        })
         #expect(Self.read(fd, count: 4).isEmpty)
         usleep(50_000)
         #expect(closes.get() == [.local])
@@ -290,6 +295,10 @@ final class Locked<T>: @unchecked Sendable {
             server.control.execute { shared.value.append(chunk) }
         }
         #expect(waitUntil { reason.get() == .slowConsumer })
-        #expect(waitUntil { shared.value.memberCount == 0 })
+        #expect(waitUntil {
+            let count = Box<Int>(-1)
+            server.onControl { count.update { $0 = shared.value.memberCount } }
+            return count.get() == 0
+        })
     }
 }
