@@ -39,10 +39,6 @@ public final class SharedOutput {
         passTask = BatchTask(loop: loop) { [unowned self] in self.pass() }
     }
 
-    deinit {
-        for connection in members { connection.sharedOutput = nil }
-    }
-
     public var memberCount: Int { members.count + remoteCount }
     public var hasPendingBytes: Bool { !bytes.isEmpty }
 

@@ -237,6 +237,7 @@ final class Locked<T>: @unchecked Sendable {
             output.update { $0 = shared }
         }
         #expect(output.get()!.memberCount == 9)
+        server.onControl {}  // the joins' turn has posted its commands
         let before = server.group.tasksPosted.toIO
         let special = CrossLoop(conns.value.filter { $0.offload != nil }.first!)
         let skipped = CrossLoop(conns.value.filter { $0.offload != nil }.last!)
