@@ -263,10 +263,13 @@ def side_by_side():
             p99 = [num(r["p99_us"]) / 1000 for r in pts]
             lost = [num(r["lost"]) > 0 for r in pts]
             top = max(top, max(off), max(dlv))
-            ours = side == "ours"
-            style = dict(color=OURS if ours else "#707070", linestyle="-" if ours else "--", marker="o" if ours else "s",
+            ours = side.startswith("ours")
+            loops = side[4:]  # "oursN": ours with --loops N
+            style = dict(color=OURS if ours else "#707070", linestyle=("-." if loops not in ("", "1") else "-") if ours else "--",
+                         marker=("^" if loops not in ("", "1") else "o") if ours else "s",
                          markersize=4, linewidth=1.6 if ours else 1.3, alpha=0.9 if pin == "pinned" else 0.5)
-            label = f"{'ours (mesh)' if ours else peer}, {batch} round {rnd}, {pin}"
+            who = (f"ours, --loops {loops}" if loops else "ours (mesh)") if ours else peer
+            label = f"{who}, {batch} round {rnd}, {pin}"
             ax1.plot(off, dlv, label=label, **style)
             ax2.plot(off, p99, label=label, **style)
             for x, y, l in zip(off, p99, lost):
@@ -297,9 +300,9 @@ def side_by_side():
         return
     for workload in FANOUT_TITLES:
         best = {side: [num(r["best_rate"]) for r in summ if r["workload"] == workload and r["side"] == side]
-                for side in ("ours", "theirs")}
-        if best["ours"] and best["theirs"]:
-            print(f"side-by-side {workload}: best sustained rate ours {best['ours']} theirs {best['theirs']}")
+                for side in sorted({r["side"] for r in summ})}
+        if any(best.values()):
+            print(f"side-by-side {workload}: best sustained rate " + ", ".join(f"{k} {v}" for k, v in best.items() if v))
 
 
 PLOTS = {"latency": latency, "seams": seams, "link": link, "crypto": crypto, "connections": connections,
