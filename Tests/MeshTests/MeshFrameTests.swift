@@ -156,7 +156,7 @@ private func decodeAll(_ chunks: [ArraySlice<UInt8>], maxFrameBytes: Int = MeshP
                 while true {
                     if let view = try decoder.nextData() {
                         views += 1
-                        out.append(.data(view.owned()))
+                        out.append(.data(view.owned(interned: intern)))
                     } else if let frame = try decoder.next() {
                         out.append(frame)
                     } else {
@@ -177,20 +177,26 @@ private func decodeAll(_ chunks: [ArraySlice<UInt8>], maxFrameBytes: Int = MeshP
     }
 
     @Test func malformedDataViews() throws {
-        func view(_ bytes: [UInt8]) throws(MeshWireError) -> MeshDataView? {
+        /// What the view says, read while its decoder (its bytes and intern table) is alive.
+        struct Seen: Equatable {
+            var origin: String
+            var internIndex: Int?
+            var seq: UInt64
+            var flags: UInt8
+            var payload: [UInt8]
+        }
+        func view(_ bytes: [UInt8]) throws(MeshWireError) -> Seen? {
             var decoder = MeshFrameDecoder(intern: InternTable(["a"]))
             decoder.append(bytes)
-            return try decoder.nextData()
+            return try decoder.nextData().map {
+                Seen(origin: $0.origin(interned: decoder.intern), internIndex: $0.internIndex, seq: $0.seq, flags: $0.flags, payload: Array($0.payload))
+            }
         }
         let good = MeshFrame.data(MeshData(origin: "a", epoch: 1, seq: 2, flags: 3, payload: [1, 2])).encoded()
-        let decoded = try? view(good)
-        #expect(decoded?.origin == "a" && decoded?.internIndex == 0 && decoded?.seq == 2 && decoded?.flags == 3)
-        #expect(decoded.map { Array($0.payload) } == [1, 2])
+        #expect(try view(good) == Seen(origin: "a", internIndex: 0, seq: 2, flags: 3, payload: [1, 2]))
         // Not interned: validated, not interned.
         let other = MeshFrame.data(MeshData(origin: "zz", epoch: 1, seq: 1, payload: [])).encoded()
-        let plain = try? view(other)
-        #expect(plain?.origin == "zz")
-        #expect(plain != nil && plain!.internIndex == nil)
+        #expect(try view(other) == Seen(origin: "zz", internIndex: nil, seq: 1, flags: 0, payload: []))
         var badUTF8 = other
         badUTF8[7] = 0xc3
         badUTF8[8] = 0x28

@@ -29,6 +29,8 @@ extension MeshNode {
         var established: Peer?
         // The origin of the last DATA frames and its state: one dictionary lookup per run of frames of one origin.
         var memo = OriginMemo()
+        // What the views' intern indexes refer to (the decoder's, fixed for its life).
+        let intern = link.decoder.intern
         // DATA frames as views (the payload is still the decoder's: copied only if the message is kept), the rest
         // decoded.
         while !link.isClosed {
@@ -42,12 +44,14 @@ extension MeshNode {
             if let data {
                 guard let peer = established ?? arrive(link) else {
                     guard !link.isEstablished else { return }
-                    perform(link, link.handshake.receive(.data(data.owned())))
+                    perform(link, link.handshake.receive(.data(data.owned(interned: intern))))
                     continue
                 }
                 established = peer
                 guard peer.link === link else { continue }
-                handleData(data, destinations: nil, filtered: nil, owned: nil, from: peer, on: link, memo: &memo)
+                handleData(
+                    data, interned: intern, destinations: nil, filtered: nil, owned: nil, from: peer,
+                    on: link, memo: &memo)
                 continue
             }
             let frame: MeshFrame?
@@ -81,7 +85,7 @@ extension MeshNode {
         return peer
     }
 
-    /// What ``handleData(_:destinations:filtered:owned:from:on:memo:)`` remembers between consecutive DATA frames of
+    /// What ``handleData(_:interned:destinations:filtered:owned:from:on:memo:)`` remembers between consecutive DATA frames of
     /// one read (one intern table): their origin, its state, whether it is the peer itself, and whether others are fed
     /// that origin from us (nil: not looked at yet).
     struct OriginMemo {
@@ -152,15 +156,17 @@ extension MeshNode {
         switch frame {
         case .data(let data):
             var memo = OriginMemo()
-            let intern = InternTable([data.origin])
+            // Frames with optional parts (targeted messages) come this way, decoded in full.
+            let intern = internedIds
             data.payload.withUnsafeBytes { payload in
                 var origin = data.origin
                 origin.withUTF8 { originBytes in
+                    let bytes = UnsafeRawBufferPointer(originBytes)
                     let view = MeshDataView(
-                        originBytes: UnsafeRawBufferPointer(originBytes), internIndex: 0, intern: intern,
-                        epoch: data.epoch, seq: data.seq, flags: data.flags, payload: payload)
+                        originBytes: bytes, internIndex: intern.index(of: bytes), epoch: data.epoch, seq: data.seq,
+                        flags: data.flags, payload: payload)
                     handleData(
-                        view, destinations: data.destinations, filtered: data.filtered, owned: data.payload,
+                        view, interned: intern, destinations: data.destinations, filtered: data.filtered, owned: data.payload,
                         from: peer, on: link, memo: &memo)
                 }
             }
@@ -199,12 +205,13 @@ extension MeshNode {
     }
 
     /// One DATA frame from `peer`: delivered exactly once, in its origin's order, and kept in that origin's log for
-    /// relaying. `destinations` and `filtered` are its optional parts. `owned` is the payload as an array when the
+    /// relaying. `table`: the intern table its ``MeshDataView/internIndex`` refers to. `destinations` and `filtered`
+    /// are its optional parts. `owned` is the payload as an array when the
     /// caller has one (else it is copied from the view, and only when the message is kept). `memo` carries the
     /// origin's state from one frame to the next of one read.
     func handleData(
-        _ data: MeshDataView, destinations: [String]?, filtered: FilteredRange?, owned: [UInt8]?, from peer: Peer,
-        on link: PeerLink, memo: inout OriginMemo
+        _ data: MeshDataView, interned table: InternTable?, destinations: [String]?, filtered: FilteredRange?,
+        owned: [UInt8]?, from peer: Peer, on link: PeerLink, memo: inout OriginMemo
     ) {
         peer.counters.dataReceived &+= 1
         let origin: String
@@ -215,7 +222,7 @@ extension MeshNode {
             state = memo.state.unsafelyUnwrapped
             fromPeer = memo.fromPeer
         } else {
-            origin = data.origin
+            origin = data.origin(interned: table)
             guard origin != selfId, let found = origins[origin] else {
                 peer.counters.staleDropped &+= 1
                 return

@@ -22,11 +22,17 @@ public final class InternTable: Sendable {
         index(of: raw).map { strings[$0] }
     }
 
-    /// Where the known string with exactly these bytes is, if any (see ``subscript(_:)``).
+    /// Where the known string with exactly these bytes is, if any (see ``subscript(_:)``). `hint`: the index to try
+    /// first (a link's frames mostly repeat the last origin).
     @inline(__always)
-    func index(of raw: UnsafeRawBufferPointer) -> Int? {
+    func index(of raw: UnsafeRawBufferPointer, hint: Int = -1) -> Int? {
         let count = raw.count
         guard count > 0, let bytes = raw.baseAddress else { return strings.firstIndex { $0.isEmpty } }
+        if hint >= 0 && hint < utf8.count && utf8[hint].count == count
+            && utf8[hint].withUnsafeBytes({ memcmp($0.baseAddress!, bytes, count) == 0 })
+        {
+            return hint
+        }
         for i in utf8.indices where utf8[i].count == count {
             if utf8[i].withUnsafeBytes({ memcmp($0.baseAddress!, bytes, count) == 0 }) { return i }
         }

@@ -3,15 +3,12 @@
 /// payload only for a message it keeps. Made of plain values and pointers only (no reference counting), so handing
 /// it around costs nothing.
 ///
-/// ``payload`` and the origin's bytes are valid until the next call on the decoder that produced it, and the intern
-/// table as long as that decoder.
+/// ``payload`` and the origin's bytes are valid until the next call on the decoder that produced it.
 public struct MeshDataView {
     /// The origin's UTF-8 (validated), borrowed like ``payload``.
     public var originBytes: UnsafeRawBufferPointer
     /// Where the origin is in the decoder's intern table (nil: not there).
     public var internIndex: Int?
-    /// The decoder's intern table, not retained (the decoder holds it).
-    unowned(unsafe) let intern: InternTable?
     public var epoch: UInt64
     public var seq: UInt64
     /// ``MeshData/gapBeforeFlag`` and ``MeshData/notHeldBeforeFlag`` (as ``MeshData/flags``).
@@ -21,43 +18,43 @@ public struct MeshDataView {
 
     /// - Parameters:
     ///   - originBytes: the origin's UTF-8 (valid UTF-8: it is not checked again).
-    ///   - internIndex: where the origin is in `intern`, if there.
+    ///   - internIndex: where the origin is in the intern table it will be read with (``origin(interned:)``), if there.
     public init(
-        originBytes: UnsafeRawBufferPointer, internIndex: Int? = nil, intern: InternTable? = nil, epoch: UInt64,
-        seq: UInt64, flags: UInt8, payload: UnsafeRawBufferPointer
+        originBytes: UnsafeRawBufferPointer, internIndex: Int? = nil, epoch: UInt64, seq: UInt64, flags: UInt8,
+        payload: UnsafeRawBufferPointer
     ) {
         self.originBytes = originBytes
         self.internIndex = internIndex
-        self.intern = intern
         self.epoch = epoch
         self.seq = seq
         self.flags = flags
         self.payload = payload
     }
 
-    /// The origin as a string: the interned one when there is one (no allocation).
-    public var origin: String {
-        if let internIndex, let intern { return intern[internIndex] }
+    /// The origin as a string: the interned one when there is one (no allocation). `table`: the decoder's intern
+    /// table (``MeshFrameDecoder/intern``).
+    public func origin(interned table: InternTable?) -> String {
+        if let internIndex, let table { return table[internIndex] }
         return String(decoding: originBytes, as: UTF8.self)
     }
 
     public var gapBefore: Bool { flags & MeshData.gapBeforeFlag != 0 }
     public var notHeldBefore: Bool { flags & MeshData.notHeldBeforeFlag != 0 }
 
-    /// The frame as a ``MeshData`` that owns its payload.
-    public func owned() -> MeshData {
-        MeshData(origin: origin, epoch: epoch, seq: seq, flags: flags, payload: [UInt8](payload))
+    /// The frame as a ``MeshData`` that owns its payload. `table`: as for ``origin(interned:)``.
+    public func owned(interned table: InternTable?) -> MeshData {
+        MeshData(origin: origin(interned: table), epoch: epoch, seq: seq, flags: flags, payload: [UInt8](payload))
     }
 
     /// Decodes a DATA body (after the type byte): `bytes[start..<end]`. The one parser of DATA bodies
-    /// (``MeshFrame/decode(_:range:intern:)`` uses it too, with `parts`).
+    /// (``MeshFrame/decode(_:range:intern:)`` uses it too, with `parts`). `internHint`: the intern index to try first.
     ///
     /// The fixed part (origin, epoch, seq, flags, payload length) is read with one bounds check per field group
     /// rather than per byte; the optional parts go through ``WireReader``. With `parts` nil, a frame that has
     /// optional parts is not decoded: nil.
     @inline(__always)
     static func decode(
-        _ bytes: UnsafeRawBufferPointer, start: Int, end: Int, intern: InternTable?,
+        _ bytes: UnsafeRawBufferPointer, start: Int, end: Int, intern: InternTable?, internHint: Int = -1,
         parts: UnsafeMutablePointer<(destinations: [String]?, filtered: FilteredRange?)>? = nil
     ) throws(MeshWireError) -> MeshDataView? {
         guard end - start >= 2 else { throw .truncated(.data) }
@@ -65,7 +62,7 @@ public struct MeshDataView {
         var index = start + 2
         guard end - index >= originCount else { throw .truncated(.data) }
         let originBytes = UnsafeRawBufferPointer(rebasing: bytes[index..<(index + originCount)])
-        let internIndex = intern?.index(of: originBytes)
+        let internIndex = intern?.index(of: originBytes, hint: internHint)
         if internIndex == nil && String(validating: originBytes, as: UTF8.self) == nil { throw .invalidUTF8(.data) }
         index += originCount
         // epoch · seq · flags
@@ -105,7 +102,7 @@ public struct MeshDataView {
         guard end - index >= count else { throw .truncated(.data) }
         guard end - index == count else { throw .trailingBytes(.data) }
         return MeshDataView(
-            originBytes: originBytes, internIndex: internIndex, intern: intern, epoch: epoch, seq: seq, flags: flags & ~(MeshData.hasDestinationsFlag | MeshData.filteredBeforeFlag),
+            originBytes: originBytes, internIndex: internIndex, epoch: epoch, seq: seq, flags: flags & ~(MeshData.hasDestinationsFlag | MeshData.filteredBeforeFlag),
             payload: UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
     }
 }

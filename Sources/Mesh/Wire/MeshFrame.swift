@@ -218,7 +218,7 @@ extension MeshFrame {
             reader.skipRest()
             frame = .data(
                 MeshData(
-                    origin: view.origin, epoch: view.epoch, seq: view.seq, flags: view.flags,
+                    origin: view.origin(interned: intern), epoch: view.epoch, seq: view.seq, flags: view.flags,
                     destinations: parts.destinations, filtered: parts.filtered, payload: [UInt8](view.payload)))
         case .heartbeat:
             frame = .heartbeat(nanos: try reader.u64())

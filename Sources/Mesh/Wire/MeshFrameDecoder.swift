@@ -12,6 +12,8 @@ public struct MeshFrameDecoder: Sendable {
     private var buffer: [UInt8] = []
     private var readIndex = 0
     private var failure: MeshWireError?
+    /// The intern index of the last DATA frame's origin (-1: none), tried first for the next one.
+    private var lastOrigin = -1
 
     /// - Parameter maxFrameBytes: largest frame (type byte + body) accepted; default 4 MiB.
     public init(maxFrameBytes: Int = MeshProtocol.defaultMaxFrameBytes, intern: InternTable? = nil) {
@@ -77,7 +79,10 @@ public struct MeshFrameDecoder: Sendable {
         let raw = buffer.withUnsafeBytes { $0 }
         do throws(MeshWireError) {
             // nil: optional parts (left for `next()`).
-            guard let view = try MeshDataView.decode(raw, start: start, end: end, intern: intern) else { return nil }
+            guard
+                let view = try MeshDataView.decode(raw, start: start, end: end, intern: intern, internHint: lastOrigin)
+            else { return nil }
+            lastOrigin = view.internIndex ?? -1
             readIndex = end
             return view
         } catch {
