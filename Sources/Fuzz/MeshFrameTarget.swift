@@ -5,6 +5,8 @@
 /// Checks:
 /// - the same frames and error whatever the read boundaries;
 /// - decoding with an intern table gives the same frames as without;
+/// - the link's read path (plain DATA frames as views with `nextData`, the rest with `next`) gives the same frames and
+///   error as `next` alone;
 /// - every decoded frame encodes to bytes that decode to an equal frame, and encoding that again gives the same bytes.
 ///
 /// Flags: bit 0 = a 256-byte frame limit instead of the default 4 MiB; bit 1 = decode with an intern table of node ids.
@@ -28,19 +30,27 @@ enum MeshFrameTarget {
             let plain = drive([input.payload], maxFrameBytes: limit, intern: nil)
             check(plain == transcript, "the intern table changed what was decoded")
         }
+        let table = input.flag(1) ? intern : nil
+        let viaViews = expectSameForEveryFeed(input) { drive($0, maxFrameBytes: limit, intern: table, views: true) }
+        check(viaViews == transcript, "reading DATA frames as views changed what was decoded")
         for step in transcript.steps {
             if case .frame(let frame) = step { checkRoundTrip(frame) }
         }
     }
 
-    /// `PeerLink`'s read path: append, then take frames until more bytes are needed or the stream is bad.
-    static func drive(_ chunks: [[UInt8]], maxFrameBytes: Int, intern: InternTable?) -> Transcript {
+    /// A link's read path: append, then take frames until more bytes are needed or the stream is bad. `views`: as
+    /// `MeshNode.read` does, plain DATA frames with `nextData` (copied out at once), the rest with `next`.
+    static func drive(_ chunks: [[UInt8]], maxFrameBytes: Int, intern: InternTable?, views: Bool = false) -> Transcript {
         var decoder = MeshFrameDecoder(maxFrameBytes: maxFrameBytes, intern: intern)
         var transcript = Transcript()
         for chunk in chunks {
             decoder.append(chunk)
             while true {
                 do throws(MeshWireError) {
+                    if views, let view = try decoder.nextData() {
+                        transcript.steps.append(.frame(.data(view.owned(interned: intern))))
+                        continue
+                    }
                     guard let frame = try decoder.next() else { break }
                     transcript.steps.append(.frame(frame))
                 } catch {

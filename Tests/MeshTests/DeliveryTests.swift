@@ -185,6 +185,47 @@ private func collect(_ log: OriginLog, after: UInt64, maxBytes: Int = .max, maxC
         #expect(collect(log, after: 0).seqs == [1])
     }
 
+    /// The receiving link's append: copied from borrowed bytes, and on a full log written into the storage of the
+    /// message it evicts, but never into one somebody else still holds.
+    @Test func appendCopyingReusesOnlyUnheldStorage() {
+        var log = OriginLog(epoch: 1, maxCount: 3)
+        var held = [[UInt8]]()
+        for seq in UInt64(1)...10 {
+            let bytes: [UInt8] = [UInt8(seq), UInt8(seq), UInt8(seq)]
+            let stored = bytes.withUnsafeBytes { log.append(seq: seq, copying: $0) }
+            #expect(stored == bytes)
+            // Keep every other payload, as a consumer of onDeliver might.
+            if seq % 2 == 0 { held.append(stored) }
+        }
+        #expect(log.count == 3 && log.firstSeq == 8 && log.evictedCount == 7)
+        for seq in UInt64(8)...10 { #expect(log.entry(seq: seq)?.payload == [UInt8(seq), UInt8(seq), UInt8(seq)]) }
+        #expect(held == [2, 4, 6, 8, 10].map { [UInt8($0), UInt8($0), UInt8($0)] })
+        // Other sizes and an empty payload; the byte bound still holds.
+        var small = OriginLog(epoch: 1, maxCount: 2, maxBytes: 5)
+        for (seq, count) in [(1, 4), (2, 1), (3, 0), (4, 4), (5, 2)] {
+            let bytes = [UInt8](repeating: UInt8(seq), count: count)
+            _ = bytes.withUnsafeBytes { small.append(seq: UInt64(seq), copying: $0) }
+        }
+        #expect(collect(small, after: 0).seqs == [5] && small.byteCount == 2 && small.evictedCount == 4)
+        #expect(small.entry(seq: 5)?.payload == [5, 5])
+    }
+
+    /// The ring wraps and grows with entries in it: every read still sees seq order.
+    @Test func ringKeepsOrderAcrossWrapsAndGrowth() {
+        var log = OriginLog(epoch: 1, maxCount: 37)
+        var seq: UInt64 = 0
+        for round in 1...200 {
+            for _ in 0..<(round % 7 + 1) {
+                seq += 1
+                log.append(seq: seq, payload: [UInt8(truncatingIfNeeded: seq)])
+            }
+            let first = seq > 37 ? seq - 36 : 1
+            #expect(log.firstSeq == first)
+            #expect(collect(log, after: 0).seqs == Array(first...seq))
+            #expect(log.count(after: seq - 1) == 1 && log.entry(seq: seq)?.payload == [UInt8(truncatingIfNeeded: seq)])
+        }
+    }
+
     @Test func longRunStaysBoundedAndCompacts() {
         var log = OriginLog(epoch: 1, maxCount: 1000)
         for seq in 1...50_000 { log.append(seq: UInt64(seq), payload: [UInt8(truncatingIfNeeded: seq)]) }

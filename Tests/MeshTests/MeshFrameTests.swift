@@ -139,6 +139,101 @@ private func decodeAll(_ chunks: [ArraySlice<UInt8>], maxFrameBytes: Int = MeshP
         #expect(try decodeAll(stream.indices.map { stream[$0...$0] }) == frames)
     }
 
+    /// The receiving link's way: plain DATA frames as views (`nextData`), everything else from `next`. The same
+    /// frames as `next` alone, whatever the split, with or without an intern table.
+    @Test(arguments: [false, true])
+    func dataViewsDecodeLikeFrames(interned: Bool) throws {
+        let frames = sampleFrames.filter { if case .data(let d) = $0 { return d.payload.count < 1000 }; return true }
+        var stream = [UInt8]()
+        for frame in frames { frame.encode(into: &stream) }
+        let intern = interned ? InternTable(["a", "node-7", "b"]) : nil
+        func decodeViews(_ chunks: [ArraySlice<UInt8>]) throws -> [MeshFrame] {
+            var decoder = MeshFrameDecoder(intern: intern)
+            var out = [MeshFrame]()
+            var views = 0
+            for chunk in chunks {
+                decoder.append(chunk)
+                while true {
+                    if let view = try decoder.nextData() {
+                        views += 1
+                        out.append(.data(view.owned(interned: intern)))
+                    } else if let frame = try decoder.next() {
+                        out.append(frame)
+                    } else {
+                        break
+                    }
+                }
+            }
+            #expect(decoder.bufferedCount == 0)
+            // The three plain DATA frames came as views; the four with optional parts did not.
+            #expect(views == 3)
+            return out
+        }
+        #expect(try decodeViews([stream[...]]) == frames)
+        for split in stride(from: 0, through: stream.count, by: 7) {
+            #expect(try decodeViews([stream[..<split], stream[split...]]) == frames, "split at \(split)")
+        }
+        #expect(try decodeViews(stream.indices.map { stream[$0...$0] }) == frames)
+    }
+
+    @Test func malformedDataViews() throws {
+        /// What the view says, read while its decoder (its bytes and intern table) is alive.
+        struct Seen: Equatable {
+            var origin: String
+            var internIndex: Int?
+            var seq: UInt64
+            var flags: UInt8
+            var payload: [UInt8]
+        }
+        func view(_ bytes: [UInt8]) throws(MeshWireError) -> Seen? {
+            var decoder = MeshFrameDecoder(intern: InternTable(["a"]))
+            decoder.append(bytes)
+            return try decoder.nextData().map {
+                Seen(origin: $0.origin(interned: decoder.intern), internIndex: $0.internIndex, seq: $0.seq, flags: $0.flags, payload: Array($0.payload))
+            }
+        }
+        let good = MeshFrame.data(MeshData(origin: "a", epoch: 1, seq: 2, flags: 3, payload: [1, 2])).encoded()
+        #expect(try view(good) == Seen(origin: "a", internIndex: 0, seq: 2, flags: 3, payload: [1, 2]))
+        // Not interned: validated, not interned.
+        let other = MeshFrame.data(MeshData(origin: "zz", epoch: 1, seq: 1, payload: [])).encoded()
+        #expect(try view(other) == Seen(origin: "zz", internIndex: nil, seq: 1, flags: 0, payload: []))
+        var badUTF8 = other
+        badUTF8[7] = 0xc3
+        badUTF8[8] = 0x28
+        #expect(throws: MeshWireError.invalidUTF8(.data)) { try view(badUTF8) }
+        var long = good
+        long[good.count - 3] = 9
+        #expect(throws: MeshWireError.truncated(.data)) { try view(long) }
+        var short = good
+        short[good.count - 3] = 1
+        #expect(throws: MeshWireError.trailingBytes(.data)) { try view(short) }
+        var cut = Array(good.prefix(12))
+        cut[3] = 8
+        #expect(throws: MeshWireError.truncated(.data)) { try view(cut) }
+        // Incomplete, or another type: nil, and `next` takes over (with the same errors as ever).
+        #expect(try view(Array(good.dropLast())) == nil)
+        #expect(try view(MeshFrame.accept.encoded()) == nil)
+        #expect(try view([0, 0, 0, 0, 6]) == nil)
+        var decoder = MeshFrameDecoder(maxFrameBytes: 10)
+        decoder.append(good)
+        #expect(try decoder.nextData() == nil)
+        #expect(throws: MeshWireError.frameTooLarge(length: good.count - 4, limit: 10)) { try decoder.next() }
+    }
+
+    /// The pump's writer for plain DATA frames writes the very bytes `appendData` does.
+    @Test func dataFrameTemplateMatchesAppendData() {
+        for origin in ["a", "node-7", "ünï", String(repeating: "x", count: 300)] {
+            var template = DataFrameTemplate(origin: origin, epoch: 0x0102_0304_0506_0708)
+            var fast = [UInt8]()
+            var slow = [UInt8]()
+            for (seq, flags, payload) in [(UInt64(1), UInt8(0), [UInt8]()), (2, 1, [9]), (.max, 0xff, Array(0..<200))] {
+                template.append(seq: seq, flags: flags, payload: payload, into: &fast)
+                MeshFrame.appendData(origin: origin, epoch: 0x0102_0304_0506_0708, seq: seq, flags: flags, payload: payload, into: &slow)
+            }
+            #expect(fast == slow)
+        }
+    }
+
     @Test func rejectsOversizedLengthBeforeBuffering() throws {
         var decoder = MeshFrameDecoder(maxFrameBytes: 100)
         decoder.append([0, 0, 0, 101])

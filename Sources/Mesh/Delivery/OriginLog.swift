@@ -69,10 +69,13 @@ public struct OriginLog: Sendable {
     public let maxCount: Int
     public let maxBytes: Int
 
-    // A deque as an array plus a head index: eviction advances `head`, and the dead prefix is dropped
-    // once it is at least half the array, so both ends are amortised O(1).
-    private var entries: [Entry] = []
-    private var head = 0
+    // A ring: `slots` (a power of two of them, or none) holds the `count` retained entries from `start` on,
+    // wrapping around; eviction advances `start` and an append reuses the slot. Both ends O(1), nothing moved
+    // but when the ring grows.
+    private var slots: [Entry] = []
+    private var start = 0
+    /// Number of messages retained.
+    public private(set) var count = 0
 
     /// - Parameters:
     ///   - epoch: the origin's life these messages belong to.
@@ -86,17 +89,19 @@ public struct OriginLog: Sendable {
         self.maxBytes = maxBytes
     }
 
-    /// Number of messages retained.
-    public var count: Int { entries.count - head }
     public var isEmpty: Bool { count == 0 }
     /// Seq of the oldest retained message.
-    public var firstSeq: UInt64? { isEmpty ? nil : entries[head].seq }
+    public var firstSeq: UInt64? { isEmpty ? nil : slots[start].seq }
+
+    /// Where the retained entry number `index` (0 = oldest) sits in `slots`.
+    @inline(__always) private func slot(_ index: Int) -> Int { (start &+ index) & (slots.count &- 1) }
 
     /// Starts a new life of the origin: everything retained belongs to the old one and is dropped.
     public mutating func reset(epoch: UInt64) {
         self.epoch = epoch
-        entries.removeAll(keepingCapacity: false)
-        head = 0
+        slots = []
+        start = 0
+        count = 0
         lastSeq = 0
         byteCount = 0
         evictedCount = 0
@@ -114,7 +119,7 @@ public struct OriginLog: Sendable {
     ///     false: a jump is a loss the origin itself reported (its log evicted them), or a filtered hole. The
     ///     first message appended always sets ``heldFrom``.
     public mutating func append(
-        seq: UInt64, payload: [UInt8], destinations: [String]? = nil, filtered: FilteredRange? = nil,
+        seq: UInt64, payload: __owned [UInt8], destinations: __owned [String]? = nil, filtered: __owned FilteredRange? = nil,
         unheldBefore: Bool = false
     ) {
         precondition(seq > lastSeq, "OriginLog seqs must increase")
@@ -125,41 +130,85 @@ public struct OriginLog: Sendable {
         }
         // A hole record is kept only where there is a hole.
         let hole = seq == lastSeq &+ 1 && lastSeq != 0 ? nil : filtered
-        entries.append(Entry(seq: seq, payload: payload, destinations: destinations, filtered: hole))
+        if count == slots.count { grow() }
+        slots[slot(count)] = Entry(seq: seq, payload: payload, destinations: destinations, filtered: hole)
+        count += 1
         lastSeq = seq
         byteCount += payload.count
-        while count > 1 && (count > maxCount || byteCount > maxBytes) {
-            byteCount -= entries[head].payload.count
-            entries[head].payload = []
-            head += 1
-            evictedCount += 1
+        while count > 1 && (count > maxCount || byteCount > maxBytes) { _ = evictOldest() }
+    }
+
+    /// Twice the slots (at least 16), the retained entries moved to the front.
+    private mutating func grow() {
+        let capacity = max(16, slots.count * 2)
+        var bigger = [Entry]()
+        bigger.reserveCapacity(capacity)
+        for index in 0..<count { bigger.append(slots[slot(index)]) }
+        while bigger.count < capacity { bigger.append(Entry(seq: 0, payload: [])) }
+        slots = bigger
+        start = 0
+    }
+
+    /// ``append(seq:payload:destinations:filtered:unheldBefore:)`` with the payload copied from `bytes`; returns
+    /// the stored payload. A full log reuses the storage of the message this append evicts when it has the same
+    /// size and nobody else holds it: in a steady stream of same-size messages, no allocation per message.
+    @discardableResult
+    public mutating func append(
+        seq: UInt64, copying bytes: UnsafeRawBufferPointer, destinations: [String]? = nil,
+        filtered: FilteredRange? = nil, unheldBefore: Bool = false
+    ) -> [UInt8] {
+        precondition(seq > lastSeq, "OriginLog seqs must increase")
+        let typed = bytes.assumingMemoryBound(to: UInt8.self)
+        var payload: [UInt8]
+        if count >= maxCount {
+            // The append would evict it anyway (the newest is never the one evicted: count ≥ 1 here).
+            payload = evictOldest()
+            if payload.count == typed.count {
+                // Written over in place (copied first only if someone else still holds it).
+                if !typed.isEmpty { payload.withUnsafeMutableBytes { $0.copyMemory(from: bytes) } }
+            } else {
+                payload = Array(typed)
+            }
+        } else {
+            payload = Array(typed)
         }
-        if head >= 1024 && head >= entries.count / 2 {
-            entries.removeSubrange(0..<head)
-            head = 0
-        }
+        append(seq: seq, payload: payload, destinations: destinations, filtered: filtered, unheldBefore: unheldBefore)
+        return payload
+    }
+
+    /// Drops the oldest retained message and returns its payload.
+    private mutating func evictOldest() -> [UInt8] {
+        var payload: [UInt8] = []
+        swap(&payload, &slots[start].payload)
+        if slots[start].destinations != nil { slots[start].destinations = nil }
+        if slots[start].filtered != nil { slots[start].filtered = nil }
+        byteCount -= payload.count
+        start = (start + 1) & (slots.count - 1)
+        count -= 1
+        evictedCount += 1
+        return payload
     }
 
     /// The retained entry with `seq`, if any.
     public func entry(seq: UInt64) -> Entry? {
         let index = firstIndex(after: seq &- 1)
-        guard index < entries.count, entries[index].seq == seq else { return nil }
-        return entries[index]
+        guard index < count, slots[slot(index)].seq == seq else { return nil }
+        return slots[slot(index)]
     }
 
     /// Payload bytes retained for messages with seq > `seq`.
     public func bytes(after seq: UInt64) -> Int {
         var total = 0
         var index = firstIndex(after: seq)
-        while index < entries.count {
-            total += entries[index].payload.count
+        while index < count {
+            total += slots[slot(index)].payload.count
             index += 1
         }
         return total
     }
 
     /// Number of retained messages with seq > `seq`.
-    public func count(after seq: UInt64) -> Int { entries.count - firstIndex(after: seq) }
+    public func count(after seq: UInt64) -> Int { count - firstIndex(after: seq) }
 
     /// Hands out retained messages with seq > `after`, oldest first, stopping before `maxBytes` would
     /// be exceeded (at least one message is always handed out if any is available) or after `maxCount`
@@ -197,8 +246,8 @@ public struct OriginLog: Sendable {
         var unheld: UInt64 = 0
         var filtered: UInt64 = 0
         var declined = 0
-        while index < entries.count && handed < maxCount {
-            let entry = entries[index]
+        while index < count && handed < maxCount {
+            let entry = slots[slot(index)]
             let size = entry.payload.count + perEntryOverhead
             if handed > 0 && bytes > maxBytes - size { break }
             var skip = Skip.none
@@ -228,23 +277,24 @@ public struct OriginLog: Sendable {
             cursor: cursor, count: handed, skipped: skipped, unheld: unheld, filtered: filtered, declined: declined)
     }
 
-    /// Index of the first retained entry with seq > `seq` (binary search; seqs are increasing).
+    /// Number (0 = oldest) of the first retained entry with seq > `seq`, `count` if none (binary search; seqs are
+    /// increasing).
     private func firstIndex(after seq: UInt64) -> Int {
-        var low = head
-        var high = entries.count
+        var low = 0
+        var high = count
         // Fast path for the own-origin log, whose seqs are contiguous.
         if low < high {
-            let first = entries[low].seq
+            let first = slots[slot(low)].seq
             if seq < first { return low }
             let distance = seq - first
             if distance < UInt64(high - low) {
                 let guess = low + Int(distance) + 1
-                if entries[guess - 1].seq == seq { return guess }
+                if slots[slot(guess - 1)].seq == seq { return guess }
             }
         }
         while low < high {
             let mid = (low + high) / 2
-            if entries[mid].seq <= seq { low = mid + 1 } else { high = mid }
+            if slots[slot(mid)].seq <= seq { low = mid + 1 } else { high = mid }
         }
         return low
     }

@@ -27,7 +27,33 @@ extension MeshNode {
         }
         // Looked up once per read, not once per frame (a read carries thousands of DATA frames).
         var established: Peer?
+        // The origin of the last DATA frames and its state: one dictionary lookup per run of frames of one origin.
+        var memo = OriginMemo()
+        // What the views' intern indexes refer to (the decoder's, fixed for its life).
+        let intern = link.decoder.intern
+        // DATA frames as views (the payload is still the decoder's: copied only if the message is kept), the rest
+        // decoded.
         while !link.isClosed {
+            let data: MeshDataView?
+            do {
+                data = try link.decoder.nextData()
+            } catch {
+                protocolError(link, "\(error)")
+                return
+            }
+            if let data {
+                guard let peer = established ?? arrive(link) else {
+                    guard !link.isEstablished else { return }
+                    perform(link, link.handshake.receive(.data(data.owned(interned: intern))))
+                    continue
+                }
+                established = peer
+                guard peer.link === link else { continue }
+                handleData(
+                    data, interned: intern, destinations: nil, filtered: nil, owned: nil, from: peer,
+                    on: link, memo: &memo)
+                continue
+            }
             let frame: MeshFrame?
             do {
                 frame = try link.decoder.next()
@@ -36,21 +62,41 @@ extension MeshNode {
                 return
             }
             guard let frame else { return }
-            if link.isEstablished {
-                if established == nil {
-                    guard let id = link.peerId, let peer = peers[id] else { return }
-                    established = peer
-                    // Any frame is a sign of life: noted once per read.
-                    if peer.link === link {
-                        let now = self.now()
-                        link.state.updateEstablished { $0.detector.received(now: now) }
-                    }
-                }
-                handle(frame, on: link, peer: established!)
-            } else {
+            guard let peer = established ?? arrive(link) else {
+                guard !link.isEstablished else { return }
                 perform(link, link.handshake.receive(frame))
+                continue
             }
+            established = peer
+            // Other frames may change routes and feeds: the memo starts over.
+            memo.forget()
+            handle(frame, on: link, peer: peer)
         }
+    }
+
+    /// The first frame of a read on an established link: its peer (nil if there is none, or the link is not
+    /// established), and a sign of life noted once per read.
+    private func arrive(_ link: PeerLink) -> Peer? {
+        guard link.isEstablished, let id = link.peerId, let peer = peers[id] else { return nil }
+        if peer.link === link {
+            let now = self.now()
+            link.state.updateEstablished { $0.detector.received(now: now) }
+        }
+        return peer
+    }
+
+    /// What ``handleData(_:interned:destinations:filtered:owned:from:on:memo:)`` remembers between consecutive DATA frames of
+    /// one read (one intern table): their origin, its state, whether it is the peer itself, and whether others are fed
+    /// that origin from us (nil: not looked at yet).
+    struct OriginMemo {
+        /// -1: nothing remembered.
+        var internIndex = -1
+        var origin = ""
+        var state: OriginState?
+        var fromPeer = false
+        var relayed: Bool?
+
+        mutating func forget() { internIndex = -1 }
     }
 
     /// Feeds an unauthenticated link at most one handshake frame's worth at a time, so a stranger can't make
@@ -109,7 +155,21 @@ extension MeshNode {
         guard peer.link === link else { return }
         switch frame {
         case .data(let data):
-            handleData(data, from: peer, on: link)
+            var memo = OriginMemo()
+            // Frames with optional parts (targeted messages) come this way, decoded in full.
+            let intern = internedIds
+            data.payload.withUnsafeBytes { payload in
+                var origin = data.origin
+                origin.withUTF8 { originBytes in
+                    let bytes = UnsafeRawBufferPointer(originBytes)
+                    let view = MeshDataView(
+                        originBytes: bytes, internIndex: intern.index(of: bytes), epoch: data.epoch, seq: data.seq,
+                        flags: data.flags, payload: payload)
+                    handleData(
+                        view, interned: intern, destinations: data.destinations, filtered: data.filtered, owned: data.payload,
+                        from: peer, on: link, memo: &memo)
+                }
+            }
         case .resume(let cursors):
             handleResume(cursors, from: peer, on: link)
         case .ack(let cursors):
@@ -144,18 +204,42 @@ extension MeshNode {
         }
     }
 
-    func handleData(_ data: MeshData, from peer: Peer, on link: PeerLink) {
+    /// One DATA frame from `peer`: delivered exactly once, in its origin's order, and kept in that origin's log for
+    /// relaying. `table`: the intern table its ``MeshDataView/internIndex`` refers to. `destinations` and `filtered`
+    /// are its optional parts. `owned` is the payload as an array when the
+    /// caller has one (else it is copied from the view, and only when the message is kept). `memo` carries the
+    /// origin's state from one frame to the next of one read.
+    func handleData(
+        _ data: MeshDataView, interned table: InternTable?, destinations: [String]?, filtered: FilteredRange?,
+        owned: [UInt8]?, from peer: Peer, on link: PeerLink, memo: inout OriginMemo
+    ) {
         peer.counters.dataReceived &+= 1
-        let origin = data.origin
-        guard origin != selfId, let state = origins[origin] else {
-            peer.counters.staleDropped &+= 1
-            return
+        let origin: String
+        let state: OriginState
+        let fromPeer: Bool
+        if let index = data.internIndex, memo.internIndex == index {
+            origin = memo.origin
+            state = memo.state.unsafelyUnwrapped
+            fromPeer = memo.fromPeer
+        } else {
+            origin = data.origin(interned: table)
+            guard origin != selfId, let found = origins[origin] else {
+                peer.counters.staleDropped &+= 1
+                return
+            }
+            state = found
+            fromPeer = origin == peer.id
+            if let index = data.internIndex {
+                memo = OriginMemo(internIndex: index, origin: origin, state: found, fromPeer: fromPeer, relayed: nil)
+            } else {
+                memo.forget()
+            }
         }
         // Only the origin itself, or the peer we asked to relay it, may feed us an origin: anyone else could
         // make its real messages stale with a forged epoch. Frames of a relay we just stopped using are still in
         // flight after the switch; the new path resumes from what we had delivered when we switched, so
         // dropping them loses nothing.
-        if origin != peer.id && !peer.requested.contains(origin) {
+        if !fromPeer && !peer.requested.contains(origin) {
             if link.everRequested.contains(origin) {
                 peer.counters.outOfOrderDropped &+= 1
             } else {
@@ -167,19 +251,22 @@ extension MeshNode {
         var unheld = false
         // A FILTERED_BEFORE hole that held messages for us we don't have: the sender passed over something we need.
         var holeForUs = false
-        if let mine = data.filtered?.latest(for: selfId) {
+        if let mine = filtered?.latest(for: selfId) {
             let known = state.receive
             holeForUs = data.epoch == known.epoch ? mine > known.highest : data.epoch > known.epoch && known.epoch != 0
         }
-        if holeForUs && origin == peer.id {
+        if holeForUs && fromPeer {
             // The origin itself says so: nobody else can have them.
             gapBefore = true
         }
-        if (data.notHeldBefore || holeForUs) && origin != peer.id && skipsAhead(state.receive, data) {
+        if (data.notHeldBefore || holeForUs) && !fromPeer && skipsAhead(state.receive, data) {
             // The relayer never held what lies before this message; the origin may still have it. Take the
             // skip only from a relayer chosen knowing that (a last resort); otherwise its report was stale:
             // correct it, and let the routes find another way (or wait).
-            if state.acceptsUnheldFrom != peer.id { notHeld(data, from: peer) }
+            if state.acceptsUnheldFrom != peer.id {
+                memo.forget()
+                notHeld(origin: origin, epoch: data.epoch, seq: data.seq, from: peer)
+            }
             guard state.acceptsUnheldFrom == peer.id, peer.requested.contains(origin) else {
                 peer.counters.outOfOrderDropped &+= 1
                 return
@@ -188,7 +275,7 @@ extension MeshNode {
             unheld = true
         }
         let verdict = state.receive.receive(
-            epoch: data.epoch, seq: data.seq, gapBefore: gapBefore, filteredFrom: holeForUs ? nil : data.filtered?.from)
+            epoch: data.epoch, seq: data.seq, gapBefore: gapBefore, filteredFrom: holeForUs ? nil : filtered?.from)
         switch verdict {
         case .deliver(let gap, _):
             if gap > 0 {
@@ -204,17 +291,35 @@ extension MeshNode {
             }
             // A hole is recorded only when it is all that lies between: a jump taken as a loss is a loss to every
             // reader of our log too.
-            state.log.append(
-                seq: data.seq, payload: data.payload, destinations: data.destinations,
-                filtered: gapBefore || unheld ? nil : data.filtered, unheldBefore: unheld)
+            let hole = gapBefore || unheld ? nil : filtered
+            let payload: [UInt8]
+            if let owned {
+                payload = owned
+                state.log.append(
+                    seq: data.seq, payload: owned, destinations: destinations, filtered: hole, unheldBefore: unheld)
+            } else {
+                payload = state.log.append(
+                    seq: data.seq, copying: data.payload, destinations: destinations, filtered: hole,
+                    unheldBefore: unheld)
+            }
             // What we could relay changed (a new life, or a skip): tell the peers (LINKS), and see whether a
             // relayer we skipped to now covers us.
-            if state.log.heldFrom != held.from || state.log.epoch != held.epoch { updateRoutes() }
+            if state.log.heldFrom != held.from || state.log.epoch != held.epoch {
+                memo.forget()
+                updateRoutes()
+            }
             link.ackDirty = true
-            if isRelayed(origin) { schedulePump() }
-            if data.isFor(selfId) {
+            let relayed: Bool
+            if memo.internIndex >= 0, let known = memo.relayed {
+                relayed = known
+            } else {
+                relayed = isRelayed(origin)
+                memo.relayed = relayed
+            }
+            if relayed { schedulePump() }
+            if destinations?.contains(selfId) ?? true {
                 delivered &+= 1
-                onDeliver?(origin, data.payload)
+                onDeliver?(origin, payload)
             } else {
                 storedForRelay &+= 1
             }
@@ -229,7 +334,7 @@ extension MeshNode {
 
     /// Whether `data` would skip messages: beyond `highest + 1` in the life we know, or a newer life not from its
     /// start. Nothing is skipped while we know nothing of the origin (we want only new messages).
-    func skipsAhead(_ receive: ReceiveState, _ data: MeshData) -> Bool {
+    func skipsAhead(_ receive: ReceiveState, _ data: MeshDataView) -> Bool {
         guard receive.epoch != 0 else { return false }
         if data.epoch == receive.epoch { return data.seq > receive.highest &+ 1 }
         return data.epoch > receive.epoch && data.seq > 1

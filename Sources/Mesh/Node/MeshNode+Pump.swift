@@ -91,6 +91,7 @@ extension MeshNode {
                     buffer.reserveCapacity(min(batch + 4096, waiting * (average + overhead) + 256))
                 }
                 let epoch = log.epoch
+                var template = DataFrameTemplate(origin: origin, epoch: epoch)
                 let isOwn = origin == selfId
                 var feed = link.feeds[index]
                 from = feed.cursor
@@ -129,9 +130,13 @@ extension MeshNode {
                         return false
                     }
                     if flags != 0 || filtered != nil || entry.destinations != nil { shareable = false }
-                    MeshFrame.appendData(
-                        origin: origin, epoch: epoch, seq: entry.seq, flags: flags, destinations: entry.destinations,
-                        filtered: filtered, payload: entry.payload, into: &buffer)
+                    if entry.destinations == nil && filtered == nil {
+                        template.append(seq: entry.seq, flags: flags, payload: entry.payload, into: &buffer)
+                    } else {
+                        MeshFrame.appendData(
+                            origin: origin, epoch: epoch, seq: entry.seq, flags: flags, destinations: entry.destinations,
+                            filtered: filtered, payload: entry.payload, into: &buffer)
+                    }
                     feed.lastSent = entry.seq
                     feed.pending = nil
                     feed.pendingGap = false

@@ -112,17 +112,17 @@ extension MeshNode {
         updateReachability()
     }
 
-    /// A relayer fed us a NOT_HELD skip we did not accept: its log of that origin starts at `data.seq` (its LINKS
+    /// A relayer fed us a NOT_HELD skip we did not accept: its log of that origin starts at `seq` (its LINKS
     /// said otherwise, or was in flight). Record that as its report and reroute; the route may drop it, or, if
     /// it is the last resort anyway, accept it from now on.
-    func notHeld(_ data: MeshData, from peer: Peer) {
-        if let index = peer.reportedLinks.firstIndex(where: { $0.peerId == data.origin }) {
-            peer.reportedLinks[index].heldEpoch = data.epoch
-            peer.reportedLinks[index].heldFrom = data.seq
+    func notHeld(origin: String, epoch: UInt64, seq: UInt64, from peer: Peer) {
+        if let index = peer.reportedLinks.firstIndex(where: { $0.peerId == origin }) {
+            peer.reportedLinks[index].heldEpoch = epoch
+            peer.reportedLinks[index].heldFrom = seq
         }
         logger.info(
             "relay skips messages it never held; looking for another route",
-            ["peer": peer.id, "origin": data.origin, "seq": "\(data.seq)"])
+            ["peer": peer.id, "origin": origin, "seq": "\(seq)"])
         updateRoutes()
     }
 

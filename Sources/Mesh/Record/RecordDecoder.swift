@@ -29,7 +29,8 @@ public struct RecordDecoder: Sendable {
     /// Appends received bytes.
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         compactIfUseful()
-        buffer.append(contentsOf: bytes)
+        // As typed bytes: one memcpy (a raw buffer goes through the generic, byte-at-a-time path).
+        buffer.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
     }
 
     /// Appends received bytes.

@@ -40,7 +40,8 @@ public struct RecordSealer: Sendable {
             let count = min(RecordProtocol.maxRecordBytes, plaintext.count - offset)
             let start = out.count
             out.appendUInt32(UInt32(count))
-            out.append(contentsOf: UnsafeRawBufferPointer(start: source + offset, count: count))
+            // As typed bytes: one memcpy (a raw buffer goes through the generic, byte-at-a-time path).
+            out.append(contentsOf: UnsafeBufferPointer(start: (source + offset).assumingMemoryBound(to: UInt8.self), count: count))
             out.append(contentsOf: repeatElement(0, count: ChaCha20Poly1305.tagCount))
             let counter = schedule.counter
             let aead = schedule.aead

@@ -213,38 +213,13 @@ extension MeshFrame {
             }
             frame = type == .resume ? .resume(cursors) : .ack(cursors)
         case .data:
-            let origin = try reader.string()
-            let epoch = try reader.u64()
-            let seq = try reader.u64()
-            let flags = try reader.u8()
-            var destinations: [String]?
-            if flags & MeshData.hasDestinationsFlag != 0 {
-                let count = Int(try reader.u8())
-                var list = [String]()
-                // Each id is ≥ 1 byte (its length).
-                list.reserveCapacity(min(count, reader.remaining))
-                for _ in 0..<count { list.append(try reader.shortString()) }
-                destinations = list
-            }
-            var filtered: FilteredRange?
-            if flags & MeshData.filteredBeforeFlag != 0 {
-                let from = try reader.u64()
-                let count = Int(try reader.u8())
-                var marks = [FilteredRange.Mark]()
-                // Each mark is ≥ 9 bytes.
-                marks.reserveCapacity(min(count, reader.remaining / 9))
-                for _ in 0..<count {
-                    let replica = try reader.shortString()
-                    marks.append(FilteredRange.Mark(replica: replica, seq: try reader.u64()))
-                }
-                filtered = FilteredRange(from: from, latest: marks)
-            }
-            let count = Int(try reader.u32())
-            let payload = try reader.raw(count)
+            var parts: (destinations: [String]?, filtered: FilteredRange?) = (nil, nil)
+            let view = try MeshDataView.decode(bytes, start: reader.index, end: reader.end, intern: intern, parts: &parts)!
+            reader.skipRest()
             frame = .data(
                 MeshData(
-                    origin: origin, epoch: epoch, seq: seq, flags: flags, destinations: destinations, filtered: filtered,
-                    payload: payload))
+                    origin: view.origin(interned: intern), epoch: view.epoch, seq: view.seq, flags: view.flags,
+                    destinations: parts.destinations, filtered: parts.filtered, payload: [UInt8](view.payload)))
         case .heartbeat:
             frame = .heartbeat(nanos: try reader.u64())
         case .heartbeatAck:

@@ -12,6 +12,8 @@ public struct MeshFrameDecoder: Sendable {
     private var buffer: [UInt8] = []
     private var readIndex = 0
     private var failure: MeshWireError?
+    /// The intern index of the last DATA frame's origin (-1: none), tried first for the next one.
+    private var lastOrigin = -1
 
     /// - Parameter maxFrameBytes: largest frame (type byte + body) accepted; default 4 MiB.
     public init(maxFrameBytes: Int = MeshProtocol.defaultMaxFrameBytes, intern: InternTable? = nil) {
@@ -25,7 +27,8 @@ public struct MeshFrameDecoder: Sendable {
     /// Appends received bytes.
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         compactIfUseful()
-        buffer.append(contentsOf: bytes)
+        // As typed bytes: one memcpy (a raw buffer goes through the generic, byte-at-a-time path).
+        buffer.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
     }
 
     /// Appends received bytes.
@@ -47,6 +50,44 @@ public struct MeshFrameDecoder: Sendable {
         buffer.removeAll(keepingCapacity: false)
         readIndex = 0
         return rest
+    }
+
+    /// The next frame if it is a complete DATA frame without optional parts, as a ``MeshDataView`` whose payload
+    /// points into the decoder's buffer and is valid only until the next call on the decoder; nil otherwise (more
+    /// bytes are needed, or the next frame is of another kind, or bad: ``next()`` returns or throws it). The
+    /// receiving link's hot path: nothing is allocated for a frame that is dropped, nor a ``MeshFrame`` built.
+    public mutating func nextData() throws(MeshWireError) -> MeshDataView? {
+        if let failure { throw failure }
+        if readIndex > 0 && readIndex == buffer.count {
+            // Everything was returned, the last frame perhaps as a view into this storage: reuse it only now.
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
+            readIndex = 0
+        }
+        let available = buffer.count - readIndex
+        let length =
+            available < 5
+            ? 0
+            : Int(buffer[readIndex]) << 24 | Int(buffer[readIndex + 1]) << 16 | Int(buffer[readIndex + 2]) << 8
+                | Int(buffer[readIndex + 3])
+        // Anything but a whole DATA frame (or too little to tell, or a bad length) goes the general way.
+        guard length > 0, length <= maxFrameBytes, available >= 4 + length,
+            buffer[readIndex + 4] == MeshFrameType.data.rawValue
+        else { return nil }
+        let start = readIndex + 5
+        let end = readIndex + 4 + length
+        // The storage outlives the call: it is not touched again before the next call on the decoder.
+        let raw = buffer.withUnsafeBytes { $0 }
+        do throws(MeshWireError) {
+            // nil: optional parts (left for `next()`).
+            guard
+                let view = try MeshDataView.decode(raw, start: start, end: end, intern: intern, internHint: lastOrigin)
+            else { return nil }
+            lastOrigin = view.internIndex ?? -1
+            readIndex = end
+            return view
+        } catch {
+            return try fail(error)
+        }
     }
 
     /// Returns the next complete frame, or nil when more bytes are needed.
@@ -83,7 +124,7 @@ public struct MeshFrameDecoder: Sendable {
         }
     }
 
-    private mutating func fail(_ error: MeshWireError) throws(MeshWireError) -> MeshFrame? {
+    private mutating func fail<T>(_ error: MeshWireError) throws(MeshWireError) -> T? {
         failure = error
         throw error
     }
