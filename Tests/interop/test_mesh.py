@@ -100,6 +100,9 @@ def test_every_message_reaches_every_client_exactly_once(mesh3, report):
     clients = clients_on(mesh3, IDS)
     try:
         sent_before = settled_data_sent(mesh3, "a")
+        # Frames relayed while the links came up (a hub layer's first snapshot request can go out over a–b–c before
+        # a–c is up) are not this round's: only what the round adds is looked at.
+        relayed_before = {(r, p["id"]): p["relayed"] for r in IDS for p in mesh3.mesh_view(r)["peers"]}
         texts = send_round(clients, per_client=10)
         took = assert_exactly_once(clients, texts)
         report(f"{len(texts)} messages x {len(clients)} clients delivered exactly once "
@@ -107,7 +110,7 @@ def test_every_message_reaches_every_client_exactly_once(mesh3, report):
         # Healthy mesh: each broadcast is N-1 frames, nothing relayed, no duplicates dropped or gaps.
         for r in IDS:
             for p in mesh3.mesh_view(r)["peers"]:
-                assert p["relayed"] == 0, (r, p)
+                assert p["relayed"] == relayed_before[(r, p["id"])], (r, p, relayed_before)
                 assert p["gaps"] == 0, (r, p)
         sent_by_a = settled_data_sent(mesh3, "a") - sent_before
         assert sent_by_a == 2 * 20, f"a published 20 messages to 2 peers but sent {sent_by_a} DATA frames"
