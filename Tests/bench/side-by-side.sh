@@ -23,6 +23,7 @@
 #                 the limit — pinned, every loadgen process shares CPU 1, so splitting can't help there)
 #   STOP_P99=MS   a sweep stops after the first step with p99 above this (default 500, the goals' limit; a higher one
 #                 draws the whole curve where both sides miss 500 ms already at the lowest rate)
+#   RATES=LIST    the fan-out sweeps' offered rates instead of each workload's own (e.g. RATES=1000,1400,2000)
 #   SIDES="..."   who runs, in this order in odd rounds and reversed in even ones (default "ours theirs"); `oursN`
 #                 is ours with `--loops N` (e.g. SIDES="ours1 ours2" for one loop against two)
 #   OUT=DIR       where logs and the collected results go (default $SCRATCH/side-by-side/<UTC stamp>-<PIN>)
@@ -98,6 +99,12 @@ WORKLOADS=("$@")
 # The loadgen arguments of each workload; @R1 @R2 @ALL are filled in by the peers' scripts (bench.sh adds --url).
 FAN="--senders 1 --duration 6 --warmup 1 --stop-p99 $STOP_P99 --procs $PROCS"
 args() {
+  if [ -n "${RATES:-}" ]; then
+    case $1 in fan*) args_default "$1" | sed "s/--rates [0-9,]*/--rates $RATES/"; return ;; esac
+  fi
+  args_default "$1"
+}
+args_default() {
   case $1 in
     fan1k)   echo "fanout --clients 1001 $FAN --rates 500,1000,2000,3000,4000,6000,8000,12000" ;;
     fan10k)  echo "fanout --clients 10001 $FAN --rates 50,100,200,300,400,500,700,1000" ;;
@@ -133,7 +140,7 @@ run_side() {   # workload side round
 
 for w in "${WORKLOADS[@]}"; do args "$w" > /dev/null || { echo "unknown workload $w" >&2; exit 1; }; done
 {
-  echo "# side-by-side $(date -u +%FT%TZ) sides=${SIDE_LIST[*]} pin=$PIN rounds=$ROUNDS procs=$PROCS stop-p99=$STOP_P99 workloads=${WORKLOADS[*]}"
+  echo "# side-by-side $(date -u +%FT%TZ) sides=${SIDE_LIST[*]} rates=${RATES:-default} pin=$PIN rounds=$ROUNDS procs=$PROCS stop-p99=$STOP_P99 workloads=${WORKLOADS[*]}"
   echo "# ours: $BUILD/release/Server at $(git rev-parse --short HEAD); peers: $PEERS"
   echo "# machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/README.txt" >&2
