@@ -53,33 +53,4 @@ J
 read -r IA DA < <(one_session "$SECS_A")
 read -r IB DB < <(one_session "$SECS_B")
 echo "$SIDE: A ${SECS_A}s: $IA instructions, $DA delivered; B ${SECS_B}s: $IB, $DB"
-python3 - "$OUT/$SIDE-s$SECS_A" "$OUT/$SIDE-s$SECS_B" "$DA" "$DB" "$SIDE" <<'PY' | tee "$OUT/$SIDE.per-message.txt"
-import re, sys
-fa, fb, da, db, side = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-line = re.compile(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*?)(?: \[[^\]]*\])?$")
-def costs(path, add):
-    out, total = {}, 0
-    for l in open(path, encoding="utf-8", errors="replace"):
-        m = line.match(l)
-        if not m:
-            continue
-        n = int(m.group(1).replace(",", ""))
-        name = m.group(2).split(":", 1)[-1] if ":" in m.group(2) else m.group(2)
-        name = re.sub(r" \([\d,]+x\)$", "", name)
-        if name == "PROGRAM TOTALS" or m.group(2) == "PROGRAM TOTALS":
-            total = n
-            continue
-        # a function listed twice (its own file and inlined code's): self costs add up, inclusive ones don't
-        out[name] = out.get(name, 0) + n if add else max(out.get(name, 0), n)
-    return out, total
-d = db - da
-for kind, count in (("fn", 30), ("self", 30)):
-    a, ta = costs(fa + "." + kind + ".txt", kind == "self")
-    b, tb = costs(fb + "." + kind + ".txt", kind == "self")
-    if kind == "fn":
-        print(f"{side}: {(tb - ta) / d:.0f} instructions per message (B - A: {tb - ta:,} instructions / {d:,} messages)")
-    print("top functions, %s, per message (share of the B - A difference):" % ("inclusive" if kind == "fn" else "self"))
-    rows = sorted(((b.get(k, 0) - a.get(k, 0), k) for k in set(a) | set(b)), reverse=True)
-    for diff, k in rows[:count]:
-        print(f"  {diff / d:8.0f}  {100 * diff / (tb - ta):5.1f}%  {k[:170]}")
-PY
+python3 "$ROOT/Tests/bench/callgrind-diff.py" "$OUT/$SIDE-s$SECS_A" "$OUT/$SIDE-s$SECS_B" "$DA" "$DB" "$SIDE" message 30 | tee "$OUT/$SIDE.per-message.txt"
