@@ -24,7 +24,10 @@ import Testing
         var emptyMiddleChunks = 0
     }
 
-    static func feed(_ chunks: [[UInt8]], streaming: Bool, limits: WebSocketLimits = .init()) -> Joined {
+    /// `releasing`: the parser lets go of its idle buffers after every chunk (what a quiet connection does).
+    static func feed(
+        _ chunks: [[UInt8]], streaming: Bool, limits: WebSocketLimits = .init(), releasing: Bool = false
+    ) -> Joined {
         var parser = WebSocketFrameParser(role: .server, limits: limits, streaming: streaming)
         var out = Joined()
         var pending: [UInt8] = []
@@ -51,6 +54,7 @@ import Testing
                 Issue.record("\(error)")
                 return out
             }
+            if releasing { parser.releaseIdleBuffers() }
         }
         return out
     }

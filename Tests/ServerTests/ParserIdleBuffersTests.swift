@@ -5,38 +5,6 @@ import Testing
 /// Issue 13: after the hub handshake a WebSocket's parser lets go of the buffers it keeps for reuse, so an idle
 /// connection holds none. Letting go must never lose a partial frame or message.
 @Suite struct ParserIdleBuffersTests {
-    /// Like ``HubStreamingTests/feed(_:streaming:limits:)``, releasing the idle buffers after every read.
-    static func feedReleasing(_ chunks: [[UInt8]], streaming: Bool) -> HubStreamingTests.Joined {
-        var parser = WebSocketFrameParser(role: .server, streaming: streaming)
-        var out = HubStreamingTests.Joined()
-        var pending: [UInt8] = []
-        for chunk in chunks {
-            parser.append(chunk)
-            do {
-                while let event = try parser.next() {
-                    if case .dataChunk(let text, let bytes, let last) = event {
-                        pending += bytes
-                        if last {
-                            out.events.append(text ? .text(pending) : .binary(pending))
-                            out.ends += 1
-                            pending = []
-                        }
-                    } else {
-                        out.events.append(event)
-                    }
-                }
-            } catch let e as WebSocketProtocolError {
-                out.error = e.code
-                return out
-            } catch {
-                Issue.record("\(error)")
-                return out
-            }
-            parser.releaseIdleBuffers()
-        }
-        return out
-    }
-
     @Test(arguments: [false, true])
     func releasingBetweenReadsKeepsEverythingStillNeeded(streaming: Bool) {
         var input = HubStreamingTests.frame(.text, HubStreamingTests.hub(#"{"protocol":"json","version":1}"#))
@@ -47,7 +15,7 @@ import Testing
         input += HubStreamingTests.frame(.close, [0x03, 0xE8])
         let whole = HubStreamingTests.feed([input], streaming: false)
         #expect(whole.error == nil && whole.events.count == 5)
-        let released = expectSameForEverySplit(input) { Self.feedReleasing($0, streaming: streaming) }
+        let released = expectSameForEverySplit(input) { HubStreamingTests.feed($0, streaming: streaming, releasing: true) }
         #expect(released.events == whole.events)
     }
 
