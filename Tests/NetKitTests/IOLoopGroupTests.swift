@@ -202,24 +202,6 @@ final class Locked<T>: @unchecked Sendable {
         #expect(Self.read(fd2, count: 1).isEmpty)
     }
 
-    @Test func aSlowConsumerIsDroppedAtTheCap() throws {
-        let reason = Box<TCPCloseReason?>(nil)
-        let server = try Server(ioLoops: 1, controlTakesShare: false) { conn in
-            conn.maxPendingWriteBytes = 256 * 1024
-            conn.onClose = { r in reason.update { $0 = r } }
-        }
-        defer { server.stop() }
-        let fd = Self.client(port: server.port)
-        defer { close(fd) }
-        #expect(waitUntil { server.accepted.get().count == 1 })
-        let conn = CrossLoop(server.accepted.get()[0])
-        let chunk = [UInt8](repeating: 0x41, count: 64 * 1024)
-        for _ in 0..<200 {
-            server.control.execute { if conn.value.isOpen { conn.value.write(chunk) } }
-        }
-        #expect(waitUntil { reason.get() == .slowConsumer })
-    }
-
     /// A shared output's pass reaches offloaded members as one command per I/O loop, and each member still sees
     /// its own writes in their place among the broadcasts (its catch-up crosses in order with its writes).
     @Test func aSharedPassCrossesOncePerIOLoopAndKeepsOrder() throws {
@@ -271,9 +253,10 @@ final class Locked<T>: @unchecked Sendable {
         #expect(recv(specialFD, &buf, 64, Int32(MSG_DONTWAIT)) == -1)
     }
 
-    /// An offloaded member that doesn't read: what its I/O loop queues of the passes counts against the owner's
-    /// cap, and past it the member is dropped (the control side hears why).
-    @Test func anOffloadedMemberIsDroppedAtTheCapOfSharedPasses() throws {
+    /// A client that doesn't read is dropped at its cap, whether its bytes come from its own writes (the control
+    /// loop counts them) or from shared passes (its I/O loop queues them and adds them to the count both read); a
+    /// member of an output leaves it.
+    @Test(arguments: [false, true]) func aSlowConsumerIsDroppedAtTheCap(throughSharedPasses: Bool) throws {
         let reason = Box<TCPCloseReason?>(nil)
         let server = try Server(ioLoops: 1, controlTakesShare: false) { conn in
             conn.maxPendingWriteBytes = 256 * 1024
@@ -287,13 +270,15 @@ final class Locked<T>: @unchecked Sendable {
         let output = Locked<SharedOutput?>(nil)
         server.onControl {
             let shared = SharedOutput(loop: server.control)
-            shared.join(conn.value)
+            if throughSharedPasses { shared.join(conn.value) }
             output.update { $0 = shared }
         }
         let shared = CrossLoop(output.get()!)
         let chunk = [UInt8](repeating: 0x41, count: 64 * 1024)
         for _ in 0..<200 {
-            server.control.execute { shared.value.append(chunk) }
+            server.control.execute {
+                if throughSharedPasses { shared.value.append(chunk) } else if conn.value.isOpen { conn.value.write(chunk) }
+            }
         }
         #expect(waitUntil { reason.get() == .slowConsumer })
         #expect(waitUntil {
