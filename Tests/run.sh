@@ -165,6 +165,12 @@ else
   record build 0 1
 fi
 
+# The load client's own parsers (frames split at every byte, stamps, the borrowed-view path against the copying one).
+if [ "$BUILD_OK" = 1 ]; then
+  say "Bench selftest"
+  if "$SCRATCH/release/Bench" selftest; then record bench-selftest 1 0; else record bench-selftest 0 1; fi
+fi
+
 # ------------------------------------------------------------------------------------------- swift test
 
 count_xunit() {  # prints "passed failed skipped" summed over the given JUnit/xUnit files

@@ -23,7 +23,7 @@ enum BroadcastBench {
             do { recvURLs.append(try HubURL(parsing: String(text))) } catch { throw UsageError("broadcast: --recv: \(error)") }
         }
         let senders = try flags.int("senders", default: 1, max: 1000)
-        let receivers = try flags.int("receivers", default: 100, max: 5000)
+        let receivers = try flags.int("receivers", default: 100, max: 19_500)
         let rate = try flags.int("rate", default: 100, max: 100_000)
         let seconds = try flags.double("seconds", default: 5, min: 1)
         let size = try flags.int("size", default: 64, min: LatencyBench.headerBytes, max: 16_000)
@@ -54,7 +54,10 @@ enum BroadcastBench {
         Out.progress("\(receivers) receivers and \(senders) senders connected")
         let tallies = recvClients.map { _ in DeliveryTally() }
         for (c, tally) in zip(recvClients, tallies) {
-            c.loop.execute { c.onRecord = { record, _ in tally.count(record) } }
+            c.loop.execute {
+                c.onRecord = { record, _ in tally.count(record) }
+                c.countsStampedMessages = true
+            }
         }
         let start = monotonicNanos() + 20_000_000
         let end = start + UInt64(seconds * 1e9)
@@ -66,7 +69,9 @@ enum BroadcastBench {
         let sent = onLoop(sendLoop) { pacers.reduce(0) { $0 + $1.sent } }
         let receiverList = recvClients
         for loop in loops[1...] {
-            let part = onLoop(loop) { zip(receiverList, tallies).filter { $0.0.loop === loop }.reduce(0) { $0 + $1.1.delivered } }
+            let part = onLoop(loop) {
+                zip(receiverList, tallies).filter { $0.0.loop === loop }.reduce(0) { $0 + $1.0.counted + $1.1.delivered }
+            }
             counter.withLock { $0 += part }
         }
         let delivered = counter.withLock { $0 }
@@ -88,7 +93,7 @@ enum BroadcastBench {
 final class DeliveryTally: @unchecked Sendable {
     private(set) var delivered = 0
 
-    func count(_ record: ArraySlice<UInt8>) {
+    func count(_ record: UnsafeRawBufferPointer) {
         if LatencyRecorder.parse(record) != nil { delivered += 1 }
     }
 }

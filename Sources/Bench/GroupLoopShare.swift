@@ -188,7 +188,7 @@ final class GroupLoopShare: @unchecked Sendable {
 
     // MARK: Receiving
 
-    private func received(_ li: Int, _ record: ArraySlice<UInt8>, _ now: UInt64) {
+    private func received(_ li: Int, _ record: UnsafeRawBufferPointer, _ now: UInt64) {
         guard let (kind, id, sentAt) = Self.findPayload(record) else {
             return otherRecord(li, record)
         }
@@ -220,7 +220,7 @@ final class GroupLoopShare: @unchecked Sendable {
     }
 
     /// Completions (of JoinGroup), pings, close messages, anything else.
-    private func otherRecord(_ li: Int, _ record: ArraySlice<UInt8>) {
+    private func otherRecord(_ li: Int, _ record: UnsafeRawBufferPointer) {
         guard let object = try? JSONSerialization.jsonObject(with: Data(record)) as? [String: Any],
             let type = (object["type"] as? NSNumber)?.intValue
         else {
@@ -235,38 +235,10 @@ final class GroupLoopShare: @unchecked Sendable {
         }
     }
 
-    /// Finds `"M|` or `"A|` and reads the id and send time after it.
-    static func findPayload(_ record: ArraySlice<UInt8>) -> (GroupMessageKind, Int, UInt64)? {
-        var i = record.startIndex
-        let end = record.endIndex
-        while i + LatencyBench.headerBytes < end {
-            if record[i] == UInt8(ascii: "\""), record[i + 2] == UInt8(ascii: "|") {
-                let kind: GroupMessageKind
-                switch record[i + 1] {
-                case UInt8(ascii: "M"): kind = .group
-                case UInt8(ascii: "A"): kind = .all
-                default:
-                    i += 1
-                    continue
-                }
-                guard let id = digits(record, from: i + 3, count: 10), record[i + 13] == UInt8(ascii: "|"),
-                    let t = digits(record, from: i + 14, count: 20)
-                else { return nil }
-                return (kind, Int(id), t)
-            }
-            i += 1
-        }
-        return nil
-    }
-
-    private static func digits(_ r: ArraySlice<UInt8>, from: Int, count: Int) -> UInt64? {
-        var v: UInt64 = 0
-        for k in from..<(from + count) {
-            let d = r[k] &- UInt8(ascii: "0")
-            guard d < 10 else { return nil }
-            v = v &* 10 &+ UInt64(d)
-        }
-        return v
+    /// The kind, id and send time of a group (`"M|…`) or send-to-all (`"A|…`) stamp in `record`.
+    static func findPayload(_ record: UnsafeRawBufferPointer) -> (GroupMessageKind, Int, UInt64)? {
+        guard let stamp = BenchStamp.find(in: record, kinds: (UInt8(ascii: "M"), UInt8(ascii: "A"))) else { return nil }
+        return (stamp.kind == UInt8(ascii: "M") ? .group : .all, Int(stamp.id), stamp.sentAt)
     }
 
     // MARK: Results

@@ -11,8 +11,15 @@ final class HubClient: @unchecked Sendable {
     let loop: EventLoop
     let url: HubURL
     /// Called for every hub record (without the 0x1E) after the handshake, with the monotonic time at which
-    /// the bytes were read.
-    var onRecord: ((_ record: ArraySlice<UInt8>, _ receivedNanos: UInt64) -> Void)?
+    /// the bytes were read. `record` is a view valid only during the call.
+    var onRecord: ((_ record: UnsafeRawBufferPointer, _ receivedNanos: UInt64) -> Void)?
+    /// Count-only receiving, for fan-out benchmarks whose messages all have one length: once a text message holding
+    /// one record with a latency stamp (`"L|…`) has arrived, every text message of exactly that length is counted in
+    /// ``counted`` instead of being split and handed to `onRecord`. That keeps the client's work per message to a
+    /// frame header and a length check, well under what the replica spends on it.
+    var countsStampedMessages = false
+    private(set) var counted = 0
+    private var countedLength = -1
     /// Called once if the connection ends after the handshake.
     var onClose: ((String) -> Void)?
 
@@ -23,6 +30,7 @@ final class HubClient: @unchecked Sendable {
     private var mask = MaskSource()
     private var key = ""
     private var handshaken = false
+    private var handshakeError: String?
     private var completion: ((Result<Void, WireError>) -> Void)?
     private var keepAlive: TimerID?
     private var frame: [UInt8] = []
@@ -176,30 +184,15 @@ final class HubClient: @unchecked Sendable {
         while phase == .open {
             let event: ServerFrameEvent?
             do {
-                event = try parser.next()
+                event = try parser.next { message in textMessage(message, now: now) }
             } catch {
                 return fail("\(error)")
             }
-            guard let event else { return }
+            if let handshakeError { return fail("handshake refused: \(handshakeError)") }
+            guard let event, phase == .open else { return }
             switch event {
             case .text(let message):
-                var handshakeError: String?
-                forEachRecord(message) { record in
-                    if handshaken {
-                        onRecord?(record, now)
-                    } else if handshakeError == nil {
-                        // The first record answers the handshake: `{}` or `{"error":"…"}`.
-                        if record.elementsEqual("{}".utf8) {
-                            handshaken = true
-                            keepAlive = loop.scheduleRepeating(everyNanos: 10_000_000_000) { [weak self] in
-                                self?.send(record: HubMessages.ping)
-                            }
-                            finish(.success(()))
-                        } else {
-                            handshakeError = String(decoding: record, as: UTF8.self)
-                        }
-                    }
-                }
+                message.withUnsafeBytes { textMessage($0, now: now) }
                 if let handshakeError { return fail("handshake refused: \(handshakeError)") }
             case .binary:
                 return fail("unexpected binary message")
@@ -211,6 +204,43 @@ final class HubClient: @unchecked Sendable {
                 break
             case .close(let code):
                 return fail("server closed the WebSocket (code \(code.map(String.init) ?? "none"))")
+            }
+        }
+    }
+
+    /// One text message: its records (split at 0x1E) go to `onRecord`, or answer the handshake first.
+    private func textMessage(_ message: UnsafeRawBufferPointer, now: UInt64) {
+        guard phase == .open, handshakeError == nil, let base = message.baseAddress else { return }
+        if message.count == countedLength {
+            counted += 1
+            return
+        }
+        var start = 0
+        while start < message.count,
+            let hit = memchr(base + start, Int32(HubMessages.recordSeparator), message.count - start)
+        {
+            let end = base.distance(to: UnsafeRawPointer(hit))
+            let record = UnsafeRawBufferPointer(rebasing: message[start..<end])
+            start = end + 1
+            if handshaken {
+                if countsStampedMessages, countedLength < 0, start == message.count,
+                    LatencyRecorder.parse(record) != nil
+                {
+                    countedLength = message.count
+                    counted += 1
+                    continue
+                }
+                onRecord?(record, now)
+            } else if record.elementsEqual("{}".utf8) {
+                // The first record answers the handshake: `{}` or `{"error":"…"}`.
+                handshaken = true
+                keepAlive = loop.scheduleRepeating(everyNanos: 10_000_000_000) { [weak self] in
+                    self?.send(record: HubMessages.ping)
+                }
+                finish(.success(()))
+            } else {
+                handshakeError = String(decoding: record, as: UTF8.self)
+                return
             }
         }
     }

@@ -236,7 +236,7 @@ final class LatencyRecorder: @unchecked Sendable {
         samples.reserveCapacity(expected)
     }
 
-    func record(_ record: ArraySlice<UInt8>, now: UInt64) {
+    func record(_ record: UnsafeRawBufferPointer, now: UInt64) {
         guard let (seq, sentAt) = Self.parse(record) else {
             // Pings ({"type":6}) and anything else that isn't ours.
             if !record.starts(with: "{\"type\":6".utf8) { malformed += 1 }
@@ -254,30 +254,9 @@ final class LatencyRecorder: @unchecked Sendable {
         samples.append(now >= sentAt ? now - sentAt : 0)
     }
 
-    /// Finds `"L|` and reads the seq and send time after it.
-    static func parse(_ record: ArraySlice<UInt8>) -> (UInt64, UInt64)? {
-        var i = record.startIndex
-        let end = record.endIndex
-        while i + LatencyBench.headerBytes < end {
-            if record[i] == UInt8(ascii: "\""), record[i + 1] == UInt8(ascii: "L"), record[i + 2] == UInt8(ascii: "|") {
-                guard let seq = digits(record, from: i + 3, count: 10), record[i + 13] == UInt8(ascii: "|"),
-                    let t = digits(record, from: i + 14, count: 20)
-                else { return nil }
-                return (seq, t)
-            }
-            i += 1
-        }
-        return nil
-    }
-
-    private static func digits(_ r: ArraySlice<UInt8>, from: Int, count: Int) -> UInt64? {
-        var v: UInt64 = 0
-        for k in from..<(from + count) {
-            let d = r[k] &- UInt8(ascii: "0")
-            guard d < 10 else { return nil }
-            v = v &* 10 &+ UInt64(d)
-        }
-        return v
+    /// The seq and send time of a latency stamp (`"L|…`) in `record`.
+    static func parse(_ record: UnsafeRawBufferPointer) -> (UInt64, UInt64)? {
+        BenchStamp.find(in: record, kinds: (UInt8(ascii: "L"), UInt8(ascii: "L"))).map { ($0.id, $0.sentAt) }
     }
 
     func result(sent: Int) -> LatencyResult {

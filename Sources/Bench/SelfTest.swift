@@ -84,11 +84,42 @@ enum SelfTest {
             }
         }
 
-        // Latency payload round trip.
+        // The borrowed-view path (what HubClient uses) must see what the copying path sees, at every split: the
+        // whole unfragmented texts as views, everything else (fragmented text, ping, binary, close) as events.
+        func borrowedAll(_ pieces: [ArraySlice<UInt8>]) -> [ServerFrameEvent]? {
+            var parser = ServerFrameParser()
+            var out: [ServerFrameEvent] = []
+            for piece in pieces {
+                parser.append(Array(piece))
+                do {
+                    while let e = try parser.next(borrowingText: { out.append(.text(Array($0))) }) { out.append(e) }
+                } catch {
+                    return nil
+                }
+            }
+            return out
+        }
+        for cut in stride(from: 0, through: stream.count, by: 1) where cut < headLength + 64 || cut > stream.count - 64 || cut % 997 == 0 {
+            if borrowedAll([stream[..<cut], stream[cut...]]) != expected { check(false, "frames (borrowed): split at \(cut)"); break }
+        }
+        check(borrowedAll(prefixOnly.map { [$0][...] }) == Array(expected.prefix(4)), "frames (borrowed): one byte at a time")
+
+        // Stamps: latency (L), group (M) and send-to-all (A), found past other `|` and refused when cut short.
         let record = Array("{\"type\":1,\"target\":\"ReceiveMessage\",\"arguments\":[\"bench\",\"L|0000000042|00000000001234567890|xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"]}".utf8)
-        let parsed = LatencyRecorder.parse(record[...])
-        check(parsed?.0 == 42 && parsed?.1 == 1_234_567_890, "latency payload parse")
-        check(LatencyRecorder.parse(Array("{\"type\":6}".utf8)[...]) == nil, "latency payload: ping ignored")
+        let latency = (UInt8(ascii: "L"), UInt8(ascii: "L"))
+        let parsed = BenchStamp.find(in: record[...], kinds: latency)
+        check(parsed?.id == 42 && parsed?.sentAt == 1_234_567_890, "latency stamp")
+        check(BenchStamp.find(in: Array("{\"type\":6}".utf8)[...], kinds: latency) == nil, "latency stamp: ping ignored")
+        let group = Array("{\"arguments\":[\"a|b\",\"x|\",\"A|0000000007|00000000000000000099|\"]}".utf8)
+        let groupKinds = (UInt8(ascii: "M"), UInt8(ascii: "A"))
+        let found = BenchStamp.find(in: group[...], kinds: groupKinds)
+        check(found?.kind == UInt8(ascii: "A") && found?.id == 7 && found?.sentAt == 99, "group stamp after other bars")
+        check(BenchStamp.find(in: group[...], kinds: latency) == nil, "stamp of another kind ignored")
+        let stampEnd = record.firstIndex(of: UInt8(ascii: "x"))!
+        for cut in 0..<stampEnd {
+            if BenchStamp.find(in: record[..<cut], kinds: latency) != nil { check(false, "stamp cut at \(cut) must not parse"); break }
+        }
+        check(BenchStamp.find(in: Array("\"L|00000000x2|00000000001234567890|".utf8)[...], kinds: latency) == nil, "stamp: bad digit")
 
         // URLs and records.
         check((try? HubURL(parsing: "http://localhost:5001/chatHub/"))?.description == "http://127.0.0.1:5001/chatHub", "url")
