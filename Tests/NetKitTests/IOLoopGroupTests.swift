@@ -253,6 +253,45 @@ final class Locked<T>: @unchecked Sendable {
         #expect(recv(specialFD, &buf, 64, Int32(MSG_DONTWAIT)) == -1)
     }
 
+    /// Offloaded members count per I/O loop: once every member of one I/O loop left, passes cross only to the
+    /// other one (and still reach its members and the control loop's); a member joining again is counted there.
+    @Test func aPassCrossesOnlyToIOLoopsWithMembers() throws {
+        let server = try Server(ioLoops: 2, controlTakesShare: true)
+        defer { server.stop() }
+        let clients = (0..<6).map { _ in Self.client(port: server.port) }
+        defer { clients.forEach { close($0) } }
+        #expect(waitUntil { server.accepted.get().count == 6 })
+        server.onControl {}
+        let conns = CrossLoop(server.accepted.get())
+        let first = server.group.shards[0]
+        let leaving = CrossLoop(conns.value.filter { $0.offload?.shard === first })
+        #expect(leaving.value.count == 2)
+        let output = Locked<SharedOutput?>(nil)
+        server.onControl {
+            let shared = SharedOutput(loop: server.control)
+            for c in conns.value { shared.join(c) }
+            for c in leaving.value { c.leaveSharedOutput() }
+            output.update { $0 = shared }
+        }
+        let shared = CrossLoop(output.get()!)
+        #expect(shared.value.memberCount == 4)
+        server.onControl {}
+        var before = server.group.tasksPosted.toIO
+        server.onControl { shared.value.append(Array("p;".utf8)) }
+        for (k, fd) in clients.enumerated() where !leaving.value.contains(where: { $0 === conns.value[k] }) {
+            #expect(String(decoding: Self.read(fd, count: 2), as: UTF8.self) == "p;")
+        }
+        #expect(server.group.tasksPosted.toIO - before == 1)
+        // Back in: the pass crosses to both I/O loops again.
+        server.onControl { shared.value.join(leaving.value[0]) }
+        server.onControl {}
+        before = server.group.tasksPosted.toIO
+        server.onControl { shared.value.append(Array("q;".utf8)) }
+        let rejoined = clients[conns.value.firstIndex { $0 === leaving.value[0] }!]
+        #expect(String(decoding: Self.read(rejoined, count: 2), as: UTF8.self) == "q;")
+        #expect(server.group.tasksPosted.toIO - before == 2)
+    }
+
     /// A client that doesn't read is dropped at its cap, whether its bytes come from its own writes (the control
     /// loop counts them) or from shared passes (its I/O loop queues them and adds them to the count both read); a
     /// member of an output leaves it.
