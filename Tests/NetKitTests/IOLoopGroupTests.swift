@@ -49,6 +49,27 @@ final class Locked<T>: @unchecked Sendable {
             group.stop()
         }
 
+        /// Connects `count` clients (close them when done) and waits until they are accepted and the turns that
+        /// accepted them are over (their adoptions crossed).
+        func connect(_ count: Int) -> (clients: [Int32], conns: CrossLoop<[TCPConnection]>) {
+            let clients = (0..<count).map { _ in IOLoopGroupTests.client(port: port) }
+            #expect(waitUntil { self.accepted.get().count == count })
+            onControl {}
+            return (clients, CrossLoop(accepted.get()))
+        }
+
+        /// A shared output on the control loop with `members` joined to it.
+        func sharedOutput(joining members: CrossLoop<[TCPConnection]>) -> CrossLoop<SharedOutput> {
+            let output = Locked<SharedOutput?>(nil)
+            let control = self.control
+            onControl {
+                let shared = SharedOutput(loop: control)
+                for c in members.value { shared.join(c) }
+                output.update { $0 = shared }
+            }
+            return CrossLoop(output.get()!)
+        }
+
         /// Runs `body` on the control loop and waits for it.
         func onControl(_ body: @escaping @Sendable () -> Void) {
             let done = DispatchSemaphore(value: 0)
@@ -207,23 +228,14 @@ final class Locked<T>: @unchecked Sendable {
     @Test func aSharedPassCrossesOncePerIOLoopAndKeepsOrder() throws {
         let server = try Server(ioLoops: 2, controlTakesShare: true)
         defer { server.stop() }
-        let clients = (0..<9).map { _ in Self.client(port: server.port) }
+        let (clients, conns) = server.connect(9)
         defer { clients.forEach { close($0) } }
-        #expect(waitUntil { server.accepted.get().count == 9 })
-        server.onControl {}
-        let conns = CrossLoop(server.accepted.get())
-        let output = Locked<SharedOutput?>(nil)
-        server.onControl {
-            let shared = SharedOutput(loop: server.control)
-            for c in conns.value { shared.join(c) }
-            output.update { $0 = shared }
-        }
-        #expect(output.get()!.memberCount == 9)
+        let shared = server.sharedOutput(joining: conns)
+        #expect(shared.value.memberCount == 9)
         server.onControl {}  // the joins' turn has posted its commands
         let before = server.group.tasksPosted.toIO
         let special = CrossLoop(conns.value.filter { $0.offload != nil }.first!)
         let skipped = CrossLoop(conns.value.filter { $0.offload != nil }.last!)
-        let shared = CrossLoop(output.get()!)
         server.onControl {
             for i in 0..<5 { shared.value.append(Array("b\(i);".utf8)) }
             special.value.write(Array("own;".utf8))
@@ -258,22 +270,13 @@ final class Locked<T>: @unchecked Sendable {
     @Test func aPassCrossesOnlyToIOLoopsWithMembers() throws {
         let server = try Server(ioLoops: 2, controlTakesShare: true)
         defer { server.stop() }
-        let clients = (0..<6).map { _ in Self.client(port: server.port) }
+        let (clients, conns) = server.connect(6)
         defer { clients.forEach { close($0) } }
-        #expect(waitUntil { server.accepted.get().count == 6 })
-        server.onControl {}
-        let conns = CrossLoop(server.accepted.get())
         let first = server.group.shards[0]
         let leaving = CrossLoop(conns.value.filter { $0.offload?.shard === first })
         #expect(leaving.value.count == 2)
-        let output = Locked<SharedOutput?>(nil)
-        server.onControl {
-            let shared = SharedOutput(loop: server.control)
-            for c in conns.value { shared.join(c) }
-            for c in leaving.value { c.leaveSharedOutput() }
-            output.update { $0 = shared }
-        }
-        let shared = CrossLoop(output.get()!)
+        let shared = server.sharedOutput(joining: conns)
+        server.onControl { for c in leaving.value { c.leaveSharedOutput() } }
         #expect(shared.value.memberCount == 4)
         server.onControl {}
         var before = server.group.tasksPosted.toIO
