@@ -50,10 +50,13 @@ final class Locked<T>: @unchecked Sendable {
         }
 
         /// Connects `count` clients (close them when done) and waits until they are accepted and the turns that
-        /// accepted them are over (their adoptions crossed).
+        /// accepted them are over (their adoptions crossed). Two round trips: the last accept can be seen while its
+        /// turn still runs its handlers, and a task queued then runs in that same turn, before the turn's
+        /// commands leave; the second one runs in a later turn.
         func connect(_ count: Int) -> (clients: [Int32], conns: CrossLoop<[TCPConnection]>) {
             let clients = (0..<count).map { _ in IOLoopGroupTests.client(port: port) }
             #expect(waitUntil { self.accepted.get().count == count })
+            onControl {}
             onControl {}
             return (clients, CrossLoop(accepted.get()))
         }
@@ -111,16 +114,12 @@ final class Locked<T>: @unchecked Sendable {
     @Test func aBroadcastCrossesOncePerIOLoop() throws {
         let server = try Server(ioLoops: 2, controlTakesShare: true)
         defer { server.stop() }
-        let clients = (0..<30).map { _ in Self.client(port: server.port) }
+        let (clients, conns) = server.connect(30)
         defer { clients.forEach { close($0) } }
-        #expect(waitUntil { server.accepted.get().count == 30 })
-        // The turns that accepted them are over (their adoptions crossed, in one task per turn and loop).
-        server.onControl {}
         let before = server.group.tasksPosted.toIO
-        let offloaded = server.accepted.get().filter { $0.offload != nil }.count
+        let offloaded = conns.value.filter { $0.offload != nil }.count
         #expect(offloaded == 20)  // every third socket stays on the control loop
         let message = Array("broadcast\n".utf8)
-        let conns = CrossLoop(server.accepted.get())
         server.onControl {
             for c in conns.value { c.write(message) }
         }
