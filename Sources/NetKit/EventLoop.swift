@@ -45,12 +45,12 @@ public final class EventLoop: @unchecked Sendable {
     private let pending = Mutex<[@Sendable () -> Void]>([])
     /// The tasks being run: swapped with `pending`, so neither array is reallocated per iteration.
     private var runningTasks: [@Sendable () -> Void] = []
-    /// Armed ``BatchTask``s, run once each right before the flush; and the list being run.
+    /// Armed ``BatchTask``s, run once each right before the flush.
     fileprivate var batchTasks: [BatchTask] = []
-    private var runningBatch: [BatchTask] = []
-    /// Armed after-flush ``BatchTask``s (what the turn's writes handed to other loops), and the list being run.
+    /// Armed after-flush ``BatchTask``s (what the turn's writes handed to other loops).
     fileprivate var afterFlushTasks: [BatchTask] = []
-    private var runningAfterFlush: [BatchTask] = []
+    /// The armed tasks being run: swapped with one of the two lists above (one list runs at a time).
+    private var runningBatch: [BatchTask] = []
     private let wakeArmed = Atomic<Bool>(false)
     private let running = Atomic<Bool>(false)
     private let stopRequested = Atomic<Bool>(false)
@@ -310,9 +310,9 @@ public final class EventLoop: @unchecked Sendable {
             }
             runExpiredTimers()
             runPendingTasks()
-            runBatchTasks()
+            runBatchTasks(afterFlush: false)
             flushAll()
-            runAfterFlushTasks()
+            runBatchTasks(afterFlush: true)
             turnTimes.record(monotonicNanos() &- wokeAt)
         }
     }
@@ -324,24 +324,22 @@ public final class EventLoop: @unchecked Sendable {
         runningTasks.removeAll(keepingCapacity: true)
     }
 
-    private func runBatchTasks() {
-        guard !batchTasks.isEmpty else { return }
-        swap(&batchTasks, &runningBatch)
+    /// Runs the tasks armed to run before the flush (or, with `afterFlush`, after it), once each. The list is
+    /// swapped with `runningBatch` first, so neither array is reallocated per turn and a task armed by one of them
+    /// lands in the emptied list. The armed list is not an `inout` parameter: a running task may arm another, and
+    /// that append during the call would be an overlapping access to it.
+    private func runBatchTasks(afterFlush: Bool) {
+        if afterFlush {
+            swap(&afterFlushTasks, &runningBatch)
+        } else {
+            swap(&batchTasks, &runningBatch)
+        }
+        guard !runningBatch.isEmpty else { return }
         for task in runningBatch {
             task.armed = false
             task.body()
         }
         runningBatch.removeAll(keepingCapacity: true)
-    }
-
-    private func runAfterFlushTasks() {
-        guard !afterFlushTasks.isEmpty else { return }
-        swap(&afterFlushTasks, &runningAfterFlush)
-        for task in runningAfterFlush {
-            task.armed = false
-            task.body()
-        }
-        runningAfterFlush.removeAll(keepingCapacity: true)
     }
 
     /// Writes everything queued during this iteration: one `writev` per connection.

@@ -20,7 +20,8 @@ public final class SharedOutput {
     /// Members whose syscalls this loop does.
     private var members: [TCPConnection] = []
     /// Members offloaded to I/O loops (``IOLoopGroup``): per I/O loop, a mirror output there holds them, and a
-    /// pass crosses to it once, as one command, whatever its number of members.
+    /// pass crosses to it once, as one command, whatever its number of members. Entries are only ever appended, so
+    /// an offloaded member's index here (its `sharedSlot`) stays put.
     private var remote: [RemoteMembers] = []
     private var remoteCount = 0
     private struct RemoteMembers {
@@ -54,6 +55,7 @@ public final class SharedOutput {
         connection.sharedOutput = self
         if let offload = connection.offload {
             let k = remoteSlot(offload.shard)
+            connection.sharedSlot = k
             remote[k].count += 1
             remoteCount += 1
             offload.shard.send(.joinShared(remote[k].mirror, offload.peer, cap: connection.maxPendingWriteBytes))
@@ -64,6 +66,8 @@ public final class SharedOutput {
         connection.markShared(generation: generation, offset: bytes.count)
     }
 
+    /// The index in `remote` of `shard`'s mirror, made on first use: a search over this output's I/O loops (a
+    /// handful), once per join; leaving uses the index the member kept.
     private func remoteSlot(_ shard: IOShard) -> Int {
         if let k = remote.firstIndex(where: { $0.shard === shard }) { return k }
         remote.append(RemoteMembers(shard: shard, mirror: SharedOutput(loop: shard.io), count: 0))
@@ -75,8 +79,9 @@ public final class SharedOutput {
     public func leave(_ connection: TCPConnection) {
         guard connection.sharedOutput === self else { return }
         if let offload = connection.offload {
+            remote[connection.sharedSlot].count -= 1
             connection.sharedOutput = nil
-            if let k = remote.firstIndex(where: { $0.shard === offload.shard }) { remote[k].count -= 1 }
+            connection.sharedSlot = -1
             remoteCount -= 1
             offload.shard.send(.leaveShared(offload.peer))
             return

@@ -68,9 +68,10 @@ public final class TCPConnection: EventHandler {
     private var registeredEvents: UInt32 = 0
     private var readPaused = false
 
-    /// The ``SharedOutput`` this connection gets passes from, its index among the members, and how much of the
-    /// pass being built (`sharedGeneration`) it already has queued. Held strongly (as the output holds its
-    /// members): an output lives while it has members, and the cycle ends when the connection leaves or closes.
+    /// The ``SharedOutput`` this connection gets passes from, its index among the members (an offloaded one: the
+    /// index of its I/O loop's mirror there), and how much of the pass being built (`sharedGeneration`) it already
+    /// has queued. Held strongly (as the output holds its members): an output lives while it has members, and the
+    /// cycle ends when the connection leaves or closes.
     public internal(set) var sharedOutput: SharedOutput?
     var sharedSlot = -1
     var sharedGeneration: UInt64 = 0

@@ -49,6 +49,30 @@ final class Locked<T>: @unchecked Sendable {
             group.stop()
         }
 
+        /// Connects `count` clients (close them when done) and waits until they are accepted and the turns that
+        /// accepted them are over (their adoptions crossed). Two round trips: the last accept can be seen while its
+        /// turn still runs its handlers, and a task queued then runs in that same turn, before the turn's
+        /// commands leave; the second one runs in a later turn.
+        func connect(_ count: Int) -> (clients: [Int32], conns: CrossLoop<[TCPConnection]>) {
+            let clients = (0..<count).map { _ in IOLoopGroupTests.client(port: port) }
+            #expect(waitUntil { self.accepted.get().count == count })
+            onControl {}
+            onControl {}
+            return (clients, CrossLoop(accepted.get()))
+        }
+
+        /// A shared output on the control loop with `members` joined to it.
+        func sharedOutput(joining members: CrossLoop<[TCPConnection]>) -> CrossLoop<SharedOutput> {
+            let output = Locked<SharedOutput?>(nil)
+            let control = self.control
+            onControl {
+                let shared = SharedOutput(loop: control)
+                for c in members.value { shared.join(c) }
+                output.update { $0 = shared }
+            }
+            return CrossLoop(output.get()!)
+        }
+
         /// Runs `body` on the control loop and waits for it.
         func onControl(_ body: @escaping @Sendable () -> Void) {
             let done = DispatchSemaphore(value: 0)
@@ -90,16 +114,12 @@ final class Locked<T>: @unchecked Sendable {
     @Test func aBroadcastCrossesOncePerIOLoop() throws {
         let server = try Server(ioLoops: 2, controlTakesShare: true)
         defer { server.stop() }
-        let clients = (0..<30).map { _ in Self.client(port: server.port) }
+        let (clients, conns) = server.connect(30)
         defer { clients.forEach { close($0) } }
-        #expect(waitUntil { server.accepted.get().count == 30 })
-        // The turns that accepted them are over (their adoptions crossed, in one task per turn and loop).
-        server.onControl {}
         let before = server.group.tasksPosted.toIO
-        let offloaded = server.accepted.get().filter { $0.offload != nil }.count
+        let offloaded = conns.value.filter { $0.offload != nil }.count
         #expect(offloaded == 20)  // every third socket stays on the control loop
         let message = Array("broadcast\n".utf8)
-        let conns = CrossLoop(server.accepted.get())
         server.onControl {
             for c in conns.value { c.write(message) }
         }
@@ -207,23 +227,14 @@ final class Locked<T>: @unchecked Sendable {
     @Test func aSharedPassCrossesOncePerIOLoopAndKeepsOrder() throws {
         let server = try Server(ioLoops: 2, controlTakesShare: true)
         defer { server.stop() }
-        let clients = (0..<9).map { _ in Self.client(port: server.port) }
+        let (clients, conns) = server.connect(9)
         defer { clients.forEach { close($0) } }
-        #expect(waitUntil { server.accepted.get().count == 9 })
-        server.onControl {}
-        let conns = CrossLoop(server.accepted.get())
-        let output = Locked<SharedOutput?>(nil)
-        server.onControl {
-            let shared = SharedOutput(loop: server.control)
-            for c in conns.value { shared.join(c) }
-            output.update { $0 = shared }
-        }
-        #expect(output.get()!.memberCount == 9)
+        let shared = server.sharedOutput(joining: conns)
+        #expect(shared.value.memberCount == 9)
         server.onControl {}  // the joins' turn has posted its commands
         let before = server.group.tasksPosted.toIO
         let special = CrossLoop(conns.value.filter { $0.offload != nil }.first!)
         let skipped = CrossLoop(conns.value.filter { $0.offload != nil }.last!)
-        let shared = CrossLoop(output.get()!)
         server.onControl {
             for i in 0..<5 { shared.value.append(Array("b\(i);".utf8)) }
             special.value.write(Array("own;".utf8))
@@ -251,6 +262,36 @@ final class Locked<T>: @unchecked Sendable {
         server.onControl {}
         var buf = [UInt8](repeating: 0, count: 64)
         #expect(recv(specialFD, &buf, 64, Int32(MSG_DONTWAIT)) == -1)
+    }
+
+    /// Offloaded members count per I/O loop: once every member of one I/O loop left, passes cross only to the
+    /// other one (and still reach its members and the control loop's); a member joining again is counted there.
+    @Test func aPassCrossesOnlyToIOLoopsWithMembers() throws {
+        let server = try Server(ioLoops: 2, controlTakesShare: true)
+        defer { server.stop() }
+        let (clients, conns) = server.connect(6)
+        defer { clients.forEach { close($0) } }
+        let first = server.group.shards[0]
+        let leaving = CrossLoop(conns.value.filter { $0.offload?.shard === first })
+        #expect(leaving.value.count == 2)
+        let shared = server.sharedOutput(joining: conns)
+        server.onControl { for c in leaving.value { c.leaveSharedOutput() } }
+        #expect(shared.value.memberCount == 4)
+        server.onControl {}
+        var before = server.group.tasksPosted.toIO
+        server.onControl { shared.value.append(Array("p;".utf8)) }
+        for (k, fd) in clients.enumerated() where !leaving.value.contains(where: { $0 === conns.value[k] }) {
+            #expect(String(decoding: Self.read(fd, count: 2), as: UTF8.self) == "p;")
+        }
+        #expect(server.group.tasksPosted.toIO - before == 1)
+        // Back in: the pass crosses to both I/O loops again.
+        server.onControl { shared.value.join(leaving.value[0]) }
+        server.onControl {}
+        before = server.group.tasksPosted.toIO
+        server.onControl { shared.value.append(Array("q;".utf8)) }
+        let rejoined = clients[conns.value.firstIndex { $0 === leaving.value[0] }!]
+        #expect(String(decoding: Self.read(rejoined, count: 2), as: UTF8.self) == "q;")
+        #expect(server.group.tasksPosted.toIO - before == 2)
     }
 
     /// A client that doesn't read is dropped at its cap, whether its bytes come from its own writes (the control

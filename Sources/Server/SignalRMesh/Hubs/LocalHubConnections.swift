@@ -11,12 +11,20 @@ final class LocalHubConnections {
     /// (indexed by ``HubProtocolKind/rawValue``), so a broadcast costs one append per protocol in use, and each
     /// such connection one write per loop turn however many broadcasts the turn carried.
     private var sharedOutputs: [SharedOutput?] = Array(repeating: nil, count: HubProtocolKind.allCases.count)
-    /// The sockets in those outputs, by connection id.
-    private var sharedSockets: [String: TCPConnection] = [:]
-    /// The other connections side by side, for broadcasts through `sendMessage` (no dictionary walk); `slots`
-    /// has each one's index. Order among connections is arbitrary (removal moves the last one into the gap).
+    /// How broadcasts reach each connection, by connection id: through its socket in one of those outputs, or
+    /// through `sendMessage` at its index in `ordered`.
+    private var places: [String: BroadcastPlace] = [:]
+    /// The connections broadcasts reach through `sendMessage`, side by side (no dictionary walk). Order among
+    /// connections is arbitrary (removal moves the last one into the gap).
     private var ordered: [any HubConnectionSink] = []
-    private var slots: [String: Int] = [:]
+    /// Where a connection is for broadcasts. 8 bytes: a 32-bit index leaves the reference's spare bits for the
+    /// case, so an entry of `places` is as small as one of an `[String: Int]`.
+    private enum BroadcastPlace {
+        /// Its socket is a member of one of `sharedOutputs`.
+        case shared(TCPConnection)
+        /// At this index in `ordered`.
+        case listed(Int32)
+    }
     // Group names and user ids are keyed by their exact bytes (``ExactName``), connection ids are ASCII.
     private var groupMembers: [ExactName: Set<String>] = [:]
     private var groupsOf: [String: Set<ExactName>] = [:]
@@ -86,26 +94,27 @@ final class LocalHubConnections {
         if let (socket, kind) = connection.sharedFrameSocket, let output = sharedOutput(kind, loop: socket.loop) {
             output.join(socket)
             if output.contains(socket) {
-                sharedSockets[connection.connectionId] = socket
+                places[connection.connectionId] = .shared(socket)
                 return
             }
         }
-        slots[connection.connectionId] = ordered.count
+        places[connection.connectionId] = .listed(Int32(ordered.count))
         ordered.append(connection)
     }
 
     /// Takes a connection out of the broadcasts; what this turn's broadcasts hold for it stays queued for it.
     private func detach(_ connection: any HubConnectionSink) {
-        let id = connection.connectionId
-        if let socket = sharedSockets.removeValue(forKey: id) {
+        switch places.removeValue(forKey: connection.connectionId) {
+        case .shared(let socket):
             socket.leaveSharedOutput()
-        }
-        if let slot = slots.removeValue(forKey: id) {
+        case .listed(let slot):
             let last = ordered.removeLast()
-            if slot < ordered.count {
-                ordered[slot] = last
-                slots[last.connectionId] = slot
+            if Int(slot) < ordered.count {
+                ordered[Int(slot)] = last
+                places[last.connectionId] = .listed(slot)
             }
+        case nil:
+            break
         }
     }
 
@@ -156,8 +165,11 @@ final class LocalHubConnections {
             var skip: Set<Int> = []
             var skipShared: [TCPConnection] = []
             for id in excluded {
-                if let slot = slots[id] { skip.insert(slot) }
-                if let socket = sharedSockets[id] { skipShared.append(socket) }
+                switch places[id] {
+                case .shared(let socket): skipShared.append(socket)
+                case .listed(let slot): skip.insert(Int(slot))
+                case nil: break
+                }
             }
             messagesDelivered &+= sendShared(message, excluding: skipShared) + sendToAll(message, skipping: skip)
         case .connections(let ids):
