@@ -242,6 +242,47 @@ FANOUT_TITLES = {"fan1k": "1 replica, 1 000 receivers", "fan10k": "1 replica, 10
                  "fan19k": "1 replica, 19 500 receivers", "fan3x5k": "3 replicas × 5 000 receivers"}
 
 
+def fanout_figure(lines, title, limits, name):
+    """Delivered rate and p99 against offered rate, one line per (side, round): `lines` holds (label, ours, loops,
+    faint, points) with points (offered M/s, delivered M/s, p99 ms, failed). `limits`: the p99 limits (ms) to mark."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    top = 0
+    for label, ours, loops, faint, pts in lines:
+        off = [p[0] for p in pts]
+        dlv = [p[1] for p in pts]
+        p99 = [p[2] for p in pts]
+        top = max(top, max(off), max(dlv))
+        many = loops not in ("", "1")
+        style = dict(color=OURS if ours else "#707070", linestyle=("-." if many else "-") if ours else "--",
+                     marker=("^" if many else "o") if ours else "s",
+                     markersize=4, linewidth=1.6 if ours else 1.3, alpha=0.5 if faint else 0.9)
+        ax1.plot(off, dlv, label=label, **style)
+        ax2.plot([x for x, y in zip(off, p99) if y is not None], [y for y in p99 if y is not None], label=label, **style)
+        for x, d, y, failed in pts:
+            if failed:
+                ax1.plot([x], [d], marker="x", color="#c0392b", markersize=9, mew=2)
+                if y is not None:
+                    ax2.plot([x], [y], marker="x", color="#c0392b", markersize=9, mew=2)
+    ax1.plot([0, top], [0, top], color="#c8c8c8", linewidth=1, zorder=0)
+    ax1.set_xlabel("offered deliveries (M/s)")
+    ax1.set_ylabel("delivered (M/s)")
+    ax1.set_xlim(0, top * 1.05)
+    ax1.set_ylim(0, top * 1.05)
+    ax1.grid(alpha=0.3)
+    for limit in limits:
+        ax2.axhline(limit, color="#c0392b", linestyle="--", linewidth=1)
+        ax2.text(0, limit * 1.04, f" p99 limit {limit:g} ms", color="#c0392b", fontsize=8, va="bottom")
+    ax2.set_yscale("log")
+    ax2.set_xlabel("offered deliveries (M/s)")
+    ax2.set_ylabel("p99 latency (ms, log)")
+    ax2.set_xlim(0, top * 1.05)
+    ax2.grid(alpha=0.3, which="both")
+    handles, labels = ax1.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=2, fontsize=7, bbox_to_anchor=(0.5, 0.0))
+    fig.suptitle(title, fontsize=11)
+    save(fig, name)
+
+
 def side_by_side():
     """Fan-out sweeps of Tests/bench/side-by-side.sh (docs/bench-data/side-by-side-steps.csv): delivered rate and p99
     against the offered rate, ours against the NIO peer (NIO + Redis for 3 × 5k), one line per interleaved round."""
@@ -253,48 +294,18 @@ def side_by_side():
         if not sel:
             continue
         peer = "NIO + Redis" if workload == "fan3x5k" else "NIO (hb-signalr)"
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-        top = 0
+        lines = []
         for (batch, side, rnd, pin) in sorted({(r["batch"], r["side"], r["round"], r["pin"]) for r in sel}):
             pts = sorted((r for r in sel if (r["batch"], r["side"], r["round"], r["pin"]) == (batch, side, rnd, pin)),
                          key=lambda r: num(r["rate"]))
-            off = [num(r["offered_per_s"]) / 1e6 for r in pts]
-            dlv = [num(r["delivered_per_s"]) / 1e6 for r in pts]
-            p99 = [num(r["p99_us"]) / 1000 for r in pts]
-            lost = [num(r["lost"]) > 0 for r in pts]
-            top = max(top, max(off), max(dlv))
             ours = side.startswith("ours")
             loops = side[4:]  # "oursN": ours with --loops N
-            style = dict(color=OURS if ours else "#707070", linestyle=("-." if loops not in ("", "1") else "-") if ours else "--",
-                         marker=("^" if loops not in ("", "1") else "o") if ours else "s",
-                         markersize=4, linewidth=1.6 if ours else 1.3, alpha=0.9 if pin == "pinned" else 0.5)
             who = (f"ours, --loops {loops}" if loops else "ours (mesh)") if ours else peer
-            label = f"{who}, {batch} round {rnd}, {pin}"
-            ax1.plot(off, dlv, label=label, **style)
-            ax2.plot(off, p99, label=label, **style)
-            for x, y, l in zip(off, p99, lost):
-                if l:
-                    ax2.plot([x], [y], marker="x", color="#c0392b", markersize=9, mew=2)
-            for x, y, l in zip(off, dlv, lost):
-                if l:
-                    ax1.plot([x], [y], marker="x", color="#c0392b", markersize=9, mew=2)
-        ax1.plot([0, top], [0, top], color="#c8c8c8", linewidth=1, zorder=0)
-        ax1.set_xlabel("offered deliveries (M/s)")
-        ax1.set_ylabel("delivered (M/s)")
-        ax1.set_xlim(0, top * 1.05)
-        ax1.set_ylim(0, top * 1.05)
-        ax1.grid(alpha=0.3)
-        ax2.axhline(500, color="#c0392b", linestyle="--", linewidth=1)
-        ax2.text(0, 520, " p99 limit 500 ms", color="#c0392b", fontsize=8, va="bottom")
-        ax2.set_yscale("log")
-        ax2.set_xlabel("offered deliveries (M/s)")
-        ax2.set_ylabel("p99 latency (ms, log)")
-        ax2.set_xlim(0, top * 1.05)
-        ax2.grid(alpha=0.3, which="both")
-        handles, labels = ax2.get_legend_handles_labels()
-        fig.legend(handles, labels, loc="upper center", ncol=2, fontsize=7, bbox_to_anchor=(0.5, 0.0))
-        fig.suptitle(f"Fan-out, {title}: ours vs {peer}, same loadgen, interleaved (× = messages lost)", fontsize=11)
-        save(fig, f"side-by-side-{workload}")
+            lines.append((f"{who}, {batch} round {rnd}, {pin}", ours, loops, pin != "pinned",
+                          [(num(r["offered_per_s"]) / 1e6, num(r["delivered_per_s"]) / 1e6, num(r["p99_us"]) / 1000,
+                            num(r["lost"]) > 0) for r in pts]))
+        fanout_figure(lines, f"Fan-out, {title}: ours vs {peer}, same loadgen, interleaved (× = messages lost)", [500],
+                      f"side-by-side-{workload}")
     summ = rows("side-by-side-summary")
     if summ is None:
         return
@@ -305,8 +316,41 @@ def side_by_side():
             print(f"side-by-side {workload}: best sustained rate " + ", ".join(f"{k} {v}" for k, v in best.items() if v))
 
 
+BENCH_FANOUT_TITLES = {"fan10k": "1 replica, 10 000 receivers", "fan19k": "1 replica, 19 500 receivers",
+                       "fan3x5k": "3 replicas × 5 000 receivers", "loops5k": "1 replica, 5 000 receivers, --loops 1 vs 2"}
+SIDE_NAMES = {"nio": "NIO (hb-signalr)", "redis3": "NIO + Redis", "mesh3": "ours (mesh)"}
+
+
+def bench_fanout():
+    """Fan-out sweeps of Tests/bench/bench-fanout.sh, Bench as the client (docs/bench-data/bench-fanout-steps.csv):
+    delivered rate and p99 against the offered rate, one line per side and round; prints each side's best rates."""
+    data = rows("bench-fanout-steps")
+    if data is None:
+        return
+    for workload, title in BENCH_FANOUT_TITLES.items():
+        sel = [r for r in data if r["workload"] == workload]
+        if not sel:
+            continue
+        lines = []
+        for (batch, side, rnd) in sorted({(r["batch"], r["side"], r["round"]) for r in sel}):
+            pts = sorted((r for r in sel if (r["batch"], r["side"], r["round"]) == (batch, side, rnd)),
+                         key=lambda r: num(r["rate"]))
+            ours = side.startswith("ours") or side == "mesh3"
+            loops = side[4:] if side.startswith("ours") else ""
+            who = SIDE_NAMES.get(side, f"ours, --loops {loops}")
+            lines.append((f"{who}, {batch} round {rnd}", ours, loops, False,
+                          [(num(r["offered_per_s"]) / 1e6, num(r["delivered_per_s"]) / 1e6, num(r["p99_ms"]),
+                            r["passed"] == "0") for r in pts]))
+            passed = [int(r["rate"]) for r in pts if r["passed"] == "1"]
+            # the sweep stops at its first failure, so the best is the last pass before it
+            print(f"bench-fanout {workload} {batch} round {rnd} {side}: best {max(passed) if passed else 0} msg/s")
+        limits = sorted({500} | ({1000} if workload == "fan19k" else set()) | ({2500} if workload == "fan3x5k" else set()))
+        fanout_figure(lines, f"Fan-out, {title}: Bench as the client, interleaved, pinned unless said (× = step failed)",
+                      limits if workload != "loops5k" else [], f"bench-fanout-{workload}")
+
+
 PLOTS = {"latency": latency, "seams": seams, "link": link, "crypto": crypto, "connections": connections,
-         "recovery": recovery, "side-by-side": side_by_side}
+         "recovery": recovery, "side-by-side": side_by_side, "bench-fanout": bench_fanout}
 
 if __name__ == "__main__":
     wanted = sys.argv[1:] or list(PLOTS)
