@@ -34,13 +34,18 @@ enum SelfTest {
         let expected: [ServerFrameEvent] = [
             .text(small), .text(medium), .ping([1, 2, 3]), .text(Array("{\"a\":1}\u{1e}".utf8)), .binary(big), .close(code: 1000),
         ]
-        func parseAll(_ pieces: [ArraySlice<UInt8>]) -> [ServerFrameEvent]? {
+        // `borrowing`: through the borrowed-view path (what HubClient uses), whole unfragmented texts as views.
+        func parseAll(_ pieces: [ArraySlice<UInt8>], borrowing: Bool = false) -> [ServerFrameEvent]? {
             var parser = ServerFrameParser()
             var out: [ServerFrameEvent] = []
             for piece in pieces {
                 parser.append(Array(piece))
                 do {
-                    while let e = try parser.next() { out.append(e) }
+                    if borrowing {
+                        while let e = try parser.next(borrowingText: { out.append(.text(Array($0))) }) { out.append(e) }
+                    } else {
+                        while let e = try parser.next() { out.append(e) }
+                    }
                 } catch {
                     return nil
                 }
@@ -86,23 +91,12 @@ enum SelfTest {
 
         // The borrowed-view path (what HubClient uses) must see what the copying path sees, at every split: the
         // whole unfragmented texts as views, everything else (fragmented text, ping, binary, close) as events.
-        func borrowedAll(_ pieces: [ArraySlice<UInt8>]) -> [ServerFrameEvent]? {
-            var parser = ServerFrameParser()
-            var out: [ServerFrameEvent] = []
-            for piece in pieces {
-                parser.append(Array(piece))
-                do {
-                    while let e = try parser.next(borrowingText: { out.append(.text(Array($0))) }) { out.append(e) }
-                } catch {
-                    return nil
-                }
-            }
-            return out
-        }
         for cut in stride(from: 0, through: stream.count, by: 1) where cut < headLength + 64 || cut > stream.count - 64 || cut % 997 == 0 {
-            if borrowedAll([stream[..<cut], stream[cut...]]) != expected { check(false, "frames (borrowed): split at \(cut)"); break }
+            if parseAll([stream[..<cut], stream[cut...]], borrowing: true) != expected { check(false, "frames (borrowed): split at \(cut)"); break }
         }
-        check(borrowedAll(prefixOnly.map { [$0][...] }) == Array(expected.prefix(4)), "frames (borrowed): one byte at a time")
+        check(
+            parseAll(prefixOnly.map { [$0][...] }, borrowing: true) == Array(expected.prefix(4)),
+            "frames (borrowed): one byte at a time")
 
         // Stamps: latency (L), group (M) and send-to-all (A), found past other `|` and refused when cut short.
         let record = Array("{\"type\":1,\"target\":\"ReceiveMessage\",\"arguments\":[\"bench\",\"L|0000000042|00000000001234567890|xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"]}".utf8)

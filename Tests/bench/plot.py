@@ -283,16 +283,19 @@ def fanout_figure(lines, title, limits, name):
     save(fig, name)
 
 
+def by_workload(name, titles):
+    """(workload, title, its rows) for each workload of `titles` that docs/bench-data/<name>.csv has rows of."""
+    data = rows(name) or []
+    for workload, title in titles.items():
+        sel = [r for r in data if r["workload"] == workload]
+        if sel:
+            yield workload, title, sel
+
+
 def side_by_side():
     """Fan-out sweeps of Tests/bench/side-by-side.sh (docs/bench-data/side-by-side-steps.csv): delivered rate and p99
     against the offered rate, ours against the NIO peer (NIO + Redis for 3 × 5k), one line per interleaved round."""
-    data = rows("side-by-side-steps")
-    if data is None:
-        return
-    for workload, title in FANOUT_TITLES.items():
-        sel = [r for r in data if r["workload"] == workload]
-        if not sel:
-            continue
+    for workload, title, sel in by_workload("side-by-side-steps", FANOUT_TITLES):
         peer = "NIO + Redis" if workload == "fan3x5k" else "NIO (hb-signalr)"
         lines = []
         for (batch, side, rnd, pin) in sorted({(r["batch"], r["side"], r["round"], r["pin"]) for r in sel}):
@@ -324,13 +327,7 @@ SIDE_NAMES = {"nio": "NIO (hb-signalr)", "redis3": "NIO + Redis", "mesh3": "ours
 def bench_fanout():
     """Fan-out sweeps of Tests/bench/bench-fanout.sh, Bench as the client (docs/bench-data/bench-fanout-steps.csv):
     delivered rate and p99 against the offered rate, one line per side and round; prints each side's best rates."""
-    data = rows("bench-fanout-steps")
-    if data is None:
-        return
-    for workload, title in BENCH_FANOUT_TITLES.items():
-        sel = [r for r in data if r["workload"] == workload]
-        if not sel:
-            continue
+    for workload, title, sel in by_workload("bench-fanout-steps", BENCH_FANOUT_TITLES):
         lines = []
         for (batch, side, rnd) in sorted({(r["batch"], r["side"], r["round"]) for r in sel}):
             pts = sorted((r for r in sel if (r["batch"], r["side"], r["round"]) == (batch, side, rnd)),
