@@ -1,3 +1,8 @@
+import Foundation
+#if canImport(Glibc)
+    import Glibc
+#endif
+import NetKit
 import Testing
 
 @testable import SignalRMesh
@@ -92,5 +97,56 @@ private let s: UInt64 = 1_000_000_000
         #expect(f.on { f.endpoint.tick(now: dropped + 3 * s); return f.endpoint.lastTickVisits } == 1)
         #expect(f.connection == nil)
         #expect(f.on { f.endpoint.scheduledCount } == 0)
+    }
+
+    /// Over a real WebSocket: the parser's buffers go back a quiet second after a read (the heartbeat comes then,
+    /// though the connection's other deadlines are 15 s away), not before.
+    @Test func aWebSocketsParserBuffersGoBackAQuietSecondAfterARead() throws {
+        let bench = try RouterBench(replicas: ["a"])
+        let router = bench.routers["a"]!
+        let (server, port) = bench.run { () -> (HTTPServer, UInt16) in
+            let server = HTTPServer(loop: bench.loop, options: ServerOptions(nodeId: "a"))
+            server.addHub(ChatHub.make(), router: router,
+                authenticator: HubAuthenticator(validator: nil, userIdProvider: DefaultUserIdProvider()))
+            let address = try! server.start(address: try! SocketAddress(host: "127.0.0.1", port: 0))
+            return (server, address.port)
+        }
+        defer { bench.run { server.shutdown() } }
+        let endpoint = bench.run { server.endpoints[0] }
+        let client = RawClient(port: port)
+        defer { client.close() }
+        client.send(
+            "GET /chatHub HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        #expect(client.read(until: "\r\n\r\n").hasPrefix("HTTP/1.1 101"))
+        func sendText(_ text: String) {
+            var frame: [UInt8] = []
+            WebSocketFrameEncoder.encode(.text, payload: Array(text.utf8) + [0x1E], maskKey: [1, 2, 3, 4], into: &frame)
+            _ = frame.withUnsafeBytes { Glibc.send(client.fd, $0.baseAddress, $0.count, 0) }
+        }
+        sendText(#"{"protocol":"json","version":1}"#)
+        client.read(until: "{}")
+        func session() -> WebSocketSession? {
+            bench.run { endpoint.active.values.first?.transport as? WebSocketSession }
+        }
+        func wait(_ what: String, _ condition: @escaping () -> Bool) {
+            let deadline = Date().addingTimeInterval(5)
+            while !bench.run(condition) {
+                if Date() > deadline { Issue.record("timed out waiting for \(what)"); return }
+                Thread.sleep(forTimeInterval: 0.002)
+            }
+        }
+        wait("the handshake") { endpoint.active.count == 1 }
+        let ws = try #require(session())
+        #expect(bench.run { !ws.holdsParserBuffers })  // released after the handshake's read
+        sendText(#"{"type":6}"#)
+        wait("the Ping's read") { ws.holdsParserBuffers }
+        let read = bench.run { endpoint.active.values.first!.lastReceivedForTests }
+        #expect(bench.run { endpoint.tick(now: read + s - 1); return endpoint.lastTickVisits } == 0)
+        #expect(bench.run { ws.holdsParserBuffers })
+        #expect(bench.run { endpoint.tick(now: read + s); return endpoint.lastTickVisits } == 1)
+        #expect(bench.run { !ws.holdsParserBuffers })
+        // Released: nothing more until the keep-alive.
+        #expect(bench.run { endpoint.tick(now: read + 2 * s); return endpoint.lastTickVisits } == 0)
     }
 }

@@ -88,6 +88,9 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
 
     var phase: HubConnectionStateMachine.Phase { timing.phase }
 
+    /// When the client's last bytes came (loop clock; tests).
+    var lastReceivedForTests: UInt64 { timing.lastReceived }
+
     var hubName: String { endpoint.hub.name }
 
     init(
@@ -210,6 +213,9 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         reader = next
         // The handshake read is over: an idle connection shouldn't keep the WebSocket parser's buffers.
         webSocket?.takeUnretainedValue().releaseBuffersAfterThisRead()
+        // That release is the heartbeat's, done early (it can fail only as the heartbeat's would, on a frame still
+        // under way, which needs more reads anyway): no heartbeat due for it.
+        parserBuffersHeld = false
         openedAt = loop.now
         sendRaw(Handshake.successResponse, format: .text)
         endpoint.connected(self)
