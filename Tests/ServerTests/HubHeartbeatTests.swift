@@ -102,15 +102,7 @@ private let s: UInt64 = 1_000_000_000
     /// Over a real WebSocket: the parser's buffers go back a quiet second after a read (the heartbeat comes then,
     /// though the connection's other deadlines are 15 s away), not before.
     @Test func aWebSocketsParserBuffersGoBackAQuietSecondAfterARead() throws {
-        let bench = try RouterBench(replicas: ["a"])
-        let router = bench.routers["a"]!
-        let (server, port) = bench.run { () -> (HTTPServer, UInt16) in
-            let server = HTTPServer(loop: bench.loop, options: ServerOptions(nodeId: "a"))
-            server.addHub(ChatHub.make(), router: router,
-                authenticator: HubAuthenticator(validator: nil, userIdProvider: DefaultUserIdProvider()))
-            let address = try! server.start(address: try! SocketAddress(host: "127.0.0.1", port: 0))
-            return (server, address.port)
-        }
+        let (bench, server, port) = try HTTPTransportsTests.chatServer()
         defer { bench.run { server.shutdown() } }
         let endpoint = bench.run { server.endpoints[0] }
         let client = RawClient(port: port)
