@@ -273,7 +273,8 @@ final class RawClient {
 }
 
 extension HTTPTransportsTests {
-    @Test func endToEndThroughASocket() throws {
+    /// A replica's HTTP server with the chat hub on a loopback port (shut it down on its bench's loop).
+    static func chatServer() throws -> (bench: RouterBench, server: HTTPServer, port: UInt16) {
         let bench = try RouterBench(replicas: ["a"])
         let router = bench.routers["a"]!
         let (server, port) = bench.run { () -> (HTTPServer, UInt16) in
@@ -283,6 +284,11 @@ extension HTTPTransportsTests {
             let address = try! server.start(address: try! SocketAddress(host: "127.0.0.1", port: 0))
             return (server, address.port)
         }
+        return (bench, server, port)
+    }
+
+    @Test func endToEndThroughASocket() throws {
+        let (bench, server, port) = try Self.chatServer()
         defer { bench.run { server.shutdown() } }
         let endpoint = bench.run { server.endpoints[0] }
         let host = "Host: 127.0.0.1\r\n"

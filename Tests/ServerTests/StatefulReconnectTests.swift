@@ -33,10 +33,11 @@ final class MemoryTransport: HubTransport, @unchecked Sendable {
 
     func close() { closed = true }
 
-    /// The client sends these hub-protocol bytes (JSON texts, each gets its 0x1E).
+    /// The client sends these hub-protocol bytes (JSON texts, each gets its 0x1E); a read, as a socket's is.
     func receive(_ texts: String...) {
         var bytes: [UInt8] = []
         for text in texts { bytes += Array(text.utf8) + [0x1E] }
+        handler?.transportActivity()
         bytes.withUnsafeBytes { handler?.transportReceived($0) }
     }
 

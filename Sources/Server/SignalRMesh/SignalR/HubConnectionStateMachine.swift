@@ -55,6 +55,26 @@ struct HubConnectionStateMachine: Equatable {
 
     mutating func closed() { phase = .closed }
 
+    /// The earliest time at which ``tick(now:)`` can return an action, from the state as it is now (`UInt64.max`:
+    /// never). Later sends and receipts only move it later, so a caller that ticks at this time and then asks again
+    /// misses nothing.
+    var nextDeadline: UInt64 {
+        switch phase {
+        case .handshake:
+            return Self.sum(startedAt, timeouts.handshakeNanos)
+        case .active:
+            return min(Self.sum(lastReceived, timeouts.clientNanos), Self.sum(lastSent, timeouts.keepAliveNanos))
+        case .closed:
+            return .max
+        }
+    }
+
+    /// `a + b`, or `UInt64.max` if that overflows (a timeout of "forever").
+    static func sum(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (s, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : s
+    }
+
     mutating func tick(now: UInt64) -> TickAction {
         switch phase {
         case .handshake:

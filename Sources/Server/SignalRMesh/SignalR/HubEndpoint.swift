@@ -28,6 +28,13 @@ final class HubEndpoint {
     /// Messages, invocations and connections, for `/metrics` (bumped by the connections).
     var counters = HubCounters()
     private let logger = Logger(label: "endpoint")
+    /// Every open connection at its next deadline (``SignalRConnection/nextDeadline``): the heartbeat ticks only
+    /// the connections that are due, not all of them.
+    private var deadlines = DeadlineWheel<SignalRConnection>()
+    /// The heartbeat's list of due connections, kept between ticks (no allocation per tick).
+    private var due: [SignalRConnection] = []
+    /// Connections the last ``tick(now:)`` ticked (tests: the heartbeat's work follows what is due).
+    private(set) var lastTickVisits = 0
 
     init(
         hub: Hub, options: ServerOptions, router: HubRouter, loop: EventLoop, authenticator: HubAuthenticator,
@@ -158,6 +165,7 @@ final class HubEndpoint {
             connectionId: record.connectionId, token: record.token, endpoint: self, transport: transport, user: record.user?.userId,
             claims: record.user?.claims, statefulReconnect: record.useStatefulReconnect, now: now)
         pending[ObjectIdentifier(connection)] = connection
+        reschedule(connection)
         connection.start(leftover: leftover)
     }
 
@@ -166,6 +174,7 @@ final class HubEndpoint {
     func connected(_ connection: SignalRConnection) {
         pending[ObjectIdentifier(connection)] = nil
         active[connection.connectionId] = connection
+        reschedule(connection)
         counters.opened[HubCounters.slot(connection.transport.kind, connection.hubProtocol.kind)] &+= 1
         router.connected(connection, hub: hub.name, user: connection.userId, protocol: connection.hubProtocol.kind)
         connection.logger.debug("connection opened", connection.eventFields)
@@ -175,6 +184,7 @@ final class HubEndpoint {
     /// - Parameter reason: why it ended, for the `connection closed` line.
     func disconnected(_ connection: SignalRConnection, wasActive: Bool, error: (any Error)?, reason: String) {
         connection.endStreams()
+        unschedule(connection)
         pending[ObjectIdentifier(connection)] = nil
         eventStreams[connection.token] = nil
         remoteEventStreams[connection.token] = nil
@@ -198,12 +208,42 @@ final class HubEndpoint {
 
     var connectionCount: Int { active.count + pending.count }
 
+    /// The heartbeat (once a second): negotiations that were never claimed expire; the connections whose deadline
+    /// has come are ticked and put back at their next one; long polls get their poll and inactivity timeouts
+    /// (walked all: they are few, and each tick is one comparison when nothing is due).
     func tick(now: UInt64) {
         connections.sweep(now: now, timeoutNanos: UInt64(options.negotiateTimeout * 1e9))
-        for c in Array(pending.values) { c.tick(now: now) }
-        for c in Array(active.values) { c.tick(now: now) }
+        deadlines.expire(now: now, into: &due)
+        lastTickVisits = due.count
+        // All out of the wheel before any runs: a tick that touches another due connection finds no stale handle.
+        for c in due { c.deadlineHandle = .none }
+        for c in due {
+            c.tick(now: now)
+            reschedule(c)
+        }
+        due.removeAll(keepingCapacity: true)
         for t in Array(longPolls.values) { t.tick() }
     }
+
+    /// Puts `connection` in the heartbeat's wheel at its ``SignalRConnection/nextDeadline`` (out of it once closed).
+    /// Called when a connection's deadline may have moved earlier: opened, handshake done, client away or back,
+    /// first read after its parser's buffers went back.
+    func reschedule(_ connection: SignalRConnection) {
+        guard let deadline = connection.nextDeadline else { return unschedule(connection) }
+        if connection.deadlineHandle.isNone {
+            connection.deadlineHandle = deadlines.insert(connection, deadline: deadline)
+        } else if deadlines.deadline(of: connection.deadlineHandle) != deadline {
+            deadlines.move(connection.deadlineHandle, to: deadline)
+        }
+    }
+
+    private func unschedule(_ connection: SignalRConnection) {
+        deadlines.remove(connection.deadlineHandle)
+        connection.deadlineHandle = .none
+    }
+
+    /// Connections in the heartbeat's wheel (tests).
+    var scheduledCount: Int { deadlines.count }
 
     /// Graceful shutdown: every client is told to reconnect (to another replica, or to this one once it's back).
     func closeAll(allowReconnect: Bool) {

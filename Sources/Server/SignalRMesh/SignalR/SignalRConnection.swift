@@ -19,6 +19,12 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     var hubProtocol: any HubProtocol { protocolKind == .json ? HubProtocols.json : HubProtocols.messagePack }
     /// The hub protocol's kind, also read directly by the per-recipient send path.
     private var protocolKind: HubProtocolKind = .json
+    /// Reads came since the WebSocket parser last let go of its buffers: the heartbeat must come a quiet second
+    /// after the last read to release them (see ``nextDeadline``). (Declared next to `protocolKind`, as is
+    /// `deadlineHandle`: both fit in the padding after it, so they cost the connection no bytes.)
+    private var parserBuffersHeld = false
+    /// This connection's entry in its endpoint's heartbeat wheel (``HubEndpoint/reschedule(_:)``); none once closed.
+    var deadlineHandle = DeadlineWheel<SignalRConnection>.Handle.none
     /// The user and token claims the transport request authenticated (nil: anonymous).
     let userId: String?
     let claims: JWTClaims?
@@ -82,6 +88,9 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
 
     var phase: HubConnectionStateMachine.Phase { timing.phase }
 
+    /// When the client's last bytes came (loop clock; tests).
+    var lastReceivedForTests: UInt64 { timing.lastReceived }
+
     var hubName: String { endpoint.hub.name }
 
     init(
@@ -132,6 +141,12 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
     /// resets it on every read).
     func transportActivity() {
         timing.received(now: loop.now)
+        // The first read since the parser's buffers went back: the heartbeat has to come a quiet second after the
+        // last read to release them again. Other reads only push deadlines later: nothing to do per read.
+        if !parserBuffersHeld, webSocket != nil {
+            parserBuffersHeld = true
+            endpoint.reschedule(self)
+        }
     }
 
     func transportReceived(_ bytes: UnsafeRawBufferPointer) {
@@ -198,6 +213,9 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
         reader = next
         // The handshake read is over: an idle connection shouldn't keep the WebSocket parser's buffers.
         webSocket?.takeUnretainedValue().releaseBuffersAfterThisRead()
+        // That release is the heartbeat's, done early (it can fail only as the heartbeat's would, on a frame still
+        // under way, which needs more reads anyway): no heartbeat due for it.
+        parserBuffersHeld = false
         openedAt = loop.now
         sendRaw(Handshake.successResponse, format: .text)
         endpoint.connected(self)
@@ -553,6 +571,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             }
         }
         attach(leftover: leftover)
+        endpoint.reschedule(self)
     }
 
     /// Ends a connection whose transport is already gone: the hub's `onDisconnected`, its groups left, its token
@@ -591,6 +610,7 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             reconnection?.detachedAt = loop.now
             reconnection?.attachment = nil
             logger.debug("transport lost: waiting for the client", ["wait": "\(endpoint.options.disconnectTimeout)s"])
+            endpoint.reschedule(self)
             return
         }
         timing.closed()
@@ -599,8 +619,28 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             reason: transport.closedByClient ? "client closed the transport" : "transport closed")
     }
 
+    /// When ``tick(now:)`` next has something to do, from the state as it is now (nil: never, the connection is
+    /// closed): the disconnect timeout of a client that is away; every heartbeat (0) for an attached
+    /// stateful-reconnect connection (its Acks; such connections are few); else the earliest of the handshake
+    /// timeout, the keep-alive Ping, the client timeout and, while reads since the last release left the WebSocket
+    /// parser's buffers held, a quiet second after the last read. Activity only moves these later, so the endpoint
+    /// checks lazily: it ticks the connection then, and asks again.
+    var nextDeadline: UInt64? {
+        if phase == .closed { return nil }
+        if let since = detachedAt {
+            return HubConnectionStateMachine.sum(since, UInt64(endpoint.options.disconnectTimeout * 1e9))
+        }
+        if phase == .active, stateful != nil { return 0 }
+        var deadline = timing.nextDeadline
+        if parserBuffersHeld, webSocket != nil {
+            deadline = min(deadline, HubConnectionStateMachine.sum(timing.lastReceived, 1_000_000_000))
+        }
+        return deadline
+    }
+
     /// The 1 s heartbeat: handshake timeout, keep-alive Ping, client timeout; with stateful reconnect, the Ack and
-    /// the disconnect timeout of a connection whose client is away.
+    /// the disconnect timeout of a connection whose client is away. The endpoint calls it when ``nextDeadline``
+    /// has come (it may find nothing to do: activity since then moved the deadlines).
     func tick(now: UInt64) {
         if let since = detachedAt {
             if now &- since >= UInt64(endpoint.options.disconnectTimeout * 1e9), now >= since {
@@ -616,7 +656,10 @@ final class SignalRConnection: HubConnectionSink, HubTransportHandler {
             // Broadcast passes (a shared output's writes) count as sent for the keep-alive.
             if let shared = session.conn.sharedOutput, shared.lastPassAt != 0 { timing.sent(now: shared.lastPassAt) }
             // Quiet for a second (between its pings, say): its parser's buffers go back.
-            if now &- timing.lastReceived >= 1_000_000_000 { session.releaseIdleBuffers() }
+            if now &- timing.lastReceived >= 1_000_000_000 {
+                session.releaseIdleBuffers()
+                parserBuffersHeld = session.holdsParserBuffers
+            }
         }
         switch timing.tick(now: now) {
         case .none:

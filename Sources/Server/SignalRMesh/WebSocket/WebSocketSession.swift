@@ -179,6 +179,9 @@ final class WebSocketSession {
         parser.releaseIdleBuffers()
     }
 
+    /// Whether the parser holds buffers (none after a release that took).
+    var holdsParserBuffers: Bool { parser.retainedCapacity > 0 }
+
     func sendFrame(_ opcode: WebSocketOpcode, _ payload: [UInt8]) {
         var out: [UInt8] = []
         out.reserveCapacity(payload.count + 10)
