@@ -266,9 +266,30 @@ class Replica:
             self.proc.wait(10)
         self.stopped = False
 
+    def process_state(self) -> str | None:
+        """The kernel's state letters of the process's threads, sorted and joined (`T` once every thread is
+        stopped), or None when it isn't running."""
+        if not self.alive():
+            return None
+        states = set()
+        try:
+            for task in os.listdir(f"/proc/{self.proc.pid}/task"):
+                with open(f"/proc/{self.proc.pid}/task/{task}/stat", encoding="ascii", errors="replace") as f:
+                    states.add(f.read().rsplit(")", 1)[1].split()[0])
+        except (OSError, IndexError):
+            return None
+        return "".join(sorted(states))
+
     def sigstop(self):
+        """SIGSTOP, and wait (up to 2 s) until the kernel shows the whole process stopped: a test that acts right
+        after must not race the stop."""
+        assert self.alive(), f"SIGSTOP: replica {self.node} is not running"
         self.signal(signal.SIGSTOP)
         self.stopped = True
+        deadline = time.monotonic() + 2.0
+        while self.process_state() != "T":
+            assert time.monotonic() < deadline, f"replica {self.node} not stopped 2 s after SIGSTOP ({self.process_state()})"
+            time.sleep(0.001)
 
     def sigcont(self):
         self.signal(signal.SIGCONT)
