@@ -128,7 +128,7 @@ enum BroadcastBench {
                 expected > 0 ? 100 * Double(delivered) / Double(expected) : 0, Double(delivered) / seconds))
         if !latencies.isEmpty {
             latencies.sort()
-            func ms(_ q: Double) -> Double { Double(latencies[min(latencies.count - 1, Int(q * Double(latencies.count)))]) / 1e6 }
+            func ms(_ q: Double) -> Double { Double(LatencyResult.percentile(q, of: latencies)) / 1e6 }
             Out.line(
                 String(
                     format: "  latency over %d receivers: p50 %.1f ms, p99 %.1f ms, max %.1f ms; duplicates %d",

@@ -1,3 +1,5 @@
+import Glibc
+
 /// The head of an HTTP/1.1 response: status and headers, parsed once the blank line is in.
 struct HTTPResponseHead {
     var status: Int
@@ -59,11 +61,18 @@ func find(_ needle: [UInt8], in haystack: [UInt8], from start: Int = 0) -> Int? 
     return nil
 }
 
-/// Splits the text messages of the JSON hub protocol into records (one WebSocket message may carry several).
-func forEachRecord(_ message: [UInt8], _ body: (ArraySlice<UInt8>) -> Void) {
+/// Splits a text message of the JSON hub protocol into records (one WebSocket message may carry several), each a
+/// view without its 0x1E valid during the call; `body` returns false to stop. Bytes after the last 0x1E are ignored.
+func forEachRecord(_ message: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Bool) {
+    guard let base = message.baseAddress else { return }
     var start = 0
-    for i in message.indices where message[i] == HubMessages.recordSeparator {
-        body(message[start..<i])
-        start = i + 1
+    while start < message.count, let hit = memchr(base + start, Int32(HubMessages.recordSeparator), message.count - start) {
+        let end = base.distance(to: UnsafeRawPointer(hit))
+        guard body(UnsafeRawBufferPointer(rebasing: message[start..<end])) else { return }
+        start = end + 1
     }
+}
+
+func forEachRecord(_ message: [UInt8], _ body: (UnsafeRawBufferPointer) -> Void) {
+    message.withUnsafeBytes { forEachRecord($0) { body($0); return true } }
 }

@@ -210,27 +210,22 @@ final class HubClient: @unchecked Sendable {
 
     /// One text message: its records (split at 0x1E) go to `onRecord`, or answer the handshake first.
     private func textMessage(_ message: UnsafeRawBufferPointer, now: UInt64) {
-        guard phase == .open, handshakeError == nil, let base = message.baseAddress else { return }
+        guard phase == .open, handshakeError == nil else { return }
         if message.count == countedLength {
             counted += 1
             return
         }
-        var start = 0
-        while start < message.count,
-            let hit = memchr(base + start, Int32(HubMessages.recordSeparator), message.count - start)
-        {
-            let end = base.distance(to: UnsafeRawPointer(hit))
-            let record = UnsafeRawBufferPointer(rebasing: message[start..<end])
-            start = end + 1
+        forEachRecord(message) { record in
             if handshaken {
-                if countsStampedMessages, countedLength < 0, start == message.count,
+                // A message that is one stamped record fixes the length counted from now on.
+                if countsStampedMessages, countedLength < 0, record.count + 1 == message.count,
                     LatencyRecorder.parse(record) != nil
                 {
                     countedLength = message.count
                     counted += 1
-                    continue
+                } else {
+                    onRecord?(record, now)
                 }
-                onRecord?(record, now)
             } else if record.elementsEqual("{}".utf8) {
                 // The first record answers the handshake: `{}` or `{"error":"…"}`.
                 handshaken = true
@@ -240,8 +235,9 @@ final class HubClient: @unchecked Sendable {
                 finish(.success(()))
             } else {
                 handshakeError = String(decoding: record, as: UTF8.self)
-                return
+                return false
             }
+            return true
         }
     }
 

@@ -276,14 +276,17 @@ struct LatencyResult: Sendable, CustomStringConvertible {
         var s = samples
         s.sort()
         guard !s.isEmpty else { return "no messages received (lost \(lost))" }
-        func p(_ q: Double) -> String {
-            let idx = min(s.count - 1, max(0, Int((q * Double(s.count)).rounded(.up)) - 1))
-            return micros(s[idx])
-        }
+        func p(_ q: Double) -> String { micros(Self.percentile(q, of: s)) }
         var text = "count \(s.count)  p50 \(p(0.5))  p90 \(p(0.9))  p99 \(p(0.99))  p99.9 \(p(0.999))  max \(micros(s.last!)) µs"
         text += "  lost \(lost)  duplicates \(duplicates)"
         if malformed > 0 { text += "  unparsed \(malformed)" }
         return text
+    }
+
+    /// The `q` quantile (0…1) of `sorted` (ascending, not empty): the smallest sample with at least that share at
+    /// or below it.
+    static func percentile(_ q: Double, of sorted: [UInt64]) -> UInt64 {
+        sorted[min(sorted.count - 1, max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1))]
     }
 
     private func micros(_ nanos: UInt64) -> String {
