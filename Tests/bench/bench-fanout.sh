@@ -64,7 +64,13 @@ URL3="$URL1,http://127.0.0.1:5292/chatHub,http://127.0.0.1:5293/chatHub"
 # A process that already ended counts 0.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 servers_ticks() { local t=0 p; for p in "${PIDS[@]}"; do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+# Waits up to 10 s for a listener on port $1; stops the script with a message (the trap stops what started) if none.
+wait_port() {
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done
+  echo "nothing listening on 127.0.0.1:$1 after 10 s; the servers' logs end:" >&2
+  tail -n 5 "$D"/*.log >&2 2>/dev/null || true
+  exit 1
+}
 HZ=$(getconf CLK_TCK)
 TIMEFORMAT='%U %S'
 
